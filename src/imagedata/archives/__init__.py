@@ -1,0 +1,136 @@
+"""Where input files come from: files, folders, glob patterns, lists (and archives).
+
+:func:`expand` turns any input into a flat list of :class:`Member`: one per file,
+with a display ``name`` (used in error messages) and a way to open it.  Folders
+are searched recursively; hidden files are skipped.  Archive support (zip, tar)
+plugs in through :data:`ARCHIVE_OPENERS`.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from imagedata.errors import NoDataError
+
+
+@dataclass(frozen=True)
+class Member:
+    """One input file: on disk (``path``) or inside an archive (``opener``)."""
+
+    name: str
+    path: Path | None = None
+    opener: Callable[[], IO[bytes]] | None = None
+
+    def open(self) -> IO[bytes]:
+        """Open the file for binary reading."""
+        if self.path is not None:
+            return open(self.path, "rb")
+        if self.opener is None:
+            raise NoDataError(f"{self.name}: no way to open this member")
+        return self.opener()
+
+    def read_bytes(self) -> bytes:
+        """Return the whole content."""
+        if self.path is not None:
+            return self.path.read_bytes()
+        with self.open() as f:
+            return f.read()
+
+    def head(self, n: int) -> bytes:
+        """Return the first `n` bytes (fewer for a short file)."""
+        try:
+            with self.open() as f:
+                return f.read(n)
+        except OSError:
+            return b""
+
+    def fileobj(self) -> IO[bytes]:
+        """A seekable file object (archive members are read into memory)."""
+        if self.path is not None:
+            return open(self.path, "rb")
+        return io.BytesIO(self.read_bytes())
+
+
+#: Functions that expand an archive path (with an optional "?member/" selector) into members.
+#: Keyed by lower-case file name suffix; filled in by :mod:`imagedata.archives.archive`.
+ARCHIVE_OPENERS: dict[str, Callable[[Path, str], list[Member]]] = {}
+
+
+def _archive_opener(path: str) -> tuple[Callable[[Path, str], list[Member]], Path, str] | None:
+    base, _, selector = path.partition("?")
+    low = base.lower()
+    _load_archive_support()
+    for suffix, opener in ARCHIVE_OPENERS.items():
+        if low.endswith(suffix) and Path(base).is_file():
+            return opener, Path(base), selector
+    return None
+
+
+def _load_archive_support() -> None:
+    if not ARCHIVE_OPENERS:
+        try:
+            import imagedata.archives.archive  # noqa: F401
+        except ImportError:  # pragma: no cover - archive support is part of the package
+            pass
+
+
+def _walk(folder: Path) -> list[Member]:
+    out: list[Member] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if not f.startswith("."):
+                p = Path(root) / f
+                out.append(Member(str(p), p))
+    return out
+
+
+def _expand_one(source: str | os.PathLike[str]) -> list[Member]:
+    text = os.fspath(source)
+    arch = _archive_opener(text)
+    if arch is not None:
+        opener, base, selector = arch
+        return opener(base, selector)
+    p = Path(text)
+    if p.is_dir():
+        return _walk(p)
+    if p.is_file():
+        return [Member(str(p), p)]
+    if glob.has_magic(text):
+        out: list[Member] = []
+        for match in sorted(glob.glob(text, recursive=True)):
+            out.extend(_expand_one(match))
+        return out
+    raise NoDataError(f"{text}: no such file or folder; check the path")
+
+
+def expand(source: Any) -> list[Member]:
+    """Expand a path, glob pattern, archive, or list of them into file members.
+
+    Raises
+    ------
+    NoDataError
+        If a path does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.dcm").write_bytes(b"x")
+    >>> [m.name.endswith("a.dcm") for m in expand(d)]
+    [True]
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _expand_one(source)
+    if isinstance(source, Sequence):
+        out: list[Member] = []
+        for s in source:
+            out.extend(_expand_one(s))
+        return out
+    raise TypeError(f"expected a path or a list of paths, got {type(source).__name__}")

@@ -1,0 +1,437 @@
+"""Geometry: the only place where affines are computed.
+
+All functions are pure and work on numpy arrays.  Conventions (see docs/geometry.md):
+
+* Patient space is DICOM LPS: x to the Left, y to Posterior, z to Head.
+* The array index order is (slice k, row r, column c).
+* The one affine ``A`` maps (k, r, c, 1) to LPS (x, y, z, 1)::
+
+      A = [ t | dr*Y | dc*X | S_0 ]
+
+  with ``X = IOP[0:3]`` (direction of growing column index), ``Y = IOP[3:6]``
+  (direction of growing row index), ``dr, dc`` the PixelSpacing, ``t`` the slice
+  step vector and ``S_0`` the ImagePositionPatient of the first slice.
+* The imagedata 3.x attributes (``spacing``, ``imagePositions``, ``orientation``,
+  ``transformationMatrix``) use (z, y, x) order; they are derived here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from imagedata.errors import GeometryError
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Tolerance for comparing direction cosines read from decimal strings (16 chars).
+ORIENTATION_TOLERANCE = 1e-4
+#: Absolute slice-step tolerance in mm (GEOMETRY.md: max(0.01 mm, 1 % of the step)).
+STEP_ABS_TOLERANCE = 0.01
+STEP_REL_TOLERANCE = 0.01
+
+#: Permutes (x, y, z, 1) to (z, y, x, 1).
+_XYZ_TO_ZYX = np.array(
+    [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
+)
+#: LPS to RAS (and back).
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def default_affine() -> FloatArray:
+    """Return the affine of an axial series at the origin with unit spacing.
+
+    Examples
+    --------
+    >>> default_affine()[:3, :3].tolist()
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    return affine_from_parts((0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (1.0, 1.0), 1.0)
+
+
+def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Return unit row and column direction cosines (X, Y) made exactly orthonormal.
+
+    Parameters
+    ----------
+    iop
+        ImageOrientationPatient: six numbers, X (along a row) then Y (down a column).
+
+    Raises
+    ------
+    GeometryError
+        If `iop` does not have six finite values, an axis has zero length, or the two
+        axes are not orthogonal within :data:`ORIENTATION_TOLERANCE` (after normalising).
+
+    Examples
+    --------
+    >>> x, y = orthonormalize([1, 0, 0, 0, 1, 0.00001])
+    >>> round(float(np.dot(x, y)), 12)
+    0.0
+    """
+    v = np.asarray(iop, dtype=np.float64).reshape(-1)
+    if v.shape != (6,) or not np.all(np.isfinite(v)):
+        raise GeometryError(
+            f"orientation must be six finite numbers (row cosines X, column cosines Y), got {v}"
+        )
+    x, y = v[:3].copy(), v[3:].copy()
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx < 1e-6 or ny < 1e-6:
+        raise GeometryError(f"orientation {v.tolist()} has a zero-length axis; expected unit vectors")
+    x /= nx
+    y /= ny
+    dot = float(np.dot(x, y))
+    if abs(dot) > ORIENTATION_TOLERANCE * 10:
+        raise GeometryError(
+            f"orientation {v.tolist()} is not orthogonal (X.Y = {dot:.6g}); "
+            "expected two perpendicular unit vectors"
+        )
+    y = y - dot * x
+    y /= np.linalg.norm(y)
+    return x, y
+
+
+def slice_normal(iop: Sequence[float] | npt.ArrayLike) -> FloatArray:
+    """Return the slice normal n = X x Y.
+
+    Examples
+    --------
+    >>> slice_normal([0, 1, 0, 0, 0, -1]).tolist()
+    [-1.0, 0.0, 0.0]
+    """
+    x, y = orthonormalize(iop)
+    return np.cross(x, y)
+
+
+def affine_from_parts(
+    position: Sequence[float] | npt.ArrayLike,
+    iop: Sequence[float] | npt.ArrayLike,
+    pixel_spacing: Sequence[float] | npt.ArrayLike,
+    slice_step: float | Sequence[float] | npt.ArrayLike,
+) -> FloatArray:
+    """Build the (k, r, c) -> LPS affine from DICOM-style parts.
+
+    Parameters
+    ----------
+    position
+        ImagePositionPatient of the first slice (LPS, mm).
+    iop
+        ImageOrientationPatient (six numbers).
+    pixel_spacing
+        PixelSpacing (row spacing dr, column spacing dc).
+    slice_step
+        Either a scalar distance along the slice normal, or the slice step vector t.
+
+    Examples
+    --------
+    >>> a = affine_from_parts((-100, -120, -50), (1, 0, 0, 0, 1, 0), (0.5, 0.8), 2.0)
+    >>> a[:3].tolist()
+    [[0.0, 0.0, 0.8, -100.0], [0.0, 0.5, 0.0, -120.0], [2.0, 0.0, 0.0, -50.0]]
+    """
+    x, y = orthonormalize(iop)
+    ps = np.asarray(pixel_spacing, dtype=np.float64).reshape(-1)
+    if ps.shape != (2,) or np.any(~np.isfinite(ps)) or np.any(ps <= 0):
+        raise GeometryError(f"pixel spacing must be two positive numbers (row, column), got {ps}")
+    step = np.asarray(slice_step, dtype=np.float64).reshape(-1)
+    if step.shape == (1,):
+        t = float(step[0]) * np.cross(x, y)
+    elif step.shape == (3,):
+        t = step
+    else:
+        raise GeometryError(f"slice step must be a number or a 3-vector, got {step}")
+    pos = np.asarray(position, dtype=np.float64).reshape(-1)
+    if pos.shape != (3,) or not np.all(np.isfinite(pos)):
+        raise GeometryError(f"image position must be three finite numbers (x, y, z), got {pos}")
+    a = np.eye(4)
+    a[:3, 0] = t
+    a[:3, 1] = ps[0] * y
+    a[:3, 2] = ps[1] * x
+    a[:3, 3] = pos
+    return a
+
+
+def check_affine(affine: npt.ArrayLike) -> FloatArray:
+    """Validate a 4x4 (k, r, c) -> LPS affine and return it as float64.
+
+    Raises
+    ------
+    GeometryError
+        If the matrix is not 4x4 with last row (0, 0, 0, 1), has non-finite values,
+        or has a zero-length row or column axis.
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4):
+        raise GeometryError(f"affine must be a 4x4 matrix, got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or not np.allclose(a[3], (0, 0, 0, 1)):
+        raise GeometryError(f"affine must be finite with last row (0, 0, 0, 1), got {a[3].tolist()}")
+    norms = np.linalg.norm(a[:3, :3], axis=0)
+    for name, value in zip(("slice", "row", "column"), norms):
+        if value < 1e-9 and name != "slice":
+            raise GeometryError(
+                f"affine has a zero-length {name} axis; expected a positive pixel spacing"
+            )
+    return a
+
+
+def decompose(affine: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Split an affine into (t, dr*Y, dc*X, S_0) columns."""
+    a = np.asarray(affine, dtype=np.float64)
+    return a[:3, 0].copy(), a[:3, 1].copy(), a[:3, 2].copy(), a[:3, 3].copy()
+
+
+def pixel_spacing(affine: npt.ArrayLike) -> FloatArray:
+    """Return (dr, dc) of an affine."""
+    a = np.asarray(affine, dtype=np.float64)
+    return np.linalg.norm(a[:3, 1:3], axis=0)
+
+
+def direction_cosines(affine: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Return the unit (X, Y) of an affine: X along a row, Y down a column."""
+    a = np.asarray(affine, dtype=np.float64)
+    dr, dc = pixel_spacing(a)
+    return a[:3, 2] / dc, a[:3, 1] / dr
+
+
+def normal(affine: npt.ArrayLike) -> FloatArray:
+    """Return the slice normal n = X x Y of an affine."""
+    x, y = direction_cosines(affine)
+    return np.cross(x, y)
+
+
+def iop(affine: npt.ArrayLike) -> FloatArray:
+    """Return ImageOrientationPatient (X then Y) of an affine."""
+    x, y = direction_cosines(affine)
+    return np.concatenate([x, y])
+
+
+def slice_distance(affine: npt.ArrayLike) -> float:
+    """Return the slice spacing along the normal, |n . t| (``spacing[0]`` of imagedata 3.x).
+
+    With gantry tilt this is smaller than |t|.  A zero step (one slice of unknown
+    thickness) gives 0.
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    return float(abs(np.dot(normal(a), a[:3, 0])))
+
+
+def slice_positions(affine: npt.ArrayLike, nslices: int) -> FloatArray:
+    """Return S_k (LPS, shape (nslices, 3)) of the slices of a regular affine."""
+    a = np.asarray(affine, dtype=np.float64)
+    k = np.arange(nslices, dtype=np.float64)[:, None]
+    return a[:3, 3][None, :] + k * a[:3, 0][None, :]
+
+
+def slice_locations(affine: npt.ArrayLike, positions: npt.ArrayLike) -> FloatArray:
+    """Return n . S_k for each slice position (imagedata 3.x ``sliceLocations``)."""
+    return np.asarray(positions, dtype=np.float64) @ normal(affine)
+
+
+def affine_from_positions(
+    positions: npt.ArrayLike,
+    iop_: Sequence[float] | npt.ArrayLike,
+    pixel_spacing_: Sequence[float] | npt.ArrayLike,
+    default_step: float = 1.0,
+) -> FloatArray:
+    """Build the affine from the positions of sorted slices.
+
+    The slice step is t = (S_last - S_first)/(N - 1), exact even with gantry tilt.
+    For one slice it is ``default_step`` along the normal (e.g. SpacingBetweenSlices).
+    """
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    if len(pos) > 1:
+        step: float | FloatArray = (pos[-1] - pos[0]) / (len(pos) - 1)
+    else:
+        step = default_step
+    return affine_from_parts(pos[0], iop_, pixel_spacing_, step)
+
+
+def uneven_steps(positions: npt.ArrayLike, normal_: npt.ArrayLike) -> list[tuple[int, float]]:
+    """Return (k, step) for slice gaps that deviate from the mean step.
+
+    The tolerance is max(0.01 mm, 1 % of the mean step), per GEOMETRY.md.  An empty
+    list means the slices are evenly spaced.
+    """
+    d = np.asarray(positions, dtype=np.float64).reshape(-1, 3) @ np.asarray(normal_, dtype=np.float64)
+    if len(d) < 3:
+        return []
+    steps = np.diff(d)
+    mean = float(np.mean(steps))
+    tol = max(STEP_ABS_TOLERANCE, STEP_REL_TOLERANCE * abs(mean))
+    return [(int(k), float(s)) for k, s in enumerate(steps) if abs(s - mean) > tol]
+
+
+def is_tilted(affine: npt.ArrayLike, tolerance: float = 1e-3) -> bool:
+    """True when the slice step t is not parallel to the normal (gantry tilt)."""
+    a = np.asarray(affine, dtype=np.float64)
+    t = a[:3, 0]
+    nt = np.linalg.norm(t)
+    if nt < 1e-9:
+        return False
+    return bool(np.linalg.norm(np.cross(t / nt, normal(a))) > tolerance)
+
+
+# --- indexing -------------------------------------------------------------------
+
+
+def index_affine(affine: npt.ArrayLike, starts: Sequence[float], steps: Sequence[float]) -> FloatArray:
+    """Return the affine of a sub-grid: new index i on axis j maps to starts[j] + i*steps[j].
+
+    Examples
+    --------
+    >>> a = affine_from_parts((0, 0, 0), (1, 0, 0, 0, 1, 0), (1, 1), 2.0)
+    >>> index_affine(a, (3, 0, 0), (-1, 1, 1))[:3, [0, 3]].tolist()
+    [[0.0, 0.0], [0.0, 0.0], [-2.0, 6.0]]
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    out = a.copy()
+    s = np.asarray(steps, dtype=np.float64)
+    o = np.asarray(starts, dtype=np.float64)
+    out[:3, :3] = a[:3, :3] * s[None, :]
+    out[:3, 3] = a[:3, 3] + a[:3, :3] @ o
+    return out
+
+
+def voxel_to_world(affine: npt.ArrayLike, indices: npt.ArrayLike) -> FloatArray:
+    """Map (k, r, c) indices (shape (..., 3)) to LPS positions (shape (..., 3))."""
+    a = np.asarray(affine, dtype=np.float64)
+    idx = np.asarray(indices, dtype=np.float64)
+    return idx @ a[:3, :3].T + a[:3, 3]
+
+
+# --- imagedata 3.x compatible views ----------------------------------------------
+
+
+def spacing_zyx(affine: npt.ArrayLike) -> FloatArray:
+    """Return imagedata 3.x ``spacing``: [slice distance along n, dr, dc]."""
+    dr, dc = pixel_spacing(affine)
+    return np.array([slice_distance(affine), dr, dc])
+
+
+def orientation_zyx(affine: npt.ArrayLike) -> FloatArray:
+    """Return imagedata 3.x ``orientation``: X then Y, each in (z, y, x) order.
+
+    Examples
+    --------
+    >>> orientation_zyx(default_affine()).tolist()
+    [0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    """
+    x, y = direction_cosines(affine)
+    return np.concatenate([x[::-1], y[::-1]])
+
+
+def orientation_from_zyx(orientation: Sequence[float] | npt.ArrayLike) -> FloatArray:
+    """Convert imagedata 3.x ``orientation`` (z, y, x order) to DICOM IOP order."""
+    v = np.asarray(orientation, dtype=np.float64).reshape(-1)
+    if v.shape != (6,):
+        raise GeometryError(f"orientation must have 6 values, got {v.size}: {v.tolist()}")
+    return np.concatenate([v[2::-1], v[5:2:-1]])
+
+
+def transformation_matrix(affine: npt.ArrayLike) -> FloatArray:
+    """Return imagedata 3.x ``transformationMatrix``: (k, r, c, 1) -> (z, y, x, 1)."""
+    return _XYZ_TO_ZYX @ np.asarray(affine, dtype=np.float64)
+
+
+def affine_from_transformation_matrix(matrix: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`transformation_matrix`."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (4, 4):
+        raise GeometryError(f"transformationMatrix must be 4x4, got shape {m.shape}")
+    return check_affine(_XYZ_TO_ZYX @ m)
+
+
+def with_spacing(affine: npt.ArrayLike, spacing: Sequence[float] | npt.ArrayLike) -> FloatArray:
+    """Return the affine with new (slice, row, column) spacing; directions and S_0 kept."""
+    s = np.asarray(spacing, dtype=np.float64).reshape(-1)
+    if s.shape != (3,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise GeometryError(
+            f"spacing must be three positive numbers (slice, row, column), got {s.tolist()}"
+        )
+    a = np.asarray(affine, dtype=np.float64).copy()
+    t = a[:3, 0]
+    d = slice_distance(a)
+    if d > 1e-9:
+        a[:3, 0] = t * (s[0] / d)
+    else:
+        a[:3, 0] = normal(a) * s[0]
+    x, y = direction_cosines(a)
+    a[:3, 1] = s[1] * y
+    a[:3, 2] = s[2] * x
+    return a
+
+
+def with_orientation(affine: npt.ArrayLike, iop_: Sequence[float] | npt.ArrayLike) -> FloatArray:
+    """Return the affine with a new IOP; spacings and S_0 kept, t along the new normal."""
+    a = np.asarray(affine, dtype=np.float64)
+    dr, dc = pixel_spacing(a)
+    d = slice_distance(a)
+    step = d if d > 1e-9 else float(np.linalg.norm(a[:3, 0])) or 1.0
+    return affine_from_parts(a[:3, 3], iop_, (dr, dc), step)
+
+
+# --- NIfTI and ITK -----------------------------------------------------------------
+
+
+def nifti_from_affine(affine: npt.ArrayLike) -> FloatArray:
+    """Return the NIfTI RAS affine for (i=c, j=r, k) index order.
+
+    Examples
+    --------
+    >>> a = affine_from_parts((-100, -120, -50), (1, 0, 0, 0, 1, 0), (0.5, 0.8), 2.0)
+    >>> nifti_from_affine(a)[:3].tolist()
+    [[-0.8, 0.0, 0.0, 100.0], [0.0, -0.5, 0.0, 120.0], [0.0, 0.0, 2.0, -50.0]]
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    return LPS_TO_RAS @ a[:, [2, 1, 0, 3]]
+
+
+def affine_from_nifti(nifti_affine: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`nifti_from_affine`."""
+    m = np.asarray(nifti_affine, dtype=np.float64)
+    return check_affine((LPS_TO_RAS @ m)[:, [2, 1, 0, 3]])
+
+
+def itk_from_affine(affine: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Return ITK (origin, spacing, direction) for (x=c, y=r, z=k) index order.
+
+    Direction columns are unit vectors (X, Y, t/|t|); spacing is (dc, dr, |t|).
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    cols = a[:3, [2, 1, 0]]
+    spacing = np.linalg.norm(cols, axis=0)
+    safe = np.where(spacing > 1e-12, spacing, 1.0)
+    direction = cols / safe[None, :]
+    if spacing[2] <= 1e-12:
+        direction[:, 2] = normal(a)
+        spacing[2] = 1.0
+    return a[:3, 3].copy(), spacing, direction
+
+
+def affine_from_itk(
+    origin: npt.ArrayLike, spacing: npt.ArrayLike, direction: npt.ArrayLike
+) -> FloatArray:
+    """Inverse of :func:`itk_from_affine`."""
+    o = np.asarray(origin, dtype=np.float64).reshape(3)
+    s = np.asarray(spacing, dtype=np.float64).reshape(3)
+    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
+    a = np.eye(4)
+    a[:3, [2, 1, 0]] = d * s[None, :]
+    a[:3, 3] = o
+    return check_affine(a)
+
+
+def orientation_name(affine: npt.ArrayLike) -> str:
+    """Name the slice orientation: 'axial', 'sagittal', 'coronal' or 'oblique'.
+
+    Examples
+    --------
+    >>> orientation_name(default_affine())
+    'axial'
+    """
+    n = np.abs(normal(affine))
+    i = int(np.argmax(n))
+    if n[i] < 0.9999:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[i]
