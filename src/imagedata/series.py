@@ -518,6 +518,24 @@ class Series(np.ndarray):
 
         return write(self, destination, formats=formats, **options)
 
+    def show(self, *others: Series, **options: Any) -> Any:
+        """Open the interactive viewer (see :func:`imagedata.viewer.show`)."""
+        from imagedata.viewer import show
+
+        return show(self, *others, **options)
+
+    def to_rgb(self, **options: Any) -> np.ndarray:
+        """Return an RGB uint8 array (see :func:`imagedata.viewer.to_rgb`)."""
+        from imagedata.viewer import to_rgb
+
+        return to_rgb(self, **options)
+
+    def montage(self, **options: Any) -> np.ndarray:
+        """Return an RGB montage of the slices (see :func:`imagedata.viewer.montage`)."""
+        from imagedata.viewer import montage
+
+        return montage(self, **options)
+
     def to_nibabel(self) -> Any:
         """Return a :class:`nibabel.Nifti1Image` with the same voxels and geometry."""
         from imagedata.formats.nifti import to_nibabel

@@ -1,0 +1,7 @@
+"""``python -m imagedata``: the command line."""
+
+import sys
+
+from imagedata.cli import main
+
+sys.exit(main())
