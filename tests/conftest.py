@@ -16,7 +16,9 @@ TESTDATA = SHARED_DATA / "imagedata-testdata"
 def testdata() -> Path:
     """The real scanner data in ../shared/data/imagedata-testdata (skips when absent)."""
     if not TESTDATA.is_dir():
-        pytest.skip(f"real test data not found at {TESTDATA} (../shared/data is not beside the repo)")
+        pytest.skip(
+            f"real test data not found at {TESTDATA} (../shared/data is not beside the repo)"
+        )
     return TESTDATA
 
 

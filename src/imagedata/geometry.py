@@ -33,9 +33,7 @@ STEP_ABS_TOLERANCE = 0.01
 STEP_REL_TOLERANCE = 0.01
 
 #: Permutes (x, y, z, 1) to (z, y, x, 1).
-_XYZ_TO_ZYX = np.array(
-    [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
-)
+_XYZ_TO_ZYX = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 #: LPS to RAS (and back).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -79,7 +77,9 @@ def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, Fl
     x, y = v[:3].copy(), v[3:].copy()
     nx, ny = np.linalg.norm(x), np.linalg.norm(y)
     if nx < 1e-6 or ny < 1e-6:
-        raise GeometryError(f"orientation {v.tolist()} has a zero-length axis; expected unit vectors")
+        raise GeometryError(
+            f"orientation {v.tolist()} has a zero-length axis; expected unit vectors"
+        )
     x /= nx
     y /= ny
     dot = float(np.dot(x, y))
@@ -165,7 +165,9 @@ def check_affine(affine: npt.ArrayLike) -> FloatArray:
     if a.shape != (4, 4):
         raise GeometryError(f"affine must be a 4x4 matrix, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or not np.allclose(a[3], (0, 0, 0, 1)):
-        raise GeometryError(f"affine must be finite with last row (0, 0, 0, 1), got {a[3].tolist()}")
+        raise GeometryError(
+            f"affine must be finite with last row (0, 0, 0, 1), got {a[3].tolist()}"
+        )
     norms = np.linalg.norm(a[:3, :3], axis=0)
     for name, value in zip(("slice", "row", "column"), norms):
         if value < 1e-9 and name != "slice":
@@ -248,18 +250,27 @@ def affine_from_positions(
 
 
 def uneven_steps(positions: npt.ArrayLike, normal_: npt.ArrayLike) -> list[tuple[int, float]]:
-    """Return (k, step) for slice gaps that deviate from the mean step.
+    """Return (k, step) for the gaps between slice k and k+1 that break even spacing.
 
-    The tolerance is max(0.01 mm, 1 % of the mean step), per GEOMETRY.md.  An empty
-    list means the slices are evenly spaced.
+    Slices are evenly spaced when every step is within max(0.01 mm, 1 % of the step)
+    of the mean step (GEOMETRY.md); an empty list means they are.  Otherwise the
+    steps that differ from the median step are returned, naming the gap.
     """
-    d = np.asarray(positions, dtype=np.float64).reshape(-1, 3) @ np.asarray(normal_, dtype=np.float64)
+    d = np.asarray(positions, dtype=np.float64).reshape(-1, 3) @ np.asarray(
+        normal_, dtype=np.float64
+    )
     if len(d) < 3:
         return []
     steps = np.diff(d)
     mean = float(np.mean(steps))
     tol = max(STEP_ABS_TOLERANCE, STEP_REL_TOLERANCE * abs(mean))
-    return [(int(k), float(s)) for k, s in enumerate(steps) if abs(s - mean) > tol]
+    if np.all(np.abs(steps - mean) <= tol):
+        return []
+    # name the odd gaps: those that differ from the typical (median) step
+    median = float(np.median(steps))
+    tol = max(STEP_ABS_TOLERANCE, STEP_REL_TOLERANCE * abs(median))
+    odd = [(int(k), float(s)) for k, s in enumerate(steps) if abs(s - median) > tol]
+    return odd or [(int(k), float(s)) for k, s in enumerate(steps) if abs(s - mean) > tol]
 
 
 def is_tilted(affine: npt.ArrayLike, tolerance: float = 1e-3) -> bool:
@@ -275,7 +286,9 @@ def is_tilted(affine: npt.ArrayLike, tolerance: float = 1e-3) -> bool:
 # --- indexing -------------------------------------------------------------------
 
 
-def index_affine(affine: npt.ArrayLike, starts: Sequence[float], steps: Sequence[float]) -> FloatArray:
+def index_affine(
+    affine: npt.ArrayLike, starts: Sequence[float], steps: Sequence[float]
+) -> FloatArray:
     """Return the affine of a sub-grid: new index i on axis j maps to starts[j] + i*steps[j].
 
     Examples
@@ -285,11 +298,8 @@ def index_affine(affine: npt.ArrayLike, starts: Sequence[float], steps: Sequence
     [[0.0, 0.0], [0.0, 0.0], [-2.0, 6.0]]
     """
     a = np.asarray(affine, dtype=np.float64)
-    out = a.copy()
-    s = np.asarray(steps, dtype=np.float64)
-    o = np.asarray(starts, dtype=np.float64)
-    out[:3, :3] = a[:3, :3] * s[None, :]
-    out[:3, 3] = a[:3, 3] + a[:3, :3] @ o
+    out = a * (float(steps[0]), float(steps[1]), float(steps[2]), 1.0)
+    out[:3, 3] += a[:3, :3] @ (float(starts[0]), float(starts[1]), float(starts[2]))
     return out
 
 

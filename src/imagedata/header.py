@@ -255,6 +255,9 @@ def _expand_key(key: Any, ndim: int) -> list[Any] | None:
     return out
 
 
+_SPATIAL_INDEX = {name: j for j, name in enumerate(SPATIAL)}
+
+
 def index_header(header: Header, key: Any, shape: tuple[int, ...]) -> Header | None:
     """Return the header of ``array[key]``, or None where no geometry can be kept.
 
@@ -279,17 +282,20 @@ def index_header(header: Header, key: Any, shape: tuple[int, ...]) -> Header | N
         axis = header.axes[i]
         n = header.shape[i]
         i += 1
-        if isinstance(item, slice):
-            start, _, step = item.indices(n)
-            if axis.is_spatial:
-                j = SPATIAL.index(axis.name)
-                starts[j], steps[j] = start, step
-                moved = moved or start != 0 or step != 1
-                if j == 0:
-                    slice_key = item
+        j = _SPATIAL_INDEX.get(axis.name)
+        if type(item) is slice:
+            if item == _ALL:
                 axes.append(axis)
-            else:
+                continue
+            start, _, step = item.indices(n)
+            if j is None:
                 axes.append(axis.take(item))
+                continue
+            starts[j], steps[j] = start, step
+            moved = True
+            if j == 0:
+                slice_key = item
+            axes.append(axis)
             continue
         try:
             idx = operator.index(item)
@@ -300,31 +306,40 @@ def index_header(header: Header, key: Any, shape: tuple[int, ...]) -> Header | N
                 return None
             axes.append(axis.take(arr.astype(np.intp)))
             continue
-        if idx < 0:
-            idx += n
-        if axis.is_spatial:
-            j = SPATIAL.index(axis.name)
-            starts[j] = idx
-            moved = moved or idx != 0
+        if j is not None:
+            starts[j] = idx + n if idx < 0 else idx
+            moved = True
             if j == 0:
-                slice_key = idx
+                slice_key = starts[0]
     if len(axes) != len(shape):
         return None
-    if slice_key is not None:
-        axes = [a.take_slices(slice_key) if a.is_tag else a for a in axes]
-    affine = geometry.index_affine(header.affine, starts, steps) if moved else header.affine
     positions = header.positions
-    if positions is not None and slice_key is not None:
-        positions = positions[slice_key].reshape(-1, 3)
+    if slice_key is not None:
+        axes, positions = _take_slices(axes, positions, slice_key)
+    affine = geometry.index_affine(header.affine, starts, steps) if moved else header.affine
     return Header(
-        shape=shape,
-        axes=tuple(axes),
-        affine=affine,
-        template=header.template,
-        positions=positions,
-        input_order=header.input_order,
-        input_format=header.input_format,
+        shape,
+        tuple(axes),
+        affine,
+        header.template,
+        positions,
+        header.input_order,
+        header.input_format,
     )
+
+
+_ALL = slice(None)
+
+
+def _take_slices(
+    axes: list[Axis], positions: FloatArray | None, key: int | slice
+) -> tuple[list[Axis], FloatArray | None]:
+    """Restrict per-slice tag values and exact positions to the slices `key`."""
+    if any(a.slice_values is not None for a in axes):
+        axes = [a.take_slices(key) if a.is_tag else a for a in axes]
+    if positions is not None:
+        positions = positions[key].reshape(-1, 3)
+    return axes, positions
 
 
 def reduce_header(
@@ -344,7 +359,9 @@ def reduce_header(
         if i not in drop:
             new_axes.append(a)
         elif keepdims:
-            new_axes.append(a if a.is_spatial else Axis(a.name, None if a.values is None else a.values[:1]))
+            new_axes.append(
+                a if a.is_spatial else Axis(a.name, None if a.values is None else a.values[:1])
+            )
     positions = header.positions
     if positions is not None and header.axis_index("slice") in drop:
         positions = positions[:1]

@@ -18,15 +18,14 @@ Metadata rules (which operations keep the header):
 
 from __future__ import annotations
 
-import copy as _copy
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.dataset import Dataset
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from imagedata import _dicomattrs, geometry
@@ -111,7 +110,9 @@ class Series(np.ndarray):
         elif _is_source(data):
             from imagedata.formats import read
 
-            order = "auto" if input_order == "none" and "input_order" not in options else input_order
+            order = (
+                "auto" if input_order == "none" and "input_order" not in options else input_order
+            )
             arr, header = read(data, input_order=order, **options)
         else:
             if options:
@@ -133,9 +134,9 @@ class Series(np.ndarray):
         if geometry is not None:
             header = _apply_geometry(header, _header_of(geometry))
         if template is not None:
-            header = header.replace(template=_dicomattrs.derived_template(
-                _template_of(template), header.template
-            ))
+            header = header.replace(
+                template=_dicomattrs.derived_template(_template_of(template), header.template)
+            )
         obj._header = header
         return obj
 
@@ -203,15 +204,15 @@ class Series(np.ndarray):
         return func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
 
     def __reduce__(self) -> Any:
-        ctor, args, state = super().__reduce__()  # type: ignore[misc]
-        return ctor, args, (state, self._header)
+        reduced: Any = super().__reduce__()
+        return reduced[0], reduced[1], (reduced[2], self._header)
 
     def __setstate__(self, state: Any) -> None:
         nd_state, header = state
         super().__setstate__(nd_state)
         self._header = header
 
-    def copy(self, order: Any = "C") -> Series:  # type: ignore[override]
+    def copy(self, order: Any = "C") -> Series:
         """Return a copy of the data with a deep copy of the header."""
         out = super().copy(order=order)
         if self._header is not None:
@@ -221,7 +222,7 @@ class Series(np.ndarray):
     def __copy__(self) -> Series:
         return self.copy()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Series:
+    def __deepcopy__(self, memo: dict[int, Any] | None = None, /) -> Series:
         return self.copy()
 
     def transpose(self, *axes: Any) -> np.ndarray:  # type: ignore[override]
@@ -229,7 +230,7 @@ class Series(np.ndarray):
         return self.view(np.ndarray).transpose(*axes)
 
     @property
-    def T(self) -> np.ndarray:  # type: ignore[override]  # noqa: N802
+    def T(self) -> np.ndarray:  # type: ignore[override]
         """Transpose as a plain ndarray."""
         return self.view(np.ndarray).T
 
@@ -237,14 +238,14 @@ class Series(np.ndarray):
         """Swap axes; the result is a plain ndarray."""
         return self.view(np.ndarray).swapaxes(axis1, axis2)
 
-    def reshape(self, *shape: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def reshape(self, *shape: Any, **kwargs: Any) -> Any:
         """Reshape; the header is kept only when the shape does not change."""
         out = self.view(np.ndarray).reshape(*shape, **kwargs)
         if out.shape == self.shape:
             return self.view()
         return out
 
-    def ravel(self, order: Any = "C") -> np.ndarray:  # type: ignore[override]
+    def ravel(self, order: Any = "C") -> np.ndarray:
         """Flatten to a plain 1-D ndarray."""
         return self.view(np.ndarray).ravel(order)
 
@@ -333,30 +334,33 @@ class Series(np.ndarray):
         self._header = h.with_affine(geometry.with_orientation(h.affine, iop))
 
     @property
-    def imagePositions(self) -> dict[int, FloatArray]:  # noqa: N802
+    def imagePositions(self) -> dict[int, FloatArray]:
         """{slice: position of its first voxel in (z, y, x) order}."""
         pos = self.header.slice_positions()
         return {k: p[::-1].copy() for k, p in enumerate(pos)}
 
     @imagePositions.setter
-    def imagePositions(  # noqa: N802
+    def imagePositions(
         self, value: dict[int, npt.ArrayLike] | Sequence[npt.ArrayLike] | npt.ArrayLike
     ) -> None:
         if isinstance(value, dict):
             rows = [np.asarray(value[k], dtype=np.float64).reshape(-1) for k in sorted(value)]
         else:
-            rows = [np.asarray(v, dtype=np.float64).reshape(-1) for v in np.atleast_2d(value)]
+            rows = [
+                np.asarray(v, dtype=np.float64).reshape(-1)
+                for v in np.atleast_2d(np.asarray(value))
+            ]
         if any(r.shape != (3,) for r in rows):
             raise GeometryError("each image position must be three numbers in (z, y, x) order")
         self._header = self.header.with_positions(np.array([r[::-1] for r in rows]))
 
     @property
-    def sliceLocations(self) -> FloatArray:  # noqa: N802
+    def sliceLocations(self) -> FloatArray:
         """n . S_k of each slice (computed from positions, not the SliceLocation tag)."""
         return self.header.slice_locations()
 
     @sliceLocations.setter
-    def sliceLocations(self, value: npt.ArrayLike) -> None:  # noqa: N802
+    def sliceLocations(self, value: npt.ArrayLike) -> None:
         h = self.header
         loc = np.asarray(value, dtype=np.float64).reshape(-1)
         pos = h.slice_positions()
@@ -366,12 +370,12 @@ class Series(np.ndarray):
         self._header = h.with_positions(pos + (loc - pos @ n)[:, None] * n[None, :])
 
     @property
-    def transformationMatrix(self) -> FloatArray:  # noqa: N802
+    def transformationMatrix(self) -> FloatArray:
         """4x4 matrix from (slice, row, column, 1) to (z, y, x, 1) (imagedata 3.x)."""
         return geometry.transformation_matrix(self.header.affine)
 
     @transformationMatrix.setter
-    def transformationMatrix(self, value: npt.ArrayLike) -> None:  # noqa: N802
+    def transformationMatrix(self, value: npt.ArrayLike) -> None:
         self._header = self.header.with_affine(geometry.affine_from_transformation_matrix(value))
 
     # --- tags ---------------------------------------------------------------------------
@@ -460,15 +464,15 @@ class Series(np.ndarray):
     # --- DICOM attributes ---------------------------------------------------------------
 
     @property
-    def dicomTemplate(self) -> Dataset:  # noqa: N802
+    def dicomTemplate(self) -> Dataset:
         """The DICOM attributes shared by all images (a :class:`pydicom.Dataset`)."""
         return self.header.template
 
     @dicomTemplate.setter
-    def dicomTemplate(self, ds: Dataset) -> None:  # noqa: N802
+    def dicomTemplate(self, ds: Dataset) -> None:
         self._header = self.header.replace(template=ds)
 
-    def getDicomAttribute(self, keyword: str | int | tuple[int, int]) -> Any:  # noqa: N802
+    def getDicomAttribute(self, keyword: str | int | tuple[int, int]) -> Any:
         """Return the value of a DICOM attribute, by keyword or tag; None when absent.
 
         Examples
@@ -484,7 +488,7 @@ class Series(np.ndarray):
         elem = ds.get(tag)
         return None if elem is None else elem.value
 
-    def setDicomAttribute(self, keyword: str | int | tuple[int, int], value: Any) -> None:  # noqa: N802
+    def setDicomAttribute(self, keyword: str | int | tuple[int, int], value: Any) -> None:
         """Set a DICOM attribute of the template (None removes it)."""
         tag = _tag_of(keyword)
         from pydicom.datadict import keyword_for_tag
@@ -494,22 +498,24 @@ class Series(np.ndarray):
             raise HeaderError(f"{keyword!r} is not a public DICOM attribute; use its keyword")
         self._header = self.header.with_attribute(kw, value)
 
-    seriesNumber = _dicomattrs.attribute("SeriesNumber", int)  # noqa: N815
-    seriesDescription = _dicomattrs.attribute("SeriesDescription", str)  # noqa: N815
-    seriesInstanceUID = _dicomattrs.attribute("SeriesInstanceUID", str, uid=True)  # noqa: N815
-    studyInstanceUID = _dicomattrs.attribute("StudyInstanceUID", str, uid=True)  # noqa: N815
-    frameOfReferenceUID = _dicomattrs.attribute("FrameOfReferenceUID", str, uid=True)  # noqa: N815
-    patientID = _dicomattrs.attribute("PatientID", str)  # noqa: N815
-    patientName = _dicomattrs.attribute("PatientName", str)  # noqa: N815
-    patientBirthDate = _dicomattrs.attribute("PatientBirthDate", str)  # noqa: N815
-    accessionNumber = _dicomattrs.attribute("AccessionNumber", str)  # noqa: N815
+    seriesNumber = _dicomattrs.attribute("SeriesNumber", int)
+    seriesDescription = _dicomattrs.attribute("SeriesDescription", str)
+    seriesInstanceUID = _dicomattrs.attribute("SeriesInstanceUID", str, uid=True)
+    studyInstanceUID = _dicomattrs.attribute("StudyInstanceUID", str, uid=True)
+    frameOfReferenceUID = _dicomattrs.attribute("FrameOfReferenceUID", str, uid=True)
+    patientID = _dicomattrs.attribute("PatientID", str)
+    patientName = _dicomattrs.attribute("PatientName", str)
+    patientBirthDate = _dicomattrs.attribute("PatientBirthDate", str)
+    accessionNumber = _dicomattrs.attribute("AccessionNumber", str)
     modality = _dicomattrs.attribute("Modality", str)
-    imageType = _dicomattrs.attribute("ImageType", list)  # noqa: N815
-    SOPClassUID = _dicomattrs.attribute("SOPClassUID", str, uid=True)  # noqa: N815
+    imageType = _dicomattrs.attribute("ImageType", list)
+    SOPClassUID = _dicomattrs.attribute("SOPClassUID", str, uid=True)
 
     # --- I/O and interop ----------------------------------------------------------------
 
-    def write(self, destination: Source, formats: Sequence[str] | None = None, **options: Any) -> list[str]:
+    def write(
+        self, destination: Source, formats: Sequence[str] | None = None, **options: Any
+    ) -> list[str]:
         """Write the series; by default in its input format (DICOM for arrays).
 
         Returns the paths (or URLs) written.
@@ -642,8 +648,12 @@ def _join(arrays: Sequence[Any], axis: int, stacking: bool, **kwargs: Any) -> An
         old = h.axes[ax]
         if not old.is_tag:
             return result
-        values = [a.header.axes[ax].values if isinstance(a, Series) and a._header is not None
-                  else np.full(np.shape(a)[ax], np.nan) for a in arrays]
+        values = [
+            a.header.axes[ax].values
+            if isinstance(a, Series) and a._header is not None
+            else np.full(np.shape(a)[ax], np.nan)
+            for a in arrays
+        ]
         new_axes = list(h.axes)
         new_axes[ax] = Axis(old.name, np.concatenate([np.asarray(v) for v in values]))
     out = result.view(Series)
@@ -667,10 +677,33 @@ _HANDLED: dict[Callable[..., Any], Callable[..., Any]] = {
 #: numpy functions whose Series results keep the header (through ufuncs and reductions).
 KEEPS_HEADER: frozenset[Callable[..., Any]] = frozenset(
     {
-        np.sum, np.mean, np.std, np.var, np.min, np.max, np.amin, np.amax, np.prod,
-        np.any, np.all, np.clip, np.round, np.around, np.nan_to_num, np.nanmean,
-        np.nansum, np.nanmax, np.nanmin, np.cumsum, np.real, np.imag,
-        np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj,
+        np.sum,
+        np.mean,
+        np.std,
+        np.var,
+        np.min,
+        np.max,
+        np.amin,
+        np.amax,
+        np.prod,
+        np.any,
+        np.all,
+        np.clip,
+        np.round,
+        np.around,
+        np.nan_to_num,
+        np.nanmean,
+        np.nansum,
+        np.nanmax,
+        np.nanmin,
+        np.cumsum,
+        np.real,
+        np.imag,
+        np.shape,
+        np.ndim,
+        np.size,
+        np.iscomplexobj,
+        np.isrealobj,
     }
 )
 
@@ -683,4 +716,3 @@ def as_series(data: Any, like: Series) -> Series:
     out = arr.view(Series)
     out._header = like.header
     return out
-

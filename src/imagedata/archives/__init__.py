@@ -74,10 +74,7 @@ def _archive_opener(path: str) -> tuple[Callable[[Path, str], list[Member]], Pat
 
 def _load_archive_support() -> None:
     if not ARCHIVE_OPENERS:
-        try:
-            import imagedata.archives.archive  # noqa: F401
-        except ImportError:  # pragma: no cover - archive support is part of the package
-            pass
+        import imagedata.archives.archive  # noqa: F401
 
 
 def _walk(folder: Path) -> list[Member]:

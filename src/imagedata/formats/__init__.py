@@ -75,7 +75,8 @@ _entry_points_loaded = False
 
 def _load(spec: str) -> FormatPlugin:
     module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    plugin: FormatPlugin = getattr(importlib.import_module(module), attr)
+    return plugin
 
 
 def _entry_point_specs() -> dict[str, Any]:

@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRLittleEndian,
     generate_uid,
 )
 
@@ -56,7 +56,9 @@ ORDER_KEYWORD = {
 }
 
 
-def oblique_orientation(angle_deg: float = 20.0, axis: Sequence[float] = (1.0, 1.0, 0.0)) -> tuple[float, ...]:
+def oblique_orientation(
+    angle_deg: float = 20.0, axis: Sequence[float] = (1.0, 1.0, 0.0)
+) -> tuple[float, ...]:
     """An oblique IOP: the axial orientation rotated by `angle_deg` about `axis`."""
     a = np.asarray(axis, dtype=np.float64)
     a /= np.linalg.norm(a)
@@ -93,7 +95,9 @@ class SyntheticSeries:
         return np.asarray(self.tag_values, dtype=np.float64) - float(self.tag_values[0])
 
 
-def voxel_values(shape: tuple[int, ...], dtype: npt.DTypeLike = np.uint16) -> npt.NDArray[np.generic]:
+def voxel_values(
+    shape: tuple[int, ...], dtype: npt.DTypeLike = np.uint16
+) -> npt.NDArray[np.generic]:
     """Deterministic voxel values that encode their index (unique per slice and tag)."""
     idx = np.indices(shape)
     value = np.zeros(shape, dtype=np.int64)
@@ -106,7 +110,9 @@ def voxel_values(shape: tuple[int, ...], dtype: npt.DTypeLike = np.uint16) -> np
     return value.astype(dt)
 
 
-def _base_dataset(modality: str, series_uid: str, study_uid: str, for_uid: str, **attrs: object) -> Dataset:
+def _base_dataset(
+    modality: str, series_uid: str, study_uid: str, for_uid: str, **attrs: object
+) -> Dataset:
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
@@ -224,7 +230,7 @@ def make_dicom_series(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shape4 = tuple(shape) if len(shape) == 4 else (1, *shape)
-    ntag, nslice, rows, cols = shape4
+    ntag, nslice = shape4[:2]
     if isinstance(orientation, str):
         iop = oblique_orientation() if orientation == "oblique" else ORIENTATIONS[orientation]
     else:
