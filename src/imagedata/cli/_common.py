@@ -1,0 +1,349 @@
+"""What every ``imagedata`` subcommand shares: options, error handling, input reading.
+
+Every subcommand builds its parser with :func:`parser_for` and runs its body through
+:func:`run`, which gives the same behaviour everywhere:
+
+* an error prints one line on stderr, ``imagedata <cmd>: <message>``, and exits 1;
+* a usage error (bad or missing arguments) prints one line too and exits 2;
+* ``--debug`` prints the traceback as well and logs at debug level;
+* ``--quiet`` silences progress bars and informational output;
+* progress bars (tqdm) appear only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from imagedata.errors import ImageDataError, MultipleSeriesError
+
+if TYPE_CHECKING:
+    from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Output formats the command line knows by name (``--to``).
+FORMATS = ("dicom", "nifti", "itk", "nrrd", "mat")
+
+#: Exit codes.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line arguments: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def parser_for(
+    command: str, description: str, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """Return a parser for ``imagedata <command>`` with the common options.
+
+    Parameters
+    ----------
+    command
+        The subcommand name, used in ``prog`` and error messages.
+    description
+        One paragraph for ``--help``.
+    epilog
+        Examples shown at the end of ``--help``.
+    """
+    parser = _Parser(
+        prog=f"imagedata {command}",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group = parser.add_argument_group("common options")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
+    group.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    group.add_argument("--debug", action="store_true", help="log everything; traceback on error")
+    return parser
+
+
+def add_read_options(parser: argparse.ArgumentParser, series: bool = True) -> None:
+    """Add ``--order`` (and ``--series``) to a parser."""
+    parser.add_argument(
+        "--order",
+        default="auto",
+        metavar="ORDER",
+        help="how to sort images into tag axes: auto (default), none, time, b, te, fa, ti, "
+        "triggertime, or a DICOM keyword",
+    )
+    if series:
+        parser.add_argument(
+            "--series",
+            metavar="SELECT",
+            help="pick one series by SeriesNumber, SeriesInstanceUID or SeriesDescription",
+        )
+
+
+# --- running a subcommand ----------------------------------------------------------------
+
+
+def error_message(err: BaseException) -> str:
+    """One line describing `err`, naming the file where the exception knows it.
+
+    Examples
+    --------
+    >>> error_message(FileNotFoundError(2, "No such file or directory", "x.dcm"))
+    'x.dcm: No such file or directory'
+    """
+    if isinstance(err, OSError) and not isinstance(err, ImageDataError) and err.filename:
+        text = f"{err.filename}: {err.strerror or err}"
+    elif isinstance(err, (ImageDataError, UsageError, ValueError, OSError)):
+        text = str(err) or type(err).__name__
+    else:
+        text = f"internal error ({type(err).__name__}: {err}); run with --debug for the traceback"
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(level: int) -> Iterator[None]:
+    """Send imagedata's log records to stderr while a command runs."""
+    package = logging.getLogger("imagedata")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    old = package.level
+    package.addHandler(handler)
+    package.setLevel(level)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(old)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prog: str) -> Iterator[None]:
+    """Show Python warnings as ``prog: warning: text`` lines on stderr."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    body: Callable[[argparse.Namespace], int | None],
+) -> int:
+    """Parse `argv` and run `body(args)`, turning every error into one line and an exit code.
+
+    Returns
+    -------
+    int
+        0 on success, 1 on an error, 2 on a usage error.
+    """
+    prog = parser.prog
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as err:
+        print(f"{prog}: {error_message(err)} (see '{prog} --help')", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    level = logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING
+    with _logging_to_stderr(level), _one_line_warnings(prog):
+        try:
+            return int(body(args) or 0)
+        except UsageError as err:
+            print(f"{prog}: {error_message(err)} (see '{prog} --help')", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as err:
+            if debug:
+                traceback.print_exc(file=sys.stderr)
+            print(f"{prog}: {error_message(err)}", file=sys.stderr)
+            return EXIT_ERROR
+
+
+# --- output helpers ----------------------------------------------------------------------
+
+
+def is_terminal(stream: IO[str] | None = None) -> bool:
+    """True when `stream` (default stderr) is an interactive terminal."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress(
+    items: Iterable[T], *, desc: str, total: int | None = None, quiet: bool = False
+) -> Iterable[T]:
+    """Wrap `items` in a tqdm progress bar on a terminal; plain `items` otherwise."""
+    if quiet or not is_terminal():
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, total=total, leave=False, file=sys.stderr)
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """Print an informational line on stdout unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+# --- reading inputs ------------------------------------------------------------------------
+
+
+def check_inputs(sources: Sequence[str]) -> None:
+    """Fail early, naming the path, when an input does not exist.
+
+    URLs, glob patterns and archive member selectors (``study.zip?series3/``) are
+    left to the reader.
+    """
+    for s in sources:
+        if "://" in s or any(c in s for c in "*?["):
+            continue
+        p = Path(s)
+        if not p.exists():
+            raise FileNotFoundError(2, "no such file or folder; check the path", s)
+        if p.is_file() and not os.access(p, os.R_OK):
+            raise PermissionError(13, "cannot read this file (permission denied)", s)
+
+
+def selector(text: str | None) -> int | str | None:
+    """Turn a ``--series`` value into a SeriesNumber (int) or a UID/description (str)."""
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
+
+
+def read_one(
+    sources: Sequence[str],
+    *,
+    order: str = "auto",
+    select: int | str | None = None,
+    headers_only: bool = False,
+) -> Series:
+    """Read exactly one series from `sources` (several series: an error saying how to pick)."""
+    from imagedata.series import Series
+
+    check_inputs(sources)
+    src: Any = sources[0] if len(sources) == 1 else list(sources)
+    options: dict[str, Any] = {}
+    if select is not None:
+        options["series"] = select
+    if headers_only:
+        options["headers_only"] = True
+    return Series(src, input_order=order, **options)
+
+
+def read_all(
+    sources: Sequence[str],
+    *,
+    order: str = "auto",
+    select: int | str | None = None,
+    headers_only: bool = False,
+) -> list[Series]:
+    """Read every series in `sources`, in patient/study/series-number order."""
+    try:
+        return [read_one(sources, order=order, select=select, headers_only=headers_only)]
+    except MultipleSeriesError:
+        if select is not None:
+            raise
+    return _read_collection(sources, order=order, headers_only=headers_only)
+
+
+def _read_collection(sources: Sequence[str], *, order: str, headers_only: bool) -> list[Series]:
+    """Every series of a multi-series input, through :class:`imagedata.collections.Cohort`."""
+    from imagedata.collections import Cohort
+
+    src: Any = sources[0] if len(sources) == 1 else list(sources)
+    options: dict[str, Any] = {"headers_only": True} if headers_only else {}
+    cohort = Cohort(src, input_order=order, **options)
+    return sort_series(list(iter_series(cohort)))
+
+
+def iter_series(collection: Any) -> Iterator[Series]:
+    """Walk a Cohort/Patient/Study (dict-like, nested) and yield its Series."""
+    from imagedata.series import Series
+
+    if isinstance(collection, Series):
+        yield collection
+        return
+    values = collection.values() if hasattr(collection, "values") else collection
+    for item in values:
+        yield from iter_series(item)
+
+
+def _key(si: Series) -> tuple[str, str, str, int, str]:
+    def attr(name: str) -> str:
+        value = si.getDicomAttribute(name)
+        return "" if value is None else str(value)
+
+    number = si.getDicomAttribute("SeriesNumber")
+    try:
+        num = int(number) if number is not None else 0
+    except (TypeError, ValueError):
+        num = 0
+    return (
+        attr("PatientID"),
+        attr("StudyDate") + attr("StudyTime"),
+        attr("StudyInstanceUID"),
+        num,
+        attr("SeriesInstanceUID"),
+    )
+
+
+def sort_series(series: list[Series]) -> list[Series]:
+    """Sort series by patient, study date/time, study UID and series number."""
+    return sorted(series, key=_key)
+
+
+def safe_name(text: str, limit: int = 64) -> str:
+    """A file-name-safe version of `text` (letters, digits, ``-``, ``_``, ``.``).
+
+    Examples
+    --------
+    >>> safe_name("T1 / post-contrast (3D)")
+    'T1_post-contrast_3D'
+    """
+    out = []
+    for ch in str(text):
+        if ch.isalnum() or ch in "-.":
+            out.append(ch)
+        elif out and out[-1] != "_":
+            out.append("_")
+    return "".join(out).strip("_.")[:limit]
+
+
+def series_label(si: Series) -> str:
+    """``<SeriesNumber>_<SeriesDescription>`` for naming a series' output, e.g. ``3_T1_axial``."""
+    number = si.getDicomAttribute("SeriesNumber")
+    desc = si.getDicomAttribute("SeriesDescription")
+    parts = [str(number) if number is not None else "0"]
+    if desc:
+        parts.append(safe_name(str(desc)))
+    return "_".join(p for p in parts if p)

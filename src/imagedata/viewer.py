@@ -1,0 +1,835 @@
+"""Look at a Series: RGB conversion, montages, PNG rendering and an interactive viewer.
+
+:func:`to_rgb` and :func:`montage` are plain numpy (matplotlib only for colour maps
+other than grey).  :func:`render` writes a PNG montage with orientation labels and a
+caption without a display (matplotlib's Agg canvas, no pyplot, no global state).
+:func:`show` opens an interactive matplotlib window (or a Jupyter figure) that scrolls
+through slices and tags, windows by mouse drag and reports the value under the cursor.
+
+matplotlib is an optional dependency (``pip install 'imagedata[viewer]'``); it is
+imported only inside the functions that need it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from imagedata.series import Series
+>>> si = Series(np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4))
+>>> to_rgb(si, window=(11.5, 23)).shape
+(2, 3, 4, 3)
+>>> montage(si, window=(11.5, 23), gap=1).shape
+(5, 11, 3)
+>>> orientation_labels(si.affine)
+{'left': 'R', 'right': 'L', 'top': 'A', 'bottom': 'P'}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imagedata import geometry
+
+logger = logging.getLogger(__name__)
+
+#: Letters for the +x, +y, +z directions of DICOM LPS space, and for the opposite ones.
+_POSITIVE = ("L", "P", "H")
+_NEGATIVE = ("R", "A", "F")
+
+#: Colour of orientation labels (RGB, 0-255).
+LABEL_COLOUR = (255, 255, 0)
+
+Window = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+#: Where each edge label sits inside its axes: (x, y, horizontal and vertical alignment).
+_EDGE_SPOTS = {
+    "left": (0.01, 0.5, "left", "center"),
+    "right": (0.99, 0.5, "right", "center"),
+    "top": (0.5, 0.99, "center", "top"),
+    "bottom": (0.5, 0.01, "center", "bottom"),
+}
+
+
+# --- windows and colour ------------------------------------------------------------------
+
+
+def auto_window(data: npt.ArrayLike) -> Window:
+    """A (center, width) window spanning the 0.5-99.5 percentiles of the finite values.
+
+    Examples
+    --------
+    >>> auto_window(np.array([0.0, 10.0]))
+    (5.0, 10.0)
+    """
+    arr = _magnitude(np.asarray(data))
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        return 0.5, 1.0
+    if finite.size > 1_000_000:
+        finite = finite[:: finite.size // 1_000_000 + 1]
+    lo, hi = (float(v) for v in np.percentile(finite, [0.5, 99.5]))
+    if finite.size <= 200:
+        lo, hi = float(finite.min()), float(finite.max())
+    if hi <= lo:
+        return lo, 1.0
+    return (lo + hi) / 2.0, hi - lo
+
+
+def _magnitude(arr: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(arr):
+        return np.abs(arr)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    return arr
+
+
+def _check_window(window: Sequence[float]) -> Window:
+    if len(window) != 2:
+        raise ValueError(f"a window is (center, width), got {tuple(window)!r}")
+    center, width = float(window[0]), float(window[1])
+    if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
+        raise ValueError(
+            f"window width must be a positive number, got center={center}, width={width}"
+        )
+    return center, width
+
+
+def normalise(data: npt.ArrayLike, window: Window) -> np.ndarray:
+    """Map `data` through the (center, width) `window` to [0, 1] (NaN gives 0)."""
+    center, width = window
+    arr = _magnitude(np.asarray(data)).astype(np.float64)
+    out = (arr - (center - width / 2.0)) / width
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+def to_rgb(
+    si: npt.ArrayLike, *, colormap: str = "gray", window: Sequence[float] | None = None
+) -> np.ndarray:
+    """Return the data as RGB uint8, shape ``si.shape + (3,)``.
+
+    Parameters
+    ----------
+    si
+        A Series or array.
+    colormap
+        ``"gray"`` (no matplotlib needed) or any matplotlib colour map name.
+    window
+        (center, width); default :func:`auto_window` over the whole array.
+
+    Raises
+    ------
+    ValueError
+        For an unknown colour map or an invalid window.
+    """
+    win = auto_window(si) if window is None else _check_window(window)
+    norm = normalise(si, win)
+    if colormap in ("gray", "grey"):
+        grey = np.round(norm * 255.0).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    cmap = _colormap(colormap)
+    return np.asarray(cmap(norm, bytes=True))[..., :3].copy()
+
+
+def _colormap(name: str) -> Any:
+    from imagedata._optional import import_optional
+
+    mpl = import_optional("matplotlib", "viewer", f"use the colour map {name!r}")
+    try:
+        return mpl.colormaps[name]
+    except KeyError as err:
+        raise ValueError(
+            f"unknown colour map {name!r}; use 'gray' or a matplotlib name such as 'viridis'"
+        ) from err
+
+
+# --- montage ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each slice of a montage goes.
+
+    ``slices[i]`` is drawn in tile ``i`` whose top-left pixel is :meth:`origin`;
+    tiles are ``tile_shape`` pixels, ``gap`` pixels apart and around the border.
+    """
+
+    slices: tuple[int, ...]
+    columns: int
+    rows: int
+    tile_shape: tuple[int, int]
+    gap: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the montage in pixels."""
+        th, tw = self.tile_shape
+        return self.rows * th + (self.rows + 1) * self.gap, self.columns * tw + (
+            self.columns + 1
+        ) * self.gap
+
+    def origin(self, i: int) -> tuple[int, int]:
+        """(row, column) pixel of the top-left corner of tile `i`."""
+        th, tw = self.tile_shape
+        r, c = divmod(i, self.columns)
+        return self.gap + r * (th + self.gap), self.gap + c * (tw + self.gap)
+
+
+def volume(si: Any, tag: int | Sequence[int] | None = None) -> Any:
+    """The 3-D (slice, row, column) volume of `si` at tag index `tag` (default 0 on every tag axis).
+
+    A 2-D image becomes one slice.
+
+    Raises
+    ------
+    IndexError
+        If `tag` is out of range, naming the axis and its length.
+    """
+    arr = si
+    if arr.ndim == 2:
+        return arr[None, ...]
+    lead = arr.ndim - 3
+    tags = [0] * lead if tag is None else ([tag] if isinstance(tag, int) else list(tag))
+    tags = (tags + [0] * lead)[:lead]
+    for i, t in enumerate(tags):
+        n = arr.shape[0]
+        if not -n <= t < n:
+            raise IndexError(f"tag index {t} is out of range: axis {i} has {n} values (0..{n - 1})")
+        arr = arr[t]
+    return arr
+
+
+def pick_slices(
+    nslices: int, slices: Sequence[int] | None = None, max_tiles: int = 48
+) -> tuple[int, ...]:
+    """The slices a montage shows: `slices` (checked), or all, or `max_tiles` evenly spaced.
+
+    Examples
+    --------
+    >>> pick_slices(100, max_tiles=5)
+    (0, 25, 50, 74, 99)
+    """
+    if slices is not None:
+        out = []
+        for k in slices:
+            if not -nslices <= int(k) < nslices:
+                raise IndexError(
+                    f"slice {k} is out of range: the series has {nslices} slices (0..{nslices - 1})"
+                )
+            out.append(int(k) % nslices)
+        return tuple(out)
+    if nslices <= max_tiles:
+        return tuple(range(nslices))
+    return tuple(round(float(v)) for v in np.linspace(0, nslices - 1, max_tiles))
+
+
+def layout(
+    shape: tuple[int, int, int],
+    *,
+    slices: Sequence[int] | None = None,
+    columns: int | None = None,
+    gap: int = 2,
+    max_tiles: int = 48,
+) -> Layout:
+    """The :class:`Layout` of a montage of a (slice, row, column) volume."""
+    chosen = pick_slices(shape[0], slices, max_tiles)
+    n = max(1, len(chosen))
+    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    cols = min(cols, n)
+    return Layout(chosen, cols, math.ceil(n / cols), (shape[1], shape[2]), int(gap))
+
+
+def montage(
+    si: Any,
+    *,
+    slices: Sequence[int] | None = None,
+    tag: int | Sequence[int] | None = None,
+    columns: int | None = None,
+    window: Sequence[float] | None = None,
+    colormap: str = "gray",
+    gap: int = 2,
+    max_tiles: int = 48,
+) -> np.ndarray:
+    """Return slices of `si` tiled into one RGB uint8 image, row by row.
+
+    Parameters
+    ----------
+    si
+        A Series or array (2-D to N-D; tag axes are indexed with `tag`).
+    slices
+        Which slices, in tile order; default all (at most `max_tiles`, evenly spaced).
+    tag
+        Index on the tag axis (or one per tag axis); default 0.
+    columns
+        Tiles per row; default about the square root of the number of tiles.
+    window
+        (center, width); default :func:`auto_window` over the chosen volume.
+    colormap
+        ``"gray"`` or a matplotlib colour map name.
+    gap
+        Black pixels between tiles and around the border.
+    max_tiles
+        Most tiles when `slices` is not given.
+    """
+    vol = np.asarray(volume(si, tag))
+    lay = layout(vol.shape, slices=slices, columns=columns, gap=gap, max_tiles=max_tiles)
+    win = auto_window(vol[list(lay.slices)]) if window is None else _check_window(window)
+    out = np.zeros((*lay.shape, 3), dtype=np.uint8)
+    th, tw = lay.tile_shape
+    for i, k in enumerate(lay.slices):
+        r0, c0 = lay.origin(i)
+        out[r0 : r0 + th, c0 : c0 + tw] = to_rgb(vol[k], colormap=colormap, window=win)
+    return out
+
+
+# --- orientation labels and caption ------------------------------------------------------
+
+
+def direction_letters(vector: npt.ArrayLike, threshold: float = 0.25) -> str:
+    """Letters (L/R, P/A, H/F) of an LPS direction, strongest first.
+
+    Components weaker than `threshold` are left out; the strongest is always given.
+
+    Examples
+    --------
+    >>> direction_letters([1, 0, 0]), direction_letters([0, 0, -1])
+    ('L', 'F')
+    >>> direction_letters([-0.8, 0.6, 0])
+    'RP'
+    """
+    v = np.asarray(vector, dtype=np.float64).reshape(3)
+    order = np.argsort(-np.abs(v), kind="stable")
+    out: list[str] = []
+    for i in order:
+        if out and abs(v[i]) < threshold:
+            break
+        out.append(_POSITIVE[i] if v[i] > 0 else _NEGATIVE[i])
+    return "".join(out)
+
+
+def orientation_labels(affine: npt.ArrayLike) -> dict[str, str]:
+    """Letters at the four edges of a displayed slice (row 0 at the top, column 0 at the left).
+
+    The right edge is where the column index grows (direction X), the bottom edge
+    where the row index grows (direction Y); see ../shared/GEOMETRY.md.
+
+    Examples
+    --------
+    >>> from imagedata.geometry import affine_from_parts
+    >>> sag = affine_from_parts((0, 0, 0), (0, 1, 0, 0, 0, -1), (1, 1), 1)
+    >>> orientation_labels(sag)
+    {'left': 'A', 'right': 'P', 'top': 'H', 'bottom': 'F'}
+    """
+    x, y = geometry.direction_cosines(affine)
+    return {
+        "left": direction_letters(-x),
+        "right": direction_letters(x),
+        "top": direction_letters(-y),
+        "bottom": direction_letters(y),
+    }
+
+
+def _attr(si: Any, keyword: str) -> str:
+    try:
+        value = si.getDicomAttribute(keyword)
+    except Exception:  # a plain array or a header without the attribute
+        return ""
+    return "" if value is None else str(value)
+
+
+def tag_text(si: Any, index: int) -> str:
+    """Describe tag index `index` of the first tag axis, e.g. ``'time 2.5 s'`` or ``'b 500'``."""
+    header = getattr(si, "_header", None)
+    axes = header.tag_axes if header is not None else ()
+    if not axes or axes[0].values is None:
+        return f"tag {index}"
+    axis = axes[0]
+    value = np.asarray(axis.values)[index]
+    if axis.name == "time":
+        return f"time {float(value) - float(np.asarray(axis.values)[0]):g} s"
+    if axis.name in ("triggertime", "te", "ti"):
+        return f"{axis.name} {float(value):g} ms"
+    if np.ndim(value) == 0:
+        try:
+            return f"{axis.name} {float(value):g}"
+        except (TypeError, ValueError):
+            return f"{axis.name} {value}"
+    return f"{axis.name} {np.array2string(np.asarray(value), precision=3)}"
+
+
+def caption(si: Any, tag: int | None = None) -> str:
+    """One line naming the patient, the series, the spacing and the orientation."""
+    parts = []
+    patient = " ".join(
+        p for p in (_attr(si, "PatientName").replace("^", " "), _attr(si, "PatientID")) if p
+    )
+    if patient.strip():
+        parts.append(patient.strip())
+    series = " ".join(p for p in (_attr(si, "SeriesNumber"), _attr(si, "SeriesDescription")) if p)
+    if series:
+        parts.append(f"series {series}")
+    if getattr(si, "_header", None) is not None:
+        ds, dr, dc = (float(v) for v in si.spacing)
+        parts.append(f"spacing {ds:g} x {dr:g} x {dc:g} mm")
+        parts.append(geometry.orientation_name(si.affine))
+        if si.ndim > 3:
+            parts.append(tag_text(si, tag or 0))
+    return "  |  ".join(parts)
+
+
+# --- PNG rendering -----------------------------------------------------------------------
+
+
+@dataclass
+class Rendered:
+    """What :func:`render` drew, in PNG pixel coordinates (row 0 at the top)."""
+
+    path: Path
+    size: tuple[int, int]
+    image_origin: tuple[int, int]
+    scale: tuple[int, int]
+    layout: Layout
+    labels: list[tuple[int, str, str, tuple[float, float, float, float]]] = field(
+        default_factory=list
+    )
+    caption: str = ""
+
+
+def _scale(si: Any, tile_shape: tuple[int, int], min_tile: int) -> tuple[int, int]:
+    """Integer upscaling (rows, columns) so that tiles are large and pixels keep their aspect."""
+    dr, dc = 1.0, 1.0
+    if getattr(si, "_header", None) is not None:
+        dr, dc = (float(v) for v in geometry.pixel_spacing(si.affine))
+    base = max(1, math.ceil(min_tile / max(1, min(tile_shape))))
+    small = min(dr, dc)
+    return max(1, round(base * dr / small)), max(1, round(base * dc / small))
+
+
+def render(
+    si: Any,
+    path: str | Path,
+    *,
+    slices: Sequence[int] | None = None,
+    tag: int | None = None,
+    window: Sequence[float] | None = None,
+    colormap: str = "gray",
+    columns: int | None = None,
+    labels: bool = True,
+    min_tile: int = 128,
+    max_tiles: int = 48,
+) -> Rendered:
+    """Write a PNG montage of `si` with orientation labels and a caption, without a display.
+
+    The montage pixels are placed unscaled (``figimage``) after an integer nearest-neighbour
+    upscaling, so the PNG holds exactly :func:`montage`'s tiles.  Labels sit in the black
+    gaps beside each tile, never over the image.
+
+    Returns
+    -------
+    Rendered
+        Where the image, the tiles and the labels are in the PNG.
+    """
+    from imagedata._optional import import_optional
+
+    import_optional("matplotlib", "viewer", "render a montage")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    vol = volume(si, tag)
+    sy, sx = _scale(si, vol.shape[1:], min_tile)
+    font = 11
+    affine = si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
+    longest = max(len(v) for v in orientation_labels(affine).values())
+    gap = 2 * (font * longest) + 8 if labels else 2
+    base = montage(
+        si,
+        slices=slices,
+        tag=tag,
+        columns=columns,
+        window=window,
+        colormap=colormap,
+        gap=0,
+        max_tiles=max_tiles,
+    )
+    lay0 = layout(vol.shape, slices=slices, columns=columns, gap=0, max_tiles=max_tiles)
+    lay = Layout(lay0.slices, lay0.columns, lay0.rows, (vol.shape[1] * sy, vol.shape[2] * sx), gap)
+    image = _spread(np.repeat(np.repeat(base, sy, axis=0), sx, axis=1), lay)
+    text = caption(si, tag)
+    cap_h = 2 * font + 8
+    height = image.shape[0] + cap_h
+    width = max(image.shape[1], int(len(text) * font * 0.6) + 16)
+    fig = Figure(figsize=(width / 100.0, height / 100.0), dpi=100, facecolor="black")
+    canvas = FigureCanvasAgg(fig)
+    fig.figimage(image, xo=0, yo=cap_h, origin="upper")
+    fig.text(
+        4 / width,
+        (cap_h / 2) / height,
+        text,
+        color="white",
+        fontsize=font * 0.75,
+        va="center",
+        ha="left",
+        family="DejaVu Sans",
+    )
+    result = Rendered(Path(path), (height, width), (0, 0), (sy, sx), lay, caption=text)
+    artists = _draw_labels(fig, si, lay, (height, width), font, result) if labels else []
+    canvas.draw()
+    for i, artist in enumerate(artists):
+        box = artist.get_window_extent()
+        tile, side, letters, _ = result.labels[i]
+        result.labels[i] = (tile, side, letters, (height - box.y1, box.x0, height - box.y0, box.x1))
+    fig.savefig(str(path), dpi=100, facecolor="black")
+    return result
+
+
+def _spread(image: np.ndarray, lay: Layout) -> np.ndarray:
+    """Re-place gap-less tiles of `image` with `lay.gap` black pixels between and around them."""
+    out = np.zeros((*lay.shape, 3), dtype=np.uint8)
+    th, tw = lay.tile_shape
+    for i in range(len(lay.slices)):
+        r, c = divmod(i, lay.columns)
+        r0, c0 = lay.origin(i)
+        out[r0 : r0 + th, c0 : c0 + tw] = image[r * th : (r + 1) * th, c * tw : (c + 1) * tw]
+    return out
+
+
+def _draw_labels(
+    fig: Any, si: Any, lay: Layout, size: tuple[int, int], font: int, result: Rendered
+) -> list[Any]:
+    affine = si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
+    letters = orientation_labels(affine)
+    height, width = size
+    th, tw = lay.tile_shape
+    inset = lay.gap / 4.0  # each label takes the half of a gap next to its own tile
+    colour = tuple(v / 255.0 for v in LABEL_COLOUR)
+    artists = []
+    for i in range(len(lay.slices)):
+        r0, c0 = lay.origin(i)
+        spots = {
+            "left": (c0 - inset, r0 + th / 2.0),
+            "right": (c0 + tw + inset, r0 + th / 2.0),
+            "top": (c0 + tw / 2.0, r0 - inset),
+            "bottom": (c0 + tw / 2.0, r0 + th + inset),
+        }
+        for side, (x, y) in spots.items():
+            artist = fig.text(
+                x / width,
+                1.0 - y / height,
+                letters[side],
+                color=colour,
+                fontsize=font * 0.75,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                family="DejaVu Sans",
+            )
+            artists.append(artist)
+            result.labels.append((i, side, letters[side], (0.0, 0.0, 0.0, 0.0)))
+    return artists
+
+
+# --- interactive viewer ------------------------------------------------------------------
+
+#: matplotlib backends that cannot open a window.
+_HEADLESS_BACKENDS = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
+
+@dataclass
+class _Panel:
+    """One series in the viewer: its data, window and artists."""
+
+    si: Any
+    window: Window
+    image: Any = None
+    axes: Any = None
+
+
+class Viewer:
+    """Scroll through slices and tags of one or more series shown side by side, linked.
+
+    Mouse wheel or up/down arrows: slice; shift+wheel or left/right arrows: tag
+    (time, b-value, ...); page up/down: 10 slices; drag with the left button:
+    window (horizontal: width, vertical: center); ``r``: reset the window.  The status
+    line shows the slice location, the tag value and the pixel value under the
+    cursor for every series.
+
+    Parameters
+    ----------
+    series
+        The series to show; all follow the same slice and tag index.
+    figure
+        A matplotlib Figure to draw in (default: a new pyplot figure).
+    window
+        (center, width) for every series; default :func:`auto_window` per series.
+    colormap
+        A matplotlib colour map name.
+    slice, tag
+        The slice and tag index shown first (default: middle slice, first tag).
+    """
+
+    def __init__(
+        self,
+        series: Sequence[Any],
+        *,
+        figure: Any = None,
+        window: Sequence[float] | None = None,
+        colormap: str = "gray",
+        slice: int | None = None,
+        tag: int = 0,
+    ) -> None:
+        if not series:
+            raise ValueError("the viewer needs at least one series")
+        self.panels = [
+            _Panel(s, auto_window(volume(s, 0)) if window is None else _check_window(window))
+            for s in series
+        ]
+        self.nslices = max(volume(p.si, 0).shape[0] for p in self.panels)
+        self.ntags = max(_ntags(p.si) for p in self.panels)
+        self.slice = self.nslices // 2 if slice is None else int(slice) % self.nslices
+        self.tag = int(tag) % self.ntags
+        self.colormap = colormap
+        self._drag: tuple[float, float, list[Window]] | None = None
+        self.figure = figure if figure is not None else _new_figure(len(series))
+        self.status = self.figure.text(
+            0.01, 0.01, "", color="white", fontsize=9, family="DejaVu Sans"
+        )
+        self._build()
+        self._connect()
+        self.update()
+
+    # --- drawing ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        n = len(self.panels)
+        for i, panel in enumerate(self.panels):
+            ax = self.figure.add_subplot(1, n, i + 1)
+            ax.set_facecolor("black")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            affine = _affine(panel.si)
+            dr, dc = geometry.pixel_spacing(affine)
+            lo, hi = _limits(panel.window)
+            panel.image = ax.imshow(
+                self.plane(i),
+                cmap=self.colormap,
+                vmin=lo,
+                vmax=hi,
+                aspect=float(dr / dc),
+                interpolation="nearest",
+            )
+            for side, letters in orientation_labels(affine).items():
+                x, y, ha, va = _EDGE_SPOTS[side]
+                ax.text(
+                    x,
+                    y,
+                    letters,
+                    transform=ax.transAxes,
+                    color="yellow",
+                    ha=ha,
+                    va=va,
+                    fontweight="bold",
+                )
+            ax.set_title(_title(panel.si), color="white", fontsize=9)
+            panel.axes = ax
+
+    def plane(self, i: int) -> np.ndarray:
+        """The 2-D image panel `i` shows now (indices clamped to its own size)."""
+        vol = volume(self.panels[i].si, min(self.tag, _ntags(self.panels[i].si) - 1))
+        return _magnitude(np.asarray(vol[min(self.slice, vol.shape[0] - 1)]))
+
+    def update(self) -> None:
+        """Redraw the images and the status line for the current slice, tag and windows."""
+        for i, panel in enumerate(self.panels):
+            panel.image.set_data(self.plane(i))
+            panel.image.set_clim(*_limits(panel.window))
+        self.status.set_text(self.describe())
+        self.figure.canvas.draw_idle()
+
+    def describe(self, row: int | None = None, column: int | None = None) -> str:
+        """The status line: slice, location, tag, window, and the pixel values at (row, column)."""
+        first = self.panels[0].si
+        parts = [f"slice {self.slice + 1}/{self.nslices}"]
+        if getattr(first, "_header", None) is not None:
+            locations = first.sliceLocations
+            if self.slice < len(locations):
+                parts.append(f"location {float(locations[self.slice]):.2f} mm")
+        if self.ntags > 1:
+            parts.append(tag_text(first, self.tag))
+        c, w = self.panels[0].window
+        parts.append(f"window {c:g}/{w:g}")
+        if row is not None and column is not None:
+            values = []
+            for i in range(len(self.panels)):
+                img = self.plane(i)
+                if 0 <= row < img.shape[0] and 0 <= column < img.shape[1]:
+                    values.append(f"{img[row, column]:g}")
+            parts.append(f"({row}, {column}) = {' | '.join(values)}")
+        return "   ".join(parts)
+
+    # --- navigation -------------------------------------------------------------------------
+
+    def set_slice(self, k: int) -> None:
+        """Show slice `k` (clamped to the valid range) in every panel."""
+        self.slice = int(np.clip(k, 0, self.nslices - 1))
+        self.update()
+
+    def set_tag(self, t: int) -> None:
+        """Show tag index `t` (clamped) in every panel."""
+        self.tag = int(np.clip(t, 0, self.ntags - 1))
+        self.update()
+
+    def set_window(self, center: float, width: float, panel: int = 0) -> None:
+        """Set the (center, width) window of one panel."""
+        self.panels[panel].window = _check_window((center, max(width, 1e-6)))
+        self.update()
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        canvas = self.figure.canvas
+        self._cids = [
+            canvas.mpl_connect("scroll_event", self.on_scroll),
+            canvas.mpl_connect("key_press_event", self.on_key),
+            canvas.mpl_connect("button_press_event", self.on_press),
+            canvas.mpl_connect("button_release_event", self.on_release),
+            canvas.mpl_connect("motion_notify_event", self.on_motion),
+        ]
+
+    def on_scroll(self, event: Any) -> None:
+        """Wheel: next/previous slice; with shift: next/previous tag."""
+        step = 1 if event.button == "up" else -1
+        if event.key and "shift" in event.key:
+            self.set_tag(self.tag + step)
+        else:
+            self.set_slice(self.slice + step)
+
+    def on_key(self, event: Any) -> None:
+        """Arrow keys, page up/down, home/end and ``r`` (reset window)."""
+        moves = {
+            "up": (1, 0),
+            "down": (-1, 0),
+            "pageup": (10, 0),
+            "pagedown": (-10, 0),
+            "right": (0, 1),
+            "left": (0, -1),
+        }
+        if event.key in moves:
+            ds, dt = moves[event.key]
+            self.slice = int(np.clip(self.slice + ds, 0, self.nslices - 1))
+            self.tag = int(np.clip(self.tag + dt, 0, self.ntags - 1))
+            self.update()
+        elif event.key in ("home", "end"):
+            self.set_slice(0 if event.key == "home" else self.nslices - 1)
+        elif event.key == "r":
+            for p in self.panels:
+                p.window = auto_window(volume(p.si, 0))
+            self.update()
+
+    def _panel_at(self, event: Any) -> int | None:
+        for i, p in enumerate(self.panels):
+            if event.inaxes is p.axes:
+                return i
+        return None
+
+    def on_press(self, event: Any) -> None:
+        """Left button down in an image: start windowing."""
+        if event.button == 1 and self._panel_at(event) is not None:
+            self._drag = (float(event.x), float(event.y), [p.window for p in self.panels])
+
+    def on_release(self, event: Any) -> None:
+        """Left button up: stop windowing."""
+        self._drag = None
+
+    def on_motion(self, event: Any) -> None:
+        """Drag: change the window (linked panels follow); move: report the pixel value."""
+        if self._drag is not None and event.x is not None:
+            x0, y0, start = self._drag
+            dx, dy = float(event.x) - x0, float(event.y) - y0
+            for p, (c, w) in zip(self.panels, start):
+                p.window = (c - dy * w / 200.0, max(w * math.exp(dx / 200.0), 1e-6))
+            self.update()
+            return
+        if self._panel_at(event) is None or event.xdata is None:
+            return
+        row, column = round(event.ydata), round(event.xdata)
+        self.status.set_text(self.describe(row, column))
+        self.figure.canvas.draw_idle()
+
+
+def _ntags(si: Any) -> int:
+    return int(si.shape[0]) if si.ndim > 3 else 1
+
+
+def _affine(si: Any) -> np.ndarray:
+    return si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
+
+
+def _limits(window: Window) -> tuple[float, float]:
+    c, w = window
+    return c - w / 2.0, c + w / 2.0
+
+
+def _title(si: Any) -> str:
+    text = " ".join(p for p in (_attr(si, "SeriesNumber"), _attr(si, "SeriesDescription")) if p)
+    shape = "x".join(str(n) for n in si.shape)
+    return f"{text}  ({shape})" if text else shape
+
+
+def _new_figure(n: int) -> Any:
+    from imagedata._optional import import_optional
+
+    plt = import_optional("matplotlib.pyplot", "viewer", "show images")
+    fig = plt.figure(figsize=(5 * n, 5.5), facecolor="black")
+    return fig
+
+
+def is_headless() -> bool:
+    """True when matplotlib cannot open a window (no display, or a file-only backend)."""
+    import os
+    import sys
+
+    from imagedata._optional import import_optional
+
+    mpl = import_optional("matplotlib", "viewer", "show images")
+    backend = str(mpl.get_backend()).lower()
+    if any(k in backend for k in ("inline", "ipympl", "widget", "nbagg")):
+        return False
+    if backend in _HEADLESS_BACKENDS:
+        return True
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return sys.platform.startswith("linux") and no_display
+
+
+def show(si: Any, *others: Any, block: bool | None = None, **options: Any) -> Viewer:
+    """Open the interactive viewer on `si` (and `others` side by side, linked).
+
+    Works in a terminal session (a window), and in Jupyter (an inline figure; scrolling
+    needs the ``%matplotlib widget`` backend).  Without a display the figure is made
+    but not shown; use :func:`render` to write a PNG instead.
+
+    Parameters
+    ----------
+    si, others
+        Series (or arrays) to show.
+    block
+        Wait until the window is closed (default: yes, outside Jupyter).
+    **options
+        ``window``, ``colormap``, ``slice``, ``tag``, ``figure``: see :class:`Viewer`.
+
+    Returns
+    -------
+    Viewer
+        The viewer, with its ``figure``.
+    """
+    viewer = Viewer([si, *others], **options)
+    if options.get("figure") is None and not is_headless():
+        import matplotlib.pyplot as plt
+
+        plt.show(block=block)
+    return viewer
