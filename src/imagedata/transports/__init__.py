@@ -1,0 +1,334 @@
+"""Read and write series on a PACS: DICOM network (DIMSE) and DICOMweb.
+
+URLs work wherever a path does (:func:`imagedata.formats.read`/``write`` route
+them here)::
+
+    Series("dicom://pacs:104/PACS?PatientID=P1&SeriesNumber=3")           # C-FIND + C-GET
+    Series("dicom://pacs:104/PACS?SeriesInstanceUID=1.2.3&move=ME&move_port=11112")  # C-MOVE
+    Series("dicomweb+https://user:pw@pacs/dicom-web?SeriesInstanceUID=1.2.3")       # QIDO + WADO
+    si.write("dicom://pacs:104/PACS")                                     # C-STORE
+    si.write("dicomweb+https://pacs/dicom-web", token="...")              # STOW-RS
+
+See :mod:`imagedata.transports._url` for the query keys and options.  Received
+images are filed into a temporary folder, read by the DICOM reader, and the
+folder is removed; a failed or partial transfer leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from imagedata.errors import MultipleSeriesError
+from imagedata.transports._base import (
+    AssociationRejectedError,
+    AuthenticationError,
+    NetworkError,
+    NoMatchError,
+    PartialTransferError,
+    Progress,
+)
+from imagedata.transports._url import QUERY_KEYS, PacsURL, URLError, parse_url, split_options
+
+if TYPE_CHECKING:
+    from imagedata.header import Header
+    from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+STUDY_KEYS = (
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "StudyDate",
+    "StudyDescription",
+    "AccessionNumber",
+    "NumberOfStudyRelatedInstances",
+    "ModalitiesInStudy",
+)
+SERIES_KEYS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "Modality",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+)
+
+
+def _backend(url: PacsURL) -> ModuleType:
+    if url.is_web:
+        from imagedata.transports import dicomweb
+
+        return dicomweb
+    from imagedata.transports import dimse
+
+    return dimse
+
+
+def _split_match(url: PacsURL) -> tuple[dict[str, str], dict[str, str]]:
+    """(patient/study-level keys, series-level keys) of the URL."""
+    upper = {k: v for k, v in url.match.items() if QUERY_KEYS[k] != "SERIES"}
+    series = {k: v for k, v in url.match.items() if QUERY_KEYS[k] == "SERIES"}
+    return upper, series
+
+
+def find_studies(url: PacsURL) -> list[Dataset]:
+    """The studies matching the URL's patient/study keys."""
+    upper, _ = _split_match(url)
+    studies: list[Dataset] = _backend(url).find(url, "STUDY", upper, STUDY_KEYS)
+    return studies
+
+
+def find_series(url: PacsURL) -> list[Dataset]:
+    """The series matching the URL (study keys first narrow the studies, then series keys)."""
+    upper, series_match = _split_match(url)
+    backend = _backend(url)
+    study_uid = upper.pop("StudyInstanceUID", None)
+    if upper:
+        studies = find_studies(url)
+        uids = [str(s.StudyInstanceUID) for s in studies]
+    else:
+        uids = [study_uid] if study_uid else [""]
+    found: list[Dataset] = []
+    for uid in uids:
+        match = {**series_match, "StudyInstanceUID": uid} if uid else series_match
+        found.extend(backend.find(url, "SERIES", match, SERIES_KEYS))
+    return found
+
+
+def _no_match(url: PacsURL, what: str) -> NoMatchError:
+    keys = "&".join(f"{k}={v}" for k, v in url.match.items()) or "(no query keys)"
+    return NoMatchError(
+        f"no {what} on {url.where()} matches {keys}; list what is there with: imagedata ls URL"
+    )
+
+
+def select_series(url: PacsURL) -> Dataset:
+    """The one series the URL names.
+
+    Raises
+    ------
+    NoMatchError
+        If no series matches.
+    MultipleSeriesError
+        If several match; the message lists them.
+    """
+    series = find_series(url)
+    if not series:
+        raise _no_match(url, "series")
+    if len(series) > 1:
+        lines = [
+            f"  SeriesNumber={s.get('SeriesNumber', '?')} Modality={s.get('Modality', '?')} "
+            f"'{s.get('SeriesDescription', '')}' "
+            f"SeriesInstanceUID={s.get('SeriesInstanceUID', '?')}"
+            for s in series[:20]
+        ]
+        more = f"\n  ... and {len(series) - 20} more" if len(series) > 20 else ""
+        raise MultipleSeriesError(
+            f"{len(series)} series on {url.where()} match; add SeriesInstanceUID= or "
+            "SeriesNumber= to the URL:\n" + "\n".join(lines) + more
+        )
+    return series[0]
+
+
+def _count(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _retrieve(url: PacsURL, level: str, ds: Dataset, folder: Path, progress: Any) -> int:
+    match = {"StudyInstanceUID": str(ds.StudyInstanceUID)}
+    if level == "SERIES":
+        match["SeriesInstanceUID"] = str(ds.SeriesInstanceUID)
+    expected = _count(ds, f"NumberOf{level.title()}RelatedInstances")
+    bar = Progress(progress, expected, desc=f"{level.lower()} from {url.host}")
+    try:
+        if url.is_web:
+            from imagedata.transports import dicomweb
+
+            return dicomweb.retrieve(url, level, match, folder, progress=bar, expected=expected)
+        from imagedata.transports import dimse
+
+        if url.move:
+            return dimse.move(url, level, match, folder, progress=bar, expected=expected)
+        classes = [str(c) for c in np.atleast_1d(ds.get("SOPClassesInStudy", []) or [])]
+        return dimse.get(
+            url, level, match, folder, progress=bar, expected=expected, sop_classes=classes
+        )
+    finally:
+        bar.close()
+
+
+def fetch_to_folder(
+    url: str, folder: str | Path, *, level: str | None = None, progress: Any = None, **options: Any
+) -> Path:
+    """Fetch the series, studies or patients a URL names into `folder`; return `folder`.
+
+    Images are filed as ``folder/PatientID/StudyInstanceUID/SeriesInstanceUID/*.dcm``.
+    Everything is first received in a hidden temporary folder inside `folder` and
+    moved into place only when the transfer is complete.
+
+    Parameters
+    ----------
+    url
+        A ``dicom://``, ``dicoms://`` or ``dicomweb+http(s)://`` URL.
+    level
+        'series' (one series; the default when the URL has series keys), 'study'
+        (every study that matches, default otherwise) or 'patient' (every study of the
+        matching patients).
+    progress
+        See :class:`imagedata.transports._base.Progress`.
+    **options
+        Transport options (timeout=, calling_aet=, move=, username= ...).
+
+    Raises
+    ------
+    NoMatchError, MultipleSeriesError, NetworkError
+    """
+    u = parse_url(url, **options)
+    folder = Path(folder)
+    _, series_keys = _split_match(u)
+    lev = (level or ("series" if series_keys else "study")).upper()
+    if lev not in ("SERIES", "STUDY", "PATIENT"):
+        raise URLError(f"level={level!r}: use 'series', 'study' or 'patient'")
+    if lev == "PATIENT" and not {"PatientID", "PatientName"} & set(u.match):
+        raise URLError(f"{url}: fetching a patient needs PatientID= (or PatientName=) in the URL")
+    if lev == "SERIES":
+        items = [select_series(u)]
+    elif series_keys:
+        uids = dict.fromkeys(str(s.StudyInstanceUID) for s in find_series(u))
+        items = [s for uid in uids for s in find_studies(u.with_match(StudyInstanceUID=uid))]
+    else:
+        items = find_studies(u)
+    if not items:
+        raise _no_match(u, "study")
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".imagedata-fetch-", dir=folder))
+    try:
+        for ds in items:
+            _retrieve(u, "SERIES" if lev == "SERIES" else "STUDY", ds, staging, progress)
+        _merge(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _merge(staging: Path, folder: Path) -> None:
+    for path in sorted(staging.rglob("*.dcm")):
+        target = folder / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+
+
+def read_url(
+    url: str, *, input_order: str = "auto", headers_only: bool = False, **options: Any
+) -> tuple[np.ndarray, Header]:
+    """Read the one series a PACS URL names; see :mod:`imagedata.transports`.
+
+    Transport options (timeout=, calling_aet=, move=, move_port=, username=,
+    password=, token=, cafile=, progress= ...) are taken out of `options`; the rest
+    go to the DICOM reader.
+    """
+    transport, rest = split_options(options)
+    progress = transport.pop("progress", None)
+    u = parse_url(url, **transport)
+    ds = select_series(u)
+    with tempfile.TemporaryDirectory(prefix="imagedata-") as tmp:
+        _retrieve(u, "SERIES", ds, Path(tmp), progress)
+        from imagedata.formats import read
+
+        return read(tmp, input_order=input_order, headers_only=headers_only, **rest)
+
+
+def send(
+    url: str,
+    items: Iterable[Dataset | str | Path],
+    *,
+    expected: int | None = None,
+    progress: Any = None,
+    **options: Any,
+) -> list[str]:
+    """Send datasets or DICOM files to a PACS (C-STORE or STOW-RS).
+
+    Returns
+    -------
+    list of str
+        The SOP Instance UIDs stored.
+    """
+    u = parse_url(url, **options)
+    if u.match:
+        raise URLError(
+            f"{url}: query keys ({', '.join(u.match)}) have no meaning when sending; the "
+            "images' own UIDs decide where they go"
+        )
+    bar = Progress(progress, expected, desc=f"to {u.host}")
+    try:
+        stored: list[str] = _backend(u).store(u, items, progress=bar)
+    finally:
+        bar.close()
+    logger.info("stored %d images on %s", len(stored), u.where())
+    return stored
+
+
+def write_url(si: Series, url: str, **options: Any) -> list[str]:
+    """Send `si` to a PACS as a new series (C-STORE or STOW-RS); return the SOP Instance UIDs.
+
+    Writer options (e.g. series number, description) go to
+    :func:`imagedata.formats.dicom.writer.build_datasets`; transport options as in
+    :func:`read_url`.
+    """
+    transport, rest = split_options(options)
+    progress = transport.pop("progress", None)
+    from imagedata.formats.dicom.writer import build_datasets
+
+    images = math.prod(si.shape[:-2]) if si.ndim > 2 else 1
+    return send(url, build_datasets(si, **rest), expected=images, progress=progress, **transport)
+
+
+def list_url(url: str, **options: Any) -> list[tuple[Dataset, list[Dataset]]]:
+    """The studies a URL matches, each with its (matching) series.
+
+    Studies with no series matching the URL's series keys are left out.
+    """
+    u = parse_url(url, **options)
+    _, series_match = _split_match(u)
+    out = []
+    for study in find_studies(u):
+        match = {**series_match, "StudyInstanceUID": str(study.StudyInstanceUID)}
+        series = _backend(u).find(u, "SERIES", match, SERIES_KEYS)
+        if series or not series_match:
+            out.append((study, series))
+    return out
+
+
+__all__ = [
+    "AssociationRejectedError",
+    "AuthenticationError",
+    "NetworkError",
+    "NoMatchError",
+    "PacsURL",
+    "PartialTransferError",
+    "URLError",
+    "fetch_to_folder",
+    "find_series",
+    "find_studies",
+    "list_url",
+    "parse_url",
+    "read_url",
+    "select_series",
+    "send",
+    "write_url",
+]

@@ -1,0 +1,144 @@
+"""Errors, progress reporting and safe file writing shared by the transports."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from imagedata.errors import ImageDataError, NoDataError
+
+logger = logging.getLogger(__name__)
+
+#: A progress callback: called with (images done, images expected or None).
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+class NetworkError(ImageDataError, ConnectionError):
+    """A PACS cannot be reached or a transfer failed (connection refused, timeout ...)."""
+
+
+class AssociationRejectedError(NetworkError):
+    """The PACS rejected or aborted the DICOM association; the message names both AE titles."""
+
+
+class AuthenticationError(NetworkError):
+    """The server refused our credentials (HTTP 401/403)."""
+
+
+class PartialTransferError(NetworkError):
+    """Fewer images arrived (or were stored) than expected.
+
+    Attributes
+    ----------
+    done, expected
+        How many images were transferred, out of how many.
+    """
+
+    def __init__(self, message: str, done: int, expected: int) -> None:
+        super().__init__(message)
+        self.done = done
+        self.expected = expected
+
+
+class NoMatchError(NoDataError):
+    """A query matched nothing on the PACS."""
+
+
+class Progress:
+    """Count transferred images and report them.
+
+    Parameters
+    ----------
+    progress
+        ``None`` (default): a tqdm bar when stderr is a terminal and tqdm is
+        installed, quiet otherwise; ``False``: quiet; ``True``: a tqdm bar; or a
+        callable ``f(done, expected)`` called after each image.
+    expected
+        Number of images expected, when known.
+    desc
+        Label of the bar.
+    """
+
+    def __init__(self, progress: Any = None, expected: int | None = None, desc: str = "") -> None:
+        self.done = 0
+        self.expected = expected
+        self._lock = threading.Lock()
+        self._callback: ProgressCallback | None = progress if callable(progress) else None
+        self._bar: Any = None
+        want_bar = progress is True or (progress is None and sys.stderr.isatty())
+        if self._callback is None and want_bar:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                logger.debug("tqdm not installed; no progress bar")
+            else:
+                self._bar = tqdm(total=expected, desc=desc, unit="img", leave=False)
+
+    def set_expected(self, expected: int) -> None:
+        """Set the number of images expected, once it is known."""
+        if self.expected is None:
+            self.expected = expected
+            if self._bar is not None:
+                self._bar.total = expected
+                self._bar.refresh()
+
+    def __call__(self, n: int = 1) -> None:
+        """Count `n` more images."""
+        with self._lock:
+            self.done += n
+            if self._bar is not None:
+                self._bar.update(n)
+            if self._callback is not None:
+                self._callback(self.done, self.expected)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._^-]+")
+
+
+def safe_name(value: Any, fallback: str) -> str:
+    """A file-system-safe name made from a DICOM value (`fallback` when empty)."""
+    text = _UNSAFE.sub("_", str(value or "")).strip("._")
+    return text[:64] or fallback
+
+
+def write_atomic(path: Path, data: bytes | Callable[[Any], None]) -> None:
+    """Write `data` (bytes, or a function writing to a binary file) to `path` atomically.
+
+    The file is written under a temporary name and renamed, so that a reader never
+    sees a half-written file and a failure leaves nothing behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
+    try:
+        with open(tmp, "wb") as fh:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                fh.write(data)
+            else:
+                data(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def instance_path(folder: Path, ds: Any, sop_instance_uid: str) -> Path:
+    """Where an instance is filed: folder/PatientID/StudyInstanceUID/SeriesInstanceUID/SOP.dcm."""
+    return (
+        folder
+        / safe_name(getattr(ds, "PatientID", ""), "unknown-patient")
+        / safe_name(getattr(ds, "StudyInstanceUID", ""), "unknown-study")
+        / safe_name(getattr(ds, "SeriesInstanceUID", ""), "unknown-series")
+        / f"{safe_name(sop_instance_uid, 'instance')}.dcm"
+    )
