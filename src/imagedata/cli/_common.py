@@ -107,7 +107,7 @@ def error_message(err: BaseException) -> str:
     """
     if isinstance(err, OSError) and not isinstance(err, ImageDataError) and err.filename:
         text = f"{err.filename}: {err.strerror or err}"
-    elif isinstance(err, (ImageDataError, UsageError, ValueError, OSError)):
+    elif isinstance(err, (ImageDataError, UsageError, ValueError, OSError, IndexError)):
         text = str(err) or type(err).__name__
     else:
         text = f"internal error ({type(err).__name__}: {err}); run with --debug for the traceback"

@@ -22,10 +22,10 @@ Examples
 >>> expr = parse("where(a > 1, sqrt(a) * 2, 0)", names={"a"})
 >>> evaluate(expr, {"a": np.array([1.0, 4.0])}).tolist()
 [0.0, 4.0]
->>> parse("a.__class__", names={"a"})
+>>> parse("a.__class__", names={"a"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-imagedata.cli._expr.ExpressionError: attribute access ('a.__class__') is not allowed in an expression
+imagedata.cli._expr.ExpressionError: attribute access ('a.__class__') is not allowed ...
 """
 
 from __future__ import annotations

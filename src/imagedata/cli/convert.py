@@ -1,0 +1,246 @@
+"""``imagedata convert INPUT... OUTPUT``: convert series between formats.
+
+Also installed as ``image_data``, the imagedata 3.x command, which keeps the 3.x
+argument order ``image_data OUTPUT INPUT...`` and accepts ``--of FORMAT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagedata.cli import _common
+from imagedata.cli._common import FORMATS, UsageError
+
+if TYPE_CHECKING:
+    from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+EPILOG = """examples:
+  imagedata convert dicom_folder/ out.nii.gz
+  imagedata convert dicom_folder/ nifti_out/ --to nifti
+  imagedata convert study.zip sorted/ --to nifti        (one sub-folder per series)
+  imagedata convert mask.nii.gz mask_dicom/ --template dicom_folder/ --serdes "Tumour mask"
+"""
+
+#: File name extensions of each output format (for naming one file per series).
+_EXTENSIONS = {
+    "nifti": (".nii.gz", ".nii"),
+    "itk": (".mha", ".mhd"),
+    "nrrd": (".nrrd", ".nhdr"),
+    "mat": (".mat",),
+    "dicom": (".zip",),
+}
+
+
+def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
+    """The ``convert`` parser; `legacy` gives the ``image_data`` (3.x) argument order."""
+    parser = _common.parser_for(
+        "convert" if not legacy else "convert (image_data)",
+        "Read series from INPUT (files, folders, archives, globs) and write them to OUTPUT. "
+        "Several series in the input are written one sub-folder (or file) each, named "
+        "<SeriesNumber>_<SeriesDescription>.",
+        EPILOG,
+    )
+    if legacy:
+        parser.prog = "image_data"
+        parser.add_argument("output", metavar="OUTPUT", help="output file or folder")
+        parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or folders")
+    else:
+        parser.add_argument(
+            "paths",
+            nargs="+",
+            metavar="INPUT... OUTPUT",
+            help="input files or folders, then the output file or folder",
+        )
+    parser.add_argument(
+        "--to",
+        metavar="FORMAT",
+        action="append" if legacy else "store",
+        help=f"output format: {', '.join(FORMATS)} (default: from OUTPUT's extension, else dicom)",
+    )
+    if legacy:
+        parser.add_argument(
+            "--of",
+            dest="to",
+            action="append",
+            help="output format (imagedata 3.x name of --to)",
+        )
+    _common.add_read_options(parser)
+    parser.add_argument(
+        "--template", metavar="T", help="series whose patient/study attributes the output takes"
+    )
+    parser.add_argument(
+        "--geometry",
+        metavar="G",
+        help="series whose geometry (affine, slice positions) the output takes",
+    )
+    parser.add_argument("--sernum", type=int, metavar="N", help="SeriesNumber of the output")
+    parser.add_argument("--serdes", metavar="TEXT", help="SeriesDescription of the output")
+    parser.add_argument(
+        "--keep-uid",
+        action="store_true",
+        help="keep the input's UIDs (DICOM output) instead of new ones",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file or folder"
+    )
+    return parser
+
+
+def _split(args: argparse.Namespace) -> tuple[list[str], str, list[str]]:
+    """(inputs, output, formats) from parsed arguments."""
+    if hasattr(args, "paths"):
+        if len(args.paths) < 2:
+            raise UsageError("give at least one INPUT and the OUTPUT")
+        inputs, output = list(args.paths[:-1]), str(args.paths[-1])
+        formats = [args.to] if args.to else []
+    else:
+        inputs, output = list(args.inputs), str(args.output)
+        formats = list(dict.fromkeys(args.to or []))
+    if not formats:
+        formats = [_format_of(output)]
+    formats = [check_format(f) for f in formats]
+    if len(formats) > 1 and "%p" not in output:
+        raise UsageError("several output formats need '%p' in OUTPUT (replaced by the format)")
+    return inputs, output, formats
+
+
+def _format_of(output: str) -> str:
+    """The format OUTPUT's extension names (builtin or registered plugins); dicom for folders."""
+    low = output.lower()
+    for fmt, exts in _EXTENSIONS.items():
+        if fmt != "dicom" and low.endswith(exts):
+            return fmt
+    from imagedata import formats
+
+    try:
+        plugin = formats.by_extension(output)
+    except ImportError:  # a builtin plugin that is not installed claims no extension here
+        plugin = None
+    return "dicom" if plugin is None else plugin.name
+
+
+def check_format(name: str) -> str:
+    """Return `name` if a format plugin of that name exists; a usage error otherwise."""
+    from imagedata import formats
+    from imagedata.errors import UnknownFormatError
+
+    try:
+        formats.get(name)
+    except UnknownFormatError as err:
+        raise UsageError(str(err)) from err
+    except ImportError:  # builtin, but its module is missing: the writer will say what to install
+        pass
+    return name
+
+
+def _check_not_input(output: Path, inputs: Sequence[str]) -> None:
+    """Refuse an OUTPUT that is, or holds, one of the inputs (it would be replaced)."""
+    out = output.resolve()
+    for s in inputs:
+        if "://" in s:
+            continue
+        p = Path(s.split("?", 1)[0]).resolve()
+        if p == out or out in p.parents:
+            raise UsageError(f"OUTPUT {output} is or holds the input {s}; choose another OUTPUT")
+
+
+def _prepare(si: Series, args: argparse.Namespace) -> Series:
+    """Apply --template, --geometry, --sernum and --serdes."""
+    from imagedata.series import Series as _Series
+
+    if args.template or args.geometry:
+        _common.check_inputs([p for p in (args.template, args.geometry) if p])
+        si = _Series(si, template=args.template, geometry=args.geometry)
+    if args.sernum is not None:
+        si.setDicomAttribute("SeriesNumber", args.sernum)
+    if args.serdes is not None:
+        si.setDicomAttribute("SeriesDescription", args.serdes)
+    return si
+
+
+def _targets(output: str, fmt: str, series: Sequence[Series]) -> list[Path]:
+    """One output path per series: OUTPUT itself, or a sub-folder/file per series."""
+    out = output.replace("%p", fmt)
+    if len(series) == 1:
+        return [Path(out)]
+    labels = _unique([_common.series_label(si) for si in series])
+    low = out.lower()
+    ext = next((e for e in _EXTENSIONS[fmt] if low.endswith(e)), None)
+    if ext is None:
+        return [Path(out) / label for label in labels]
+    stem = Path(out[: -len(ext)])
+    return [stem.parent / f"{stem.name}_{label}{ext}" for label in labels]
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Make labels unique by appending _2, _3, ... to repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}_{seen[label]}")
+    return out
+
+
+def _write_options(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.overwrite:
+        options["overwrite"] = True
+    if fmt == "dicom" and args.keep_uid:
+        options["keep_uid"] = True
+    return options
+
+
+def convert(args: argparse.Namespace) -> int:
+    """Run ``convert`` with parsed arguments."""
+    inputs, output, formats = _split(args)
+    _common.check_inputs(inputs)
+    for fmt in formats:
+        _check_not_input(Path(output.replace("%p", fmt)), inputs)
+    series = _common.read_all(inputs, order=args.order, select=_common.selector(args.series))
+    if len(series) > 1 and (args.sernum is not None or args.keep_uid):
+        raise UsageError(
+            f"the input holds {len(series)} series; --sernum and --keep-uid need one "
+            "(pick it with --series)"
+        )
+    series = [_prepare(si, args) for si in series]
+    written = 0
+    for fmt in formats:
+        targets = _targets(output, fmt, series)
+        steps = _common.progress(
+            list(zip(series, targets)), desc=f"writing {fmt}", quiet=args.quiet
+        )
+        for si, target in steps:
+            logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
+            written += len(si.write(target, formats=[fmt], **_write_options(fmt, args)))
+            _common.say(args, f"{target}: {fmt}, shape {tuple(si.shape)}")
+    logger.info("%d files written", written)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, legacy: bool | None = None) -> int:
+    """Entry point of ``imagedata convert`` (and of ``image_data``).
+
+    Parameters
+    ----------
+    argv
+        Arguments after the subcommand; default ``sys.argv[1:]``.
+    legacy
+        Use the imagedata 3.x argument order (OUTPUT first).  Default: when started
+        as the ``image_data`` console script.
+    """
+    if legacy is None:
+        legacy = argv is None and Path(sys.argv[0]).name.startswith("image_data")
+    parser = build_parser(legacy=legacy)
+    return _common.run(parser, argv, convert)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
