@@ -1,0 +1,261 @@
+"""BIDS sidecars written next to NIfTI files, compatible with dcm2niix.
+
+* :func:`sidecar` gives the JSON sidecar (EchoTime, RepetitionTime, FlipAngle, ...) in
+  BIDS units: times in seconds, angles in degrees, field strength in tesla, with the
+  key names dcm2niix uses.
+* :func:`bvec_from_gradients` / :func:`gradients_from_bvec` convert diffusion gradient
+  directions between DICOM LPS and the FSL/BIDS ``.bvec`` convention (GEOMETRY.md):
+  with U the unit voxel axes of the NIfTI affine, bvec = U^T g, and the x component
+  is negated when det(U) > 0.  This is the rule dcm2niix follows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+
+from imagedata import geometry
+from imagedata.errors import ReadError
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _ms_to_s(v: Any) -> float:
+    return round(float(v) / 1000.0, 9)
+
+
+def _number(v: Any) -> float | int:
+    f = float(v)
+    return int(f) if f.is_integer() else f
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return "\\".join(str(x) for x in v)
+    return str(v)
+
+
+def _strings(v: Any) -> list[str]:
+    if isinstance(v, str):
+        return v.split("\\")
+    return [str(x) for x in v]
+
+
+def _time(v: Any) -> str:
+    s = str(v).strip()
+    if len(s) >= 6 and s[:6].isdigit():
+        return f"{s[0:2]}:{s[2:4]}:{s[4:6]}{s[6:]}"
+    return s
+
+
+#: (BIDS key, DICOM keyword, conversion), in dcm2niix's order.
+FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("Modality", "Modality", str),
+    ("MagneticFieldStrength", "MagneticFieldStrength", _number),
+    ("ImagingFrequency", "ImagingFrequency", _number),
+    ("Manufacturer", "Manufacturer", str),
+    ("ManufacturersModelName", "ManufacturerModelName", str),
+    ("InstitutionName", "InstitutionName", str),
+    ("InstitutionalDepartmentName", "InstitutionalDepartmentName", str),
+    ("InstitutionAddress", "InstitutionAddress", str),
+    ("DeviceSerialNumber", "DeviceSerialNumber", str),
+    ("StationName", "StationName", str),
+    ("BodyPartExamined", "BodyPartExamined", str),
+    ("PatientPosition", "PatientPosition", str),
+    ("SoftwareVersions", "SoftwareVersions", _text),
+    ("MRAcquisitionType", "MRAcquisitionType", str),
+    ("SeriesDescription", "SeriesDescription", str),
+    ("ProtocolName", "ProtocolName", str),
+    ("ScanningSequence", "ScanningSequence", _text),
+    ("SequenceVariant", "SequenceVariant", _text),
+    ("ScanOptions", "ScanOptions", _text),
+    ("SequenceName", "SequenceName", str),
+    ("ImageType", "ImageType", _strings),
+    ("SeriesNumber", "SeriesNumber", _number),
+    ("AcquisitionTime", "AcquisitionTime", _time),
+    ("AcquisitionNumber", "AcquisitionNumber", _number),
+    ("SliceThickness", "SliceThickness", _number),
+    ("SpacingBetweenSlices", "SpacingBetweenSlices", _number),
+    ("SAR", "SAR", _number),
+    ("EchoNumber", "EchoNumbers", _number),
+    ("EchoTime", "EchoTime", _ms_to_s),
+    ("RepetitionTime", "RepetitionTime", _ms_to_s),
+    ("InversionTime", "InversionTime", _ms_to_s),
+    ("FlipAngle", "FlipAngle", _number),
+    ("EchoTrainLength", "EchoTrainLength", _number),
+    ("PixelBandwidth", "PixelBandwidth", _number),
+    ("PercentPhaseFOV", "PercentPhaseFieldOfView", _number),
+    ("PercentSampling", "PercentSampling", _number),
+    ("KVP", "KVP", _number),
+    ("ExposureTime", "ExposureTime", _ms_to_s),
+    ("XRayExposure", "Exposure", _number),
+    ("ConvolutionKernel", "ConvolutionKernel", _text),
+)
+
+#: BIDS key -> (DICOM keyword, conversion back to DICOM units).
+_BACK: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "EchoTime": ("EchoTime", lambda v: float(v) * 1000.0),
+    "RepetitionTime": ("RepetitionTime", lambda v: float(v) * 1000.0),
+    "InversionTime": ("InversionTime", lambda v: float(v) * 1000.0),
+    "FlipAngle": ("FlipAngle", float),
+    "MagneticFieldStrength": ("MagneticFieldStrength", float),
+    "Manufacturer": ("Manufacturer", str),
+    "ManufacturersModelName": ("ManufacturerModelName", str),
+    "SeriesDescription": ("SeriesDescription", str),
+    "Modality": ("Modality", str),
+}
+
+
+def sidecar(
+    template: Dataset,
+    affine: npt.ArrayLike,
+    *,
+    volume_timing: npt.ArrayLike | None = None,
+    software_version: str = "",
+) -> dict[str, Any]:
+    """Return the BIDS sidecar of a series with DICOM `template` and (k, r, c) -> LPS `affine`.
+
+    Parameters
+    ----------
+    template
+        The DICOM attributes shared by all images.
+    affine
+        The Series affine; gives ``ImageOrientationPatientDICOM``.
+    volume_timing
+        Start time of each volume in seconds from the first, for uneven time axes
+        (BIDS ``VolumeTiming``).
+    software_version
+        Written as ``ConversionSoftwareVersion``.
+
+    Examples
+    --------
+    >>> ds = Dataset(); ds.EchoTime = 5.0; ds.RepetitionTime = 100.0; ds.FlipAngle = 15
+    >>> d = sidecar(ds, geometry.default_affine())
+    >>> d["EchoTime"], d["RepetitionTime"], d["FlipAngle"]
+    (0.005, 0.1, 15)
+    """
+    out: dict[str, Any] = {}
+    for key, keyword, conv in FIELDS:
+        value = template.get(keyword)
+        if value is None or value == "" or value == []:
+            continue
+        try:
+            out[key] = conv(value)
+        except (TypeError, ValueError) as err:
+            logger.debug("BIDS %s from %s=%r skipped: %s", key, keyword, value, err)
+    if volume_timing is not None:
+        out["VolumeTiming"] = [round(float(v), 6) for v in np.asarray(volume_timing)]
+    out["ImageOrientationPatientDICOM"] = [round(float(v), 8) for v in geometry.iop(affine)]
+    out["ConversionSoftware"] = "imagedata"
+    out["ConversionSoftwareVersion"] = software_version
+    return out
+
+
+def template_from_sidecar(doc: dict[str, Any]) -> Dataset:
+    """Return DICOM attributes (DICOM units) recovered from a BIDS sidecar."""
+    ds = Dataset()
+    for key, (keyword, conv) in _BACK.items():
+        if key in doc:
+            try:
+                setattr(ds, keyword, conv(doc[key]))
+            except (TypeError, ValueError):
+                logger.debug("BIDS %s=%r not converted", key, doc[key])
+    return ds
+
+
+# --- diffusion ---------------------------------------------------------------------------
+
+
+def _unit_axes(affine: npt.ArrayLike) -> FloatArray:
+    """U: unit voxel axes (i=column, j=row, k=slice) of the Series affine, in LPS."""
+    a = np.asarray(affine, dtype=np.float64)
+    cols = a[:3, [2, 1, 0]].copy()
+    norms = np.linalg.norm(cols, axis=0)
+    if norms[2] < 1e-12:
+        cols[:, 2] = geometry.normal(a)
+        norms[2] = 1.0
+    return cols / norms[None, :]
+
+
+def bvec_from_gradients(gradients: npt.ArrayLike, affine: npt.ArrayLike) -> FloatArray:
+    """Return the FSL ``.bvec`` rows (3, n) of LPS gradient directions (n, 3).
+
+    Examples
+    --------
+    >>> a = geometry.default_affine()  # axial, det(U) > 0
+    >>> bvec_from_gradients([[1.0, 0.0, 0.0]], a)[:, 0].tolist()
+    [-1.0, 0.0, 0.0]
+    """
+    g = np.asarray(gradients, dtype=np.float64).reshape(-1, 3)
+    u = _unit_axes(affine)
+    b = g @ u  # rows: U^T g
+    if np.linalg.det(u) > 0:
+        b[:, 0] = -b[:, 0]
+    b[np.abs(b) < 1e-12] = 0.0
+    return b.T.copy()
+
+
+def gradients_from_bvec(bvec: npt.ArrayLike, affine: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`bvec_from_gradients`: LPS gradient directions (n, 3)."""
+    b = np.asarray(bvec, dtype=np.float64).reshape(3, -1).T.copy()
+    u = _unit_axes(affine)
+    if np.linalg.det(u) > 0:
+        b[:, 0] = -b[:, 0]
+    g = np.linalg.solve(u.T, b.T).T
+    return np.asarray(g, dtype=np.float64)
+
+
+def format_bval(bvalues: npt.ArrayLike) -> str:
+    """The ``.bval`` text: b-values on one line, separated by spaces.
+
+    Examples
+    --------
+    >>> format_bval([50.0, 400.0, 800.0])
+    '50 400 800\\n'
+    """
+    return " ".join(f"{float(v):.6g}" for v in np.asarray(bvalues).reshape(-1)) + "\n"
+
+
+def format_bvec(bvec: npt.ArrayLike) -> str:
+    """The ``.bvec`` text: three lines (x, y, z), one column per volume."""
+    rows = np.asarray(bvec, dtype=np.float64).reshape(3, -1)
+    return "".join(" ".join(f"{v:.6g}" for v in row) + "\n" for row in rows)
+
+
+def parse_numbers(text: str, name: str, rows: int | None = None) -> FloatArray:
+    """Parse a ``.bval``/``.bvec`` file's text; `rows` lines expected when given.
+
+    Raises
+    ------
+    ReadError
+        If the text holds anything but numbers, or lines of unequal length.
+    """
+    try:
+        lines = [[float(v) for v in line.split()] for line in text.splitlines() if line.strip()]
+        arr = np.asarray(lines, dtype=np.float64)
+    except ValueError as err:
+        raise ReadError(f"{name}: not a list of numbers ({err}); check the file") from err
+    if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
+        raise ReadError(
+            f"{name}: expected {rows or 'equal-length'} lines of numbers, got shape {arr.shape}"
+        )
+    return arr
+
+
+__all__ = [
+    "FIELDS",
+    "bvec_from_gradients",
+    "format_bval",
+    "format_bvec",
+    "gradients_from_bvec",
+    "parse_numbers",
+    "sidecar",
+    "template_from_sidecar",
+]

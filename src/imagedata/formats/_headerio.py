@@ -1,0 +1,482 @@
+"""The imagedata header embedded in NIfTI, MetaImage, NRRD and MATLAB files.
+
+Formats other than DICOM have no room for patient, study and per-image tag values.
+imagedata stores them in the file as one JSON document (the *embedded header*)::
+
+    {"imagedata_header": 1,              # version of this layout
+     "shape": [...],                     # Series shape
+     "affine": [[...]],                  # (slice, row, column) -> LPS, for checking
+     "axes": [{"name": "time", "values": [...], "slice_values": [[...]] | null}, ...],
+     "input_order": "time",
+     "positions": [[x, y, z], ...] | null,   # exact slice positions when uneven
+     "template": {...}}                  # DICOM JSON model (PS3.18 F), no bulk data
+
+``axes`` lists the tag axes only, in array order.  The template is written with
+:meth:`pydicom.dataset.Dataset.to_json_dict`; pixel data and binary values longer
+than :data:`BULK_LIMIT` bytes are left out.
+
+This module also holds the conversion between a Series and the "volume" the file
+formats store: the array with its spatial axes last, (tag..., slice, row, column).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+
+from imagedata.axis import SPATIAL, Axis, tag_axis
+from imagedata.errors import HeaderError, WriteError
+from imagedata.header import Header, new_template
+
+if TYPE_CHECKING:
+    from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Key (and version) that marks an imagedata embedded header.
+KEY = "imagedata_header"
+VERSION = 1
+#: Binary DICOM values longer than this many bytes are bulk data and left out.
+BULK_LIMIT = 1024
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"})
+_PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+#: Tolerance for a uniform tag step, relative to the step.
+STEP_TOLERANCE = 1e-4
+
+
+# --- DICOM template ---------------------------------------------------------------------
+
+
+def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
+    """Return a copy of `ds` without pixel data and long binary values (recursively).
+
+    Examples
+    --------
+    >>> ds = Dataset(); ds.PatientID = "X"; ds.PixelData = b"\\0" * 4096
+    >>> list(strip_bulk(ds).keys()) == [ds["PatientID"].tag]
+    True
+    """
+    out = Dataset()
+    for elem in ds:
+        if elem.keyword in _PIXEL_KEYWORDS or elem.tag.group == 0x7FE0:
+            continue
+        if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
+            continue
+        if elem.VR == "SQ":
+            new = copy.copy(elem)
+            new.value = [strip_bulk(item, limit) for item in elem.value]
+            out.add(new)
+        else:
+            out.add(copy.deepcopy(elem))
+    return out
+
+
+def template_to_json(ds: Dataset) -> dict[str, Any]:
+    """Return the DICOM JSON model of `ds` without bulk data.
+
+    Elements that cannot be encoded (invalid values) are left out with a warning
+    naming them.
+    """
+    stripped = strip_bulk(ds)
+    out: dict[str, Any] = {}
+    for elem in stripped:
+        single = Dataset()
+        single.add(elem)
+        try:
+            out.update(single.to_json_dict(bulk_data_threshold=BULK_LIMIT))
+        except (TypeError, ValueError, AttributeError) as err:
+            warnings.warn(
+                f"DICOM attribute {elem.tag} {elem.keyword or ''} = {elem.value!r:.60} cannot be "
+                f"stored in the embedded header ({err}); it is left out",
+                stacklevel=3,
+            )
+    return out
+
+
+def template_from_json(obj: dict[str, Any], source: str) -> Dataset:
+    """Inverse of :func:`template_to_json`.
+
+    Raises
+    ------
+    HeaderError
+        If `obj` is not a DICOM JSON dataset; the message names `source`.
+    """
+    try:
+        return Dataset.from_json(obj)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise HeaderError(
+            f"{source}: the embedded DICOM template is not valid DICOM JSON ({err}); "
+            "read the file with a fresh header by removing the imagedata_header entry"
+        ) from err
+
+
+def template_to_dicom_bytes(ds: Dataset) -> bytes:
+    """Encode the template (without bulk data) as a little endian explicit VR dataset."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buf = DicomBytesIO()
+    buf.is_little_endian = True
+    buf.is_implicit_VR = False
+    write_dataset(buf, strip_bulk(ds))
+    return buf.getvalue()
+
+
+def template_from_dicom_bytes(data: bytes) -> Dataset:
+    """Decode a dataset written by :func:`template_to_dicom_bytes` (or implicit VR)."""
+    from pydicom.filereader import read_dataset
+
+    implicit = data[4:6].decode("latin-1") not in _KNOWN_VRS
+    return read_dataset(BytesIO(data), implicit, True)
+
+
+_KNOWN_VRS = frozenset(
+    [
+        "AE",
+        "AS",
+        "AT",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "FD",
+        "FL",
+        "IS",
+        "LO",
+        "LT",
+        "OB",
+        "OD",
+        "OF",
+        "OL",
+        "OV",
+        "OW",
+        "PN",
+        "SH",
+        "SL",
+        "SQ",
+        "SS",
+        "ST",
+        "SV",
+        "TM",
+        "UC",
+        "UI",
+        "UL",
+        "UN",
+        "UR",
+        "US",
+        "UT",
+        "UV",
+    ]
+)
+
+
+# --- the embedded header ------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def header_to_json(header: Header) -> str:
+    """Return the embedded-header JSON of `header` (one line, ASCII only)."""
+    doc = {
+        KEY: VERSION,
+        "shape": list(header.shape),
+        "affine": header.affine.tolist(),
+        "axes": [
+            {
+                "name": a.name,
+                "values": None if a.values is None else np.asarray(a.values).tolist(),
+                "slice_values": None
+                if a.slice_values is None
+                else np.asarray(a.slice_values).tolist(),
+            }
+            for a in header.axes
+            if a.is_tag
+        ],
+        "input_order": header.input_order,
+        "positions": None if header.positions is None else header.positions.tolist(),
+        "template": template_to_json(header.template),
+    }
+    return json.dumps(doc, default=_json_default, ensure_ascii=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An embedded header read from a file."""
+
+    shape: tuple[int, ...]
+    affine: FloatArray | None
+    axes: tuple[Axis, ...]
+    input_order: str
+    positions: FloatArray | None
+    template: Dataset
+
+
+def _axis_from_json(item: dict[str, Any]) -> Axis:
+    values = item.get("values")
+    sv = item.get("slice_values")
+    if values is None:
+        return Axis(str(item["name"]))
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        return tag_axis(str(item["name"]), arr.astype(np.float64), sv)
+    return tag_axis(str(item["name"]), arr, sv)
+
+
+def header_from_json(text: str | bytes, source: str) -> Embedded:
+    """Parse an embedded header written by :func:`header_to_json`.
+
+    Raises
+    ------
+    HeaderError
+        If the text is not an imagedata embedded header; the message names `source`.
+    """
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or KEY not in doc:
+            raise ValueError(f"no {KEY!r} key")
+        if int(doc[KEY]) > VERSION:
+            logger.warning(
+                "%s: embedded header version %s is newer than %s", source, doc[KEY], VERSION
+            )
+        affine = None if doc.get("affine") is None else np.asarray(doc["affine"], dtype=np.float64)
+        positions = doc.get("positions")
+        return Embedded(
+            shape=tuple(int(n) for n in doc.get("shape", ())),
+            affine=affine,
+            axes=tuple(_axis_from_json(a) for a in doc.get("axes", [])),
+            input_order=str(doc.get("input_order", "none")),
+            positions=None if positions is None else np.asarray(positions, dtype=np.float64),
+            template=template_from_json(doc.get("template", {}), source),
+        )
+    except HeaderError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise HeaderError(
+            f"{source}: the embedded imagedata header cannot be parsed ({err}); "
+            "the file may have been edited by another tool"
+        ) from err
+
+
+def is_embedded_header(text: str | bytes) -> bool:
+    """True when `text` looks like an imagedata embedded header."""
+    head = text[:40] if isinstance(text, str) else text[:40].decode("latin-1")
+    return head.lstrip().startswith('{"' + KEY + '"')
+
+
+def split_chunks(text: str, size: int) -> list[str]:
+    """Split `text` into pieces of at most `size` characters (MetaIO limits line length)."""
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def join_chunks(get: Callable[[str], str | None], prefix: str) -> str | None:
+    """Join pieces stored as ``prefix``, or ``prefix_000``, ``prefix_001``, ...; None if absent."""
+    whole = get(prefix)
+    if whole is not None:
+        return whole
+    parts: list[str] = []
+    while (part := get(f"{prefix}_{len(parts):03d}")) is not None:
+        parts.append(part)
+    return "".join(parts) if parts else None
+
+
+# --- Series <-> volume ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A Series as the file formats see it: spatial axes last, at least 3D.
+
+    ``data`` has shape (tag..., slice, row, column); ``tag_axes`` describe the leading axes.
+    """
+
+    data: np.ndarray
+    affine: FloatArray
+    tag_axes: tuple[Axis, ...]
+    header: Header
+
+
+def volume(si: Series, target: str, max_tags: int | None = 1) -> Volume:
+    """Return the volume of `si` for writing to `target`.
+
+    Raises
+    ------
+    WriteError
+        If `si` has no geometry, a colour axis, axes out of the (tag..., slice, row,
+        column) order, or more than `max_tags` tag axes.
+    """
+    h = getattr(si, "_header", None)
+    if h is None:
+        raise WriteError(
+            f"{target}: this array has no header (geometry); wrap it as Series(array, geometry=...)"
+        )
+    names = h.axis_names
+    spatial = tuple(n for n in names if n in SPATIAL)
+    if "rgb" in names:
+        raise WriteError(f"{target}: colour (rgb) series cannot be written in this format yet")
+    if spatial not in (SPATIAL, SPATIAL[1:]) or names[len(names) - len(spatial) :] != spatial:
+        raise WriteError(
+            f"{target}: axes {names} are not in (tag..., slice, row, column) order; "
+            "a 1D series or transposed data cannot be written"
+        )
+    tags = tuple(a for a in h.axes if a.is_tag)
+    if max_tags is not None and len(tags) > max_tags:
+        raise WriteError(
+            f"{target}: {len(tags)} tag axes {[a.name for a in tags]}; this format holds "
+            f"at most {max_tags}; write one volume at a time (e.g. si[:, 0])"
+        )
+    data = np.asarray(si)
+    if len(spatial) == 2:
+        data = data[..., np.newaxis, :, :]
+    if h.positions is not None:
+        warnings.warn(
+            f"{target}: slices are not evenly spaced; the file holds the mean step "
+            "(first to last slice) and the exact positions are kept in the embedded imagedata "
+            "header only; other tools will place the inner slices at even steps",
+            stacklevel=4,
+        )
+    return Volume(data, h.affine, tags, h)
+
+
+def uniform_step(values: npt.ArrayLike | None) -> float | None:
+    """Return the step of evenly spaced numeric `values`, or None (one value, uneven, text).
+
+    Examples
+    --------
+    >>> uniform_step([0.0, 2.5, 5.0])
+    2.5
+    >>> uniform_step([0, 1, 3]) is None
+    True
+    """
+    if values is None:
+        return None
+    v = np.asarray(values)
+    if v.ndim != 1 or v.size < 2 or v.dtype.kind not in "iuf":
+        return None
+    steps = np.diff(v.astype(np.float64))
+    step = float(np.mean(steps))
+    if step <= 0 or np.any(np.abs(steps - step) > STEP_TOLERANCE * abs(step) + 1e-9):
+        return None
+    return step
+
+
+def _positions_fit(positions: FloatArray | None, affine: FloatArray, nslices: int) -> bool:
+    if positions is None or positions.shape != (nslices, 3):
+        return False
+    first = affine[:3, 3]
+    last = first + (nslices - 1) * affine[:3, 0]
+    return bool(
+        np.allclose(positions[0], first, atol=1e-3) and np.allclose(positions[-1], last, atol=1e-3)
+    )
+
+
+def _axes_fit(axes: Sequence[Axis], tag_shape: tuple[int, ...]) -> bool:
+    if len(axes) != len(tag_shape):
+        return False
+    return all(a.values is not None and len(a.values) == n for a, n in zip(axes, tag_shape))
+
+
+def restore_shape(data: np.ndarray, embedded: Embedded | None) -> np.ndarray:
+    """Give `data` (tag..., slice, row, column) the Series shape recorded in `embedded`.
+
+    A 2D series was written as one slice; it is read back as 2D.
+    """
+    if embedded is None or not embedded.shape or tuple(embedded.shape) == data.shape:
+        return data
+    if int(np.prod(embedded.shape)) == data.size and embedded.shape[-2:] == data.shape[-2:]:
+        return data.reshape(embedded.shape)
+    return data
+
+
+def build_header(
+    shape: tuple[int, ...],
+    affine: FloatArray,
+    *,
+    input_format: str,
+    source: str,
+    embedded: Embedded | None = None,
+    tag_axes: Sequence[Axis] = (),
+    input_order: str = "auto",
+) -> Header:
+    """Build the Header of data read from a file.
+
+    The embedded header, when present and consistent with the file (same tag shape,
+    positions that agree with the file's affine), restores tag axes, exact slice
+    positions and the DICOM template; otherwise `tag_axes` and a fresh template are used.
+    """
+    nspatial = min(len(shape), 3)
+    if embedded is not None and embedded.shape == tuple(shape):
+        nspatial = min(max(len(shape) - len(embedded.axes), 2), 3)
+    tag_shape = tuple(shape[: len(shape) - nspatial])
+    axes: Sequence[Axis] = tag_axes
+    template = new_template()
+    positions = None
+    order = "none"
+    if embedded is not None:
+        template = embedded.template
+        if _axes_fit(embedded.axes, tag_shape):
+            axes = embedded.axes
+            order = embedded.input_order
+        else:
+            logger.info("%s: embedded tag axes do not fit shape %s; not used", source, shape)
+        nslices = shape[-3] if nspatial == 3 else 1
+        if _positions_fit(embedded.positions, affine, nslices):
+            positions = embedded.positions
+    if not _axes_fit(axes, tag_shape):
+        axes = [
+            tag_axis("time" if i == 0 else f"tag{i}", np.arange(n)) for i, n in enumerate(tag_shape)
+        ]
+    if order == "none" and axes:
+        order = axes[0].name
+    if input_order not in ("auto", "none") and axes and axes[0].name != input_order:
+        axes = [Axis(input_order, axes[0].values, axes[0].slice_values), *axes[1:]]
+        order = input_order
+    spatial = tuple(Axis(n) for n in SPATIAL[3 - nspatial :])
+    return Header(
+        shape=tuple(shape),
+        axes=(*axes, *spatial),
+        affine=affine,
+        template=template,
+        positions=positions,
+        input_order=order,
+        input_format=input_format,
+    )
+
+
+__all__ = [
+    "BULK_LIMIT",
+    "KEY",
+    "Embedded",
+    "Volume",
+    "build_header",
+    "header_from_json",
+    "header_to_json",
+    "is_embedded_header",
+    "join_chunks",
+    "restore_shape",
+    "split_chunks",
+    "strip_bulk",
+    "template_from_dicom_bytes",
+    "template_from_json",
+    "template_to_dicom_bytes",
+    "template_to_json",
+    "uniform_step",
+    "volume",
+]

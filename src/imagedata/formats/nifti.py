@@ -1,0 +1,453 @@
+"""NIfTI-1 and NIfTI-2 (``.nii``, ``.nii.gz``) through nibabel.
+
+Geometry (GEOMETRY.md): the NIfTI array is the Series array transposed to
+(column, row, slice[, tag]); the RAS affine is
+``diag(-1, -1, 1, 1) . [dc*X | dr*Y | t | S_0]``
+(:func:`imagedata.geometry.nifti_from_affine`).  Both sform and qform are written
+from it with code 1 (scanner); a sheared (gantry tilt) affine goes exactly into the
+sform and the qform gets the nearest rotation, with a warning.  Reading follows
+nibabel: sform if its code > 0, else qform if its code > 0, else pixdim only.
+
+The DICOM header travels in the file (see :mod:`._headerio`): a NIfTI extension
+with code 2 (``dicom``) holds the DICOM template as a binary little endian
+explicit VR dataset (what nibabel exposes as a pydicom Dataset), and an extension
+with code 6 (``comment``) holds the imagedata header as JSON (template in the DICOM
+JSON model, tag axes with their values, exact slice positions).  Beside the file
+go a dcm2niix-compatible BIDS sidecar (``.json``) and, for diffusion series, FSL
+``.bval``/``.bvec``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import warnings
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imagedata import geometry
+from imagedata._optional import import_optional
+from imagedata.axis import Axis, tag_axis
+from imagedata.errors import HeaderError, MultipleSeriesError, ReadError, WriteError
+from imagedata.formats import _bids, _headerio, _output, _paths
+
+if TYPE_CHECKING:
+    from imagedata.archives import Member
+    from imagedata.header import Header
+    from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = (".nii", ".nii.gz")
+DEFAULT_EXTENSION = ".nii.gz"
+#: NIfTI extension codes used for the embedded header.
+ECODE_DICOM = 2
+ECODE_COMMENT = 6
+_TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+#: Tag axes whose uniform step is written as pixdim[4], with their NIfTI time unit.
+_STEP_UNITS = {"time": "sec", "triggertime": "msec"}
+_NIFTI1_MAX_DIM = 32767
+
+
+def _nib() -> Any:
+    return import_optional("nibabel", "nifti", "read and write NIfTI files")
+
+
+# --- Series -> nibabel ------------------------------------------------------------------
+
+
+def _file_dtype(data: np.ndarray, target: str) -> np.ndarray:
+    if data.dtype == np.bool_:
+        return data.astype(np.uint8)
+    if data.dtype == np.float16:
+        return data.astype(np.float32)
+    if data.dtype.kind not in "iufc":
+        raise WriteError(
+            f"{target}: NIfTI cannot hold {data.dtype} voxels; convert to a number type"
+        )
+    return data
+
+
+def _tag_zoom(vol: _headerio.Volume) -> tuple[float, str, float]:
+    """(pixdim[4], time unit, toffset) of the innermost tag axis (NIfTI dimension 4)."""
+    if not vol.tag_axes:
+        return 1.0, "unknown", 0.0
+    axis = vol.tag_axes[-1]
+    unit = _STEP_UNITS.get(axis.name)
+    step = _headerio.uniform_step(axis.values)
+    if unit is None or axis.values is None:
+        return 0.0, "unknown", 0.0
+    first = float(np.asarray(axis.values, dtype=np.float64)[0])
+    if step is None:
+        return 0.0, unit, first
+    return step, unit, first
+
+
+def _nifti_affine(vol: _headerio.Volume, target: str) -> npt.NDArray[np.float64]:
+    a = vol.affine.copy()
+    if np.linalg.norm(a[:3, 0]) < 1e-12:
+        a[:3, 0] = geometry.normal(a) * float(vol.header.template.get("SliceThickness", 1.0) or 1.0)
+    if geometry.is_tilted(a):
+        warnings.warn(
+            f"{target}: the slices are sheared (gantry tilt); the exact affine is in the sform, "
+            "the qform holds the nearest rotation (tools that use the qform misplace voxels)",
+            stacklevel=4,
+        )
+    return geometry.nifti_from_affine(a)
+
+
+def _make_image(si: Series, target: str, nifti2: bool | None, embed: bool) -> Any:
+    nib = _nib()
+    vol = _headerio.volume(si, target, max_tags=4)
+    data = _file_dtype(vol.data, target)
+    arr = np.transpose(data, tuple(range(data.ndim - 1, -1, -1)))
+    m = _nifti_affine(vol, target)
+    if nifti2 is None:
+        nifti2 = max(arr.shape) > _NIFTI1_MAX_DIM
+    cls = nib.Nifti2Image if nifti2 else nib.Nifti1Image
+    img = cls(arr, m)
+    hdr = img.header
+    hdr.set_data_dtype(arr.dtype)
+    hdr.set_sform(m, code=1)
+    hdr.set_qform(m, code=1)
+    step, unit, toffset = _tag_zoom(vol)
+    zooms = [*np.linalg.norm(m[:3, :3], axis=0), *([step] if vol.tag_axes else [])]
+    zooms += [0.0] * (arr.ndim - len(zooms))
+    hdr.set_zooms(zooms[: arr.ndim])
+    hdr.set_xyzt_units("mm", unit)
+    hdr["toffset"] = toffset
+    description = str(vol.header.template.get("SeriesDescription", "") or "")
+    hdr["descrip"] = description.encode("ascii", "replace")[:79]
+    if embed:
+        _add_extensions(hdr, vol.header)
+    return img
+
+
+def _add_extensions(hdr: Any, header: Header) -> None:
+    nib = _nib()
+    text = _headerio.header_to_json(header).encode("ascii")
+    try:
+        dicom = _headerio.template_to_dicom_bytes(header.template)
+        hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_DICOM, dicom))
+    except (TypeError, ValueError, AttributeError, OverflowError) as err:
+        logger.warning("DICOM template not stored as a NIfTI dicom extension: %s", err)
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_COMMENT, text))
+
+
+def to_nibabel(si: Series, *, nifti2: bool | None = None, embed_header: bool = True) -> Any:
+    """Return a :class:`nibabel.Nifti1Image` (or Nifti2Image) of `si`.
+
+    The image holds the voxels transposed to (column, row, slice[, tag]), sform and
+    qform (code 1) from the Series affine, the tag step in pixdim[4], and the embedded
+    DICOM/imagedata header as NIfTI extensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imagedata import Series
+    >>> img = to_nibabel(Series(np.zeros((3, 4, 5), dtype=np.int16)))
+    >>> img.shape, int(img.header["sform_code"]), int(img.header["qform_code"])
+    ((5, 4, 3), 1, 1)
+    """
+    return _make_image(si, "nibabel image", nifti2, embed_header)
+
+
+# --- nibabel -> Series ------------------------------------------------------------------
+
+
+def _raw_content(ext: Any) -> bytes | None:
+    """The raw bytes of a NIfTI extension (nibabel >= 5.3: ``content``; older: ``_content``)."""
+    raw = getattr(ext, "content", None)
+    if not isinstance(raw, bytes):
+        raw = getattr(ext, "_content", None)
+    return raw if isinstance(raw, bytes) else None
+
+
+def _embedded(hdr: Any, source: str) -> _headerio.Embedded | None:
+    dicom_template = None
+    for ext in getattr(hdr, "extensions", []):
+        code = int(ext.get_code())
+        raw = _raw_content(ext)
+        if raw is None:
+            continue
+        if code == ECODE_COMMENT and _headerio.is_embedded_header(raw):
+            return _headerio.header_from_json(raw.rstrip(b"\0").decode("ascii"), source)
+        if code == ECODE_DICOM and dicom_template is None:
+            try:
+                dicom_template = _headerio.template_from_dicom_bytes(raw.rstrip(b"\0"))
+            except Exception as err:
+                logger.warning("%s: NIfTI dicom extension not readable (%s); ignored", source, err)
+    if dicom_template is None:
+        return None
+    return _headerio.Embedded((), None, (), "none", None, dicom_template)
+
+
+def _tag_axis_from_file(hdr: Any, n: int, diffusion: tuple[Any, Any] | None) -> Axis:
+    if diffusion is not None:
+        bvals, gradients = diffusion
+        if gradients is not None and np.any(gradients):
+            return tag_axis("dti", np.column_stack([bvals, gradients]))
+        return tag_axis("b", bvals)
+    unit = hdr.get_xyzt_units()[1]
+    zooms = hdr.get_zooms()
+    step = float(zooms[3]) if len(zooms) > 3 else 0.0
+    scale = _TIME_UNITS.get(unit, 1.0)
+    if step <= 0:
+        return tag_axis("time", np.arange(n, dtype=np.float64))
+    offset = float(hdr["toffset"]) * scale
+    return tag_axis("time", offset + np.arange(n) * step * scale)
+
+
+def _decode(
+    img: Any,
+    source: str,
+    *,
+    diffusion: tuple[Any, Any] | None = None,
+    headers_only: bool = False,
+    input_order: str = "auto",
+) -> tuple[np.ndarray, Header]:
+    hdr = img.header
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) < 2:
+        raise ReadError(f"{source}: a {len(shape)}D NIfTI image is not an image series")
+    m = np.asarray(hdr.get_best_affine(), dtype=np.float64)
+    if headers_only:
+        raw = np.broadcast_to(np.zeros((), dtype=hdr.get_data_dtype()), shape)
+    else:
+        try:
+            raw = np.asanyarray(img.dataobj)
+        except (OSError, EOFError, ValueError, zlib.error) as err:
+            raise ReadError(
+                f"{source}: the NIfTI data cannot be read ({err}); the file may be truncated"
+            ) from err
+    if raw.ndim == 2:
+        raw = raw[:, :, np.newaxis]
+    data = np.transpose(raw, tuple(range(raw.ndim - 1, -1, -1)))
+    if not headers_only:
+        data = np.ascontiguousarray(data)
+    affine = geometry.affine_from_nifti(m)
+    embedded = _embedded(hdr, source)
+    ntag = data.ndim - 3
+    tags: list[Axis] = [tag_axis(f"tag{i}", np.arange(n)) for i, n in enumerate(data.shape[:ntag])]
+    if ntag:
+        tags[-1] = _tag_axis_from_file(hdr, data.shape[ntag - 1], diffusion)
+        if ntag > 1:
+            tags[0] = tag_axis("time", np.arange(data.shape[0]))
+    data = _headerio.restore_shape(data, embedded)
+    header = _headerio.build_header(
+        data.shape,
+        affine,
+        input_format="nifti",
+        source=source,
+        embedded=embedded,
+        tag_axes=tags,
+        input_order=input_order,
+    )
+    return data, header
+
+
+def from_nibabel(img: Any) -> Series:
+    """Create a Series from a nibabel NIfTI image (geometry, tag step, embedded header).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imagedata import Series
+    >>> si = Series(np.arange(60, dtype=np.int16).reshape(3, 4, 5))
+    >>> back = from_nibabel(to_nibabel(si))
+    >>> bool(np.array_equal(back, si)), back.shape
+    (True, (3, 4, 5))
+    """
+    from imagedata.series import Series
+
+    data, header = _decode(img, "nibabel image")
+    out = Series(data)
+    out.header = header
+    return out
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _read_diffusion(path: Path, n: int, affine: npt.NDArray[np.float64]) -> tuple[Any, Any] | None:
+    bval = _paths.sidecar(path, EXTENSIONS, ".bval")
+    if not bval.is_file():
+        return None
+    values = _bids.parse_numbers(bval.read_text(), str(bval)).reshape(-1)
+    if values.size != n:
+        logger.warning("%s: %d b-values for %d volumes; ignored", bval, values.size, n)
+        return None
+    bvec = _paths.sidecar(path, EXTENSIONS, ".bvec")
+    gradients = None
+    if bvec.is_file():
+        rows = _bids.parse_numbers(bvec.read_text(), str(bvec), rows=3)
+        if rows.shape[1] == n:
+            gradients = _bids.gradients_from_bvec(rows, affine)
+    return values, gradients
+
+
+def _load(member: Member) -> Any:
+    nib = _nib()
+    try:
+        if member.path is not None:
+            return nib.load(str(member.path), mmap=False)
+        data = member.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        klass = nib.Nifti2Image if _sizeof_hdr(data) == 540 else nib.Nifti1Image
+        return klass.from_bytes(data)
+    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as err:
+        raise ReadError(
+            f"{member.name}: not a readable NIfTI file ({err}); check that it is complete"
+        ) from err
+
+
+def _sizeof_hdr(head: bytes) -> int | None:
+    if len(head) < 4:
+        return None
+    for order in ("<", ">"):
+        n = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+        if n in (348, 540):
+            return n
+    return None
+
+
+def read_member(
+    member: Member, *, input_order: str = "auto", headers_only: bool = False
+) -> tuple[np.ndarray, Header]:
+    """Read one NIfTI file (and its ``.bval``/``.bvec``/``.json`` sidecars)."""
+    img = _load(member)
+    diffusion = None
+    if member.path is not None and len(img.shape) >= 4:
+        m = geometry.affine_from_nifti(img.header.get_best_affine())
+        diffusion = _read_diffusion(member.path, int(img.shape[3]), m)
+    data, header = _decode(
+        img, member.name, diffusion=diffusion, headers_only=headers_only, input_order=input_order
+    )
+    if member.path is not None and _embedded(img.header, member.name) is None:
+        header = _merge_sidecar(header, _paths.sidecar(member.path, EXTENSIONS, ".json"))
+    return data, header
+
+
+def _merge_sidecar(header: Header, path: Path) -> Header:
+    if not path.is_file():
+        return header
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        logger.warning("%s: BIDS sidecar not readable (%s); ignored", path, err)
+        return header
+    template = header.template
+    for elem in _bids.template_from_sidecar(doc if isinstance(doc, dict) else {}):
+        template.add(elem)
+    return header
+
+
+def _write(si: Series, destination: Path, options: dict[str, Any]) -> list[str]:
+    target = _paths.target_file(destination, EXTENSIONS, DEFAULT_EXTENSION)
+    overwrite = bool(options.pop("overwrite", False))
+    nifti2 = options.pop("nifti2", None)
+    embed = bool(options.pop("embed_header", True))
+    write_sidecar = bool(options.pop("sidecar", True))
+    if options:
+        raise TypeError(f"unexpected options for NIfTI output: {sorted(options)}")
+    img = _make_image(si, str(target), nifti2, embed)
+    texts = _sidecar_texts(si, target, write_sidecar)
+    targets = [target, *texts]
+    with _output.atomic_files(targets, overwrite) as tmp:
+        try:
+            _nib().save(img, str(tmp / target.name))
+        except (ValueError, TypeError) as err:
+            raise WriteError(f"{target}: nibabel cannot write this image ({err})") from err
+        for path, text in texts.items():
+            (tmp / path.name).write_text(text)
+    logger.debug("wrote %s", target)
+    return [str(p) for p in targets]
+
+
+def _sidecar_texts(si: Series, target: Path, write_sidecar: bool) -> dict[Path, str]:
+    from imagedata import __version__
+
+    h = si.header
+    out: dict[Path, str] = {}
+    tags = h.tag_axes
+    last = tags[-1] if tags else None
+    if write_sidecar:
+        timing = None
+        if last is not None and last.name == "time" and _headerio.uniform_step(last.values) is None:
+            timing = np.asarray(last.values, dtype=np.float64) - float(last.values[0])  # type: ignore[index]
+        doc = _bids.sidecar(
+            h.template, h.affine, volume_timing=timing, software_version=__version__
+        )
+        out[_paths.sidecar(target, EXTENSIONS, ".json")] = json.dumps(doc, indent="\t") + "\n"
+    if last is not None and last.name in ("b", "dti") and last.values is not None:
+        v = np.asarray(last.values, dtype=np.float64)
+        bvals = v[:, 0] if v.ndim == 2 else v
+        grads = v[:, 1:4] if v.ndim == 2 else np.zeros((len(v), 3))
+        affine = _headerio.volume(si, str(target), max_tags=4).affine
+        out[_paths.sidecar(target, EXTENSIONS, ".bval")] = _bids.format_bval(bvals)
+        bvec = _bids.bvec_from_gradients(grads, affine)
+        out[_paths.sidecar(target, EXTENSIONS, ".bvec")] = _bids.format_bvec(bvec)
+    return out
+
+
+class NiftiFormat:
+    """The 'nifti' format: NIfTI-1/NIfTI-2 ``.nii`` and ``.nii.gz`` files.
+
+    Write options: ``overwrite`` (bool), ``nifti2`` (bool; default NIfTI-1 unless a
+    dimension exceeds 32767), ``embed_header`` (bool, default True), ``sidecar``
+    (bool, default True: write the BIDS ``.json``).
+    """
+
+    name = "nifti"
+    extensions: tuple[str, ...] = EXTENSIONS
+    extra: str | None = "nifti"
+
+    def sniff(self, name: str, head: bytes) -> bool:
+        """NIfTI-1/2 headers start with sizeof_hdr 348/540 (either byte order); .nii.gz is gzip."""
+        if head[:2] == b"\x1f\x8b" and name.lower().endswith(".gz"):
+            with contextlib.suppress(zlib.error):
+                head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+        n = _sizeof_hdr(head)
+        if n == 348:
+            return len(head) < 348 or head[344:347] in (b"n+1", b"ni1")
+        if n == 540:
+            return len(head) < 8 or head[4:7] in (b"n+2", b"ni2")
+        return False
+
+    def read(
+        self, members: Sequence[Member], *, input_order: str, headers_only: bool, **options: Any
+    ) -> tuple[np.ndarray, Header]:
+        """Read one NIfTI file; see :func:`read_member`."""
+        images = [
+            m for m in members if _paths.matching_extension(m.name, EXTENSIONS) or len(members) == 1
+        ]
+        if len(images) != 1:
+            names = ", ".join(m.name for m in images[:5])
+            raise MultipleSeriesError(
+                f"expected one NIfTI file, got {len(images)} ({names}); read them one at a time"
+            )
+        if options:
+            raise TypeError(f"unexpected options for NIfTI input: {sorted(options)}")
+        try:
+            return read_member(images[0], input_order=input_order, headers_only=headers_only)
+        except HeaderError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise ReadError(f"{images[0].name}: not a valid NIfTI file ({err})") from err
+
+    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+        """Write `si` as NIfTI at `destination` (a ``.nii``/``.nii.gz`` file or a folder)."""
+        return _write(si, destination, dict(options))
+
+
+plugin = NiftiFormat()
+
+__all__ = ["NiftiFormat", "from_nibabel", "plugin", "read_member", "to_nibabel"]
