@@ -209,6 +209,8 @@ class _Checker:
         )
 
     def _call(self, node: ast.Call, depth: int) -> None:
+        if isinstance(node.func, ast.Attribute):
+            raise self.fail("attribute access", node.func)
         if not isinstance(node.func, ast.Name):
             raise self.fail("calling anything but a listed function", node)
         name = node.func.id
