@@ -1,0 +1,111 @@
+"""Siemens CSA headers (0029,1010 image, 0029,1020 series): a compact parser.
+
+The CSA header is a Siemens private binary structure ("SV10" for CSA2, no magic for
+CSA1).  Only what imagedata needs is read: the tag names and their item strings,
+converted to numbers where the CSA VR says so.  The layout follows the public
+description used by nibabel (``nibabel.nicom.csareader``) and dcm2niix.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+logger = logging.getLogger(__name__)
+
+_MAX_ITEMS = 1000
+_INT_VRS = {"IS", "SL", "SS", "UL", "US"}
+_FLOAT_VRS = {"DS", "FL", "FD"}
+
+
+def _convert(text: str, vr: str) -> Any:
+    try:
+        if vr in _INT_VRS:
+            return int(float(text))
+        if vr in _FLOAT_VRS:
+            return float(text)
+    except ValueError:
+        return text
+    return text
+
+
+def parse_csa(data: bytes) -> dict[str, list[Any]]:
+    """Parse a CSA header into {tag name: [values]}.
+
+    Returns an empty dict (and logs at debug level) for data that is not a CSA header.
+
+    Examples
+    --------
+    >>> parse_csa(b"not csa")
+    {}
+    """
+    try:
+        return _parse(bytes(data))
+    except (struct.error, ValueError, UnicodeDecodeError) as err:
+        logger.debug("not a readable CSA header: %s", err)
+        return {}
+
+
+def _parse(data: bytes) -> dict[str, list[Any]]:
+    csa2 = data[:4] == b"SV10"
+    ptr = 8 if csa2 else 0
+    ntags, _check = struct.unpack_from("<2I", data, ptr)
+    ptr += 8
+    if not 0 < ntags <= 128 * 8:
+        raise ValueError(f"bad CSA tag count {ntags}")
+    out: dict[str, list[Any]] = {}
+    first_nitems = 0
+    for tag_no in range(ntags):
+        name_b, vm, vr_b, _syngodt, nitems, _x = struct.unpack_from("<64si4s3i", data, ptr)
+        ptr += 84
+        name = name_b.split(b"\0", 1)[0].decode("latin-1")
+        vr = vr_b.split(b"\0", 1)[0].decode("latin-1")
+        if tag_no == 1:
+            first_nitems = nitems
+        if not 0 <= nitems <= _MAX_ITEMS:
+            raise ValueError(f"bad CSA item count {nitems} for {name}")
+        items: list[Any] = []
+        for _ in range(nitems):
+            x0, x1, _x2, _x3 = struct.unpack_from("<4i", data, ptr)
+            ptr += 16
+            length = x1 if csa2 else x0 - first_nitems
+            if length < 0 or ptr + length > len(data):
+                break
+            text = data[ptr : ptr + length].split(b"\0", 1)[0].decode("latin-1").strip()
+            ptr += length + (-length % 4)
+            if text:
+                items.append(_convert(text, vr))
+        n = vm if vm > 0 else len(items)
+        out[name] = items[:n]
+    return out
+
+
+def csa_image_header(ds: Dataset) -> dict[str, list[Any]]:
+    """The CSA image header (0029,xx10) of a Siemens dataset, parsed; {} when absent."""
+    return _csa_element(ds, 0x10)
+
+
+def csa_series_header(ds: Dataset) -> dict[str, list[Any]]:
+    """The CSA series header (0029,xx20) of a Siemens dataset, parsed; {} when absent."""
+    return _csa_element(ds, 0x20)
+
+
+def _csa_element(ds: Dataset, offset: int) -> dict[str, list[Any]]:
+    for group_el in range(0x10, 0x100):
+        creator = ds.get((0x0029, group_el))
+        if creator is None:
+            continue
+        if str(creator.value).strip() == "SIEMENS CSA HEADER":
+            elem = ds.get((0x0029, (group_el << 8) | offset))
+            if elem is not None and elem.value:
+                return parse_csa(elem.value)
+    return {}
+
+
+def csa_value(csa: dict[str, list[Any]], name: str) -> Any:
+    """First value of a CSA tag, or None when missing or empty."""
+    items = csa.get(name)
+    return items[0] if items else None

@@ -1,0 +1,98 @@
+"""Diffusion b-values and gradient directions from standard and vendor attributes.
+
+Looked up in this order: the standard attributes (DiffusionBValue,
+DiffusionGradientOrientation; per frame for enhanced objects), Siemens private tags
+(0019,xx0C/xx0E "SIEMENS MR HEADER") and the CSA image header (B_value,
+DiffusionGradientDirection), GE (0043,xx39 "GEMS_PARM_01" first value;
+0019,xxBB-BD "GEMS_ACQU_01"), Philips (2001,xx03 "Philips Imaging DD 001";
+2005,xxB0-B2 "Philips MR Imaging DD 001", ordered RL, AP, FH, i.e. LPS).
+Siemens and Philips vectors are in patient (LPS) coordinates; GE vectors are returned
+as stored (GE documents them in the logical gradient frame).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from imagedata.formats.dicom._csa import csa_image_header, csa_value
+from imagedata.formats.dicom._scan import FloatArray, Image, floats, private_value
+
+
+def _first(v: Any) -> Any:
+    if v is None or isinstance(v, (str, bytes, int, float)):
+        return v
+    try:
+        return v[0]
+    except (TypeError, IndexError):
+        return v
+
+
+def _to_float(v: Any) -> float | None:
+    v = _first(v)
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _csa(img: Image) -> dict[str, list[Any]]:
+    if "_csa" not in img.extra:
+        man = str(img.ds.get("Manufacturer", "")).upper()
+        img.extra["_csa"] = csa_image_header(img.ds) if "SIEMENS" in man else {}
+    csa: dict[str, list[Any]] = img.extra["_csa"]
+    return csa
+
+
+def b_value(img: Image) -> float | None:
+    """b-value (s/mm2) of an image, or None when no attribute holds one."""
+    b = _to_float(img.get("DiffusionBValue"))
+    if b is not None:
+        return b
+    if "_csa_b" in img.extra:
+        return float(img.extra["_csa_b"])
+    ds = img.ds
+    b = _to_float(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C))
+    if b is not None:
+        return b
+    b = _to_float(private_value(ds, 0x2001, "Philips Imaging DD 001", 0x03))
+    if b is not None:
+        return b
+    ge = _to_float(private_value(ds, 0x0043, "GEMS_PARM_01", 0x39))
+    if ge is not None:
+        return float(ge % 1e9) if ge >= 1e9 else ge
+    return _to_float(csa_value(_csa(img), "B_value"))
+
+
+def gradient(img: Image) -> FloatArray | None:
+    """Unit-less gradient direction (x, y, z) of an image, or None."""
+    g = floats(img.get("DiffusionGradientOrientation"), 3)
+    if g is not None:
+        return g
+    if "_csa_g" in img.extra:
+        return np.asarray(img.extra["_csa_g"], dtype=np.float64)
+    ds = img.ds
+    g = floats(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0E), 3)
+    if g is not None:
+        return g
+    parts = [private_value(ds, 0x2005, "Philips MR Imaging DD 001", e) for e in (0xB0, 0xB1, 0xB2)]
+    if all(p is not None for p in parts):
+        return np.array([_to_float(p) or 0.0 for p in parts])
+    parts = [private_value(ds, 0x0019, "GEMS_ACQU_01", e) for e in (0xBB, 0xBC, 0xBD)]
+    if all(p is not None for p in parts):
+        return np.array([_to_float(p) or 0.0 for p in parts])
+    return floats(_csa(img).get("DiffusionGradientDirection"), 3)
+
+
+def dti(img: Image) -> FloatArray:
+    """(b, gx, gy, gz) of an image; zeros where unknown."""
+    b = b_value(img)
+    g = gradient(img)
+    out = np.zeros(4)
+    out[0] = 0.0 if b is None else b
+    if g is not None:
+        out[1:] = g
+    return out

@@ -1,0 +1,199 @@
+"""Enhanced and legacy multi-frame files: one :class:`~._scan.Image` per frame.
+
+Enhanced objects (MR, CT, PET, Siemens XA, Philips) carry the geometry of each frame
+in functional groups: per-frame values override the shared ones.  Never assume a
+top-level ImagePositionPatient.  Legacy multi-frame files (one position, NumberOfFrames
+> 1) are stacked along the slice normal (GridFrameOffsetVector, SpacingBetweenSlices)
+or, when FrameIncrementPointer names FrameTime, along time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from imagedata.errors import HeaderError
+from imagedata.formats.dicom._scan import (
+    AXIAL_IOP,
+    FileInfo,
+    Image,
+    floats,
+    pixel_spacing_of,
+    resolution_of,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _item(groups: list[Dataset], seq: str) -> Dataset | None:
+    """First item of `seq` in the per-frame group, else in the shared group."""
+    for g in groups:
+        s = g.get(seq)
+        if s:
+            return s[0]
+    return None
+
+
+def _get(groups: list[Dataset], seq: str, keyword: str) -> Any:
+    item = _item(groups, seq)
+    return None if item is None else item.get(keyword)
+
+
+def _frame_extra(groups: list[Dataset]) -> dict[str, Any]:
+    """Per-frame tag values, under their classic keywords."""
+    extra: dict[str, Any] = {}
+    content = _item(groups, "FrameContentSequence")
+    if content is not None:
+        for src, dst in (
+            ("FrameAcquisitionDateTime", "AcquisitionDateTime"),
+            ("TemporalPositionIndex", "TemporalPositionIdentifier"),
+            ("StackID", "StackID"),
+            ("InStackPositionNumber", "InStackPositionNumber"),
+            ("DimensionIndexValues", "DimensionIndexValues"),
+            ("FrameAcquisitionNumber", "AcquisitionNumber"),
+        ):
+            v = content.get(src)
+            if v is not None and v != "":
+                extra[dst] = (
+                    tuple(v) if dst == "DimensionIndexValues" and not isinstance(v, int) else v
+                )
+    diffusion = _item(groups, "MRDiffusionSequence")
+    if diffusion is not None:
+        if diffusion.get("DiffusionBValue") is not None:
+            extra["DiffusionBValue"] = diffusion.DiffusionBValue
+        direction = diffusion.get("DiffusionGradientDirectionSequence")
+        if direction:
+            extra["DiffusionGradientOrientation"] = direction[0].get("DiffusionGradientOrientation")
+    for seq, src, dst in (
+        ("MREchoSequence", "EffectiveEchoTime", "EchoTime"),
+        ("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime", "TriggerTime"),
+        ("MRTimingAndRelatedParametersSequence", "FlipAngle", "FlipAngle"),
+        ("MRTimingAndRelatedParametersSequence", "RepetitionTime", "RepetitionTime"),
+        ("CTExposureSequence", "ExposureInms", "ExposureInms"),
+    ):
+        v = _get(groups, seq, src)
+        if v is not None:
+            extra[dst] = v
+    ti = _get(groups, "MRModifierSequence", "InversionTimes")
+    if ti:
+        extra["InversionTime"] = ti[0] if not isinstance(ti, (int, float)) else ti
+    frame_type = _get(groups, "MRImageFrameTypeSequence", "FrameType") or _get(
+        groups, "CTImageFrameTypeSequence", "FrameType"
+    )
+    if frame_type is not None:
+        extra["FrameType"] = tuple(frame_type)
+    return extra
+
+
+def frames_of(info: FileInfo) -> list[Image]:
+    """The frames of an enhanced multi-frame file, with geometry from functional groups.
+
+    Raises
+    ------
+    HeaderError
+        If a frame has no plane position or orientation in any functional group.
+    """
+    ds = info.ds
+    shared = list(ds.get("SharedFunctionalGroupsSequence") or [])[:1]
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    out: list[Image] = []
+    for f in range(info.nframes):
+        groups = ([per_frame[f]] if f < len(per_frame) else []) + shared
+        ipp = _get(groups, "PlanePositionSequence", "ImagePositionPatient")
+        pos = floats(ipp, 3)
+        iop = floats(_get(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+        if pos is None:
+            pos = floats(ds.get("ImagePositionPatient"), 3)
+        if iop is None:
+            iop = floats(ds.get("ImageOrientationPatient"), 6)
+        extra = _frame_extra(groups)
+        if pos is None or iop is None:
+            if ds.get("Modality") in ("MR", "CT", "PT"):
+                raise HeaderError(
+                    f"{info.name}: frame {f + 1} has no PlanePositionSequence/"
+                    "PlaneOrientationSequence in its per-frame or shared functional groups"
+                )
+            extra["_no_position"] = True
+        ps = floats(_get(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        transform = _item(groups, "PixelValueTransformationSequence")
+        src = transform if transform is not None else ds
+        out.append(
+            Image(
+                file=info,
+                frame=f,
+                position=pos if pos is not None else np.zeros(3),
+                iop=iop if iop is not None else np.array(AXIAL_IOP),
+                spacing=(float(ps[0]), float(ps[1])) if ps is not None else pixel_spacing_of(ds),
+                rows=int(ds.Rows),
+                cols=int(ds.Columns),
+                slope=float(src.get("RescaleSlope", 1.0) or 1.0),
+                intercept=float(src.get("RescaleIntercept", 0.0) or 0.0),
+                extra=extra,
+                resolution=resolution_of(ipp),
+            )
+        )
+    return out
+
+
+def _frame_time_pointer(ds: Dataset) -> bool:
+    pointer = ds.get("FrameIncrementPointer")
+    if pointer is None:
+        return False
+    pointers = pointer if isinstance(pointer, list) or hasattr(pointer, "__iter__") else [pointer]
+    return any(int(p) in (0x00181063, 0x00181065) for p in pointers)
+
+
+def legacy_frames_of(info: FileInfo) -> list[Image]:
+    """Frames of a legacy multi-frame file (one top-level position).
+
+    Frames are time points when FrameIncrementPointer names FrameTime/FrameTimeVector;
+    otherwise slices at GridFrameOffsetVector, or SpacingBetweenSlices apart, along n.
+    """
+    ds = info.ds
+    ipp = ds.get("ImagePositionPatient")
+    pos0 = floats(ipp, 3)
+    iop = floats(ds.get("ImageOrientationPatient"), 6)
+    if pos0 is None or iop is None:
+        logger.debug("%s: multi-frame without position, frames placed along z", info.name)
+    pos0 = pos0 if pos0 is not None else np.zeros(3)
+    iop = iop if iop is not None else np.array(AXIAL_IOP)
+    normal = np.cross(iop[:3], iop[3:])
+    timed = _frame_time_pointer(ds)
+    offsets = floats(ds.get("GridFrameOffsetVector"), info.nframes)
+    step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
+    frame_ms = float(ds.get("FrameTime", 0) or 0)
+    out: list[Image] = []
+    for f in range(info.nframes):
+        extra: dict[str, Any] = {}
+        if timed:
+            extra["TriggerTime"] = f * frame_ms
+            extra["TemporalPositionIdentifier"] = f + 1
+            pos = pos0
+        else:
+            d = offsets[f] if offsets is not None else f * step
+            pos = pos0 + d * normal
+        out.append(
+            Image(
+                file=info,
+                frame=f,
+                position=pos,
+                iop=iop,
+                spacing=pixel_spacing_of(ds),
+                rows=int(ds.Rows),
+                cols=int(ds.Columns),
+                slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
+                intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+                extra=extra,
+                resolution=resolution_of(ipp),
+            )
+        )
+    logger.debug(
+        "%s: legacy multi-frame, %d frames as %s",
+        info.name,
+        info.nframes,
+        "time points" if timed else "slices",
+    )
+    return out

@@ -1,0 +1,105 @@
+"""Siemens mosaic: one file holding all slices of a volume as tiles of one image.
+
+A file is a mosaic only when it says how many images it holds: CSA image header
+``NumberOfImagesInMosaic`` or the private (0019,xx0A) tag; ImageType MOSAIC alone is
+not trusted.  ImagePositionPatient of a mosaic is the corner of the whole mosaic; the
+first slice's position is corrected for the tile offset, and slice k lies
+k * SpacingBetweenSlices along the CSA ``SliceNormalVector``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from imagedata.formats.dicom._csa import csa_image_header, csa_value
+from imagedata.formats.dicom._scan import (
+    FileInfo,
+    Image,
+    floats,
+    pixel_spacing_of,
+    private_value,
+    resolution_of,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def mosaic_tiles(ds: Dataset) -> int:
+    """Number of images in a Siemens mosaic; 0 when `ds` is not a mosaic."""
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    if "MOSAIC" not in image_type:
+        return 0
+    n = private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0A)
+    if n is None:
+        n = csa_value(csa_image_header(ds), "NumberOfImagesInMosaic")
+    try:
+        count = int(n[0] if isinstance(n, (list, tuple, bytes)) and not isinstance(n, bytes) else n)
+    except (TypeError, ValueError):
+        logger.warning(
+            "ImageType says MOSAIC but the number of images is unknown; read as one image"
+        )
+        return 0
+    return count if count > 1 else 0
+
+
+def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
+    """The slices of a mosaic file, positioned in patient space."""
+    ds = info.ds
+    side = math.ceil(math.sqrt(ntiles))
+    rows, cols = int(ds.Rows) // side, int(ds.Columns) // side
+    ipp = ds.get("ImagePositionPatient")
+    pos = floats(ipp, 3)
+    iop = floats(ds.get("ImageOrientationPatient"), 6)
+    if pos is None or iop is None:
+        from imagedata.errors import HeaderError
+
+        raise HeaderError(
+            f"{info.name}: mosaic without ImagePositionPatient/ImageOrientationPatient"
+        )
+    dr, dc = pixel_spacing_of(ds)
+    x, y = iop[:3], iop[3:]
+    # IPP is the centre of the mosaic's first pixel: move to the first tile's first pixel
+    first = pos + y * dr * (int(ds.Rows) - rows) / 2.0 + x * dc * (int(ds.Columns) - cols) / 2.0
+    csa = csa_image_header(ds)
+    normal = floats(csa.get("SliceNormalVector"), 3)
+    if normal is None:
+        normal = np.cross(x, y)
+    step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
+    extra: dict[str, Any] = {}
+    b = csa_value(csa, "B_value")
+    if b is not None:
+        extra["_csa_b"] = float(b)
+    g = floats(csa.get("DiffusionGradientDirection"), 3)
+    if g is not None:
+        extra["_csa_g"] = g
+    out = []
+    for k in range(ntiles):
+        out.append(
+            Image(
+                file=info,
+                frame=0,
+                tile=k,
+                position=first + k * step * normal,
+                iop=iop,
+                spacing=(dr, dc),
+                rows=rows,
+                cols=cols,
+                slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
+                intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+                extra=dict(extra),
+                resolution=resolution_of(ipp),
+            )
+        )
+    return out
+
+
+def tile(frame: np.ndarray, k: int, rows: int, cols: int) -> np.ndarray:
+    """Tile `k` of a mosaic frame (row-major tiles of rows x cols)."""
+    side = frame.shape[1] // cols
+    r, c = divmod(k, side)
+    return frame[r * rows : (r + 1) * rows, c * cols : (c + 1) * cols]

@@ -1,0 +1,308 @@
+"""Pixel data: choose the output dtype, allocate once, decode each frame into its slot.
+
+Uncompressed little-endian data are read straight from the file into the final array
+(``readinto``) when no conversion is needed, else through one small buffer per file.
+Compressed data are decoded by pydicom (pylibjpeg, pyjpegls, ... with the ``[jpeg]``
+extra).  Files are decoded in a thread pool; no decoded dataset is kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from imagedata.errors import HeaderError, MissingDependencyError, ReadError
+from imagedata.formats.dicom._mosaic import tile
+from imagedata.formats.dicom._scan import FileInfo, Image, private_value
+
+logger = logging.getLogger(__name__)
+
+_NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+_INT_TYPES = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+class Scaling(str, enum.Enum):
+    """Which pixel value scaling to apply.
+
+    ``modality`` (default): RescaleSlope/RescaleIntercept per image (real-world units);
+    ``stored``: the stored values; ``philips``: Philips floating point values
+    (SV*RS + RI)/(RS*SS) with the private scale slope SS (2005,xx0E);
+    ``realworld``: the first RealWorldValueMappingSequence item.
+    """
+
+    MODALITY = "modality"
+    STORED = "stored"
+    PHILIPS = "philips"
+    REALWORLD = "realworld"
+
+
+def is_color(ds: Dataset) -> bool:
+    """True for RGB/YBR (3 samples) and palette colour images (read as RGB)."""
+    return int(ds.get("SamplesPerPixel", 1) or 1) == 3 or is_palette(ds)
+
+
+def is_palette(ds: Dataset) -> bool:
+    """True for PALETTE COLOR images."""
+    return str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR"
+
+
+def scale_of(img: Image, scaling: Scaling) -> tuple[float, float]:
+    """(slope, intercept) to apply to the stored values of `img`.
+
+    Raises
+    ------
+    HeaderError
+        If the requested scaling's attributes are missing.
+    """
+    if scaling is Scaling.STORED or is_color(img.ds):
+        return 1.0, 0.0
+    if scaling is Scaling.MODALITY:
+        return img.slope, img.intercept
+    if scaling is Scaling.PHILIPS:
+        ss = private_value(img.ds, 0x2005, "Philips MR Imaging DD 001", 0x0E)
+        if ss is None or float(ss) == 0:
+            raise HeaderError(
+                f"{img.name}: no Philips scale slope (2005,xx0E) for scaling='philips'; "
+                "use scaling='modality'"
+            )
+        ss = float(ss)
+        return 1.0 / ss, img.intercept / (img.slope * ss)
+    rwv = img.get("RealWorldValueMappingSequence")
+    if not rwv:
+        raise HeaderError(
+            f"{img.name}: no RealWorldValueMappingSequence for scaling='realworld'; "
+            "use scaling='modality'"
+        )
+    item = rwv[0]
+    return float(item.get("RealWorldValueSlope", 1.0)), float(
+        item.get("RealWorldValueIntercept", 0.0)
+    )
+
+
+def stored_dtype(ds: Dataset) -> np.dtype[Any]:
+    """numpy dtype of the stored values (little endian)."""
+    ba = int(ds.get("BitsAllocated", 16))
+    if ba == 1:
+        return np.dtype("u1")
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        return np.dtype(f"<i{max(1, ba // 8)}")
+    return np.dtype(f"<u{max(1, ba // 8)}")
+
+
+def _stored_range(ds: Dataset) -> tuple[int, int]:
+    bs = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        return -(1 << (bs - 1)), (1 << (bs - 1)) - 1
+    return 0, (1 << bs) - 1
+
+
+def _palette_dtype(ds: Dataset) -> np.dtype[Any]:
+    desc = ds.get("RedPaletteColorLookupTableDescriptor")
+    return np.dtype("u1" if desc is not None and int(desc[2]) == 8 else "u2")
+
+
+def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]]) -> np.dtype[Any]:
+    """Smallest integer type holding every rescaled value, or float32 for fractional scaling.
+
+    The range is computed from BitsStored/PixelRepresentation and all slopes and
+    intercepts in Python integers (no overflow), never from the first image alone.
+    """
+    ds0 = images[0].ds
+    if is_palette(ds0):
+        return _palette_dtype(ds0)
+    if any(int(img.ds.get("BitsAllocated", 16)) > 32 for img in images) or (
+        str(ds0.get("PixelRepresentation", "")) == "" and "FloatPixelData" in ds0
+    ):
+        return np.dtype("float32")
+    if not all(float(s).is_integer() and float(i).is_integer() for s, i in scales):
+        return np.dtype("float32")
+    lo, hi = 0, 0
+    seen: set[tuple[int, int, int, int]] = set()
+    for img, (s, i) in zip(images, scales):
+        a, b = _stored_range(img.ds)
+        key = (a, b, int(s), int(i))
+        if key in seen:
+            continue
+        seen.add(key)
+        vals = (a * int(s) + int(i), b * int(s) + int(i))
+        lo, hi = min(lo, *vals), max(hi, *vals)
+    for dt in _INT_TYPES:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return dt
+    return np.dtype("float64")
+
+
+def _fix_bits(arr: npt.NDArray[Any], ds: Dataset) -> npt.NDArray[Any]:
+    """Mask unused high bits, sign-extending from BitsStored for signed data."""
+    ba = int(ds.get("BitsAllocated", 16))
+    bs = int(ds.get("BitsStored", ba) or ba)
+    if bs >= ba:
+        return arr
+    shift = ba - bs
+    if arr.dtype.kind == "i":
+        return (arr << shift) >> shift
+    return arr & ((1 << bs) - 1)
+
+
+def store(dst: npt.NDArray[Any], src: npt.NDArray[Any], slope: float, intercept: float) -> None:
+    """Write `src` * slope + intercept into `dst` (exact in integer dtypes)."""
+    if slope == 1.0 and intercept == 0.0:
+        dst[...] = src
+    elif dst.dtype.kind == "f":
+        dst[...] = src.astype(np.float64) * slope + intercept
+    else:
+        dst[...] = src
+        if slope != 1.0:
+            dst *= int(slope)
+        if intercept != 0.0:
+            dst += int(intercept)
+
+
+def _native_ok(info: FileInfo) -> bool:
+    ds = info.ds
+    if info.offset < 0 or info.length < 0 or info.transfer_syntax not in _NATIVE:
+        return False
+    if int(ds.get("BitsAllocated", 16)) not in (8, 16, 32) or is_palette(ds):
+        return False
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if samples == 3 and (photometric != "RGB" or int(ds.get("PlanarConfiguration", 0) or 0) != 0):
+        return False
+    need = int(ds.Rows) * int(ds.Columns) * samples * int(ds.BitsAllocated) // 8 * info.nframes
+    return info.length >= need
+
+
+def _frame_shape(info: FileInfo) -> tuple[int, ...]:
+    ds = info.ds
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    shape: tuple[int, ...] = (info.nframes, int(ds.Rows), int(ds.Columns))
+    return (*shape, 3) if samples == 3 or is_palette(ds) else shape
+
+
+def _read_native(info: FileInfo) -> npt.NDArray[Any]:
+    dt = stored_dtype(info.ds)
+    shape = _frame_shape(info)
+    nbytes = int(np.prod(shape)) * dt.itemsize
+    with info.member.fileobj() as f:
+        f.seek(info.offset)
+        data = f.read(nbytes)
+    if len(data) < nbytes:
+        raise ReadError(f"{info.name}: truncated pixel data ({len(data)} of {nbytes} bytes)")
+    return _fix_bits(np.frombuffer(data, dtype=dt).reshape(shape), info.ds)
+
+
+def _decode(info: FileInfo) -> npt.NDArray[Any]:
+    """Decode a file's pixel data with pydicom; frames first."""
+    from pydicom.pixels.decoders.base import get_decoder
+
+    ts = info.transfer_syntax
+    if ts.is_compressed:
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError as err:
+            raise ReadError(
+                f"{info.name}: transfer syntax {ts.name} ({ts}) is not supported"
+            ) from err
+        if not decoder.is_available:
+            raise MissingDependencyError(
+                f"{info.name}: no decoder for transfer syntax {ts.name} ({ts}) is installed; "
+                "install it with: pip install 'imagedata[jpeg]'"
+            )
+    try:
+        with info.member.fileobj() as f:
+            ds = pydicom.dcmread(f, force=True)
+        arr = ds.pixel_array
+        if is_palette(ds):
+            from pydicom.pixels import apply_color_lut
+
+            arr = apply_color_lut(arr, ds)
+    except (ValueError, RuntimeError, EOFError, OSError, AttributeError) as err:
+        raise ReadError(f"{info.name}: cannot decode pixel data ({ts.name}): {err}") from err
+    return arr.reshape(_frame_shape(info))
+
+
+def _direct_ok(
+    info: FileInfo, slots: list[tuple[int, Image, float, float]], dtype: np.dtype[Any]
+) -> bool:
+    if info.nframes != 1 or len(slots) != 1 or not _native_ok(info):
+        return False
+    _, img, slope, intercept = slots[0]
+    ds = info.ds
+    ba = int(ds.BitsAllocated)
+    return (
+        img.tile < 0
+        and slope == 1.0
+        and intercept == 0.0
+        and stored_dtype(ds) == dtype
+        and int(ds.get("BitsStored", ba) or ba) == ba
+    )
+
+
+def _fill_file(
+    info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+) -> None:
+    if _direct_ok(info, slots, flat.dtype):
+        slot = slots[0][0]
+        with info.member.fileobj() as f:
+            f.seek(info.offset)
+            n = f.readinto(memoryview(flat[slot]).cast("B"))  # type: ignore[attr-defined]
+        if n != flat[slot].nbytes:
+            raise ReadError(f"{info.name}: truncated pixel data ({n} of {flat[slot].nbytes} bytes)")
+        return
+    arr = _read_native(info) if _native_ok(info) else _decode(info)
+    for slot, img, slope, intercept in slots:
+        src = arr[img.frame]
+        if img.tile >= 0:
+            src = tile(src, img.tile, img.rows, img.cols)
+        store(flat[slot], src, slope, intercept)
+
+
+def read_pixels(
+    images: Sequence[Image],
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    scales: Sequence[tuple[float, float]],
+    workers: int | None = None,
+) -> npt.NDArray[Any]:
+    """Allocate the final array and decode every image into its slot (C order of `images`)."""
+    out = np.empty(shape, dtype=dtype)
+    first = images[0]
+    inner = (first.rows, first.cols, 3) if is_color(first.ds) else (first.rows, first.cols)
+    flat = out.reshape(-1, *inner)
+    by_file: dict[int, tuple[FileInfo, list[tuple[int, Image, float, float]]]] = {}
+    for slot, (img, (s, i)) in enumerate(zip(images, scales)):
+        by_file.setdefault(id(img.file), (img.file, []))[1].append((slot, img, s, i))
+    jobs = list(by_file.values())
+    nworkers = workers or min(8, (os.cpu_count() or 1) * 2)
+    if nworkers <= 1 or len(jobs) < 4:
+        for info, slots in jobs:
+            _fill_file(info, slots, flat)
+        return out
+    with ThreadPoolExecutor(max_workers=nworkers) as pool:
+        for fut in [pool.submit(_fill_file, info, slots, flat) for info, slots in jobs]:
+            fut.result()
+    return out
+
+
+def image_pixels(img: Image) -> npt.NDArray[Any]:
+    """Stored pixels of one image (for duplicate checks)."""
+    info = img.file
+    arr = _read_native(info) if _native_ok(info) else _decode(info)
+    src = arr[img.frame]
+    return tile(src, img.tile, img.rows, img.cols) if img.tile >= 0 else src
+
+
+def transfer_syntax_name(uid: UID) -> str:
+    """Readable name of a transfer syntax UID."""
+    return f"{uid.name} ({uid})"

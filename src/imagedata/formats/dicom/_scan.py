@@ -1,0 +1,314 @@
+"""The header pass: read every file up to its pixel data and describe each image.
+
+One :class:`FileInfo` per DICOM file (its header dataset, transfer syntax, where its
+pixel data start) and one :class:`Image` per 2D image in it: a single-frame file gives
+one, an enhanced or legacy multi-frame file one per frame, a Siemens mosaic one per tile.
+No pixel data are read here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from imagedata.archives import Member
+from imagedata.errors import ReadError
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+_PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
+_PIXEL_TAGS_BE = (b"\x7f\xe0\x00\x10", b"\x7f\xe0\x00\x08", b"\x7f\xe0\x00\x09")
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
+AXIAL_IOP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@dataclass(eq=False)
+class FileInfo:
+    """One DICOM file: its header (without pixel data) and where the pixel data are."""
+
+    member: Member
+    ds: Dataset
+    transfer_syntax: UID
+    #: Byte offset of the pixel data value in the file, -1 when unknown (deflated).
+    offset: int = -1
+    #: Length of the pixel data value; -1 for encapsulated (compressed) data.
+    length: int = -1
+    nframes: int = 1
+
+    @property
+    def name(self) -> str:
+        """Display name of the file."""
+        return self.member.name
+
+
+@dataclass(eq=False)
+class Image:
+    """One 2D image: a file, a frame of a multi-frame file, or a tile of a mosaic."""
+
+    file: FileInfo
+    frame: int
+    position: FloatArray
+    iop: FloatArray
+    spacing: tuple[float, float]
+    rows: int
+    cols: int
+    slope: float = 1.0
+    intercept: float = 0.0
+    #: Mosaic tile index (-1 when not a mosaic tile); tiles share one frame.
+    tile: int = -1
+    #: Per-frame values that override the file's dataset (multi-frame, mosaic, private tags).
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: Smallest decimal resolution of the position strings (for tolerances).
+    resolution: float = 1e-6
+
+    @property
+    def name(self) -> str:
+        """File name, with the frame number for multi-frame files."""
+        if self.file.nframes > 1:
+            return f"{self.file.name} (frame {self.frame + 1})"
+        if self.tile >= 0:
+            return f"{self.file.name} (tile {self.tile + 1})"
+        return self.file.name
+
+    @property
+    def ds(self) -> Dataset:
+        """The file's header dataset."""
+        return self.file.ds
+
+    @property
+    def uid(self) -> str:
+        """SOPInstanceUID, with the frame/tile for multi-frame files and mosaics."""
+        sop = str(self.ds.get("SOPInstanceUID", self.file.name))
+        if self.file.nframes > 1 or self.tile >= 0:
+            return f"{sop}#{self.frame}.{self.tile}"
+        return sop
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """Value of `keyword`: the per-frame value if there is one, else the file's."""
+        if keyword in self.extra:
+            return self.extra[keyword]
+        return self.ds.get(keyword, default)
+
+
+def floats(value: Any, n: int | None = None) -> FloatArray | None:
+    """Convert a DICOM multi-value to floats; None when missing or of the wrong length."""
+    if value is None:
+        return None
+    try:
+        seq = list(value) if not isinstance(value, (str, bytes)) else str(value).split("\\")
+        out = np.array([float(v) for v in seq], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if n is not None and out.shape != (n,):
+        return None
+    return out
+
+
+def resolution_of(value: Any) -> float:
+    """Decimal resolution of a DS multi-value (10**-decimals of the coarsest value)."""
+    res = 1e-6
+    for v in value if value is not None else ():
+        text = getattr(v, "original_string", None) or str(v)
+        text = text.strip().lower()
+        if "e" in text:
+            continue
+        _, dot, dec = text.partition(".")
+        res = max(res, 10.0 ** -(len(dec) if dot else 0))
+    return res
+
+
+def _pixel_location(fp: Any, ds: Dataset) -> tuple[int, int, bool]:
+    """(value offset, value length, has pixel data) of the element at the file position."""
+    start = fp.tell()
+    head = fp.read(12)
+    implicit, little = ds.original_encoding
+    tags = _PIXEL_TAGS if little is not False else _PIXEL_TAGS_BE
+    if len(head) < 8 or head[:4] not in tags:
+        return -1, -1, False
+    fmt = "<" if little is not False else ">"
+    if not implicit:
+        if head[4:6] in _LONG_VRS and len(head) == 12:
+            (length,) = struct.unpack(fmt + "I", head[8:12])
+            return start + 12, -1 if length == 0xFFFFFFFF else length, True
+        (length,) = struct.unpack(fmt + "H", head[6:8])
+        return start + 8, length, True
+    (length,) = struct.unpack(fmt + "I", head[4:8])
+    return start + 8, -1 if length == 0xFFFFFFFF else length, True
+
+
+def _looks_raw_dicom(head: bytes) -> bool:
+    return len(head) >= 8 and head[0:2] in (b"\x08\x00", b"\x02\x00") and head[3:4] == b"\x00"
+
+
+def _member_size(member: Member, fp: Any) -> int:
+    if member.path is not None:
+        return os.path.getsize(member.path)
+    pos = fp.tell()
+    fp.seek(0, os.SEEK_END)
+    size = int(fp.tell())
+    fp.seek(pos)
+    return size
+
+
+def read_header(member: Member) -> FileInfo | None:
+    """Read one file up to its pixel data; None for non-DICOM files and non-images.
+
+    Raises
+    ------
+    ReadError
+        If the file is DICOM but cannot be parsed, or its pixel data are truncated.
+    """
+    with member.fileobj() as fp:
+        head = fp.read(132)
+        fp.seek(0)
+        force = False
+        if head[128:132] != b"DICM":
+            if not _looks_raw_dicom(head):
+                logger.debug("%s: not a DICOM file, skipped", member.name)
+                return None
+            force = True
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=force)
+            offset, length, has_pixels = _pixel_location(fp, ds)
+            deflated = (
+                ds.file_meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
+            )
+            if deflated:
+                offset, length, has_pixels = -1, -1, "Rows" in ds
+        except (InvalidDicomError, EOFError, struct.error, ValueError, OSError) as err:
+            raise ReadError(
+                f"{member.name}: not a readable DICOM file ({err}); "
+                "remove it or read with skip_broken=True"
+            ) from err
+        if not has_pixels or "Rows" not in ds:
+            what = ds.get("SOPClassUID", "unknown SOP class")
+            logger.debug("%s: no image (%s), skipped", member.name, getattr(what, "name", what))
+            return None
+        ts = ds.file_meta.get("TransferSyntaxUID") or (
+            pydicom.uid.ImplicitVRLittleEndian
+            if ds.original_encoding[0]
+            else pydicom.uid.ExplicitVRLittleEndian
+        )
+        if length >= 0 and offset + length > _member_size(member, fp):
+            if UID(ts).is_compressed:  # pydicom reads these itself
+                offset, length = -1, -1
+            else:
+                raise ReadError(
+                    f"{member.name}: truncated file, pixel data need {length} bytes from offset "
+                    f"{offset}; remove it or read with skip_broken=True"
+                )
+    try:
+        nframes = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        logger.warning(
+            "%s: NumberOfFrames %r is not a number; read as 1 frame",
+            member.name,
+            ds.get("NumberOfFrames"),
+        )
+        nframes = 1
+    return FileInfo(member, ds, UID(ts), offset, length, nframes)
+
+
+def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]:
+    """Read the headers of all members; skip non-DICOM files and non-image objects.
+
+    Raises
+    ------
+    ReadError
+        For a broken file, unless `skip_broken` (then a warning names it).
+    """
+    out: list[FileInfo] = []
+    for m in members:
+        try:
+            info = read_header(m)
+        except ReadError as err:
+            if not skip_broken:
+                raise
+            warnings.warn(f"skipped broken file: {err}", stacklevel=4)
+            continue
+        if info is not None:
+            out.append(info)
+    return out
+
+
+def images_of(info: FileInfo) -> list[Image]:
+    """Split a file into its 2D images (frames, mosaic tiles, or the single image)."""
+    from imagedata.formats.dicom import _enhanced, _mosaic
+
+    ds = info.ds
+    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+        return _enhanced.frames_of(info)
+    if info.nframes > 1:
+        return _enhanced.legacy_frames_of(info)
+    tiles = _mosaic.mosaic_tiles(ds)
+    if tiles:
+        return _mosaic.tiles_of(info, tiles)
+    return [single_image(info)]
+
+
+def single_image(info: FileInfo) -> Image:
+    """The image of a single-frame file."""
+    ds = info.ds
+    ipp = ds.get("ImagePositionPatient")
+    pos = floats(ipp, 3)
+    iop = floats(ds.get("ImageOrientationPatient"), 6)
+    extra: dict[str, Any] = {}
+    if pos is None or iop is None:
+        extra["_no_position"] = True
+    return Image(
+        file=info,
+        frame=0,
+        position=pos if pos is not None else np.zeros(3),
+        iop=iop if iop is not None else np.array(AXIAL_IOP),
+        spacing=pixel_spacing_of(ds),
+        rows=int(ds.Rows),
+        cols=int(ds.Columns),
+        slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
+        intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+        extra=extra,
+        resolution=resolution_of(ipp),
+    )
+
+
+def pixel_spacing_of(ds: Dataset) -> tuple[float, float]:
+    """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or (1, 1)."""
+    for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+        ps = floats(ds.get(kw), 2)
+        if ps is not None and np.all(ps > 0):
+            return float(ps[0]), float(ps[1])
+    return 1.0, 1.0
+
+
+def private_value(ds: Dataset, group: int, creator: str, element: int) -> Any:
+    """Value of private element `element` (low byte) in `creator`'s block of `group`, or None.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+    >>> block.add_new(0x0C, "IS", 800)
+    >>> private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C)
+    800
+    """
+    for block in range(0x10, 0x100):
+        c = ds.get((group, block))
+        if c is None:
+            continue
+        if str(c.value).strip().upper() == creator.upper():
+            e = ds.get((group, (block << 8) | element))
+            return None if e is None else e.value
+    return None

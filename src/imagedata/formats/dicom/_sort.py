@@ -1,0 +1,383 @@
+"""Sort the images of one series into (tag..., slice) order.
+
+Slices are ordered by d = n . ImagePositionPatient (n = X x Y); InstanceNumber only
+breaks ties.  Images at the same position are ordered along tag dimensions (see
+:mod:`._tags`): given by ``input_order`` or found by ``'auto'``.  Every check names the
+files, positions and values involved.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imagedata import geometry
+from imagedata.errors import SortError
+from imagedata.formats.dicom._scan import FloatArray, Image
+from imagedata.formats.dicom._tags import AUTO_CANDIDATES, AXIS_ORDER, Dim, make_dim, parse_order
+
+logger = logging.getLogger(__name__)
+
+#: Attributes expected to differ from image to image; never a dimension for 'auto'.
+PER_IMAGE = frozenset(
+    [
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "ImagePositionPatient",
+        "SliceLocation",
+        "ContentTime",
+        "ContentDate",
+        "AcquisitionTime",
+        "AcquisitionDateTime",
+        "InstanceCreationTime",
+        "InstanceCreationDate",
+        "WindowCenter",
+        "WindowWidth",
+        "LargestImagePixelValue",
+        "SmallestImagePixelValue",
+        "MediaStorageSOPInstanceUID",
+        "ImageComments",
+        "WindowCenterWidthExplanation",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "InStackPositionNumber",
+        "DimensionIndexValues",
+        "FrameType",
+        "_csa",
+        "_csa_b",
+        "_csa_g",
+        "_no_position",
+    ]
+)
+
+
+@dataclass
+class Sorted:
+    """The images of a series in C order over (tag..., slice)."""
+
+    images: list[Image]
+    tag_shape: tuple[int, ...]
+    dims: list[Dim]
+    positions: FloatArray
+
+    @property
+    def nslices(self) -> int:
+        """Number of slice positions."""
+        return len(self.positions)
+
+
+def _fmt(p: FloatArray) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in p) + ")"
+
+
+def _names(imgs: Sequence[Image], limit: int = 4) -> str:
+    names = [i.name for i in imgs[:limit]]
+    more = f" and {len(imgs) - limit} more" if len(imgs) > limit else ""
+    return ", ".join(names) + more
+
+
+def _tiebreak(img: Image) -> tuple[int, int, int]:
+    try:
+        inst = int(img.ds.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        inst = 0
+    return inst, img.frame, img.tile
+
+
+def dedupe(images: Sequence[Image]) -> list[Image]:
+    """Drop images whose SOPInstanceUID (and frame) was seen before."""
+    seen: set[str] = set()
+    out = []
+    for img in images:
+        uid = img.uid
+        if uid in seen:
+            logger.info("%s: duplicate SOPInstanceUID %s dropped", img.name, uid)
+            continue
+        seen.add(uid)
+        out.append(img)
+    return out
+
+
+def _place_unpositioned(images: list[Image]) -> None:
+    """Images without any position: one slice each, 1 mm apart, by InstanceNumber."""
+    if not all(img.extra.get("_no_position") for img in images):
+        return
+    logger.info("%s: no ImagePositionPatient; images stacked by InstanceNumber", images[0].name)
+    for k, img in enumerate(sorted(images, key=_tiebreak)):
+        img.position = np.array([0.0, 0.0, float(k)])
+
+
+def cluster_positions(images: Sequence[Image]) -> tuple[list[list[Image]], FloatArray, float]:
+    """Group images by slice position, ordered by n . S; return groups, positions, tolerance."""
+    normal = geometry.slice_normal(images[0].iop)
+    res = max(img.resolution for img in images)
+    tol = max(1e-3, 2.0 * res)
+    d = np.array([float(np.dot(normal, img.position)) for img in images])
+    order = sorted(range(len(images)), key=lambda i: (d[i], _tiebreak(images[i])))
+    groups: list[list[Image]] = []
+    last = -math.inf
+    for i in order:
+        if d[i] - last > tol or not groups:
+            groups.append([])
+            last = d[i]
+        groups[-1].append(images[i])
+    positions = np.array([g[0].position for g in groups], dtype=np.float64)
+    return groups, positions, res
+
+
+def check_counts(groups: list[list[Image]], positions: FloatArray) -> int:
+    """The number of images per position; SortError naming positions with another count."""
+    counts = Counter(len(g) for g in groups)
+    if len(counts) == 1:
+        return len(groups[0])
+    common = counts.most_common(1)[0][0]
+    odd = [(k, len(g)) for k, g in enumerate(groups) if len(g) != common]
+    lines = [
+        f"  slice {k} at {_fmt(positions[k])} has {n} images ({_names(groups[k])})"
+        for k, n in odd[:6]
+    ]
+    more = f"\n  ... and {len(odd) - 6} more positions" if len(odd) > 6 else ""
+    partial = (
+        " (a partial last volume or a missing file?)" if all(n < common for _, n in odd) else ""
+    )
+    raise SortError(
+        f"unequal number of images per slice position: {counts[common]} positions have "
+        f"{common} images, but\n" + "\n".join(lines) + more + f"\n{partial.strip()} "
+        "Add the missing files, remove the extra ones, or pick images with series=..."
+    )
+
+
+def varying_attributes(imgs: Sequence[Image]) -> list[str]:
+    """Keywords (not per-image ones) whose values differ between `imgs`."""
+    first = imgs[0].ds
+    out = []
+    for elem in first:
+        kw = elem.keyword
+        if not kw or kw in PER_IMAGE or elem.VR == "SQ" or elem.tag.is_private:
+            continue
+        values = {str(img.ds.get(kw)) for img in imgs}
+        if len(values) > 1:
+            out.append(kw)
+    extra_keys = {
+        k for img in imgs for k in img.extra if not k.startswith("_") and k not in PER_IMAGE
+    }
+    for k in sorted(extra_keys):
+        if len({str(img.extra.get(k)) for img in imgs}) > 1 and k not in out:
+            out.append(k)
+    return out
+
+
+def _signature(img: Image, dims: Sequence[Dim]) -> tuple[Hashable, ...]:
+    return (
+        *(d.key(img) for d in dims),
+        str(img.get("EchoNumbers", "")),
+        str(img.get("FrameType", "")),
+    )
+
+
+def drop_duplicates(
+    groups: list[list[Image]], positions: FloatArray, same_pixels: Callable[[Image, Image], bool]
+) -> None:
+    """Images at one position with equal tags: identical pixels are dropped, others are an error."""
+    dims = [make_dim(n) for n in AUTO_CANDIDATES]
+    for k, g in enumerate(groups):
+        if len(g) < 2:
+            continue
+        seen: dict[tuple[Hashable, ...], Image] = {}
+        keep = []
+        for img in g:
+            sig = _signature(img, dims)
+            other = seen.get(sig)
+            if other is None:
+                seen[sig] = img
+                keep.append(img)
+                continue
+            if varying_attributes([other, img]):
+                keep.append(img)
+                continue
+            if not same_pixels(other, img):
+                raise SortError(
+                    f"{other.name} and {img.name} have the same position {_fmt(positions[k])} and "
+                    "the same tags but different pixels; remove one of them"
+                )
+            warnings.warn(
+                f"{img.name} duplicates {other.name} (same position, tags and pixels); dropped",
+                stacklevel=6,
+            )
+        g[:] = keep
+
+
+def resolve_auto(imgs: Sequence[Image]) -> list[Dim]:
+    """The dimensions that explain the images at one position ('auto')."""
+    if len(imgs) < 2:
+        return []
+    chosen: list[Dim] = []
+    keys: list[tuple[Hashable, ...]] = [() for _ in imgs]
+    ncells = 1
+    for name in AUTO_CANDIDATES:
+        if name == "b" and any(d.name == "dti" for d in chosen):
+            continue
+        dim = make_dim(name)
+        k = [dim.key(img) for img in imgs]
+        if len(set(k)) < 2:
+            continue
+        if name == "dti" and len({make_dim("b").key(img) for img in imgs}) == len(set(k)):
+            continue  # only b varies: prefer 'b'
+        combined = [(*a, b) for a, b in zip(keys, k)]
+        n = len(set(combined))
+        if n > ncells:
+            chosen.append(dim)
+            keys, ncells = combined, n
+    if ncells < len(imgs):
+        other = varying_attributes(imgs)
+        raise SortError(
+            f"cannot tell apart the {len(imgs)} images at one slice position ({_names(imgs)}): "
+            f"known dimensions give {ncells} groups. Attributes that vary: {other or 'none'}; "
+            "read with input_order=<keyword or comma list>, e.g. input_order="
+            f"{(other[0] if other else 'time')!r}"
+        )
+    chosen.sort(key=lambda d: AXIS_ORDER.index(d.name))
+    return chosen
+
+
+def _grid(
+    imgs: Sequence[Image], dims: Sequence[Dim], k: int, pos: FloatArray
+) -> tuple[list[int], list[Image]]:
+    """Sizes of each dim and the images of one position in C order over the dims."""
+    if len(dims) == 1:
+        d = dims[0]
+        ordered = sorted(imgs, key=lambda i: (d.key(i), _tiebreak(i)))
+        return [len(ordered)], ordered
+    keys = [[d.key(img) for d in dims] for img in imgs]
+    levels: list[list[Any]] = [sorted({kk[j] for kk in keys}) for j in range(len(dims))]
+    sizes = [len(lv) for lv in levels]
+    cells: dict[tuple[int, ...], Image] = {}
+    for img, kk in zip(imgs, keys):
+        idx = tuple(levels[j].index(kk[j]) for j in range(len(dims)))
+        if idx in cells:
+            raise SortError(
+                f"slice {k} at {_fmt(pos)}: {cells[idx].name} and {img.name} have the same "
+                f"{', '.join(d.name for d in dims)}; these do not form a regular grid"
+            )
+        cells[idx] = img
+    if len(cells) != math.prod(sizes):
+        raise SortError(
+            f"slice {k} at {_fmt(pos)}: {len(cells)} images for {'x'.join(map(str, sizes))} "
+            f"combinations of {', '.join(d.name for d in dims)}; some combinations are missing"
+        )
+    return sizes, [cells[idx] for idx in np.ndindex(*sizes)]
+
+
+def order_positions(
+    groups: list[list[Image]], positions: FloatArray, dims: list[Dim]
+) -> tuple[list[int], list[list[Image]]]:
+    """Order each position's images along `dims`; check that all positions agree."""
+    out: list[list[Image]] = []
+    sizes0: list[int] = [1]
+    for k, g in enumerate(groups):
+        sizes, ordered = _grid(g, dims, k, positions[k])
+        if k == 0:
+            sizes0 = sizes
+        elif sizes != sizes0:
+            raise SortError(
+                f"slice {k} at {_fmt(positions[k])} has {sizes} values of "
+                f"{', '.join(d.name for d in dims)}, slice 0 has {sizes0}"
+            )
+        else:
+            _check_same_tags(out[0], ordered, dims, k, positions[k])
+        out.append(ordered)
+    return sizes0, out
+
+
+def _check_same_tags(
+    ref: list[Image], ordered: list[Image], dims: list[Dim], k: int, pos: FloatArray
+) -> None:
+    for d in dims:
+        if d.name in ("time", "triggertime"):
+            continue  # acquisition times differ from slice to slice
+        for n, (a, b) in enumerate(zip(ref, ordered)):
+            if d.key(a) != d.key(b):
+                raise SortError(
+                    f"{d.name} differs between slices: slice {k} at {_fmt(pos)} has "
+                    f"{d.value(b)} at index {n} ({b.name}) where slice 0 has {d.value(a)} "
+                    f"({a.name}); check for missing or extra files"
+                )
+
+
+def check_spacing(
+    positions: FloatArray, groups: list[list[Image]], res: float, accept_uneven: bool, iop: Any
+) -> bool:
+    """True when slices are evenly spaced; SortError naming the gap unless `accept_uneven`."""
+    normal = geometry.slice_normal(iop)
+    odd = geometry.uneven_steps(positions, normal)
+    if not odd:
+        return True
+    d = positions @ normal
+    steps = np.diff(d)
+    median = float(np.median(steps))
+    tol = max(
+        geometry.STEP_ABS_TOLERANCE,
+        geometry.STEP_REL_TOLERANCE * abs(median),
+        2.0 * res * float(np.sum(np.abs(normal))),
+    )
+    odd = [(k, s) for k, s in odd if abs(s - median) > tol]
+    if not odd:
+        return True
+    if accept_uneven:
+        logger.info("uneven slice spacing kept (accept_uneven_slices=True): %s", odd[:5])
+        return False
+    lines = [
+        f"  between slice {k} at {_fmt(positions[k])} ({groups[k][0].name}) and slice {k + 1} at "
+        f"{_fmt(positions[k + 1])} ({groups[k + 1][0].name}): {s:.4g} mm"
+        for k, s in odd[:6]
+    ]
+    raise SortError(
+        f"slices are not evenly spaced (typical step {median:.4g} mm along the normal):\n"
+        + "\n".join(lines)
+        + "\nA slice may be missing. Read with accept_uneven_slices=True to keep the exact "
+        "per-slice positions."
+    )
+
+
+def sort_group(
+    images: Sequence[Image],
+    order: Any,
+    same_pixels: Callable[[Image, Image], bool],
+    accept_uneven_slices: bool = False,
+) -> tuple[Sorted, bool]:
+    """Sort a group's images into (tag..., slice) order; return it and whether spacing is even.
+
+    Raises
+    ------
+    SortError
+        For unequal image counts per position, images that cannot be told apart, tags
+        that differ between slices, or uneven spacing (unless accepted).
+    """
+    imgs = dedupe(images)
+    _place_unpositioned(imgs)
+    groups, positions, res = cluster_positions(imgs)
+    drop_duplicates(groups, positions, same_pixels)
+    m = check_counts(groups, positions)
+    dims = parse_order(order)
+    if dims is None:
+        dims = resolve_auto(groups[0])
+    elif not dims and m > 1:
+        other = varying_attributes(groups[0])
+        raise SortError(
+            f"{m} images at each slice position (e.g. {_names(groups[0])}) but input_order='none'; "
+            f"attributes that vary: {other or 'none'}; read with input_order='auto' or a keyword"
+        )
+    if dims:
+        sizes, ordered = order_positions(groups, positions, dims)
+    else:
+        sizes, ordered = [], groups
+    even = check_spacing(positions, groups, res, accept_uneven_slices, imgs[0].iop)
+    flat = [ordered[k][t] for t in range(max(1, math.prod(sizes))) for k in range(len(groups))]
+    return Sorted(flat, tuple(sizes), dims, positions), even

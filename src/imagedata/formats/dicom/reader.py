@@ -1,0 +1,268 @@
+"""Read DICOM files into one sorted array and its :class:`~imagedata.header.Header`.
+
+The reader works in passes, so a huge series never holds more than its final array:
+
+1. :mod:`._scan` reads every header up to the pixel data (non-DICOM files and
+   non-image objects are skipped) and splits multi-frame files and mosaics into images;
+2. :mod:`._group` groups images into series and geometry sub-series;
+3. :mod:`._sort` orders the chosen series into (tag..., slice) with all checks;
+4. :mod:`._pixels` allocates the final array once and decodes every image into it.
+
+Examples
+--------
+>>> import tempfile
+>>> from imagedata.archives import expand
+>>> from imagedata.testing import make_dicom_series
+>>> truth = make_dicom_series(tempfile.mkdtemp(), shape=(4, 6, 8))
+>>> arr, header = read_series(expand(truth.path))
+>>> arr.shape, header.input_order, bool((arr == truth.data).all())
+((4, 6, 8), 'none', True)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+
+from imagedata import geometry
+from imagedata.archives import Member
+from imagedata.axis import Axis, tag_axis
+from imagedata.errors import NoDataError
+from imagedata.formats.dicom import _pixels
+from imagedata.formats.dicom._group import Group, group_images, select_group
+from imagedata.formats.dicom._pixels import Scaling
+from imagedata.formats.dicom._scan import Image, images_of, scan
+from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
+from imagedata.header import Header
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Scaling", "read_group", "read_series", "scan_groups"]
+
+#: Attributes removed from the template: they differ per image or describe the encoding.
+TEMPLATE_DROP = frozenset(PER_IMAGE) | {
+    "PixelData",
+    "FloatPixelData",
+    "DoubleFloatPixelData",
+    "NumberOfFrames",
+    "PerFrameFunctionalGroupsSequence",
+    "FrameIncrementPointer",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "DiffusionBValue",
+    "DiffusionGradientOrientation",
+    "AcquisitionNumber",
+    "ImagesInAcquisition",
+}
+
+
+def scan_groups(
+    members: Sequence[Member], *, skip_broken: bool = False, source: str = ""
+) -> list[Group]:
+    """Read all headers and group the images into series (no pixel data read).
+
+    Raises
+    ------
+    NoDataError
+        If no DICOM image is found.
+    ReadError
+        For a broken file, unless `skip_broken`.
+    """
+    files = scan(members, skip_broken=skip_broken)
+    images: list[Image] = []
+    for info in files:
+        images.extend(images_of(info))
+    if not images:
+        where = source or (members[0].name if members else "the input")
+        raise NoDataError(
+            f"{where}: no DICOM images found in {len(members)} file(s) "
+            "(non-DICOM files and non-image objects such as SR, RTSTRUCT are skipped)"
+        )
+    return group_images(images)
+
+
+def read_series(
+    members: Sequence[Member],
+    *,
+    input_order: str | Callable[[Dataset], Any] = "auto",
+    headers_only: bool = False,
+    series: int | str | None = None,
+    accept_uneven_slices: bool = False,
+    rescale: bool = True,
+    scaling: Scaling | str | None = None,
+    skip_broken: bool = False,
+    workers: int | None = None,
+) -> tuple[npt.NDArray[Any], Header]:
+    """Read DICOM members into one sorted array and its header.
+
+    Parameters
+    ----------
+    members
+        Files (see :func:`imagedata.archives.expand`).
+    input_order
+        'none', 'auto', 'time', 'triggertime', 'b', 'bvector', 'dti', 'fa', 'te', 'ti',
+        a DICOM keyword, a comma list ('time,te'), or a callable on the dataset.
+    headers_only
+        Read header and geometry only; the array is a read-only broadcast of zeros.
+    series
+        Which series to read when the input holds several: a label from the
+        :class:`~imagedata.errors.MultipleSeriesError` message ('3' or '3.2'), a
+        SeriesNumber, SeriesInstanceUID or SeriesDescription.
+    accept_uneven_slices
+        Keep unevenly spaced slices (exact positions in ``Header.positions``).
+    rescale
+        Apply RescaleSlope/Intercept (False keeps stored values; same as
+        ``scaling='stored'``).
+    scaling
+        A :class:`Scaling`: 'modality' (default), 'stored', 'philips', 'realworld'.
+    skip_broken
+        Warn about and skip broken files instead of raising.
+    workers
+        Threads decoding pixel data (default: 2 x CPUs, at most 8).
+
+    Raises
+    ------
+    NoDataError, MultipleSeriesError, SortError, ReadError, MissingDependencyError
+    """
+    source = (
+        members[0].name if len(members) == 1 else f"{len(members)} files ({members[0].name}, ...)"
+    )
+    groups = scan_groups(members, skip_broken=skip_broken, source=source if members else "")
+    group = select_group(groups, series, source)
+    return read_group(
+        group,
+        input_order=input_order,
+        headers_only=headers_only,
+        accept_uneven_slices=accept_uneven_slices,
+        scaling=_scaling(rescale, scaling),
+        workers=workers,
+    )
+
+
+def _scaling(rescale: bool, scaling: Scaling | str | None) -> Scaling:
+    if scaling is not None:
+        return Scaling(scaling)
+    return Scaling.MODALITY if rescale else Scaling.STORED
+
+
+def _same_pixels(a: Image, b: Image) -> bool:
+    return bool(np.array_equal(_pixels.image_pixels(a), _pixels.image_pixels(b)))
+
+
+def read_group(
+    group: Group,
+    *,
+    input_order: str | Callable[[Dataset], Any] = "auto",
+    headers_only: bool = False,
+    accept_uneven_slices: bool = False,
+    scaling: Scaling = Scaling.MODALITY,
+    workers: int | None = None,
+) -> tuple[npt.NDArray[Any], Header]:
+    """Sort one group and read its pixels (see :func:`read_series`)."""
+    result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
+    images = result.images
+    first = images[0]
+    color = _pixels.is_color(first.ds)
+    shape = (*result.tag_shape, result.nslices, first.rows, first.cols) + ((3,) if color else ())
+    scales = [_pixels.scale_of(img, scaling) for img in images]
+    dtype = _pixels.choose_dtype(images, scales)
+    affine = _affine(result)
+    if geometry.is_tilted(affine):
+        warnings.warn(
+            f"{first.name}: gantry tilt; the slice step {np.round(affine[:3, 0], 4).tolist()} "
+            "is not along the slice normal; the sheared affine is kept exactly",
+            stacklevel=4,
+        )
+    header = Header(
+        shape=shape,
+        axes=(*_tag_axes(result), Axis("slice"), Axis("row"), Axis("column"))
+        + ((Axis("rgb"),) if color else ()),
+        affine=affine,
+        template=_template(first, dtype, scaling, scales),
+        positions=None if even else result.positions.copy(),
+        input_order=",".join(d.name for d in result.dims) or "none",
+        input_format="dicom",
+    )
+    if headers_only:
+        return np.broadcast_to(np.zeros((), dtype), shape), header
+    arr = _pixels.read_pixels(images, shape, dtype, scales, workers=workers)
+    return arr, header
+
+
+def _affine(result: Sorted) -> npt.NDArray[np.float64]:
+    first = result.images[0]
+    ds = first.ds
+    step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
+    return geometry.affine_from_positions(
+        result.positions, first.iop, first.spacing, default_step=step
+    )
+
+
+def _tag_axes(result: Sorted) -> list[Axis]:
+    sizes = result.tag_shape
+    n = result.nslices
+    axes = []
+    for j, dim in enumerate(result.dims):
+        values = []
+        per_slice = []
+        for i in range(sizes[j]):
+            idx = [0] * len(sizes)
+            idx[j] = i
+            t = int(np.ravel_multi_index(idx, sizes))
+            row = [dim.value(result.images[t * n + k]) for k in range(n)]
+            values.append(row[0])
+            per_slice.append(row)
+        if dim.name == "time":
+            ref = np.floor(np.min(np.asarray(per_slice, dtype=np.float64)) / 86400.0) * 86400.0
+            values = list(np.asarray(values, dtype=np.float64) - ref)
+            per_slice = list(np.asarray(per_slice, dtype=np.float64) - ref)
+        scalar = dim.scalar and all(np.ndim(v) == 0 for v in values)
+        if scalar:
+            try:
+                sv = np.asarray(per_slice, dtype=np.float64)
+            except (TypeError, ValueError):
+                sv = None
+            vals: Any = (
+                np.asarray(values, dtype=np.float64)
+                if sv is not None
+                else np.asarray(values, dtype=object)
+            )
+            axes.append(tag_axis(dim.name, vals, sv))
+        else:
+            axes.append(tag_axis(dim.name, np.asarray(values, dtype=np.float64)))
+    return axes
+
+
+def _template(
+    first: Image, dtype: np.dtype[Any], scaling: Scaling, scales: Sequence[tuple[float, float]]
+) -> Dataset:
+    """The first image's dataset without pixel data and per-image attributes."""
+    src = first.ds
+    out = Dataset()
+    for elem in src:
+        if elem.keyword in TEMPLATE_DROP:
+            continue
+        if elem.tag.group == 0x0029 and elem.tag.element & 0xFF in (0x10, 0x20):
+            continue  # CSA headers: per image, large
+        out.add(copy.deepcopy(elem))
+    out.Rows, out.Columns = first.rows, first.cols
+    if first.tile >= 0 and "ImageType" in out:
+        out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
+    rescaled = scaling is not Scaling.STORED and any(s != (1.0, 0.0) for s in scales)
+    if rescaled:
+        out.RescaleSlope, out.RescaleIntercept = 1, 0
+    elif scaling is Scaling.STORED and "RescaleSlope" in src:
+        out.RescaleSlope, out.RescaleIntercept = src.RescaleSlope, src.get("RescaleIntercept", 0)
+    block = out.private_block(0x0009, "IMAGEDATA", create=True)
+    block.add_new(0x01, "LO", scaling.value)
+    if hasattr(src, "file_meta"):
+        out.file_meta = copy.deepcopy(src.file_meta)
+    logger.debug("template from %s, scaling %s, dtype %s", first.name, scaling.value, dtype)
+    return out
