@@ -1,0 +1,495 @@
+"""Write a Series as DICOM: one file per image in a folder or a zip archive.
+
+:func:`write_series` is what ``si.write(path, formats=['dicom'])`` calls;
+:func:`build_datasets` yields the same complete datasets (with File Meta
+Information) without writing files, e.g. for a C-STORE.
+
+- Files are called ``Image_00000.dcm``, ``Image_00001.dcm``, ... in output order;
+  with ``output_dir='multi'`` one sub-folder per tag index (``time0/``, ``time1/``,
+  ... nested for N-D; numbering restarts in each) or, with ``output_sort='tag'``,
+  one per slice (``slice0/`` ...).  InstanceNumber runs over the whole series.
+- Geometry comes from the affine for every image: ImagePositionPatient from
+  ``header.slice_positions()``, ImageOrientationPatient, PixelSpacing (row, column),
+  SliceThickness and SpacingBetweenSlices from the real slice step, SliceLocation
+  = n . S.  A single slice (``si[5]``) is written where it lies.
+- Tag axes go into their attributes (see :mod:`._write_tags`); values are quantised as
+  described in :mod:`._values`.
+- Writing is atomic and never overwrites other files without ``overwrite=True``
+  (see :mod:`imagedata.formats._output`).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import Tag
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    MRImageStorage,
+    RLELossless,
+    generate_uid,
+)
+
+from imagedata import geometry
+from imagedata.errors import MissingDependencyError, WriteError
+from imagedata.formats._output import atomic_output, is_zip_target
+from imagedata.formats.dicom._values import Quantized, ds_str, quantize
+from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
+from imagedata.formats.dicom._write_template import base_dataset, patient_orientation
+from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+FILENAME = "Image_{:05d}.dcm"
+IMPLEMENTATION_VERSION = "IMAGEDATA4"
+_PIXEL_DATA = Tag(0x7FE0, 0x0010)
+
+
+class OutputSort(str, enum.Enum):
+    """Image order in the output: slices fastest ('slice') or tags fastest ('tag')."""
+
+    SLICE = "slice"
+    TAG = "tag"
+
+
+class OutputDir(str, enum.Enum):
+    """All files in one folder ('single') or one sub-folder per tag/slice ('multi')."""
+
+    SINGLE = "single"
+    MULTI = "multi"
+
+
+class Compression(str, enum.Enum):
+    """Transfer syntax: uncompressed Explicit VR Little Endian, or a lossless codec."""
+
+    NONE = "none"
+    RLE = "rle"
+    JPEG_LS = "jpeg-ls"
+    JPEG2000 = "jpeg2000"
+
+
+TRANSFER_SYNTAX: dict[Compression, UID] = {
+    Compression.NONE: ExplicitVRLittleEndian,
+    Compression.RLE: RLELossless,
+    Compression.JPEG_LS: JPEGLSLossless,
+    Compression.JPEG2000: JPEG2000Lossless,
+}
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Options of the DICOM writer (keyword arguments of :func:`write_series`).
+
+    Attributes
+    ----------
+    overwrite
+        Replace a non-empty target folder (or existing zip) instead of raising.
+    keep_uid
+        Keep the series' SeriesInstanceUID; SOPInstanceUIDs are then derived from it
+        and the image index, so writing the same series again gives the same UIDs.
+        Default: a new SeriesInstanceUID and new SOPInstanceUIDs on every write.
+    sernum, serdes
+        SeriesNumber and SeriesDescription.
+    imagetype
+        ImageType, e.g. ``'DERIVED\\SECONDARY'`` or a list of values.
+    window
+        ``'auto'`` (center/width from the data range), ``None`` (no window) or
+        ``(center, width)`` in real-world units.
+    output_sort, output_dir
+        See :class:`OutputSort` and :class:`OutputDir`.
+    compression
+        See :class:`Compression`; codecs come with ``pip install 'imagedata[jpeg]'``.
+    modality
+        Modality to write (chooses the SOP class: MR, CT, else Secondary Capture).
+    enhanced
+        Single-file enhanced multi-frame output: not implemented (raises).
+    """
+
+    overwrite: bool = False
+    keep_uid: bool = False
+    sernum: int | None = None
+    serdes: str | None = None
+    imagetype: str | Sequence[str] | None = None
+    window: str | tuple[float, float] | None = "auto"
+    output_sort: OutputSort = OutputSort.SLICE
+    output_dir: OutputDir = OutputDir.SINGLE
+    compression: Compression = Compression.NONE
+    modality: str | None = None
+    enhanced: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_options(options: dict[str, Any]) -> WriteOptions:
+    """Validate keyword options into :class:`WriteOptions`.
+
+    Raises
+    ------
+    TypeError
+        For an unknown option (the message lists the known ones).
+    ValueError
+        For an invalid choice.
+    """
+    known = {f.name for f in fields(WriteOptions)} - {"extra"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown DICOM write option(s) {unknown}; known options: {sorted(known)}")
+    opts = dict(options)
+    for name, kind in (
+        ("output_sort", OutputSort),
+        ("output_dir", OutputDir),
+        ("compression", Compression),
+    ):
+        value = opts.get(name)
+        if value is None:
+            opts.pop(name, None)
+        else:
+            try:
+                opts[name] = kind(str(getattr(value, "value", value)).lower())
+            except ValueError as err:
+                choices = [k.value for k in kind]
+                raise ValueError(f"{name}={value!r} is not one of {choices}") from err
+    if opts.get("enhanced"):
+        raise WriteError(
+            "enhanced multi-frame DICOM output is not implemented yet; "
+            "write one file per image (enhanced=False)"
+        )
+    return WriteOptions(**opts)
+
+
+@dataclass(frozen=True)
+class _Image:
+    """One output image: where it goes and which part of the array it is."""
+
+    relpath: str
+    tag: int  # flat index over the tag axes
+    slice: int
+    instance: int
+
+
+@dataclass
+class _Plan:
+    """Everything needed to make the datasets of one series."""
+
+    base: Dataset
+    stored: npt.NDArray[np.integer]  # (T, S, R, C) little-endian
+    tag_shape: tuple[int, ...]
+    setters: list[TagSetter | None]
+    positions: list[list[str]]
+    locations: list[str]
+    images: list[_Image]
+    transfer_syntax: UID
+    quantized: Quantized
+    keep_uid: bool = False
+    uids: list[str] = field(default_factory=list)
+
+
+def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...]]:
+    """Return (array as (T, S, R, C), tag axes, tag shape) checking the axis order."""
+    header = si.header
+    names = header.axis_names
+    if "rgb" in names:
+        raise WriteError("writing RGB series as DICOM is not supported; convert to grey values")
+    if names[-2:] != ("row", "column"):
+        raise WriteError(
+            f"cannot write axes {names} as DICOM images: the last two axes must be "
+            "('row', 'column')"
+        )
+    arr = np.asarray(si)
+    tag_axes = [a for a in header.axes if a.is_tag]
+    spatial = names[len(tag_axes) :]
+    if spatial not in (("slice", "row", "column"), ("row", "column")) or any(
+        not a.is_tag for a in header.axes[: len(tag_axes)]
+    ):
+        raise WriteError(f"cannot write axes {names}: expected (tag..., slice, row, column)")
+    tag_shape = tuple(arr.shape[: len(tag_axes)])
+    rows, cols = arr.shape[-2:]
+    nslices = header.nslices
+    ntags = int(np.prod(tag_shape)) if tag_shape else 1
+    if arr.size == 0:
+        raise WriteError(f"cannot write an empty series (shape {arr.shape})")
+    return arr.reshape(ntags, nslices, rows, cols), tag_axes, tag_shape
+
+
+def _geometry(si: Series, base: Dataset) -> tuple[list[list[str]], list[str]]:
+    """Set the shared image plane attributes; return per-slice IPP and SliceLocation strings."""
+    header = si.header
+    affine = header.affine
+    positions = header.slice_positions()
+    normal = geometry.normal(affine)
+    base.ImageOrientationPatient = [ds_str(v) for v in geometry.iop(affine)]
+    base.PixelSpacing = [ds_str(v) for v in geometry.pixel_spacing(affine)]
+    step = geometry.slice_distance(affine)
+    if step > 0:
+        base.SliceThickness = ds_str(step)
+        if base.SOPClassUID == MRImageStorage:
+            base.SpacingBetweenSlices = ds_str(step)
+    else:
+        thickness = si.header.template.get("SliceThickness")
+        base.SliceThickness = "" if thickness in (None, "") else ds_str(float(thickness))
+    if base.SOPClassUID not in (MRImageStorage, CTImageStorage):
+        x, y = geometry.direction_cosines(affine)
+        base.PatientOrientation = [patient_orientation(x), patient_orientation(y)]
+    ipp = [[ds_str(v) for v in p] for p in positions]
+    locations = [ds_str(float(np.dot(normal, p))) for p in positions]
+    return ipp, locations
+
+
+def _pixel_attributes(base: Dataset, q: Quantized, opts: WriteOptions) -> None:
+    base.PixelRepresentation = 1 if q.signed else 0
+    if q.rescaled or base.SOPClassUID == CTImageStorage:
+        base.RescaleIntercept = q.intercept
+        base.RescaleSlope = q.slope
+        if base.SOPClassUID != CTImageStorage:
+            base.RescaleType = "US"
+    window = opts.window
+    if isinstance(window, str):
+        if window.lower() != "auto":
+            raise ValueError(f"window={window!r}: give 'auto', None or (center, width)")
+        center, width = (q.vmin + q.vmax) / 2.0, max(q.vmax - q.vmin, 1.0)
+        base.WindowCenter, base.WindowWidth = ds_str(center), ds_str(width)
+    elif window is not None:
+        center, width = (float(v) for v in window)
+        if width < 1:
+            raise ValueError(f"window width must be at least 1, got {width}")
+        base.WindowCenter, base.WindowWidth = ds_str(center), ds_str(width)
+
+
+def _identity(base: Dataset, opts: WriteOptions) -> None:
+    if opts.sernum is not None:
+        base.SeriesNumber = int(opts.sernum)
+    if opts.serdes is not None:
+        base.SeriesDescription = str(opts.serdes)
+    if opts.imagetype is not None:
+        it = opts.imagetype
+        base.ImageType = it.split("\\") if isinstance(it, str) else [str(v) for v in it]
+
+
+def _order(
+    ntags: int, nslices: int, tag_axes: list[Any], tag_shape: tuple[int, ...], opts: WriteOptions
+) -> list[_Image]:
+    """File names and array indices in output order."""
+    pairs = (
+        [(t, s) for t in range(ntags) for s in range(nslices)]
+        if opts.output_sort == OutputSort.SLICE
+        else [(t, s) for s in range(nslices) for t in range(ntags)]
+    )
+    images: list[_Image] = []
+    counters: dict[str, int] = {}
+    for n, (t, s) in enumerate(pairs):
+        folder = ""
+        if opts.output_dir == OutputDir.MULTI:
+            if opts.output_sort == OutputSort.SLICE and tag_axes:
+                idx = np.unravel_index(t, tag_shape)
+                parts = [
+                    f"{a.name}{int(i):0{len(str(size))}d}"
+                    for a, i, size in zip(tag_axes, idx, tag_shape)
+                ]
+                folder = "/".join(parts) + "/"
+            elif opts.output_sort == OutputSort.TAG:
+                folder = f"slice{s:0{len(str(nslices))}d}/"
+        i = counters.get(folder, 0)
+        counters[folder] = i + 1
+        images.append(_Image(folder + FILENAME.format(i), t, s, n + 1))
+    return images
+
+
+def _warn_quantized(si: Series, q: Quantized) -> None:
+    if q.nonfinite:
+        warnings.warn(
+            f"{q.nonfinite} NaN/inf values cannot be stored in DICOM and were written as "
+            f"{float(q.intercept):g}",
+            stacklevel=4,
+        )
+    if not q.exact:
+        warnings.warn(
+            f"{si.dtype} values in [{q.vmin:g}, {q.vmax:g}] were quantised to 16 bits "
+            f"(RescaleSlope {q.slope}, RescaleIntercept {q.intercept}); largest error "
+            f"{q.max_error:.3g}",
+            stacklevel=4,
+        )
+
+
+def _plan(si: Series, opts: WriteOptions) -> _Plan:
+    """Prepare the shared dataset, the stored values and the image list."""
+    if not isinstance(si, Series):
+        si = Series(si)
+    header = si.header
+    arr, tag_axes, tag_shape = _arrange(si)
+    ntags, nslices = arr.shape[:2]
+    extra_drop = tuple(kw for a in tag_axes for kw in axis_keywords(a))
+    base = base_dataset(
+        header.template, modality=opts.modality, keep_uid=opts.keep_uid, extra_drop=extra_drop
+    )
+    _identity(base, opts)
+    base.Rows, base.Columns = int(arr.shape[2]), int(arr.shape[3])
+    positions, locations = _geometry(si, base)
+    q = quantize(arr)
+    _warn_quantized(si, q)
+    _pixel_attributes(base, q, opts)
+    day0 = base_date(header.template)
+    setters = [tag_setter(a, nslices, day0) for a in tag_axes]
+    stored = q.stored.astype(q.stored.dtype.newbyteorder("<"), copy=False)
+    syntax = TRANSFER_SYNTAX[opts.compression]
+    if syntax != ExplicitVRLittleEndian:
+        check_encoder(syntax, int(arr.shape[2]), int(arr.shape[3]))
+    plan = _Plan(
+        base=base,
+        stored=stored,
+        tag_shape=tag_shape,
+        setters=setters,
+        positions=positions,
+        locations=locations,
+        images=_order(ntags, nslices, tag_axes, tag_shape, opts),
+        transfer_syntax=syntax,
+        quantized=q,
+        keep_uid=opts.keep_uid,
+    )
+    return plan
+
+
+def _sop_uid(plan: _Plan, image: _Image) -> str:
+    if plan.keep_uid:
+        series = str(plan.base.SeriesInstanceUID)
+        return str(generate_uid(entropy_srcs=[series, str(image.tag), str(image.slice)]))
+    return str(generate_uid())
+
+
+def _file_meta(plan: _Plan, sop_uid: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = plan.base.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    return meta
+
+
+def _dataset(plan: _Plan, image: _Image) -> Dataset:
+    """The complete dataset of one image (file meta included)."""
+    ds = Dataset(dict(plan.base._dict))  # shares the (unchanged) shared elements
+    sop_uid = _sop_uid(plan, image)
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceNumber = image.instance
+    ds.ImagePositionPatient = plan.positions[image.slice]
+    ds.SliceLocation = plan.locations[image.slice]
+    if plan.setters:
+        idx = np.unravel_index(image.tag, plan.tag_shape)
+        for setter, i in zip(plan.setters, idx):
+            if setter is not None:
+                setter(ds, int(i), image.slice)
+    ds.add_new(_PIXEL_DATA, "OW", plan.stored[image.tag, image.slice].tobytes())
+    ds.file_meta = _file_meta(plan, sop_uid)
+    if plan.transfer_syntax != ExplicitVRLittleEndian:
+        _compress(ds, plan.transfer_syntax)
+    return ds
+
+
+def check_encoder(syntax: UID, rows: int, columns: int) -> None:
+    """Raise when `syntax` cannot be encoded here (missing codec, image too small)."""
+    from pydicom.pixels import get_encoder
+
+    encoder = get_encoder(syntax)
+    if not encoder.is_available:
+        raise MissingDependencyError(
+            f"cannot compress to {syntax.name}: no encoder available "
+            f"({'; '.join(encoder.missing_dependencies)}); install the codecs with: "
+            "pip install 'imagedata[jpeg]'"
+        )
+    if syntax == JPEG2000Lossless and min(rows, columns) < 32:
+        raise WriteError(
+            f"JPEG 2000 needs images of at least 32x32 pixels (the openjpeg encoder uses 6 "
+            f"resolution levels), got {rows}x{columns}; use compression='rle' or 'jpeg-ls'"
+        )
+
+
+def _compress(ds: Dataset, syntax: UID) -> None:
+    try:
+        ds.compress(syntax, generate_instance_uid=False)
+    except (RuntimeError, ValueError) as err:
+        raise WriteError(
+            f"cannot compress image {ds.InstanceNumber} to {syntax.name}: {err}"
+        ) from err
+
+
+def build_datasets(si: Series, **options: Any) -> Iterator[Dataset]:
+    """Yield the complete DICOM datasets of `si` (with File Meta), in output order.
+
+    The same datasets :func:`write_series` writes, for sending without files.
+    Accepts the options of :class:`WriteOptions` (``overwrite`` is ignored).
+
+    Examples
+    --------
+    >>> si = Series(np.zeros((3, 4, 5), dtype=np.uint16))
+    >>> [int(ds.InstanceNumber) for ds in build_datasets(si)]
+    [1, 2, 3]
+    """
+    plan = _plan(si, parse_options(options))
+    for image in plan.images:
+        yield _dataset(plan, image)
+
+
+def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
+    """Write `si` as DICOM at `destination` (a folder, or a zip archive if it ends in .zip).
+
+    Parameters
+    ----------
+    si
+        The series (a bare array is wrapped in a Series first).
+    destination
+        Target folder or ``.zip`` file.
+    **options
+        See :class:`WriteOptions`.
+
+    Returns
+    -------
+    list of str
+        The files written (for a zip archive: the archive).
+
+    Raises
+    ------
+    WriteError
+        If the target holds other files (without ``overwrite=True``), the data cannot
+        be written as DICOM, or writing fails (nothing is left at the target then).
+    """
+    opts = parse_options(options)
+    plan = _plan(si, opts)
+    destination = Path(destination)
+    with atomic_output(destination, opts.overwrite) as tmp:
+        made: set[Path] = {tmp}
+        for image in plan.images:
+            path = tmp / image.relpath
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            pydicom.dcmwrite(path, _dataset(plan, image), enforce_file_format=True)
+    logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
+    if is_zip_target(destination):
+        return [str(destination)]
+    return [str(destination / image.relpath) for image in plan.images]
+
+
+__all__ = [
+    "Compression",
+    "OutputDir",
+    "OutputSort",
+    "WriteOptions",
+    "build_datasets",
+    "parse_options",
+    "write_series",
+]
