@@ -64,8 +64,11 @@ class Orthanc:
         return f"dicomweb+http://{at}127.0.0.1:{self.http_port}/dicom-web{q}"
 
     def request(self, path: str, data: Any = None, method: str | None = None) -> Any:
-        """Call the REST API; JSON in and out."""
-        body = None if data is None else json.dumps(data).encode()
+        """Call the REST API: JSON (or a plain string) in, JSON out."""
+        if data is None or isinstance(data, str):
+            body = None if data is None else data.encode()
+        else:
+            body = json.dumps(data).encode()
         req = urllib.request.Request(self.rest + path, data=body, method=method)
         if self.auth:
             import base64

@@ -32,8 +32,12 @@ logger = logging.getLogger(__name__)
 STOW_BATCH = 64
 
 
-def client(url: PacsURL) -> Any:
-    """A DICOMwebClient for `url`, with its credentials, TLS options and timeouts."""
+@contextlib.contextmanager
+def client(url: PacsURL) -> Iterator[Any]:
+    """A DICOMwebClient for `url`, with its credentials, TLS options and timeouts.
+
+    Its HTTP session is closed at the end of the ``with`` block.
+    """
     dwc = import_optional("dicomweb_client", "net", "talk to a DICOMweb server")
     requests = import_optional("requests", "net", "talk to a DICOMweb server")
     session = requests.Session()
@@ -49,7 +53,10 @@ def client(url: PacsURL) -> Any:
         url=url.base_url, session=session, timeout=(url.connect_timeout, url.timeout)
     )
     web.set_http_retry_params(retry=False)
-    return web
+    try:
+        yield web
+    finally:
+        session.close()
 
 
 @contextlib.contextmanager
@@ -113,9 +120,8 @@ def find(
     url: PacsURL, level: str, match: dict[str, str], keys: Iterable[str] = ()
 ) -> list[Dataset]:
     """QIDO-RS search at `level` ('STUDY' or 'SERIES'); return the matches as datasets."""
-    web = client(url)
     fields = list(dict.fromkeys([*_FIELDS.get(level, []), *keys]))
-    with translate_errors(url, f"QIDO-RS {level.lower()} search"):
+    with client(url) as web, translate_errors(url, f"QIDO-RS {level.lower()} search"):
         if level == "SERIES":
             found = web.search_for_series(
                 search_filters=dict(match), fields=fields, get_remaining=True
@@ -139,11 +145,10 @@ def retrieve(
     expected: int | None = None,
 ) -> int:
     """WADO-RS retrieve a study or series into `folder`; return how many instances arrived."""
-    web = client(url)
     study = match["StudyInstanceUID"]
     received = 0
     what = f"{level.lower()} " + ", ".join(f"{k}={v}" for k, v in match.items())
-    with translate_errors(url, f"WADO-RS retrieve of {what}"):
+    with client(url) as web, translate_errors(url, f"WADO-RS retrieve of {what}"):
         if level == "SERIES":
             instances = web.iter_series(study, match["SeriesInstanceUID"])
         else:
@@ -183,10 +188,9 @@ def _batches(items: Iterable[Dataset | str | Path], n: int) -> Iterator[list[Dat
 
 def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Progress) -> list[str]:
     """STOW-RS datasets (or files); return the SOP Instance UIDs stored."""
-    web = client(url)
     stored: list[str] = []
     for batch in _batches(items, STOW_BATCH):
-        with translate_errors(url, "STOW-RS store"):
+        with client(url) as web, translate_errors(url, "STOW-RS store"):
             result = web.store_instances(batch)
         failed = list(result.get("FailedSOPSequence", []))
         ok = {

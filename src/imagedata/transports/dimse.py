@@ -109,15 +109,24 @@ def _connect_reason(url: PacsURL) -> str:
     return f"connected, but no answer to the association request within {url.timeout:g} s"
 
 
-def association_error(url: PacsURL, assoc: Any) -> NetworkError:
+def association_error(url: PacsURL, assoc: Any, connected: bool) -> NetworkError:
     """The error that explains why `assoc` was not established."""
+    if not connected:
+        return NetworkError(
+            f"cannot connect to {url.where()}: {_connect_reason(url)}; check host and port"
+        )
     titles = f"called AE title {url.called_aet!r}, calling AE title {url.calling_aet!r}"
-    if assoc.is_rejected:
-        rsp = assoc.acceptor.primitive
+    rsp = getattr(assoc.acceptor, "primitive", None)
+    if assoc.is_rejected or getattr(rsp, "result", None) in (0x01, 0x02):
         reason = f"{rsp.result_str}, {rsp.source_str}: {rsp.reason_str}" if rsp else "rejected"
         return AssociationRejectedError(
             f"{url.host}:{url.port} rejected the association ({titles}): {reason}; check the "
             f"PACS's AE title and that it knows our AE title {url.calling_aet!r} (calling_aet=)"
+        )
+    if rsp is None:
+        return NetworkError(
+            f"{url.where()} did not accept the association within {url.timeout:g} s ({titles}): "
+            "no answer, or it aborted; check that it is a DICOM service, or try a larger timeout="
         )
     if assoc.is_aborted:
         return AssociationRejectedError(
@@ -125,7 +134,7 @@ def association_error(url: PacsURL, assoc: Any) -> NetworkError:
             "requested services or refused us; check the PACS's configuration for our AE title"
         )
     return NetworkError(
-        f"cannot connect to {url.where()}: {_connect_reason(url)}; check host and port"
+        f"{url.where()} did not answer the association request within {url.timeout:g} s ({titles})"
     )
 
 
@@ -157,17 +166,23 @@ def association(
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, list(syntaxes))
     ctx = ssl_context(url)
+    opened: list[bool] = []
+
+    def on_open(event: Any) -> None:
+        opened.append(True)
+        set_nodelay(event)
+
     assoc = ae.associate(
         url.host,
         url.port,
         ae_title=url.called_aet,
         max_pdu=MAX_PDU,
         ext_neg=list(roles) or None,
-        evt_handlers=[(pynetdicom.evt.EVT_CONN_OPEN, set_nodelay), *handlers],
+        evt_handlers=[(pynetdicom.evt.EVT_CONN_OPEN, on_open), *handlers],
         tls_args=(ctx, url.host) if ctx else None,
     )
     if not assoc.is_established:
-        raise association_error(url, assoc)
+        raise association_error(url, assoc, bool(opened))
     try:
         yield assoc
     finally:
@@ -327,13 +342,12 @@ def _check_move_status(status: Dataset, url: PacsURL, port: int) -> int:
     try:
         return check_status(status, url, "C-MOVE")
     except NetworkError as err:
-        if status.get("Status") == 0xA801:
-            raise NetworkError(
-                f"{url.where()} does not know the move destination {url.move!r}; add it to the "
-                f"PACS's DICOM modalities as ({url.move}, this host, port {port}) or use C-GET "
-                "(leave out move=)"
-            ) from err
-        raise
+        known = "does not know" if status.get("Status") == 0xA801 else "may not know"
+        raise NetworkError(
+            f"{err}; {url.where()} {known} the move destination {url.move!r}: add it to the "
+            f"PACS's DICOM modalities as ({url.move}, this host, port {port}), or use C-GET "
+            "(leave out move=)"
+        ) from err
 
 
 def _describe(level: str, match: dict[str, str]) -> str:
