@@ -1,0 +1,270 @@
+"""One round-trip conformance suite that every file format subclasses.
+
+A subclass sets ``fmt`` (the format name) and ``ext`` (the file extension to write)
+and inherits every test: values and dtype, geometry for axial, sagittal, coronal,
+oblique and tilted series, tag axes (uniform and uneven time, b-values), the DICOM
+header, the path rules, overwrite protection, and errors on damaged files.
+
+Also holds helpers the format tests share (``dicom_series`` builds a Series from
+DICOM files with pydicom only, so the tests do not depend on imagedata's DICOM reader).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pydicom
+import pytest
+
+from imagedata import geometry
+from imagedata.archives import Member
+from imagedata.axis import tag_axis
+from imagedata.errors import ReadError, UnknownFormatError, WriteError
+from imagedata.formats import get
+from imagedata.header import TEMPLATE_KEYWORDS
+from imagedata.series import Series
+from imagedata.testing import make_dicom_series, oblique_orientation
+
+ORIENTATIONS = {
+    "axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
+    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
+    "oblique": oblique_orientation(25.0, (1.0, 0.3, 0.2)),
+}
+TILT = (1.0, 0.0, 0.0, 0.0, np.cos(np.deg2rad(20)), -np.sin(np.deg2rad(20)))
+
+#: Attributes a round trip must keep.
+KEPT = ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyDate",
+        "StudyTime", "AccessionNumber", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
+        "FrameOfReferenceUID", "Modality", "Manufacturer", "EchoTime", "RepetitionTime",
+        "FlipAngle")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def template_of(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """The attributes shared by all images (what a DICOM reader puts in the template)."""
+    out = pydicom.Dataset()
+    keep = set(TEMPLATE_KEYWORDS) | {
+        "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "SOPClassUID", "ImageType",
+        "PatientSex", "ProtocolName", "SequenceName", "InstitutionName",
+    }
+    for elem in ds:
+        if elem.keyword in keep:
+            out.add(elem)
+    return out
+
+
+def dicom_series(files: list[Path] | list[pydicom.Dataset]) -> Series:
+    """A 3D Series from single-frame DICOM files with pydicom only (sorted by n . S)."""
+    dss = [f if isinstance(f, pydicom.Dataset) else pydicom.dcmread(f) for f in files]
+    iop = np.asarray(dss[0].ImageOrientationPatient, dtype=np.float64)
+    n = geometry.slice_normal(iop)
+    dss.sort(key=lambda d: float(np.dot(n, np.asarray(d.ImagePositionPatient, dtype=np.float64))))
+    positions = np.array([np.asarray(d.ImagePositionPatient, dtype=np.float64) for d in dss])
+    data = np.stack([d.pixel_array for d in dss])
+    si = Series(data)
+    si.affine = geometry.affine_from_positions(positions, iop, [float(v) for v in dss[0].PixelSpacing])
+    si.header = si.header.replace(template=template_of(dss[0]), input_format="dicom")
+    return si
+
+
+def synthetic(tmp: Path, shape: tuple[int, ...] = (5, 6, 7), **kw: Any) -> Series:
+    """A Series with a real DICOM template, from imagedata.testing (independent of the reader)."""
+    truth = make_dicom_series(tmp / "dicom", shape, shuffle=False, **kw)
+    si = Series(np.asarray(truth.data))
+    si.affine = truth.affine
+    header = si.header.replace(template=template_of(pydicom.dcmread(truth.files[0])))
+    if len(shape) == 4:
+        header = header.with_axes((tag_axis(truth.order, truth.tag_values), *header.axes[1:]))
+        header = header.replace(input_order=truth.order)
+    si.header = header
+    return si
+
+
+def read_plugin(path: str | Path, fmt: str, **options: Any) -> Series:
+    """Read `path` with the plugin `fmt` directly (not through sniffing)."""
+    p = Path(path)
+    data, header = get(fmt).read(
+        [Member(str(p), p)], input_order=options.pop("input_order", "auto"),
+        headers_only=options.pop("headers_only", False), **options,
+    )
+    si = Series(data)
+    si.header = header
+    return si
+
+
+def voxel_centres_lps(affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """World positions of every voxel centre of a (slice, row, column) grid."""
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
+    return geometry.voxel_to_world(affine, idx.reshape(-1, 3))
+
+
+# --- the suite ------------------------------------------------------------------------------
+
+
+class FormatConformance:
+    """Round-trip conformance tests; subclasses set ``fmt`` and ``ext``."""
+
+    fmt: ClassVar[str] = ""
+    ext: ClassVar[str] = ""
+    #: dtypes the format must keep exactly.
+    dtypes: ClassVar[tuple[str, ...]] = ("uint8", "int16", "uint16", "int32", "float32", "float64")
+
+    def write_read(self, si: Series, folder: Path, name: str = "img", **options: Any) -> Series:
+        out = si.write(folder / f"{name}{self.ext}", formats=[self.fmt], **options)
+        return read_plugin(self.image_file(out), self.fmt)
+
+    def image_file(self, written: list[str]) -> str:
+        return next(p for p in written if p.lower().endswith(self.ext))
+
+    # values and dtype
+    @pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32", "float64"])
+    def test_values_and_dtype(self, tmp_path: Path, dtype: str) -> None:
+        if dtype not in self.dtypes:
+            pytest.skip(f"{self.fmt} does not hold {dtype}")
+        rng = np.random.default_rng(1)
+        data = (rng.random((4, 6, 9)) * 100).astype(dtype)
+        back = self.write_read(Series(data), tmp_path)
+        assert back.dtype == np.dtype(dtype)
+        assert back.shape == data.shape
+        np.testing.assert_array_equal(np.asarray(back), data)
+
+    def test_2d_series_stays_2d(self, tmp_path: Path) -> None:
+        si = Series(np.arange(6 * 9, dtype=np.int16).reshape(6, 9))
+        back = self.write_read(si, tmp_path)
+        assert back.shape == (6, 9)
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+
+    # geometry
+    @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+    def test_geometry(self, tmp_path: Path, orientation: str) -> None:
+        si = synthetic(tmp_path, orientation=ORIENTATIONS[orientation], pixel_spacing=(0.5, 0.8),
+                       slice_spacing=2.5)
+        back = self.write_read(si, tmp_path)
+        np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+        np.testing.assert_allclose(back.spacing, si.spacing, atol=1e-5)
+        got = voxel_centres_lps(back.affine, back.shape)
+        want = voxel_centres_lps(si.affine, si.shape)
+        np.testing.assert_allclose(got, want, atol=1e-3)
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+
+    def test_tilted_affine_is_kept(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, orientation=TILT, slice_spacing=(0.0, 0.0, 2.5))
+        assert geometry.is_tilted(si.affine)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            back = self.write_read(si, tmp_path)
+        np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+        assert back.spacing[0] == pytest.approx(2.5 * np.cos(np.deg2rad(20)), abs=1e-4)
+
+    def test_uneven_slices_warn_and_keep_positions(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (4, 5, 6))
+        pos = si.header.slice_positions().copy()
+        pos[3] += 2.0 * geometry.normal(si.affine)
+        si.header = si.header.with_positions(pos)
+        assert si.header.positions is not None
+        with pytest.warns(UserWarning, match="not evenly spaced"):
+            back = self.write_read(si, tmp_path)
+        np.testing.assert_allclose(back.header.slice_positions(), pos, atol=1e-4)
+
+    # tags
+    def test_uniform_time_axis(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (3, 4, 5, 6), order="time", tag_values=[0.0, 2.5, 5.0])
+        back = self.write_read(si, tmp_path)
+        assert back.header.axis_names == ("time", "slice", "row", "column")
+        np.testing.assert_allclose(back.timeline, [0.0, 2.5, 5.0], atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+
+    @pytest.mark.parametrize("embed", [True, False])
+    def test_uneven_time_axis_keeps_values(self, tmp_path: Path, embed: bool) -> None:
+        si = synthetic(tmp_path, (3, 2, 5, 6), order="time", tag_values=[0.0, 1.0, 3.5])
+        back = self.write_read(si, tmp_path, embed_header=embed)
+        self.check_uneven_time(back, embed)
+
+    def check_uneven_time(self, back: Series, embed: bool) -> None:
+        """With the embedded header (and wherever the format stores values) they come back."""
+        np.testing.assert_allclose(back.timeline, [0.0, 1.0, 3.5], atol=1e-6)
+
+    def test_b_value_axis(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (3, 2, 5, 6), order="b", tag_values=[0.0, 500.0, 1000.0])
+        back = self.write_read(si, tmp_path)
+        np.testing.assert_allclose(back.bvalues, [0.0, 500.0, 1000.0])
+        assert back.input_order == "b"
+
+    # header
+    def test_dicom_header_survives(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (2, 4, 4, 5), order="time")
+        back = self.write_read(si, tmp_path)
+        for kw in KEPT:
+            assert back.getDicomAttribute(kw) == si.getDicomAttribute(kw), kw
+        assert back.input_format == self.fmt
+
+    def test_headers_only(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (3, 4, 5))
+        out = si.write(tmp_path / f"h{self.ext}", formats=[self.fmt])
+        back = read_plugin(self.image_file(out), self.fmt, headers_only=True)
+        assert back.shape == si.shape
+        np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+        assert back.getDicomAttribute("PatientID") == si.getDicomAttribute("PatientID")
+
+    # paths and safety
+    def test_folder_gets_default_name(self, tmp_path: Path) -> None:
+        si = Series(np.zeros((2, 3, 4), dtype=np.int16))
+        out = si.write(tmp_path / "out", formats=[self.fmt])
+        default = {"nifti": "Image.nii.gz", "itk": "Image.mha", "nrrd": "Image.nrrd",
+                   "mat": "Image.mat"}[self.fmt]
+        assert (tmp_path / "out" / default).is_file()
+        assert str(tmp_path / "out" / default) in out
+
+    def test_existing_file_needs_overwrite(self, tmp_path: Path) -> None:
+        si = Series(np.zeros((2, 3, 4), dtype=np.int16))
+        target = tmp_path / f"x{self.ext}"
+        si.write(target, formats=[self.fmt])
+        before = target.read_bytes()
+        with pytest.raises(WriteError, match="overwrite=True"):
+            (si + 1).write(target, formats=[self.fmt])
+        assert target.read_bytes() == before
+        (si + 1).write(target, formats=[self.fmt], overwrite=True)
+        assert np.all(np.asarray(read_plugin(target, self.fmt)) == 1)
+
+    def test_failed_write_leaves_nothing(self, tmp_path: Path) -> None:
+        si = Series(np.zeros((2, 3, 4), dtype=np.int16))
+        with pytest.raises(WriteError):
+            si.astype("U3").write(tmp_path / f"bad{self.ext}", formats=[self.fmt])
+        assert list(tmp_path.iterdir()) == []
+
+    def test_truncated_file_is_read_error(self, tmp_path: Path) -> None:
+        si = synthetic(tmp_path, (4, 16, 16))
+        out = self.image_file(si.write(tmp_path / f"t{self.ext}", formats=[self.fmt]))
+        data = Path(out).read_bytes()
+        Path(out).write_bytes(data[: len(data) * 2 // 3])
+        with pytest.raises(ReadError, match=Path(out).name):
+            read_plugin(out, self.fmt)
+
+    def test_garbage_is_not_sniffed(self, tmp_path: Path) -> None:
+        plugin = get(self.fmt)
+        assert not plugin.sniff("x.bin", b"\x00" * 348)
+        assert not plugin.sniff("x.bin", b"hello world" * 40)
+
+    def test_sniffs_own_files(self, tmp_path: Path) -> None:
+        out = self.image_file(Series(np.zeros((2, 3, 4), np.int16)).write(
+            tmp_path / f"s{self.ext}", formats=[self.fmt]))
+        head = Path(out).read_bytes()[:348]
+        assert get(self.fmt).sniff(out, head)
+        others = [get(n) for n in ("nifti", "itk", "nrrd", "mat") if n != self.fmt]
+        assert not any(p.sniff("noext", head) for p in others)
+
+
+def test_unknown_extension_lists_formats(tmp_path: Path) -> None:
+    from imagedata.formats import read
+
+    bad = tmp_path / "x.xyz"
+    bad.write_bytes(b"not an image" * 40)
+    with pytest.raises(UnknownFormatError, match="nifti") as err:
+        read(str(bad))
+    assert "itk" in str(err.value) and "mat" in str(err.value)

@@ -1,0 +1,295 @@
+"""NIfTI: conformance suite, and checks against nibabel and dcm2niix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from imagedata import geometry
+from imagedata.axis import tag_axis
+from imagedata.errors import MissingDependencyError, ReadError
+from imagedata.formats import _bids
+from imagedata.formats.nifti import from_nibabel, to_nibabel
+from imagedata.series import Series
+from imagedata.testing import make_dicom_series
+from tests.conftest import require_tool
+
+try:
+    from .test_conformance import (
+        ORIENTATIONS,
+        FormatConformance,
+        dicom_series,
+        read_plugin,
+        synthetic,
+    )
+except ImportError:  # tests/formats is not a package
+    from test_conformance import (  # type: ignore[no-redef]
+        ORIENTATIONS,
+        FormatConformance,
+        dicom_series,
+        read_plugin,
+        synthetic,
+    )
+
+nib = pytest.importorskip("nibabel")
+
+
+class TestNiftiGzConformance(FormatConformance):
+    fmt = "nifti"
+    ext = ".nii.gz"
+
+    def check_uneven_time(self, back: Series, embed: bool) -> None:
+        if embed:
+            np.testing.assert_allclose(back.timeline, [0.0, 1.0, 3.5], atol=1e-6)
+        else:  # no step is made up: pixdim[4] = 0, the values are only in the header
+            assert back.shape[0] == 3
+
+
+class TestNiftiConformance(TestNiftiGzConformance):
+    ext = ".nii"
+
+
+def _dcm2niix(dicom: Path, out: Path) -> Path:
+    exe = require_tool("dcm2niix")
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([exe, "-z", "y", "-f", "ref", "-o", str(out), str(dicom)], check=True,
+                   capture_output=True)
+    return out / "ref.nii.gz"
+
+
+def _same_world(ours: object, ref: object) -> None:
+    """Every voxel of `ours` sits at the world position of an equal voxel of `ref`."""
+    a, b = np.asarray(ours.dataobj), np.asarray(ref.dataobj)  # type: ignore[attr-defined]
+    assert a.shape == b.shape
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in a.shape[:3]], indexing="ij"), -1)
+    idx = idx.reshape(-1, 3).astype(np.float64)
+    world = idx @ ours.affine[:3, :3].T + ours.affine[:3, 3]  # type: ignore[attr-defined]
+    inv = np.linalg.inv(ref.affine)  # type: ignore[attr-defined]
+    ref_idx = world @ inv[:3, :3].T + inv[:3, 3]
+    np.testing.assert_allclose(ref_idx, np.round(ref_idx), atol=2e-3)
+    r = np.round(ref_idx).astype(int)
+    ii = idx.astype(int)
+    np.testing.assert_array_equal(a[ii[:, 0], ii[:, 1], ii[:, 2]], b[r[:, 0], r[:, 1], r[:, 2]])
+
+
+# --- geometry against GEOMETRY.md and nibabel ---------------------------------------------
+
+
+def test_geometry_test_vector_1(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (10, 6, 9), pixel_spacing=(0.5, 0.8), slice_spacing=2.0,
+                   position=(-100.0, -120.0, -50.0))
+    out = si.write(tmp_path / "v1.nii", formats=["nifti"])
+    img = nib.load(out[0])
+    want = [[-0.8, 0, 0, 100], [0, -0.5, 0, 120], [0, 0, 2, -50]]
+    np.testing.assert_allclose(img.header.get_sform()[:3], want, atol=1e-6)
+    np.testing.assert_allclose(img.header.get_qform()[:3], want, atol=1e-5)
+    assert int(img.header["sform_code"]) == 1 and int(img.header["qform_code"]) == 1
+    assert nib.aff2axcodes(img.affine) == ("L", "P", "S")
+    assert img.shape == (9, 6, 10)  # (column, row, slice)
+    np.testing.assert_array_equal(np.asarray(img.dataobj), np.asarray(si).transpose(2, 1, 0))
+
+
+def test_tilt_sform_exact_qform_rotation_with_warning(tmp_path: Path) -> None:
+    tilt = (1.0, 0.0, 0.0, 0.0, np.cos(np.deg2rad(20)), -np.sin(np.deg2rad(20)))
+    si = synthetic(tmp_path, (5, 4, 6), orientation=tilt, slice_spacing=(0.0, 0.0, 2.5))
+    with pytest.warns(UserWarning, match="sheared"):
+        out = si.write(tmp_path / "tilt.nii", formats=["nifti"])
+    img = nib.load(out[0])
+    np.testing.assert_allclose(img.header.get_sform(), geometry.nifti_from_affine(si.affine),
+                               atol=1e-5)
+    q = img.header.get_qform()[:3, :3]
+    u = q / np.linalg.norm(q, axis=0)
+    np.testing.assert_allclose(u.T @ u, np.eye(3), atol=1e-5)  # a rotation: no shear
+    assert not np.allclose(img.header.get_qform(), img.header.get_sform(), atol=1e-3)
+
+
+@pytest.mark.parametrize("codes", [(0, 1), (0, 0), (2, 1)])
+def test_read_order_sform_qform_pixdim(tmp_path: Path, codes: tuple[int, int]) -> None:
+    sform = np.array([[-1.0, 0, 0, 10], [0, -2.0, 0, 20], [0, 0, 3.0, 30], [0, 0, 0, 1]])
+    qform = np.array([[-1.0, 0, 0, 5], [0, -2.0, 0, 6], [0, 0, 3.0, 7], [0, 0, 0, 1]])
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), None)
+    img.header.set_sform(sform, code=codes[0])
+    img.header.set_qform(qform, code=codes[1])
+    nib.save(img, tmp_path / "o.nii")
+    back = read_plugin(tmp_path / "o.nii", "nifti")
+    expected = nib.load(tmp_path / "o.nii").header.get_best_affine()
+    np.testing.assert_allclose(back.affine, geometry.affine_from_nifti(expected), atol=1e-6)
+    np.testing.assert_allclose(back.spacing, [3.0, 2.0, 1.0])
+
+
+# --- against dcm2niix ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sag_ap", "sag_hf", "cor_hf", "cor_rl", "tra_rl"])
+def test_world_positions_equal_dcm2niix_real_data(testdata: Path, tmp_path: Path,
+                                                  name: str) -> None:
+    with zipfile.ZipFile(testdata / "dicom" / f"{name}.zip") as zf:
+        zf.extractall(tmp_path)
+    files = sorted(p for p in (tmp_path / name).iterdir() if p.is_file())
+    si = dicom_series(files)
+    out = si.write(tmp_path / f"{name}.nii.gz", formats=["nifti"])
+    _same_world(nib.load(out[0]), nib.load(testdata / "nifti" / f"{name}.nii.gz"))
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_world_positions_equal_dcm2niix_synthetic(tmp_path: Path, orientation: str) -> None:
+    truth = make_dicom_series(tmp_path / "dicom", (6, 10, 14), orientation=ORIENTATIONS[orientation],
+                              pixel_spacing=(0.7, 1.1), slice_spacing=3.0)
+    ref = _dcm2niix(truth.path, tmp_path / "ref")
+    si = dicom_series(truth.files)
+    out = si.write(tmp_path / "ours.nii.gz", formats=["nifti"])
+    _same_world(nib.load(out[0]), nib.load(ref))
+
+
+def test_bids_sidecar_matches_dcm2niix(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path / "dicom", (4, 6, 8), ProtocolName="t1_fl2d",
+                              InstitutionName="Hospital", SoftwareVersions="syngo",
+                              SequenceName="*fl2d1")
+    ref = json.loads(_dcm2niix(truth.path, tmp_path / "ref").with_suffix("").with_suffix(".json")
+                     .read_text())
+    si = dicom_series(truth.files)
+    out = si.write(tmp_path / "ours.nii.gz", formats=["nifti"])
+    ours = json.loads((tmp_path / "ours.json").read_text())
+    assert str(tmp_path / "ours.json") in out
+    # per-image attributes (not in the shared template) and the converter's own keys differ
+    skip = {"AcquisitionTime", "AcquisitionNumber", "ConversionSoftware",
+            "ConversionSoftwareVersion", "ImageOrientationPatientDICOM"}
+    compared = [k for k in ref if k not in skip]
+    assert len(compared) >= 16
+    for key in compared:
+        assert ours.get(key) == pytest.approx(ref[key]) if isinstance(ref[key], float) else \
+            ours.get(key) == ref[key], (key, ours.get(key), ref[key])
+    np.testing.assert_allclose(ours["ImageOrientationPatientDICOM"],
+                               ref["ImageOrientationPatientDICOM"], atol=1e-6)
+
+
+# --- embedded header ------------------------------------------------------------------------
+
+
+def test_extensions_dicom_and_json(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    out = si.write(tmp_path / "e.nii.gz", formats=["nifti"])
+    img = nib.load(out[0])
+    codes = [int(e.get_code()) for e in img.header.extensions]
+    assert codes == [2, 6]
+    ds = img.header.extensions[0].get_content()  # nibabel parses code 2 with pydicom
+    assert isinstance(ds, pydicom.Dataset)
+    assert ds.PatientID == si.getDicomAttribute("PatientID")
+    doc = json.loads(img.header.extensions[1].get_content())
+    assert doc["imagedata_header"] == 1
+    assert pydicom.Dataset.from_json(doc["template"]).StudyInstanceUID == si.studyInstanceUID
+
+
+def test_template_from_dicom_extension_only(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    img = to_nibabel(si)
+    img.header.extensions.pop()  # keep only the code-2 DICOM extension
+    nib.save(img, tmp_path / "d.nii")
+    back = read_plugin(tmp_path / "d.nii", "nifti")
+    assert back.getDicomAttribute("PatientName") == si.getDicomAttribute("PatientName")
+
+
+def test_plain_nifti_time_axis_from_pixdim(tmp_path: Path) -> None:
+    img = nib.Nifti1Image(np.zeros((4, 5, 6, 3), np.float32), np.diag([2.0, 2.0, 3.0, 1.0]))
+    img.header.set_zooms((2.0, 2.0, 3.0, 1500.0))
+    img.header.set_xyzt_units("mm", "msec")
+    nib.save(img, tmp_path / "p.nii.gz")
+    back = read_plugin(tmp_path / "p.nii.gz", "nifti")
+    assert back.shape == (3, 6, 5, 4)
+    np.testing.assert_allclose(back.timeline, [0.0, 1.5, 3.0])
+
+
+def test_uneven_time_has_no_made_up_step(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 2, 5, 6), order="time", tag_values=[0.0, 1.0, 3.5])
+    si.write(tmp_path / "u.nii", formats=["nifti"])
+    img = nib.load(tmp_path / "u.nii")
+    assert img.header.get_zooms()[3] == 0.0
+    assert json.loads((tmp_path / "u.json").read_text())["VolumeTiming"] == [0.0, 1.0, 3.5]
+
+
+def test_uniform_time_step_in_pixdim(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 2, 5, 6), order="time", tag_values=[0.0, 2.5, 5.0])
+    si.write(tmp_path / "t.nii", formats=["nifti"])
+    img = nib.load(tmp_path / "t.nii")
+    assert img.header.get_zooms()[3] == pytest.approx(2.5)
+    assert img.header.get_xyzt_units() == ("mm", "sec")
+
+
+# --- diffusion ------------------------------------------------------------------------------
+
+
+def test_bval_bvec_written_and_read(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 2, 5, 6), order="b", tag_values=[0.0, 500.0, 1000.0])
+    out = si.write(tmp_path / "dwi.nii.gz", formats=["nifti"], embed_header=False)
+    assert {Path(p).name for p in out} == {"dwi.nii.gz", "dwi.json", "dwi.bval", "dwi.bvec"}
+    assert (tmp_path / "dwi.bval").read_text() == "0 500 1000\n"
+    assert (tmp_path / "dwi.bvec").read_text() == "0 0 0\n0 0 0\n0 0 0\n"
+    back = read_plugin(tmp_path / "dwi.nii.gz", "nifti")
+    assert back.input_order == "b"
+    np.testing.assert_allclose(back.bvalues, [0.0, 500.0, 1000.0])
+
+
+@pytest.mark.parametrize("orientation", ["axial", "sagittal", "oblique"])
+def test_bvec_rule_and_round_trip(tmp_path: Path, orientation: str) -> None:
+    si = synthetic(tmp_path, (3, 4, 5), orientation=ORIENTATIONS[orientation])
+    g = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8]])
+    dti = np.column_stack([[0.0, 1000.0, 1000.0], g])
+    vol = Series(np.stack([np.asarray(si)] * 3))
+    vol.header = vol.header.replace(affine=si.affine, template=si.header.template,
+                                    input_order="dti")
+    vol.axes = (tag_axis("dti", dti), *vol.axes[1:])
+    vol.write(tmp_path / "d.nii.gz", formats=["nifti"], embed_header=False)
+    bvec = _bids.parse_numbers((tmp_path / "d.bvec").read_text(), "d.bvec", rows=3)
+    img = nib.load(tmp_path / "d.nii.gz")
+    u = img.affine[:3, :3] / np.linalg.norm(img.affine[:3, :3], axis=0)  # RAS unit axes
+    g_ras = g * [-1.0, -1.0, 1.0]
+    want = (g_ras @ u).T
+    if np.linalg.det(u) > 0:
+        want[0] = -want[0]
+    np.testing.assert_allclose(bvec, want, atol=1e-5)
+    back = read_plugin(tmp_path / "d.nii.gz", "nifti")
+    np.testing.assert_allclose(back.bvectors, g, atol=1e-5)
+    np.testing.assert_allclose(back.bvalues, [0.0, 1000.0, 1000.0])
+
+
+# --- interop and errors -------------------------------------------------------------------
+
+
+def test_to_from_nibabel(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5), orientation=ORIENTATIONS["oblique"])
+    img = si.to_nibabel()
+    assert isinstance(img, nib.Nifti1Image)
+    back = Series.from_nibabel(img)
+    np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+    assert back.patientID == si.patientID
+    assert from_nibabel(to_nibabel(si, embed_header=False)).patientID == ""
+
+
+def test_nifti2(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    si.write(tmp_path / "n2.nii", formats=["nifti"], nifti2=True)
+    assert isinstance(nib.load(tmp_path / "n2.nii"), nib.Nifti2Image)
+    back = read_plugin(tmp_path / "n2.nii", "nifti")
+    np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+    assert back.patientID == si.patientID
+
+
+def test_corrupt_gzip_is_read_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"\x00" * 400)
+    with pytest.raises(ReadError, match="bad.nii.gz"):
+        read_plugin(bad, "nifti")
+
+
+def test_missing_nibabel_names_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "nibabel", None)
+    with pytest.raises(MissingDependencyError, match=r"imagedata\[nifti\]"):
+        Series(np.zeros((2, 3, 4))).write(tmp_path / "x.nii", formats=["nifti"])
