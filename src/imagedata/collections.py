@@ -1,0 +1,214 @@
+"""Collections of series: :class:`Study`, :class:`Patient` and :class:`Cohort`.
+
+As in imagedata 3.x these are dicts: a Study maps SeriesInstanceUID to
+:class:`~imagedata.series.Series`, a Patient maps StudyInstanceUID to Study, a Cohort
+maps PatientID to Patient.  Each reads every DICOM series it finds in one header pass;
+the study and patient attributes come from the series' DICOM templates.
+
+A series whose images split into several groups by geometry or ImageType (a localizer
+inside a series) appears once per group, keyed ``"<SeriesInstanceUID>#<k>"`` for
+k >= 2.  A series that cannot be sorted is skipped with a warning (``strict=True``
+raises instead).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from imagedata.testing import make_dicom_series
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> a = make_dicom_series(d / "a", shape=(3, 4, 4))
+>>> b = make_dicom_series(d / "b", shape=(2, 4, 4), StudyInstanceUID=a.study_instance_uid)
+>>> study = Study(d)
+>>> sorted(si.shape for si in study.values())
+[(2, 4, 4), (3, 4, 4)]
+>>> study.patientID
+'SYN0001'
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from imagedata.errors import ImageDataError, MultipleSeriesError
+from imagedata.series import Series
+
+logger = logging.getLogger(__name__)
+
+#: imagedata 3.x attribute name -> DICOM keyword.
+PATIENT_ATTRIBUTES = {
+    "patientName": "PatientName",
+    "patientID": "PatientID",
+    "patientBirthDate": "PatientBirthDate",
+    "patientSex": "PatientSex",
+    "patientAge": "PatientAge",
+    "patientSize": "PatientSize",
+    "patientWeight": "PatientWeight",
+}
+STUDY_ATTRIBUTES = {
+    "studyInstanceUID": "StudyInstanceUID",
+    "studyDate": "StudyDate",
+    "studyTime": "StudyTime",
+    "studyID": "StudyID",
+    "studyDescription": "StudyDescription",
+    "accessionNumber": "AccessionNumber",
+    "referringPhysiciansName": "ReferringPhysicianName",
+    **PATIENT_ATTRIBUTES,
+}
+
+
+def read_all(
+    source: Any,
+    *,
+    strict: bool = False,
+    input_order: str | Callable[[Dataset], Any] = "auto",
+    **options: Any,
+) -> list[tuple[str, Series]]:
+    """Read every series in `source`; return (key, Series) pairs in scan order.
+
+    `options` are those of :func:`imagedata.formats.dicom.reader.read_series` except
+    ``series``.
+    """
+    from imagedata.archives import expand
+    from imagedata.formats.dicom.reader import _scaling, read_group, scan_groups
+
+    members = expand(source)
+    groups = scan_groups(
+        members, skip_broken=bool(options.pop("skip_broken", False)), source=str(source)
+    )
+    scaling = _scaling(bool(options.pop("rescale", True)), options.pop("scaling", None))
+    out: list[tuple[str, Series]] = []
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g.uid] = counts.get(g.uid, 0) + 1
+        key = g.uid if counts[g.uid] == 1 else f"{g.uid}#{counts[g.uid]}"
+        try:
+            arr, header = read_group(g, input_order=input_order, scaling=scaling, **options)
+        except ImageDataError as err:
+            if strict:
+                raise
+            warnings.warn(f"series {g.label} ({g.description!r}) skipped: {err}", stacklevel=3)
+            continue
+        si = Series(arr)
+        si.header = header
+        out.append((key, si))
+    return out
+
+
+class _Collection(dict):  # type: ignore[type-arg]
+    """A dict with attributes taken from the DICOM template of its first entry."""
+
+    _attributes: dict[str, str] = {}
+
+    def _template(self) -> Dataset | None:
+        for v in self.values():
+            if isinstance(v, Series):
+                return v.header.template
+            tmpl = v._template() if isinstance(v, _Collection) else None
+            if tmpl is not None:
+                return tmpl
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        keyword = type(self)._attributes.get(name)
+        if keyword is None:
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+        tmpl = self._template()
+        value = None if tmpl is None else tmpl.get(keyword)
+        return (
+            None
+            if value is None
+            else (str(value) if not isinstance(value, (int, float)) else value)
+        )
+
+
+class Study(_Collection):
+    """The series of one study, keyed by SeriesInstanceUID.
+
+    Parameters
+    ----------
+    data
+        Folder, file, archive, glob or list of them; None for an empty study.
+    strict
+        Raise on a series that cannot be read instead of skipping it with a warning.
+    input_order
+        How to sort each series (default 'auto').
+    **options
+        Reader options (``rescale``, ``scaling``, ``accept_uneven_slices``, ``skip_broken``,
+        ``headers_only``).
+
+    Raises
+    ------
+    MultipleSeriesError
+        If the input holds series of several studies (use :class:`Patient`).
+    """
+
+    _attributes = STUDY_ATTRIBUTES
+
+    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+        super().__init__()
+        if data is None:
+            return
+        pairs = read_all(data, strict=strict, **options)
+        studies = {str(si.header.template.get("StudyInstanceUID", "")) for _, si in pairs}
+        if len(studies) > 1:
+            raise MultipleSeriesError(
+                f"{data}: holds {len(studies)} studies ({', '.join(sorted(studies))}); "
+                "read it with imagedata.Patient or imagedata.Cohort"
+            )
+        self.update(pairs)
+
+
+class Patient(_Collection):
+    """The studies of one patient, keyed by StudyInstanceUID (see :class:`Study`).
+
+    Raises
+    ------
+    MultipleSeriesError
+        If the input holds several patients (use :class:`Cohort`).
+    """
+
+    _attributes = PATIENT_ATTRIBUTES
+
+    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+        super().__init__()
+        if data is None:
+            return
+        pairs = read_all(data, strict=strict, **options)
+        patients = {str(si.header.template.get("PatientID", "")) for _, si in pairs}
+        if len(patients) > 1:
+            raise MultipleSeriesError(
+                f"{data}: holds {len(patients)} patients ({', '.join(sorted(patients))}); "
+                "read it with imagedata.Cohort"
+            )
+        _fill_studies(self, pairs)
+
+
+def _fill_studies(target: dict[str, Study], pairs: list[tuple[str, Series]]) -> None:
+    for key, si in pairs:
+        uid = str(si.header.template.get("StudyInstanceUID", ""))
+        target.setdefault(uid, Study())[key] = si
+
+
+class Cohort(_Collection):
+    """The patients found in the input, keyed by PatientID (see :class:`Study`)."""
+
+    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+        super().__init__()
+        self.data = data
+        if data is None:
+            return
+        by_patient: dict[str, list[tuple[str, Series]]] = {}
+        for key, si in read_all(data, strict=strict, **options):
+            pid = str(si.header.template.get("PatientID", ""))
+            by_patient.setdefault(pid, []).append((key, si))
+        for pid, pairs in by_patient.items():
+            patient = Patient()
+            _fill_studies(patient, pairs)
+            self[pid] = patient
+
+
+__all__ = ["Cohort", "Patient", "Study", "read_all"]
