@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -208,6 +209,17 @@ def progress(
     return tqdm(items, desc=desc, total=total, leave=False, file=sys.stderr)
 
 
+def write_series(si: Series, target: Any, fmt: str, **options: Any) -> list[str]:
+    """Write `si`; a refused overwrite names the command-line option, not the keyword."""
+    from imagedata.errors import WriteError
+
+    try:
+        return si.write(target, formats=[fmt], **options)
+    except WriteError as err:
+        text = str(err).replace("pass overwrite=True", "use --overwrite")
+        raise WriteError(text.replace("overwrite=True", "--overwrite")) from err
+
+
 def say(args: argparse.Namespace, text: str) -> None:
     """Print an informational line on stdout unless ``--quiet``."""
     if not getattr(args, "quiet", False):
@@ -257,7 +269,24 @@ def read_one(
         options["series"] = select
     if headers_only:
         options["headers_only"] = True
-    return Series(src, input_order=order, **options)
+    try:
+        return Series(src, input_order=order, **options)
+    except MultipleSeriesError as err:
+        raise MultipleSeriesError(_pick_with_option(err)).with_traceback(None) from err
+
+
+def _pick_with_option(err: MultipleSeriesError) -> str:
+    """The reader's multi-line listing as one line that names ``--series``."""
+    lines = str(err).splitlines()
+    listed = [line.strip() for line in lines[1:] if line.startswith("  ")]
+    shown = "; ".join(listed[:6]) + ("; ..." if len(listed) > 6 else "")
+    head = lines[0].rstrip(":") if lines else "the input holds several series"
+    how = "pick one with --series LABEL (a label above, SeriesNumber or description)"
+    return f"{head}: {shown}; {how}"
+
+
+#: Series labels in the reader's MultipleSeriesError listing: ``series='3'``.
+_LABEL = re.compile(r"series='([^']*)'")
 
 
 def read_all(
@@ -270,9 +299,22 @@ def read_all(
     """Read every series in `sources`, in patient/study/series-number order."""
     try:
         return [read_one(sources, order=order, select=select, headers_only=headers_only)]
-    except MultipleSeriesError:
+    except MultipleSeriesError as err:
         if select is not None:
             raise
+        listing = str(err.__cause__ or err)
+    try:
+        import imagedata.collections  # noqa: F401
+    except ImportError:
+        labels = list(dict.fromkeys(_LABEL.findall(listing)))
+        if not labels:
+            raise
+        logger.debug("reading %d series one by one: %s", len(labels), labels)
+        series = [
+            read_one(sources, order=order, select=label, headers_only=headers_only)
+            for label in labels
+        ]
+        return sort_series(series)
     return _read_collection(sources, order=order, headers_only=headers_only)
 
 

@@ -165,11 +165,14 @@ def calc(args: argparse.Namespace) -> int:
         result.setDicomAttribute("SeriesNumber", args.sernum)
     description = args.serdes if args.serdes is not None else f"imagedata calc {args.expression}"
     result.setDicomAttribute("SeriesDescription", description[:64])
+    from pydicom.uid import generate_uid
+
+    result.setDicomAttribute("SeriesInstanceUID", generate_uid())  # a new series
     from imagedata.cli.convert import _format_of, check_format
 
     fmt = check_format(args.to or _format_of(args.output))
     options: dict[str, Any] = {"overwrite": True} if args.overwrite else {}
-    result.write(args.output, formats=[fmt], **options)
+    _common.write_series(result, args.output, fmt, **options)
     _common.say(args, f"{args.output}: {fmt}, shape {tuple(result.shape)} {result.dtype}")
     return 0
 

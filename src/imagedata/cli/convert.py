@@ -219,7 +219,7 @@ def convert(args: argparse.Namespace) -> int:
         )
         for si, target in steps:
             logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
-            written += len(si.write(target, formats=[fmt], **_write_options(fmt, args)))
+            written += len(_common.write_series(si, target, fmt, **_write_options(fmt, args)))
             _common.say(args, f"{target}: {fmt}, shape {tuple(si.shape)}")
     logger.info("%d files written", written)
     return 0

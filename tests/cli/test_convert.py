@@ -1,0 +1,161 @@
+"""``imagedata convert`` and its 3.x alias ``image_data``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imagedata.cli import convert
+from imagedata.series import Series
+
+from .conftest import one_line, run_main, run_script
+
+
+def test_convert_nifti_to_metaimage_keeps_voxels_geometry_and_tags(nifti_input, tmp_path, capsys):
+    path, si = nifti_input
+    out = tmp_path / "out.mha"
+    code, stdout, err = run_main(convert.main, [path, out], capsys)
+    assert (code, err) == (0, "")
+    assert f"{out}: itk" in stdout
+    back = Series(str(out))
+    assert np.array_equal(np.asarray(back), np.asarray(si))
+    assert np.allclose(back.affine, si.affine)
+    assert np.allclose(back.timeline, si.timeline)
+
+
+def test_convert_to_replaces_the_format_and_names_the_file_in_a_folder(
+    nifti_input, tmp_path, capsys
+):
+    path, si = nifti_input
+    out = tmp_path / "nrrd_out"
+    code, _, err = run_main(convert.main, [path, out, "--to", "nrrd", "--quiet"], capsys)
+    assert (code, err) == (0, "")
+    files = sorted(p.name for p in out.iterdir() if p.name.endswith((".nrrd", ".nhdr")))
+    assert len(files) == 1
+    assert np.array_equal(np.asarray(Series(str(out / files[0]))), np.asarray(si))
+
+
+def test_convert_sets_series_number_and_description(nifti_input, tmp_path, capsys):
+    path, _ = nifti_input
+    out = tmp_path / "renamed.nii.gz"
+    code, _, _ = run_main(
+        convert.main, [path, out, "--sernum", "42", "--serdes", "Motion corrected"], capsys
+    )
+    assert code == 0
+    back = Series(str(out))
+    assert back.seriesNumber == 42
+    assert back.seriesDescription == "Motion corrected"
+    assert back.patientName == "Doe^Jane"
+
+
+def test_convert_with_template_and_geometry(nifti_input, nifti_3d, tmp_path, capsys):
+    path, _ = nifti_input
+    sag_path, sag = nifti_3d
+    plain = Series(np.ones(sag.shape, dtype=np.int16))
+    plain_path = tmp_path / "plain.nii.gz"
+    plain.write(plain_path, formats=["nifti"])
+    out = tmp_path / "derived.nii.gz"
+    code, _, err = run_main(
+        convert.main, [plain_path, out, "--template", path, "--geometry", sag_path], capsys
+    )
+    assert (code, err) == (0, "")
+    back = Series(str(out))
+    assert back.patientID == "P123"  # from the template
+    assert np.allclose(back.affine, sag.affine)  # from the geometry
+
+
+def test_existing_output_needs_overwrite(nifti_input, tmp_path, capsys):
+    path, _ = nifti_input
+    out = tmp_path / "out.nii.gz"
+    assert run_main(convert.main, [path, out, "-q"], capsys)[0] == 0
+    code, _, err = run_main(convert.main, [path, out], capsys)
+    assert code == 1
+    line = one_line(err)
+    assert line.startswith("imagedata convert: ") and str(out) in line and "overwrite" in line
+    assert run_main(convert.main, [path, out, "--overwrite", "-q"], capsys)[0] == 0
+
+
+def test_output_that_is_the_input_is_refused(nifti_input, capsys):
+    path, _ = nifti_input
+    code, _, err = run_main(convert.main, [path, path.parent, "--overwrite"], capsys)
+    assert code == 2
+    assert "is or holds the input" in one_line(err)
+    assert path.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "missing_folder", "missing_folder: no such file or folder"),
+        (lambda d: _write(d / "broken.nii.gz", b"\x1f\x8b not really gzip"), "broken.nii.gz"),
+        (lambda d: _write(d / "notes.txt", b"just some text, not an image\n" * 20), "notes.txt"),
+        (lambda d: _write(d / "empty.mha", b""), "empty.mha"),
+    ],
+    ids=["missing", "corrupt", "unknown-format", "empty-file"],
+)
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path, capsys, make, expected):
+    bad = make(tmp_path)
+    code, _, err = run_main(convert.main, [bad, tmp_path / "out.nii.gz"], capsys)
+    assert code == 1
+    line = one_line(err)
+    assert line.startswith("imagedata convert: ") and expected in line
+    assert "Traceback" not in err
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "required"),
+        (["only_one"], "give at least one INPUT and the OUTPUT"),
+        (["in", "out", "--to", "jpeg"], "unknown format 'jpeg'"),
+        (["in", "out", "--sernum", "x"], "invalid int value"),
+        (["in", "out", "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv, expected):
+    code, _, err = run_main(convert.main, argv, capsys)
+    assert code == 2
+    assert expected in one_line(err)
+
+
+def test_image_data_legacy_order_output_first(nifti_input, tmp_path, capsys):
+    path, si = nifti_input
+    out = tmp_path / "legacy_%p"
+    code = convert.main([str(out), str(path), "--of", "nifti", "--of", "itk", "-q"], legacy=True)
+    assert code == 0, capsys.readouterr().err
+    for fmt, ext in (("nifti", ".nii.gz"), ("itk", ".mha")):
+        files = [f for f in (tmp_path / f"legacy_{fmt}").iterdir() if f.name.endswith(ext)]
+        assert len(files) == 1  # beside a possible JSON sidecar
+        assert np.array_equal(np.asarray(Series(str(files[0]))), np.asarray(si))
+
+
+def test_several_formats_need_a_placeholder(nifti_input, tmp_path, capsys):
+    path, _ = nifti_input
+    code = convert.main(
+        [str(tmp_path / "o"), str(path), "--of", "nifti", "--of", "itk"], legacy=True
+    )
+    assert code == 2
+    assert "%p" in one_line(capsys.readouterr().err)
+
+
+def test_console_scripts_imagedata_convert_and_image_data(nifti_input, tmp_path):
+    path, si = nifti_input
+    done = run_script("imagedata", "convert", path, tmp_path / "a.mha")
+    assert done.returncode == 0, done.stderr
+    legacy = run_script("image_data", tmp_path / "b.nii", path, "--of", "nifti")
+    assert legacy.returncode == 0, legacy.stderr
+    for name in ("a.mha", "b.nii"):
+        assert np.array_equal(np.asarray(Series(str(tmp_path / name))), np.asarray(si))
+    bad = run_script("imagedata", "convert", tmp_path / "nope", tmp_path / "c.mha")
+    assert bad.returncode == 1
+    assert (
+        one_line(bad.stderr)
+        == f"imagedata convert: {tmp_path / 'nope'}: no such file or folder; check the path"
+    )
+    usage = run_script("image_data")
+    assert usage.returncode == 2 and one_line(usage.stderr).startswith("image_data: ")
