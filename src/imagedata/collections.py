@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydicom.dataset import Dataset
 
@@ -98,10 +98,10 @@ def read_all(
     return out
 
 
-class _Collection(dict):  # type: ignore[type-arg]
+class _Collection(dict):
     """A dict with attributes taken from the DICOM template of its first entry."""
 
-    _attributes: dict[str, str] = {}
+    _attributes: ClassVar[dict[str, str]] = {}
 
     def _template(self) -> Dataset | None:
         for v in self.values():
