@@ -133,24 +133,28 @@ def cluster_positions(images: Sequence[Image]) -> tuple[list[list[Image]], Float
 
 
 def check_counts(groups: list[list[Image]], positions: FloatArray) -> int:
-    """The number of images per position; SortError naming positions with another count."""
+    """The number of images per position; SortError naming positions with fewer images."""
     counts = Counter(len(g) for g in groups)
     if len(counts) == 1:
         return len(groups[0])
-    common = counts.most_common(1)[0][0]
-    odd = [(k, len(g)) for k, g in enumerate(groups) if len(g) != common]
+    full = max(counts)
+    short = [(k, len(g)) for k, g in enumerate(groups) if len(g) != full]
     lines = [
         f"  slice {k} at {_fmt(positions[k])} has {n} images ({_names(groups[k])})"
-        for k, n in odd[:6]
+        for k, n in short[:6]
     ]
-    more = f"\n  ... and {len(odd) - 6} more positions" if len(odd) > 6 else ""
-    partial = (
-        " (a partial last volume or a missing file?)" if all(n < common for _, n in odd) else ""
-    )
+    more = f"\n  ... and {len(short) - 6} more positions" if len(short) > 6 else ""
+    hint = ""
+    if len({n for _, n in short}) == 1 and short[0][1] == full - 1:
+        hint = (
+            "\nA partial last volume (or a missing file)? "
+            if len(short) > len(groups) // 2 or len(short) == 1
+            else "\n"
+        )
     raise SortError(
-        f"unequal number of images per slice position: {counts[common]} positions have "
-        f"{common} images, but\n" + "\n".join(lines) + more + f"\n{partial.strip()} "
-        "Add the missing files, remove the extra ones, or pick images with series=..."
+        f"unequal number of images per slice position: {counts[full]} of {len(groups)} "
+        f"positions have {full} images, but\n" + "\n".join(lines) + more + (hint or "\n")
+        + "Add the missing files, remove the extra ones, or pick images with series=..."
     )
 
 

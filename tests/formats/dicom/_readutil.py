@@ -1,0 +1,39 @@
+"""Helpers for the DICOM reader tests: edit synthetic files, paths of installed test data."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+
+PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def edit(files: Iterable[Path], change: Callable[[Dataset, int], Any]) -> None:
+    """Rewrite each file after `change(ds, index)`."""
+    for i, f in enumerate(sorted(files)):
+        ds = pydicom.dcmread(f)
+        change(ds, i)
+        ds.save_as(f, enforce_file_format=True)
+
+
+def by_position(files: Iterable[Path]) -> list[Path]:
+    """Files sorted by z of ImagePositionPatient, then InstanceNumber."""
+    def key(f: Path) -> tuple[float, int]:
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        return float(ds.ImagePositionPatient[2]), int(ds.InstanceNumber)
+
+    return sorted(files, key=key)
+
+
+def nibabel_file(name: str, dest: Path) -> Path:
+    """Uncompress nibabel's nicom test file `name` (.dcm.gz) into `dest`."""
+    nib = __import__("nibabel")
+    src = Path(nib.__file__).parent / "nicom" / "tests" / "data" / name
+    out = dest / name.removesuffix(".gz")
+    out.write_bytes(gzip.open(src).read())
+    return out

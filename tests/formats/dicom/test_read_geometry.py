@@ -1,0 +1,210 @@
+"""DICOM reader geometry: GEOMETRY.md test vectors 1-4 and HARD_CASES 1-5, 9."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from _readutil import by_position, edit
+
+from imagedata import geometry
+from imagedata.errors import MultipleSeriesError, SortError
+from imagedata.formats import read
+from imagedata.testing import make_dicom_series
+
+
+def test_vector1_axial_unequal_spacing(tmp_path: Path) -> None:
+    truth = make_dicom_series(
+        tmp_path, shape=(10, 6, 9), pixel_spacing=(0.5, 0.8), position=(-100, -120, -50)
+    )
+    arr, h = read(tmp_path)
+    assert arr.shape == (10, 6, 9)
+    np.testing.assert_array_equal(arr, truth.data)
+    np.testing.assert_allclose(h.affine[:3, 0], (0, 0, 2), atol=1e-9)
+    np.testing.assert_allclose(h.affine[:3, 1], (0, 0.5, 0), atol=1e-9)
+    np.testing.assert_allclose(h.affine[:3, 2], (0.8, 0, 0), atol=1e-9)
+    np.testing.assert_allclose(h.affine[:3, 3], (-100, -120, -50), atol=1e-9)
+    expected = [[-0.8, 0, 0, 100], [0, -0.5, 0, 120], [0, 0, 2, -50]]
+    np.testing.assert_allclose(geometry.nifti_from_affine(h.affine)[:3], expected, atol=1e-9)
+    assert h.input_format == "dicom" and h.input_order == "none"
+    assert h.axes[-3:][0].name == "slice"
+
+
+def test_hc1_instance_number_is_not_spatial_order(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(8, 4, 5))
+    rng = np.random.default_rng(1)
+    numbers = rng.permutation(8) + 1
+
+    def scramble(ds: pydicom.Dataset, i: int) -> None:
+        ds.InstanceNumber = int(numbers[i])
+        ds.SliceLocation = -float(ds.SliceLocation)  # vendor sign: never used
+
+    edit(truth.files, scramble)
+    arr, h = read(tmp_path)
+    np.testing.assert_array_equal(arr, truth.data)
+    np.testing.assert_allclose(h.affine, truth.affine, atol=1e-6)
+
+
+def test_vector2_sagittal_sorts_along_normal(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(5, 6, 7), orientation="sagittal", position=(10, -20, 30))
+    arr, h = read(tmp_path)
+    np.testing.assert_array_equal(arr, truth.data)
+    x = h.affine[0, 3] + np.arange(5) * h.affine[0, 0]
+    assert np.all(np.diff(x) < 0), "n = (-1,0,0): x must decrease from slice to slice"
+    np.testing.assert_allclose(h.affine, truth.affine, atol=1e-6)
+
+
+def test_oblique_geometry(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(6, 8, 5), orientation="oblique", pixel_spacing=(0.7, 1.1))
+    arr, h = read(tmp_path)
+    np.testing.assert_array_equal(arr, truth.data)
+    np.testing.assert_allclose(h.affine, truth.affine, atol=1e-5)
+
+
+def test_vector3_and_hc5_gantry_tilt_keeps_sheared_affine(tmp_path: Path) -> None:
+    c, s = np.cos(np.deg2rad(20)), np.sin(np.deg2rad(20))
+    truth = make_dicom_series(
+        tmp_path, shape=(6, 4, 4), orientation=(1, 0, 0, 0, c, -s), slice_spacing=(0, 0, 2.5), modality="CT"
+    )
+    with pytest.warns(UserWarning, match="gantry tilt"):
+        arr, h = read(tmp_path)
+    np.testing.assert_allclose(h.affine[:3, 0], (0, 0, 2.5), atol=1e-6)
+    assert geometry.slice_distance(h.affine) == pytest.approx(2.5 * c, abs=1e-4)
+    assert geometry.is_tilted(h.affine)
+    np.testing.assert_array_equal(arr, truth.data)
+
+
+def test_vector4_time_series_and_missing_file(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(5, 20, 4, 6), order="time")
+    arr, h = read(tmp_path)
+    assert arr.shape == (5, 20, 4, 6)
+    np.testing.assert_array_equal(arr, truth.data)
+    assert h.input_order == "time"
+    time = h.axes[0]
+    assert time.name == "time"
+    timeline = time.values - time.values[0]
+    assert np.all(np.diff(timeline) > 0)
+    np.testing.assert_allclose(timeline, truth.timeline)
+    assert time.slice_values is not None and time.slice_values.shape == (5, 20)
+    # 12:05:00 = 43500 s since midnight
+    assert time.values[0] == pytest.approx(43500.0)
+
+    victim = by_position(truth.files)[7 * 5 + 2]
+    z = float(pydicom.dcmread(victim).ImagePositionPatient[2])
+    victim.unlink()
+    with pytest.raises(SortError, match="unequal number of images") as info:
+        read(tmp_path)
+    assert f"{z:.3f}" in str(info.value) and "has 4 images" in str(info.value)
+
+
+def test_hc9_partial_last_volume_named(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(3, 6, 4, 4), order="time")
+    last = [f for f in truth.files if int(pydicom.dcmread(f).TemporalPositionIdentifier) == 3]
+    for f in last[:4]:
+        f.unlink()
+    with pytest.raises(SortError, match="partial last volume"):
+        read(tmp_path)
+
+
+def test_hc2_two_series_in_one_folder(tmp_path: Path) -> None:
+    a = make_dicom_series(tmp_path / "a", shape=(4, 4, 4), SeriesNumber=5, SeriesDescription="T1")
+    b = make_dicom_series(tmp_path / "b", shape=(3, 4, 4), SeriesNumber=6, SeriesDescription="T2")
+    with pytest.raises(MultipleSeriesError) as info:
+        read(tmp_path)
+    msg = str(info.value)
+    for text in (a.series_instance_uid, b.series_instance_uid, "'T1'", "'T2'", "4 images", "3 images", "series="):
+        assert text in msg
+    assert read(tmp_path, series=6)[0].shape == (3, 4, 4)
+    assert read(tmp_path, series="T1")[0].shape == (4, 4, 4)
+    assert read(tmp_path, series=b.series_instance_uid)[0].shape == (3, 4, 4)
+    with pytest.raises(MultipleSeriesError, match="no series matches"):
+        read(tmp_path, series=99)
+
+
+def test_hc3_localizer_split_off(tmp_path: Path) -> None:
+    main = make_dicom_series(tmp_path / "main", shape=(6, 4, 4))
+    loc = make_dicom_series(tmp_path / "loc", shape=(2, 4, 4), orientation="sagittal")
+
+    def same_series(ds: pydicom.Dataset, i: int) -> None:
+        ds.SeriesInstanceUID = main.series_instance_uid
+        ds.StudyInstanceUID = main.study_instance_uid
+        ds.FrameOfReferenceUID = pydicom.dcmread(main.files[0]).FrameOfReferenceUID
+
+    edit(loc.files, same_series)
+    with pytest.raises(MultipleSeriesError, match="orientation") as info:
+        read(tmp_path)
+    assert "series='3.1'" in str(info.value) and "series='3.2'" in str(info.value)
+    arr, _ = read(tmp_path, series="3.1")
+    np.testing.assert_array_equal(arr, main.data)
+    assert read(tmp_path, series="3.2")[0].shape == (2, 4, 4)
+
+
+def test_hc4_missing_slice_named_and_accepted(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(8, 4, 4))
+    ordered = by_position(truth.files)
+    gone_z = float(pydicom.dcmread(ordered[4]).ImagePositionPatient[2])
+    ordered[4].unlink()
+    with pytest.raises(SortError, match="not evenly spaced") as info:
+        read(tmp_path)
+    msg = str(info.value)
+    assert f"{gone_z - 2:.3f}" in msg and f"{gone_z + 2:.3f}" in msg and "4 mm" in msg
+    assert "accept_uneven_slices=True" in msg
+    arr, h = read(tmp_path, accept_uneven_slices=True)
+    assert arr.shape == (7, 4, 4)
+    assert h.positions is not None
+    np.testing.assert_allclose(h.positions, np.delete(truth.positions, 4, axis=0), atol=1e-6)
+    np.testing.assert_array_equal(arr, np.delete(truth.data, 4, axis=0))
+
+
+def test_hc4_precision_of_decimal_strings(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(10, 4, 4), slice_spacing=1.33333, position=(0, 0, 0))
+
+    def coarse(ds: pydicom.Dataset, i: int) -> None:  # positions written with 1 decimal
+        ds.ImagePositionPatient = [f"{float(v):.1f}" for v in ds.ImagePositionPatient]
+
+    edit(truth.files, coarse)
+    arr, h = read(tmp_path)
+    assert arr.shape == (10, 4, 4)
+    assert h.positions is None
+
+
+def test_duplicate_sop_instance_dropped(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(4, 4, 4))
+    shutil.copy(truth.files[0], tmp_path / "copy_of_first")
+    arr, _ = read(tmp_path)
+    np.testing.assert_array_equal(arr, truth.data)
+
+
+def test_hc14_same_position_and_tags(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(4, 4, 4))
+    src = by_position(truth.files)[1]
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(tmp_path / "same_pixels")
+    with pytest.warns(UserWarning, match="duplicates"):
+        arr, _ = read(tmp_path)
+    np.testing.assert_array_equal(arr, truth.data)
+    pix = ds.pixel_array.copy()
+    pix[0, 0] += 1
+    ds.PixelData = pix.tobytes()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    (tmp_path / "same_pixels").unlink()
+    ds.save_as(tmp_path / "other_pixels")
+    with pytest.raises(SortError, match="different pixels") as info:
+        read(tmp_path)
+    assert "other_pixels" in str(info.value)
+
+
+def test_headers_only(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(3, 5, 4, 6), order="time", modality="CT", dtype=np.int16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arr, h = read(tmp_path, headers_only=True)
+    assert arr.shape == (3, 5, 4, 6) and arr.dtype == np.int16 and not arr.flags.writeable
+    assert arr.strides == (0, 0, 0, 0)
+    np.testing.assert_allclose(h.affine, truth.affine, atol=1e-6)
+    assert h.input_order == "time"
