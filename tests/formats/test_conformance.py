@@ -11,6 +11,7 @@ DICOM files with pydicom only, so the tests do not depend on imagedata's DICOM r
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,10 +38,24 @@ ORIENTATIONS = {
 TILT = (1.0, 0.0, 0.0, 0.0, np.cos(np.deg2rad(20)), -np.sin(np.deg2rad(20)))
 
 #: Attributes a round trip must keep.
-KEPT = ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyDate",
-        "StudyTime", "AccessionNumber", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
-        "FrameOfReferenceUID", "Modality", "Manufacturer", "EchoTime", "RepetitionTime",
-        "FlipAngle")
+KEPT = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "FrameOfReferenceUID",
+    "Modality",
+    "Manufacturer",
+    "EchoTime",
+    "RepetitionTime",
+    "FlipAngle",
+)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -50,8 +65,15 @@ def template_of(ds: pydicom.Dataset) -> pydicom.Dataset:
     """The attributes shared by all images (what a DICOM reader puts in the template)."""
     out = pydicom.Dataset()
     keep = set(TEMPLATE_KEYWORDS) | {
-        "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "SOPClassUID", "ImageType",
-        "PatientSex", "ProtocolName", "SequenceName", "InstitutionName",
+        "SeriesInstanceUID",
+        "SeriesNumber",
+        "SeriesDescription",
+        "SOPClassUID",
+        "ImageType",
+        "PatientSex",
+        "ProtocolName",
+        "SequenceName",
+        "InstitutionName",
     }
     for elem in ds:
         if elem.keyword in keep:
@@ -68,7 +90,9 @@ def dicom_series(files: list[Path] | list[pydicom.Dataset]) -> Series:
     positions = np.array([np.asarray(d.ImagePositionPatient, dtype=np.float64) for d in dss])
     data = np.stack([d.pixel_array for d in dss])
     si = Series(data)
-    si.affine = geometry.affine_from_positions(positions, iop, [float(v) for v in dss[0].PixelSpacing])
+    si.affine = geometry.affine_from_positions(
+        positions, iop, [float(v) for v in dss[0].PixelSpacing]
+    )
     si.header = si.header.replace(template=template_of(dss[0]), input_format="dicom")
     return si
 
@@ -90,8 +114,10 @@ def read_plugin(path: str | Path, fmt: str, **options: Any) -> Series:
     """Read `path` with the plugin `fmt` directly (not through sniffing)."""
     p = Path(path)
     data, header = get(fmt).read(
-        [Member(str(p), p)], input_order=options.pop("input_order", "auto"),
-        headers_only=options.pop("headers_only", False), **options,
+        [Member(str(p), p)],
+        input_order=options.pop("input_order", "auto"),
+        headers_only=options.pop("headers_only", False),
+        **options,
     )
     si = Series(data)
     si.header = header
@@ -143,8 +169,12 @@ class FormatConformance:
     # geometry
     @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
     def test_geometry(self, tmp_path: Path, orientation: str) -> None:
-        si = synthetic(tmp_path, orientation=ORIENTATIONS[orientation], pixel_spacing=(0.5, 0.8),
-                       slice_spacing=2.5)
+        si = synthetic(
+            tmp_path,
+            orientation=ORIENTATIONS[orientation],
+            pixel_spacing=(0.5, 0.8),
+            slice_spacing=2.5,
+        )
         back = self.write_read(si, tmp_path)
         np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
         np.testing.assert_allclose(back.spacing, si.spacing, atol=1e-5)
@@ -216,8 +246,12 @@ class FormatConformance:
     def test_folder_gets_default_name(self, tmp_path: Path) -> None:
         si = Series(np.zeros((2, 3, 4), dtype=np.int16))
         out = si.write(tmp_path / "out", formats=[self.fmt])
-        default = {"nifti": "Image.nii.gz", "itk": "Image.mha", "nrrd": "Image.nrrd",
-                   "mat": "Image.mat"}[self.fmt]
+        default = {
+            "nifti": "Image.nii.gz",
+            "itk": "Image.mha",
+            "nrrd": "Image.nrrd",
+            "mat": "Image.mat",
+        }[self.fmt]
         assert (tmp_path / "out" / default).is_file()
         assert str(tmp_path / "out" / default) in out
 
@@ -243,7 +277,7 @@ class FormatConformance:
         out = self.image_file(si.write(tmp_path / f"t{self.ext}", formats=[self.fmt]))
         data = Path(out).read_bytes()
         Path(out).write_bytes(data[: len(data) * 2 // 3])
-        with pytest.raises(ReadError, match=Path(out).name):
+        with pytest.raises(ReadError, match=re.escape(Path(out).name)):
             read_plugin(out, self.fmt)
 
     def test_garbage_is_not_sniffed(self, tmp_path: Path) -> None:
@@ -252,8 +286,11 @@ class FormatConformance:
         assert not plugin.sniff("x.bin", b"hello world" * 40)
 
     def test_sniffs_own_files(self, tmp_path: Path) -> None:
-        out = self.image_file(Series(np.zeros((2, 3, 4), np.int16)).write(
-            tmp_path / f"s{self.ext}", formats=[self.fmt]))
+        out = self.image_file(
+            Series(np.zeros((2, 3, 4), np.int16)).write(
+                tmp_path / f"s{self.ext}", formats=[self.fmt]
+            )
+        )
         head = Path(out).read_bytes()[:348]
         assert get(self.fmt).sniff(out, head)
         others = [get(n) for n in ("nifti", "itk", "nrrd", "mat") if n != self.fmt]

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from pydicom.dataset import Dataset
 
 from imagedata.axis import SPATIAL, Axis, tag_axis
-from imagedata.errors import HeaderError, WriteError
+from imagedata.errors import ReadError, WriteError
 from imagedata.header import Header, new_template
 
 if TYPE_CHECKING:
@@ -110,13 +110,13 @@ def template_from_json(obj: dict[str, Any], source: str) -> Dataset:
 
     Raises
     ------
-    HeaderError
+    ReadError
         If `obj` is not a DICOM JSON dataset; the message names `source`.
     """
     try:
         return Dataset.from_json(obj)
     except (TypeError, ValueError, KeyError, AttributeError) as err:
-        raise HeaderError(
+        raise ReadError(
             f"{source}: the embedded DICOM template is not valid DICOM JSON ({err}); "
             "read the file with a fresh header by removing the imagedata_header entry"
         ) from err
@@ -245,7 +245,7 @@ def header_from_json(text: str | bytes, source: str) -> Embedded:
 
     Raises
     ------
-    HeaderError
+    ReadError
         If the text is not an imagedata embedded header; the message names `source`.
     """
     try:
@@ -266,10 +266,10 @@ def header_from_json(text: str | bytes, source: str) -> Embedded:
             positions=None if positions is None else np.asarray(positions, dtype=np.float64),
             template=template_from_json(doc.get("template", {}), source),
         )
-    except HeaderError:
+    except ReadError:
         raise
     except (ValueError, TypeError, KeyError) as err:
-        raise HeaderError(
+        raise ReadError(
             f"{source}: the embedded imagedata header cannot be parsed ({err}); "
             "the file may have been edited by another tool"
         ) from err

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from imagedata import geometry
 from imagedata._optional import import_optional
 from imagedata.axis import Axis, tag_axis
-from imagedata.errors import HeaderError, MultipleSeriesError, ReadError, WriteError
+from imagedata.errors import MultipleSeriesError, ReadError, WriteError
 from imagedata.formats import _bids, _headerio, _output, _paths
 
 if TYPE_CHECKING:
@@ -438,8 +438,6 @@ class NiftiFormat:
             raise TypeError(f"unexpected options for NIfTI input: {sorted(options)}")
         try:
             return read_member(images[0], input_order=input_order, headers_only=headers_only)
-        except HeaderError:
-            raise
         except (ValueError, TypeError) as err:
             raise ReadError(f"{images[0].name}: not a valid NIfTI file ({err})") from err
 
