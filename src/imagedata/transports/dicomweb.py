@@ -175,10 +175,28 @@ def _saver(ds: Dataset) -> Callable[[Any], None]:
     return save
 
 
+def _part10(item: Dataset | str | Path) -> Dataset:
+    """A dataset that dicomweb-client encodes as a complete DICOM file (preamble, 'DICM', meta).
+
+    Servers such as Orthanc keep the bytes they receive, so an instance sent without its
+    preamble would come back by WADO-RS without one, which pydicom refuses to read.
+    """
+    ds = item if isinstance(item, Dataset) else dcmread(item)
+    if getattr(ds, "preamble", None) is None:
+        ds.preamble = b"\x00" * 128
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian
+
+        ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
 def _batches(items: Iterable[Dataset | str | Path], n: int) -> Iterator[list[Dataset]]:
     batch: list[Dataset] = []
     for item in items:
-        batch.append(item if isinstance(item, Dataset) else dcmread(item))
+        batch.append(_part10(item))
         if len(batch) == n:
             yield batch
             batch = []

@@ -190,12 +190,28 @@ def association(
             assoc.release()
 
 
-def check_status(status: Dataset, url: PacsURL, op: str) -> int:
+def _peer_ended(assoc: Any) -> bool:
+    """True when the peer aborted or closed the association (rather than timing out)."""
+    if assoc.is_aborted or not assoc.is_established:
+        return True
+    try:
+        return bool(assoc.acse.is_aborted("a-abort") or assoc.acse.is_aborted("a-p-abort"))
+    except Exception:  # pynetdicom internals changed: fall back to the timeout message
+        return False
+
+
+def check_status(status: Dataset, url: PacsURL, op: str, assoc: Any = None) -> int:
     """The status code of a DIMSE response; raise for an empty response or a failure."""
     if "Status" not in status:
+        if assoc is not None and _peer_ended(assoc):
+            raise AssociationRejectedError(
+                f"{url.where()} ended the association during {op} (calling AE title "
+                f"{url.calling_aet!r}, called AE title {url.called_aet!r}); the PACS may not "
+                f"allow {url.calling_aet!r} this operation: check its configuration or its log"
+            )
         raise NetworkError(
-            f"{op} to {url.where()}: no valid response within {url.timeout:g} s "
-            "(timeout, or the association was aborted); try a larger timeout="
+            f"{op} to {url.where()}: no valid response within {url.timeout:g} s; "
+            "try a larger timeout="
         )
     code = int(status.Status)
     if code in (*PENDING, 0x0000) or 0xB000 <= code <= 0xBFFF:
@@ -226,7 +242,7 @@ def find(
     found: list[Dataset] = []
     with association(url, [(model, UNCOMPRESSED)]) as assoc:
         for status, ds in assoc.send_c_find(identifier(level, match, keys), model):
-            if check_status(status, url, "C-FIND") in PENDING and ds is not None:
+            if check_status(status, url, "C-FIND", assoc) in PENDING and ds is not None:
                 found.append(ds)
     logger.debug("C-FIND %s %s: %d matches", level, match, len(found))
     return found
@@ -293,7 +309,7 @@ def get(
         handlers=[(pynetdicom.evt.EVT_C_STORE, on_store)],
     ) as assoc:
         for status, _ in assoc.send_c_get(identifier(level, match), model):
-            code = check_status(status, url, "C-GET")
+            code = check_status(status, url, "C-GET", assoc)
             final = status
             if code in PENDING:
                 _on_pending(status, progress)
@@ -330,7 +346,7 @@ def move(
     listener.on_stored = lambda _path: progress()
     with listener, association(url, [(model, UNCOMPRESSED)]) as assoc:
         for status, _ in assoc.send_c_move(identifier(level, match), url.move, model):
-            code = _check_move_status(status, url, port)
+            code = _check_move_status(status, url, port, assoc)
             final = status
             if code in PENDING:
                 _on_pending(status, progress)
@@ -338,9 +354,9 @@ def move(
     return listener.count
 
 
-def _check_move_status(status: Dataset, url: PacsURL, port: int) -> int:
+def _check_move_status(status: Dataset, url: PacsURL, port: int, assoc: Any) -> int:
     try:
-        return check_status(status, url, "C-MOVE")
+        return check_status(status, url, "C-MOVE", assoc)
     except NetworkError as err:
         known = "does not know" if status.get("Status") == 0xA801 else "may not know"
         raise NetworkError(
@@ -391,7 +407,8 @@ def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Prog
                 )
             status = assoc.send_c_store(ds, msg_id=(len(stored) + len(refused)) % 65535 + 1)
             if "Status" not in status:
-                refused.append((str(ds.SOPInstanceUID), "no response (timeout or abort)"))
+                why = "association aborted" if assoc.is_aborted else "no response (timeout)"
+                refused.append((str(ds.SOPInstanceUID), why))
                 break
             code = int(status.Status)
             if code == 0 or 0xB000 <= code <= 0xBFFF:
@@ -427,4 +444,4 @@ def _check_stored(
 def echo(url: PacsURL) -> None:
     """C-ECHO the PACS; raise NetworkError when it does not answer."""
     with association(url, [("1.2.840.10008.1.1", UNCOMPRESSED)]) as assoc:
-        check_status(assoc.send_c_echo(), url, "C-ECHO")
+        check_status(assoc.send_c_echo(), url, "C-ECHO", assoc)

@@ -1,0 +1,125 @@
+"""Our storage SCP (Listener, `imagedata listen`) talking to dcmtk and to Orthanc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imagedata.cli.ls import main as ls_main
+from imagedata.transports import NetworkError, send
+from imagedata.transports.listener import Listener
+from tests.conftest import REPO, require_tool
+from tests.transports._helpers import assert_same_instances, unique_series
+from tests.transports.conftest import LISTENER_AET, Orthanc, free_port
+
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+def _dcmtk(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool(args[0]), *args[1:]], capture_output=True, text=True, timeout=60, env=ENV
+    )
+
+
+def test_storescu_to_listener_files_per_series(tmp_path: Path) -> None:
+    a = unique_series(tmp_path)
+    b = unique_series(tmp_path, shape=(3, 8, 8))
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="IDTEST") as listener:
+        for truth in (a, b):
+            r = _dcmtk(
+                "storescu", "-aec", "IDTEST", "+sd", "+r", "127.0.0.1", str(port), str(truth.path)
+            )
+            assert r.returncode == 0, r.stderr
+        assert listener.wait_for(len(a.files) + len(b.files), timeout=10)
+    for truth in (a, b):
+        series = (
+            tmp_path
+            / "in"
+            / truth.patient_id
+            / truth.study_instance_uid
+            / truth.series_instance_uid
+        )
+        assert_same_instances(truth.files, sorted(series.glob("*.dcm")))
+    assert not list((tmp_path / "in").rglob("*.part")), "half-written files left behind"
+
+
+def test_movescu_moves_to_listener(orthanc: Orthanc, tmp_path: Path) -> None:
+    truth = unique_series(tmp_path)
+    send(orthanc.dicom_url(), truth.files)
+    with Listener(tmp_path / "in", port=orthanc.listener_port, aet=LISTENER_AET) as listener:
+        r = _dcmtk(
+            "movescu", "-S", "-aet", "MOVER", "-aec", orthanc.aet, "-aem", LISTENER_AET,
+            "-k", "QueryRetrieveLevel=SERIES",
+            "-k", f"StudyInstanceUID={truth.study_instance_uid}",
+            "-k", f"SeriesInstanceUID={truth.series_instance_uid}",
+            "127.0.0.1", str(orthanc.dicom_port),
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert listener.count == len(truth.files)
+    assert_same_instances(truth.files, listener.received)
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()
+    with Listener(tmp_path / "a", port=port), pytest.raises(NetworkError, match=f"{port}.*--port"):
+        Listener(tmp_path / "b", port=port).start()
+
+
+def test_cli_listen_with_storescu(tmp_path: Path) -> None:
+    truth = unique_series(tmp_path)
+    port = free_port()
+    out = tmp_path / "incoming"
+    cmd = [sys.executable, "-m", "imagedata", "listen", "--port", str(port), "--aet", "CLI",
+           "--host", "127.0.0.1", "--max-images", str(len(truth.files)), "--idle-timeout", "30",
+           str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+    try:
+        assert proc.stdout is not None
+        assert "listening on 127.0.0.1" in proc.stdout.readline()
+        r = _dcmtk("storescu", "-aec", "CLI", "+sd", "+r", "127.0.0.1", str(port), str(truth.path))
+        assert r.returncode == 0, r.stderr
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0
+    assert f"received {len(truth.files)} images" in rest
+    assert_same_instances(truth.files, sorted(out.rglob("*.dcm")))
+
+
+def test_cli_listen_bad_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from imagedata.cli.listen import main
+
+    assert main(["--port", "70000", str(tmp_path)]) == 2
+    assert "--port 70000" in capsys.readouterr().err
+
+
+def test_cli_ls_tree(orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = unique_series(tmp_path, SeriesDescription="for ls")
+    send(orthanc.dicom_url(), truth.files)
+    for url in (orthanc.dicom_url(f"PatientID={truth.patient_id}"),
+                orthanc.web_url(f"PatientID={truth.patient_id}")):  # fmt: skip
+        assert ls_main([url]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(f"Patient {truth.patient_id}")
+        assert f"StudyInstanceUID={truth.study_instance_uid}" in out[1]
+        assert "Series 3  MR  4 images  'for ls'" in out[2]
+        assert out[2].endswith(f"SeriesInstanceUID={truth.series_instance_uid}")
+
+
+def test_cli_ls_errors_are_one_line(orthanc: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ls_main([orthanc.dicom_url(aet="NOSUCHAET")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'NOSUCHAET'" in err[0] and "rejected" in err[0]
+    assert ls_main(["dicom://127.0.0.1:1/X"]) == 1
+    assert "connection refused" in capsys.readouterr().err
+    assert ls_main(["dicom://127.0.0.1/X?Colour=red"]) == 1
+    assert "unknown query key 'Colour'" in capsys.readouterr().err
+    assert ls_main([orthanc.dicom_url("PatientID=NOBODY")]) == 0
+    assert "nothing on the PACS matches" in capsys.readouterr().out
