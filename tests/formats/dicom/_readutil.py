@@ -23,6 +23,7 @@ def edit(files: Iterable[Path], change: Callable[[Dataset, int], Any]) -> None:
 
 def by_position(files: Iterable[Path]) -> list[Path]:
     """Files sorted by z of ImagePositionPatient, then InstanceNumber."""
+
     def key(f: Path) -> tuple[float, int]:
         ds = pydicom.dcmread(f, stop_before_pixels=True)
         return float(ds.ImagePositionPatient[2]), int(ds.InstanceNumber)

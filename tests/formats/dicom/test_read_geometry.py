@@ -50,7 +50,9 @@ def test_hc1_instance_number_is_not_spatial_order(tmp_path: Path) -> None:
 
 
 def test_vector2_sagittal_sorts_along_normal(tmp_path: Path) -> None:
-    truth = make_dicom_series(tmp_path, shape=(5, 6, 7), orientation="sagittal", position=(10, -20, 30))
+    truth = make_dicom_series(
+        tmp_path, shape=(5, 6, 7), orientation="sagittal", position=(10, -20, 30)
+    )
     arr, h = read(tmp_path)
     np.testing.assert_array_equal(arr, truth.data)
     x = h.affine[0, 3] + np.arange(5) * h.affine[0, 0]
@@ -59,7 +61,9 @@ def test_vector2_sagittal_sorts_along_normal(tmp_path: Path) -> None:
 
 
 def test_oblique_geometry(tmp_path: Path) -> None:
-    truth = make_dicom_series(tmp_path, shape=(6, 8, 5), orientation="oblique", pixel_spacing=(0.7, 1.1))
+    truth = make_dicom_series(
+        tmp_path, shape=(6, 8, 5), orientation="oblique", pixel_spacing=(0.7, 1.1)
+    )
     arr, h = read(tmp_path)
     np.testing.assert_array_equal(arr, truth.data)
     np.testing.assert_allclose(h.affine, truth.affine, atol=1e-5)
@@ -68,7 +72,11 @@ def test_oblique_geometry(tmp_path: Path) -> None:
 def test_vector3_and_hc5_gantry_tilt_keeps_sheared_affine(tmp_path: Path) -> None:
     c, s = np.cos(np.deg2rad(20)), np.sin(np.deg2rad(20))
     truth = make_dicom_series(
-        tmp_path, shape=(6, 4, 4), orientation=(1, 0, 0, 0, c, -s), slice_spacing=(0, 0, 2.5), modality="CT"
+        tmp_path,
+        shape=(6, 4, 4),
+        orientation=(1, 0, 0, 0, c, -s),
+        slice_spacing=(0, 0, 2.5),
+        modality="CT",
     )
     with pytest.warns(UserWarning, match="gantry tilt"):
         arr, h = read(tmp_path)
@@ -116,7 +124,15 @@ def test_hc2_two_series_in_one_folder(tmp_path: Path) -> None:
     with pytest.raises(MultipleSeriesError) as info:
         read(tmp_path)
     msg = str(info.value)
-    for text in (a.series_instance_uid, b.series_instance_uid, "'T1'", "'T2'", "4 images", "3 images", "series="):
+    for text in (
+        a.series_instance_uid,
+        b.series_instance_uid,
+        "'T1'",
+        "'T2'",
+        "4 images",
+        "3 images",
+        "series=",
+    ):
         assert text in msg
     assert read(tmp_path, series=6)[0].shape == (3, 4, 4)
     assert read(tmp_path, series="T1")[0].shape == (4, 4, 4)
@@ -200,7 +216,9 @@ def test_hc14_same_position_and_tags(tmp_path: Path) -> None:
 
 
 def test_headers_only(tmp_path: Path) -> None:
-    truth = make_dicom_series(tmp_path, shape=(3, 5, 4, 6), order="time", modality="CT", dtype=np.int16)
+    truth = make_dicom_series(
+        tmp_path, shape=(3, 5, 4, 6), order="time", modality="CT", dtype=np.int16
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         arr, h = read(tmp_path, headers_only=True)

@@ -17,7 +17,9 @@ from imagedata.testing import make_dicom_series
 def test_ct_rescale_integer_dtype(tmp_path: Path) -> None:
     truth = make_dicom_series(tmp_path, shape=(4, 4, 4), modality="CT", rescale=(1.0, -1024.0))
     arr, h = read(tmp_path)
-    assert arr.dtype == np.int32  # 16-bit unsigned stored - 1024 needs int32 (computed in wide ints)
+    assert (
+        arr.dtype == np.int32
+    )  # 16-bit unsigned stored - 1024 needs int32 (computed in wide ints)
     np.testing.assert_array_equal(arr, truth.data)
     assert float(h.template.RescaleSlope) == 1 and float(h.template.RescaleIntercept) == 0
     stored, h2 = read(tmp_path, rescale=False)
@@ -79,7 +81,9 @@ def test_hc7_philips_and_real_world_scaling(tmp_path: Path) -> None:
 
 def test_hc8_signed_bits_stored_sign_extension(tmp_path: Path) -> None:
     truth = make_dicom_series(tmp_path, shape=(2, 3, 4), dtype=np.int16)
-    values = np.array([[-2048, -1, 0, 1], [2047, -100, 100, 5], [-7, 7, -2000, 2000]], dtype=np.int16)
+    values = np.array(
+        [[-2048, -1, 0, 1], [2047, -100, 100, 5], [-7, 7, -2000, 2000]], dtype=np.int16
+    )
 
     def twelve_bits(ds: pydicom.Dataset, i: int) -> None:
         ds.BitsStored, ds.HighBit = 12, 11
@@ -155,7 +159,9 @@ def test_rgb_axis() -> None:
     arr, h = read(PYDICOM_FILES / "examples_rgb_color.dcm")
     assert arr.shape == (1, 240, 320, 3)
     assert [a.name for a in h.axes] == ["slice", "row", "column", "rgb"]
-    np.testing.assert_array_equal(arr[0], pydicom.dcmread(PYDICOM_FILES / "examples_rgb_color.dcm").pixel_array)
+    np.testing.assert_array_equal(
+        arr[0], pydicom.dcmread(PYDICOM_FILES / "examples_rgb_color.dcm").pixel_array
+    )
 
 
 def test_palette_colour_read_as_rgb() -> None:

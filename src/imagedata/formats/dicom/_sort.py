@@ -153,7 +153,10 @@ def check_counts(groups: list[list[Image]], positions: FloatArray) -> int:
         )
     raise SortError(
         f"unequal number of images per slice position: {counts[full]} of {len(groups)} "
-        f"positions have {full} images, but\n" + "\n".join(lines) + more + (hint or "\n")
+        f"positions have {full} images, but\n"
+        + "\n".join(lines)
+        + more
+        + (hint or "\n")
         + "Add the missing files, remove the extra ones, or pick images with series=..."
     )
 
@@ -257,7 +260,8 @@ def _grid(
     """Sizes of each dim and the images of one position in C order over the dims."""
     if len(dims) == 1:
         d = dims[0]
-        ordered = sorted(imgs, key=lambda i: (d.key(i), _tiebreak(i)))
+        sort = d.sort or d.key
+        ordered = sorted(imgs, key=lambda i: (sort(i), _tiebreak(i)))
         return [len(ordered)], ordered
     keys = [[d.key(img) for d in dims] for img in imgs]
     levels: list[list[Any]] = [sorted({kk[j] for kk in keys}) for j in range(len(dims))]

@@ -113,6 +113,8 @@ class Dim:
     value: Callable[[Image], Any]
     #: True when the axis value is one number (then per-slice values are kept).
     scalar: bool = True
+    #: Sort key when it differs from `key` (gradients keep their acquisition order).
+    sort: Callable[[Image], Any] | None = None
 
 
 def _time_key(img: Image) -> Hashable:
@@ -194,7 +196,7 @@ def make_dim(order: str | Callable[[Dataset], Any]) -> Dim:
     if callable(order):
         return _callable_dim(order)
     name = str(getattr(order, "value", order)).strip()
-    low = name.lower()
+    low = name if name not in keyword_dict else ""  # 'TriggerTime' is a keyword, 'triggertime' not
     if low == Order.TIME:
         return Dim("time", _time_key, _time_value)
     if low == Order.TRIGGERTIME:
@@ -202,9 +204,15 @@ def make_dim(order: str | Callable[[Dataset], Any]) -> Dim:
     if low == Order.B:
         return Dim("b", _keyed(_b), _b)
     if low == Order.BVECTOR:
-        return Dim("bvector", _keyed(_g), _g, scalar=False)
+        return Dim("bvector", _keyed(_g), _g, scalar=False, sort=_time_key)
     if low == Order.DTI:
-        return Dim("dti", _keyed(_diffusion.dti), _diffusion.dti, scalar=False)
+        return Dim(
+            "dti",
+            _keyed(_diffusion.dti),
+            _diffusion.dti,
+            scalar=False,
+            sort=lambda img: (norm_key(_b(img)), _time_key(img)),
+        )
     for short, kw in (("fa", "FlipAngle"), ("te", "EchoTime"), ("ti", "InversionTime")):
         if low == short:
             return Dim(short, _keyed(_float_of(kw)), _float_of(kw))
