@@ -163,3 +163,33 @@ def run_script(name: str, *args: Any, cwd: Path | None = None) -> Any:
         env=env,
         check=False,
     )
+
+
+@pytest.fixture
+def dicom_study(tmp_path: Path) -> dict[str, Any]:
+    """A folder with three DICOM series of one patient: a 4D axial (time) and a 3D sagittal
+    series in one study, and a 3D coronal series in another study.
+    """
+    from imagedata.testing import make_dicom_series
+
+    root = tmp_path / "study"
+    dyn = make_dicom_series(
+        root / "s3", (3, 5, 8, 10), order="time", SeriesNumber=3, SeriesDescription="dyn"
+    )
+    sag = make_dicom_series(
+        root / "s4",
+        (6, 8, 10),
+        orientation="sagittal",
+        SeriesNumber=4,
+        SeriesDescription="sag T2",
+        StudyInstanceUID=dyn.study_instance_uid,
+    )
+    cor = make_dicom_series(
+        root / "s5",
+        (6, 8, 10),
+        orientation="coronal",
+        SeriesNumber=5,
+        SeriesDescription="cor",
+        StudyDate="20240301",
+    )
+    return {"root": root, "dyn": dyn, "sag": sag, "cor": cor}

@@ -159,3 +159,57 @@ def test_console_scripts_imagedata_convert_and_image_data(nifti_input, tmp_path)
     )
     usage = run_script("image_data")
     assert usage.returncode == 2 and one_line(usage.stderr).startswith("image_data: ")
+
+
+# --- DICOM input with several series -------------------------------------------------------
+
+
+def test_several_series_go_to_one_sub_folder_each(dicom_study, tmp_path, capsys):
+    out = tmp_path / "sorted"
+    code, stdout, err = run_main(convert.main, [dicom_study["root"], out, "--to", "nifti"], capsys)
+    assert (code, err) == (0, "")
+    assert sorted(p.name for p in out.iterdir()) == ["3_dyn", "4_sag_T2", "5_cor"]
+    for name, key in (("3_dyn", "dyn"), ("4_sag_T2", "sag"), ("5_cor", "cor")):
+        truth = dicom_study[key]
+        back = Series(str(next((out / name).glob("*.nii.gz"))))
+        assert np.array_equal(np.asarray(back), truth.data), name
+        assert np.allclose(back.affine, truth.affine), name
+    assert len(stdout.splitlines()) == 3
+
+
+def test_several_series_to_files_named_after_output(dicom_study, tmp_path, capsys):
+    code, _, err = run_main(convert.main, [dicom_study["root"], tmp_path / "x.mha"], capsys)
+    assert (code, err) == (0, "")
+    names = sorted(p.name for p in tmp_path.glob("x_*.mha"))
+    assert names == ["x_3_dyn.mha", "x_4_sag_T2.mha", "x_5_cor.mha"]
+
+
+def test_series_option_picks_one(dicom_study, tmp_path, capsys):
+    out = tmp_path / "sag.nii.gz"
+    argv = [dicom_study["root"], out, "--series", "sag T2", "-q"]
+    assert run_main(convert.main, argv, capsys)[0] == 0
+    assert np.array_equal(np.asarray(Series(str(out))), dicom_study["sag"].data)
+    code, _, err = run_main(convert.main, [dicom_study["root"], out, "--series", "99"], capsys)
+    assert code == 1
+    assert "no series matches series=99" in one_line(err) and "--series" in err
+
+
+def test_dicom_to_dicom_keep_uid_and_new_uid(dicom_study, tmp_path, capsys):
+    truth = dicom_study["sag"]
+    keep, new = tmp_path / "keep", tmp_path / "new"
+    assert run_main(convert.main, [truth.path, keep, "--keep-uid", "-q"], capsys)[0] == 0
+    assert run_main(convert.main, [truth.path, new, "--sernum", "40", "-q"], capsys)[0] == 0
+    kept, renewed = Series(str(keep)), Series(str(new))
+    assert kept.seriesInstanceUID == truth.series_instance_uid
+    assert renewed.seriesInstanceUID != truth.series_instance_uid
+    assert renewed.seriesNumber == 40
+    assert np.array_equal(np.asarray(kept), truth.data)
+    assert renewed.patientID == truth.patient_id
+
+
+def test_sernum_with_several_series_is_a_usage_error(dicom_study, tmp_path, capsys):
+    code, _, err = run_main(
+        convert.main, [dicom_study["root"], tmp_path / "o", "--sernum", "9"], capsys
+    )
+    assert code == 2
+    assert "holds 3 series" in one_line(err)

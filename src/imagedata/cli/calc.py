@@ -132,7 +132,11 @@ def compute(expression: str, inputs: dict[str, Series], dtype: str | None = None
     unused = set(inputs) - _expr.used_names(tree)
     if unused:
         raise UsageError(f"the input(s) {', '.join(sorted(unused))} are not used in {expression!r}")
-    values = {name: np.asarray(si) for name, si in inputs.items()}
+    # in float64 (complex128): unsigned integer inputs would wrap around on subtraction
+    values = {
+        name: np.asarray(si, dtype=np.complex128 if np.iscomplexobj(si) else np.float64)
+        for name, si in inputs.items()
+    }
     try:
         result = np.asarray(_expr.evaluate(tree, values))
     except ValueError as err:
