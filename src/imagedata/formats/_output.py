@@ -255,8 +255,12 @@ def is_zip_target(target: Path) -> bool:
 
 
 def zip_folder(folder: Path, archive: Path) -> None:
-    """Write the files under `folder` into a new zip `archive` (paths relative to `folder`)."""
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    """Write the files under `folder` into a new zip `archive` (paths relative to `folder`).
+
+    Members are stored uncompressed (fast; use a compressed transfer syntax for
+    smaller DICOM files).
+    """
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
         for root, dirs, files in os.walk(folder):
             dirs.sort()
             for name in sorted(files):

@@ -322,7 +322,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "out"
     write_series(si, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = pydicom.dcmwrite
+    real = writer._ImageWriter.write
     calls = []
 
     def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -331,7 +331,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
             raise OSError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(writer.pydicom, "dcmwrite", failing)
+    monkeypatch.setattr(writer._ImageWriter, "write", failing)
     with pytest.raises(WriteError, match="disk full"):
         write_series(si * 2, out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -370,3 +370,18 @@ def test_oblique_orientation_is_orthonormal_in_files(tmp_path: Path) -> None:
     x, y = np.array(ds.ImageOrientationPatient, float).reshape(2, 3)
     assert abs(np.linalg.norm(x) - 1) < 1e-12 and abs(x @ y) < 1e-12
     assert all(len(str(v)) <= 16 for v in ds.ImageOrientationPatient)
+
+
+@pytest.mark.parametrize("order", ["none", "time", "b"])
+def test_fast_encoder_is_byte_identical_to_dcmwrite(tmp_path: Path, order: str) -> None:
+    shape = (3, 4, 6, 8) if order != "none" else (4, 6, 8)
+    si, _ = make_series(tmp_path, shape, order=order, PatientName="Ærø^Åse")
+    si.header = si.header.with_attribute("SpecificCharacterSet", "ISO_IR 100")
+    plan = writer._plan(si, writer.parse_options({"keep_uid": True}))
+    fast = writer._ImageWriter(plan)
+    for image in plan.images[:5]:
+        fast.write(tmp_path / "fast.dcm", image)
+        ds = writer._dataset(plan, image)
+        pydicom.dcmwrite(tmp_path / "slow.dcm", ds, enforce_file_format=True)
+        assert (tmp_path / "fast.dcm").read_bytes() == (tmp_path / "slow.dcm").read_bytes()
+    assert pydicom.dcmread(tmp_path / "fast.dcm").PatientName == "Ærø^Åse"

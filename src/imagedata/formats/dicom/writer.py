@@ -49,6 +49,7 @@ from imagedata import geometry
 from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_output, is_zip_target
 from imagedata.formats.dicom._values import Quantized, ds_str, quantize
+from imagedata.formats.dicom._write_fast import SharedEncoder
 from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
 from imagedata.formats.dicom._write_template import base_dataset, patient_orientation
 from imagedata.series import Series
@@ -380,9 +381,9 @@ def _file_meta(plan: _Plan, sop_uid: str) -> FileMetaDataset:
     return meta
 
 
-def _dataset(plan: _Plan, image: _Image) -> Dataset:
-    """The complete dataset of one image (file meta included)."""
-    ds = Dataset(dict(plan.base._dict))  # shares the (unchanged) shared elements
+def _per_image(plan: _Plan, image: _Image) -> tuple[str, Dataset]:
+    """(SOPInstanceUID, the attributes that differ between images) of one image."""
+    ds = Dataset()
     sop_uid = _sop_uid(plan, image)
     ds.SOPInstanceUID = sop_uid
     ds.InstanceNumber = image.instance
@@ -393,11 +394,38 @@ def _dataset(plan: _Plan, image: _Image) -> Dataset:
         for setter, i in zip(plan.setters, idx):
             if setter is not None:
                 setter(ds, int(i), image.slice)
+    return sop_uid, ds
+
+
+def _dataset(plan: _Plan, image: _Image) -> Dataset:
+    """The complete dataset of one image (file meta included)."""
+    sop_uid, per_image = _per_image(plan, image)
+    ds = Dataset(dict(plan.base._dict))  # shares the (unchanged) shared elements
+    ds.update(per_image)
     ds.add_new(_PIXEL_DATA, "OW", plan.stored[image.tag, image.slice].tobytes())
     ds.file_meta = _file_meta(plan, sop_uid)
     if plan.transfer_syntax != ExplicitVRLittleEndian:
         _compress(ds, plan.transfer_syntax)
     return ds
+
+
+class _ImageWriter:
+    """Writes the files of a plan: shared elements encoded once when uncompressed."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.encoder: SharedEncoder | None = None
+        if plan.transfer_syntax == ExplicitVRLittleEndian:
+            self.encoder = SharedEncoder(plan.base, _file_meta(plan, "1.2"))
+
+    def write(self, path: Path, image: _Image) -> None:
+        """Write the file of one image at `path`."""
+        if self.encoder is None:
+            pydicom.dcmwrite(path, _dataset(self.plan, image), enforce_file_format=True)
+            return
+        sop_uid, per_image = _per_image(self.plan, image)
+        pixels = self.plan.stored[image.tag, image.slice]
+        self.encoder.write_file(path, sop_uid, per_image, pixels)
 
 
 def check_encoder(syntax: UID, rows: int, columns: int) -> None:
@@ -472,12 +500,13 @@ def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
     destination = Path(destination)
     with atomic_output(destination, opts.overwrite) as tmp:
         made: set[Path] = {tmp}
+        image_writer = _ImageWriter(plan)
         for image in plan.images:
             path = tmp / image.relpath
             if path.parent not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made.add(path.parent)
-            pydicom.dcmwrite(path, _dataset(plan, image), enforce_file_format=True)
+            image_writer.write(path, image)
     logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     if is_zip_target(destination):
         return [str(destination)]
