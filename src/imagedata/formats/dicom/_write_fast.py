@@ -90,7 +90,7 @@ class SharedEncoder:
         fp.write(self.file_meta(sop_instance_uid))
         fp.write(self.elements(per_image))
         fp.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, data.nbytes))
-        fp.write(memoryview(data).cast("B"))
+        fp.write(data.data)
 
     def write_file(
         self,
