@@ -322,3 +322,134 @@ def test_missing_nibabel_names_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setitem(sys.modules, "nibabel", None)
     with pytest.raises(MissingDependencyError, match=r"imagedata\[nifti\]"):
         Series(np.zeros((2, 3, 4))).write(tmp_path / "x.nii", formats=["nifti"])
+
+
+# --- with imagedata's DICOM reader and writer ---------------------------------------------
+
+
+def test_time_series_equals_dcm2niix(testdata: Path, tmp_path: Path) -> None:
+    si = Series(str(testdata / "dicom" / "time_all"), input_order="time")
+    out = si.write(tmp_path / "t.nii.gz", formats=["nifti"])
+    ref_nii = next((testdata / "nifti" / "time_all").glob("*.nii.gz"))
+    ours, ref = nib.load(out[0]), nib.load(ref_nii)
+    _same_world(ours, ref)  # all three time points, voxel by voxel (dcm2niix flips rows)
+    assert ours.header.get_zooms()[3] == pytest.approx(ref.header.get_zooms()[3], abs=1e-4)
+    ref_json = json.loads(ref_nii.with_suffix("").with_suffix(".json").read_text())
+    mine = json.loads((tmp_path / "t.json").read_text())
+    same = [
+        "Modality",
+        "MagneticFieldStrength",
+        "ImagingFrequency",
+        "Manufacturer",
+        "ManufacturersModelName",
+        "InstitutionName",
+        "StationName",
+        "BodyPartExamined",
+        "PatientPosition",
+        "SoftwareVersions",
+        "MRAcquisitionType",
+        "SeriesDescription",
+        "ProtocolName",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ScanOptions",
+        "SequenceName",
+        "ImageType",
+        "SeriesNumber",
+        "SliceThickness",
+        "SAR",
+        "EchoTime",
+        "RepetitionTime",
+        "RepetitionTimeExcitation",
+        "FlipAngle",
+        "PixelBandwidth",
+        "PercentPhaseFOV",
+        "PercentSampling",
+        "DeviceSerialNumber",
+    ]
+    for key in same:
+        want = ref_json[key]
+        got = mine.get(key)
+        if isinstance(want, float):
+            assert got == pytest.approx(want, rel=1e-4), key
+        else:
+            assert got == want, key
+    h, m, sec = ref_json["AcquisitionTime"].split(":")
+    hh, mm, ss = mine["AcquisitionTime"].split(":")
+    assert (h, m) == (hh, mm) and float(ss) == pytest.approx(float(sec), abs=1e-3)
+    np.testing.assert_allclose(
+        mine["ImageOrientationPatientDICOM"], ref_json["ImageOrientationPatientDICOM"], atol=1e-6
+    )
+
+
+def test_dwi_bval_bvec_equal_dcm2niix(testdata: Path, tmp_path: Path) -> None:
+    ref = _dcm2niix(testdata / "dicom" / "dwi", tmp_path / "ref")
+    si = Series(str(testdata / "dicom" / "dwi"), input_order="b")
+    out = si.write(tmp_path / "dwi.nii.gz", formats=["nifti"])
+    assert str(tmp_path / "dwi.bval") in out and str(tmp_path / "dwi.bvec") in out
+    ours_bval = _bids.parse_numbers((tmp_path / "dwi.bval").read_text(), "ours")
+    ref_bval = _bids.parse_numbers(ref.with_name("ref.bval").read_text(), "ref")
+    np.testing.assert_allclose(ours_bval, ref_bval)
+    ours_bvec = _bids.parse_numbers((tmp_path / "dwi.bvec").read_text(), "ours", rows=3)
+    ref_bvec = _bids.parse_numbers(ref.with_name("ref.bvec").read_text(), "ref", rows=3)
+    np.testing.assert_allclose(ours_bvec, ref_bvec, atol=1e-4)
+    _same_world(nib.load(out[0]), nib.load(ref))
+    back = Series(str(tmp_path / "dwi.nii.gz"))
+    np.testing.assert_allclose(back.bvalues, [50.0, 400.0, 800.0])
+
+
+@pytest.mark.parametrize("orientation", ["sagittal", "oblique"])
+def test_dicom_nifti_dicom_keeps_positions_and_patient(tmp_path: Path, orientation: str) -> None:
+    truth = make_dicom_series(
+        tmp_path / "in",
+        (3, 5, 6, 7),
+        orientation=ORIENTATIONS[orientation],
+        order="time",
+        tag_values=[0.0, 2.0, 4.0],
+        pixel_spacing=(0.7, 0.9),
+    )
+    si = Series(str(truth.path), input_order="time")
+    si.write(tmp_path / "x.nii.gz", formats=["nifti"])
+    back = Series(str(tmp_path / "x.nii.gz"))
+    assert back.input_format == "nifti"
+    back.write(tmp_path / "out", formats=["dicom"])
+    originals = {}
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        originals[(round(float(ds.SliceLocation), 3))] = ds
+    written = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").rglob("*")) if p.is_file()]
+    assert len(written) == len(truth.files)
+    normal = np.cross(truth.iop[:3], truth.iop[3:])
+    for ds in written:
+        ipp = np.asarray(ds.ImagePositionPatient, dtype=np.float64)
+        k = int(np.argmin(np.linalg.norm(truth.positions - ipp, axis=1)))
+        np.testing.assert_allclose(ipp, truth.positions[k], atol=1e-4)
+        np.testing.assert_allclose(
+            np.asarray(ds.ImageOrientationPatient, dtype=np.float64), truth.iop, atol=1e-6
+        )
+        assert float(np.dot(normal, ipp)) == pytest.approx(
+            float(np.dot(normal, truth.positions[k]))
+        )
+        for kw in (
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "StudyInstanceUID",
+            "StudyDate",
+            "AccessionNumber",
+            "FrameOfReferenceUID",
+        ):
+            assert ds.get(kw) == pydicom.dcmread(truth.files[0]).get(kw), kw
+    again = Series(str(tmp_path / "out"), input_order="time")
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(si))
+    np.testing.assert_allclose(again.timeline, [0.0, 2.0, 4.0], atol=1e-3)
+
+
+def test_registry_sniffs_by_extension_and_content(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    si.write(tmp_path / "a.nii.gz", formats=["nifti"])
+    assert Series(str(tmp_path / "a.nii.gz")).input_format == "nifti"
+    (tmp_path / "a.nii.gz").rename(tmp_path / "renamed.gz")
+    (tmp_path / "a.json").unlink()
+    back = Series(str(tmp_path / "renamed.gz"))
+    assert back.input_format == "nifti" and back.patientID == si.patientID

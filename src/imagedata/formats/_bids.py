@@ -55,12 +55,30 @@ def _time(v: Any) -> str:
     return s
 
 
+#: Vendor names as dcm2niix writes them (matched on the start of the upper-case DICOM value).
+_VENDORS = (
+    ("SIEMENS", "Siemens"),
+    ("GE", "GE"),
+    ("PHILIPS", "Philips"),
+    ("TOSHIBA", "Toshiba"),
+    ("CANON", "Canon"),
+    ("UIH", "UIH"),
+    ("BRUKER", "Bruker"),
+    ("HITACHI", "Hitachi"),
+)
+
+
+def _manufacturer(v: Any) -> str:
+    up = str(v).strip().upper()
+    return next((name for key, name in _VENDORS if up.startswith(key)), str(v))
+
+
 #: (BIDS key, DICOM keyword, conversion), in dcm2niix's order.
 FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("Modality", "Modality", str),
     ("MagneticFieldStrength", "MagneticFieldStrength", _number),
     ("ImagingFrequency", "ImagingFrequency", _number),
-    ("Manufacturer", "Manufacturer", str),
+    ("Manufacturer", "Manufacturer", _manufacturer),
     ("ManufacturersModelName", "ManufacturerModelName", str),
     ("InstitutionName", "InstitutionName", str),
     ("InstitutionalDepartmentName", "InstitutionalDepartmentName", str),
@@ -117,7 +135,7 @@ def sidecar(
     template: Dataset,
     affine: npt.ArrayLike,
     *,
-    volume_timing: npt.ArrayLike | None = None,
+    times: npt.ArrayLike | None = None,
     software_version: str = "",
 ) -> dict[str, Any]:
     """Return the BIDS sidecar of a series with DICOM `template` and (k, r, c) -> LPS `affine`.
@@ -128,9 +146,12 @@ def sidecar(
         The DICOM attributes shared by all images.
     affine
         The Series affine; gives ``ImageOrientationPatientDICOM``.
-    volume_timing
-        Start time of each volume in seconds from the first, for uneven time axes
-        (BIDS ``VolumeTiming``).
+    times
+        Acquisition time of each volume (seconds since midnight) of a time axis.
+        Gives ``AcquisitionTime`` of the first volume when the template has none;
+        evenly spaced volumes give ``RepetitionTime`` = the volume step for 3D
+        acquisitions (the DICOM TR goes to ``RepetitionTimeExcitation``, as dcm2niix
+        does); uneven ones give ``VolumeTiming``.
     software_version
         Written as ``ConversionSoftwareVersion``.
 
@@ -150,12 +171,37 @@ def sidecar(
             out[key] = conv(value)
         except (TypeError, ValueError) as err:
             logger.debug("BIDS %s from %s=%r skipped: %s", key, keyword, value, err)
-    if volume_timing is not None:
-        out["VolumeTiming"] = [round(float(v), 6) for v in np.asarray(volume_timing)]
+    if times is not None:
+        _add_timing(out, template, np.asarray(times, dtype=np.float64).reshape(-1))
     out["ImageOrientationPatientDICOM"] = [round(float(v), 8) for v in geometry.iop(affine)]
     out["ConversionSoftware"] = "imagedata"
     out["ConversionSoftwareVersion"] = software_version
     return out
+
+
+def _clock(seconds: float) -> str:
+    """Seconds since midnight as dcm2niix writes AcquisitionTime ("HH:MM:SS.ffffff")."""
+    us = round(seconds * 1e6)
+    h, rest = divmod(us, 3600 * 10**6)
+    m, rest = divmod(rest, 60 * 10**6)
+    return f"{h:02d}:{m:02d}:{rest // 10**6:02d}.{rest % 10**6:06d}"
+
+
+def _add_timing(out: dict[str, Any], template: Dataset, times: FloatArray) -> None:
+    if times.size == 0:
+        return
+    if "AcquisitionTime" not in out:
+        out["AcquisitionTime"] = _clock(float(times[0]))
+    if times.size < 2:
+        return
+    steps = np.diff(times)
+    step = float(np.mean(steps))
+    if step > 0 and np.all(np.abs(steps - step) <= 1e-4 * step + 1e-6):
+        if str(template.get("MRAcquisitionType", "")) == "3D" and "RepetitionTime" in out:
+            out["RepetitionTimeExcitation"] = out["RepetitionTime"]
+            out["RepetitionTime"] = round(step, 6)
+    else:
+        out["VolumeTiming"] = [round(float(v - times[0]), 6) for v in times]
 
 
 def template_from_sidecar(doc: dict[str, Any]) -> Dataset:

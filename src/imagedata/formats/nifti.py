@@ -296,7 +296,7 @@ def _read_diffusion(path: Path, n: int, affine: npt.NDArray[np.float64]) -> tupl
 def _load(member: Member) -> Any:
     nib = _nib()
     try:
-        if member.path is not None:
+        if member.path is not None and _paths.matching_extension(member.name, EXTENSIONS):
             return nib.load(str(member.path), mmap=False)
         data = member.read_bytes()
         if data[:2] == b"\x1f\x8b":
@@ -380,18 +380,16 @@ def _sidecar_texts(si: Series, target: Path, write_sidecar: bool) -> dict[Path, 
     tags = h.tag_axes
     last = tags[-1] if tags else None
     if write_sidecar:
-        timing = None
-        if last is not None and last.name == "time" and _headerio.uniform_step(last.values) is None:
-            timing = np.asarray(last.values, dtype=np.float64) - float(last.values[0])  # type: ignore[index]
-        doc = _bids.sidecar(
-            h.template, h.affine, volume_timing=timing, software_version=__version__
-        )
+        times = None
+        if last is not None and last.name == "time" and last.values is not None:
+            times = np.asarray(last.values, dtype=np.float64)
+        doc = _bids.sidecar(h.template, h.affine, times=times, software_version=__version__)
         out[_paths.sidecar(target, EXTENSIONS, ".json")] = json.dumps(doc, indent="\t") + "\n"
     if last is not None and last.name in ("b", "dti") and last.values is not None:
         v = np.asarray(last.values, dtype=np.float64)
         bvals = v[:, 0] if v.ndim == 2 else v
         grads = v[:, 1:4] if v.ndim == 2 else np.zeros((len(v), 3))
-        affine = _headerio.volume(si, str(target), max_tags=4).affine
+        affine = h.affine
         out[_paths.sidecar(target, EXTENSIONS, ".bval")] = _bids.format_bval(bvals)
         bvec = _bids.bvec_from_gradients(grads, affine)
         out[_paths.sidecar(target, EXTENSIONS, ".bvec")] = _bids.format_bvec(bvec)
