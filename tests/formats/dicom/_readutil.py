@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+import pytest
 from pydicom.dataset import Dataset
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -33,8 +34,9 @@ def by_position(files: Iterable[Path]) -> list[Path]:
 
 def nibabel_file(name: str, dest: Path) -> Path:
     """Uncompress nibabel's nicom test file `name` (.dcm.gz) into `dest`."""
-    nib = __import__("nibabel")
+    nib = pytest.importorskip("nibabel")
     src = Path(nib.__file__).parent / "nicom" / "tests" / "data" / name
     out = dest / name.removesuffix(".gz")
-    out.write_bytes(gzip.open(src).read())
+    with gzip.open(src) as f:
+        out.write_bytes(f.read())
     return out

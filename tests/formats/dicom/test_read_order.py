@@ -43,7 +43,7 @@ def test_auto_time_and_echo_give_5d(tmp_path: Path) -> None:
     np.testing.assert_allclose(h.axes[1].values, [5.0, 10.0])
     for e, t in enumerate(truths):
         np.testing.assert_array_equal(arr[:, e], t.data)
-    arr2, h2 = read(tmp_path, input_order="time,te")
+    arr2, _h2 = read(tmp_path, input_order="time,te")
     np.testing.assert_array_equal(arr2, arr)
     arr3, h3 = read(tmp_path, input_order="te,time")
     assert arr3.shape == (2, 3, 4, 4, 5) and h3.input_order == "te,time"

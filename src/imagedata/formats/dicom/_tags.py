@@ -51,6 +51,10 @@ def norm_key(v: Any) -> Hashable:
     return (3, tuple(str(x) for x in items))
 
 
+#: Day 0 of absolute times (keeps seconds exact to ~1e-7 in float64).
+_EPOCH = _dt.date(2000, 1, 1).toordinal()
+
+
 def _parse_time(text: str) -> float | None:
     t = text.strip().replace(":", "")
     if len(t) < 2:
@@ -67,13 +71,14 @@ def _parse_time(text: str) -> float | None:
 def _day_seconds(date: str) -> float | None:
     d = date.strip().replace(".", "").replace("-", "")
     try:
-        return float(_dt.date(int(d[0:4]), int(d[4:6]), int(d[6:8])).toordinal()) * 86400.0
+        day = _dt.date(int(d[0:4]), int(d[4:6]), int(d[6:8])).toordinal() - _EPOCH
+        return float(day) * 86400.0
     except (ValueError, IndexError):
         return None
 
 
 def absolute_time(img: Image) -> float | None:
-    """Acquisition time in seconds since 0001-01-01 (or of the day when no date is known).
+    """Acquisition time in seconds since 2000-01-01 (or of the day when no date is known).
 
     From AcquisitionDateTime, else AcquisitionDate + AcquisitionTime, else
     ContentDate + ContentTime; None when no time is present.
