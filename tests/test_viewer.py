@@ -321,3 +321,24 @@ def test_show_without_display_does_not_block(monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close(v.figure)
+
+
+# --- real scanner data, checked against dcm2niix ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sag_ap", "sag_hf", "cor_hf", "cor_rl", "tra_rl"])
+def test_labels_of_real_series_agree_with_dcm2niix(testdata, name):
+    """The letter at the right edge is where dcm2niix's column axis points; the letter at
+    the bottom where its row axis points before its row flip (GEOMETRY.md)."""
+    nib = pytest.importorskip("nibabel")
+    affine = nib.load(str(testdata / "nifti" / f"{name}.nii.gz")).affine
+    lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :3]
+    columns, rows = (lps[:, i] / np.linalg.norm(lps[:, i]) for i in (0, 1))
+    si = Series(str(testdata / "dicom" / f"{name}.zip"))
+    labels = viewer.orientation_labels(si.affine)
+    assert labels["right"] == viewer.direction_letters(columns)
+    assert labels["left"] == viewer.direction_letters(-columns)
+    assert labels["bottom"] == viewer.direction_letters(-rows)  # dcm2niix flipped the rows
+    assert labels["top"] == viewer.direction_letters(rows)
+    expected_plane = {"sag": "sagittal", "cor": "coronal", "tra": "axial"}[name[:3]]
+    assert geometry.orientation_name(si.affine) == expected_plane

@@ -240,7 +240,7 @@ def layout(
     """The :class:`Layout` of a montage of a (slice, row, column) volume."""
     chosen = pick_slices(shape[0], slices, max_tiles)
     n = max(1, len(chosen))
-    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    cols = columns or (n if n <= 4 else math.ceil(math.sqrt(n)))
     cols = min(cols, n)
     return Layout(chosen, cols, math.ceil(n / cols), (shape[1], shape[2]), int(gap))
 
@@ -267,7 +267,8 @@ def montage(
     tag
         Index on the tag axis (or one per tag axis); default 0.
     columns
-        Tiles per row; default about the square root of the number of tiles.
+        Tiles per row; default one row for up to 4 tiles, else about the square root
+        of the number of tiles.
     window
         (center, width); default :func:`auto_window` over the chosen volume.
     colormap
@@ -355,6 +356,8 @@ def tag_text(si: Any, index: int) -> str:
         return f"time {float(value) - float(np.asarray(axis.values)[0]):g} s"
     if axis.name in ("triggertime", "te", "ti"):
         return f"{axis.name} {float(value):g} ms"
+    if axis.name == "b":
+        return f"b {float(value):g} s/mm2"
     if np.ndim(value) == 0:
         try:
             return f"{axis.name} {float(value):g}"

@@ -92,3 +92,13 @@ def test_console_script(dicom_study):
     assert 'Series 4 "sag T2"' in done.stdout and "orientation sagittal" in done.stdout
     bad = run_script("imagedata", "info", "--bogus")
     assert bad.returncode == 2 and one_line(bad.stderr).startswith("imagedata info: ")
+
+
+def test_real_dynamic_series(testdata, capsys):
+    code, out, err = run_main(info.main, [testdata / "dicom" / "time_all", "--json"], capsys)
+    assert (code, err) == (0, "")
+    (series,) = json.loads(out)[0]["studies"][0]["series"]
+    assert series["shape"] == [3, 3, 192, 152]
+    assert series["tags"]["time"] == pytest.approx([0.0, 2.9875, 5.975])
+    assert series["orientation"] == "coronal"
+    assert series["series_description"] == "fl3d_dynamic"
