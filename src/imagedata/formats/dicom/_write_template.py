@@ -23,6 +23,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import (
     CTImageStorage,
@@ -94,6 +95,11 @@ DROP_KEYWORDS: tuple[str, ...] = (
     "ReferencedImageSequence",
     "SourceImageSequence",
     "MediaStorageSOPInstanceUID",
+)
+
+#: BodyPartExamined values of paired structures (Laterality is then required, type 2).
+PAIRED_BODY_PARTS = frozenset(
+    ["ADRENAL", "ANKLE", "ARM", "BREAST", "CLAVICLE", "EAR", "ELBOW", "EXTREMITY", "EYE", "FEMUR", "FINGER", "FOOT", "FOREARM", "HAND", "HIP", "HUMERUS", "KIDNEY", "KNEE", "LEG", "LOWERLEG", "LUNG", "OVARY", "PAROTID", "RIB", "SCAPULA", "SHOULDER", "SUBMANDIBULAR", "TESTIS", "THIGH", "TIBIA", "FIBULA", "TOE", "UPRARM", "UPPERARM", "URETER", "WRIST", "JAW", "TMJ", "ORBIT", "RADIUS", "ULNA", "CALCANEUS", "PATELLA"]
 )
 
 _MR_DEFAULTS: dict[str, object] = {
@@ -178,6 +184,12 @@ def patient_orientation(direction: npt.ArrayLike) -> str:
     return out
 
 
+def _values(value: object) -> list[object]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+
+
 def _fill(ds: Dataset, defaults: dict[str, object]) -> None:
     for kw, value in defaults.items():
         if kw not in ds:
@@ -203,8 +215,10 @@ def base_dataset(
         else:
             setattr(ds, kw, generate_uid())
     _fill(ds, _COMMON_DEFAULTS)
-    if "Laterality" not in ds and "ImageLaterality" not in ds:
-        ds.Laterality = ""
+    part = str(ds.get("BodyPartExamined", "") or "").upper()
+    if not part or part in PAIRED_BODY_PARTS:
+        if "Laterality" not in ds and "ImageLaterality" not in ds:
+            ds.Laterality = ""  # type 2C: paired (or unknown) body part, side unknown
     if "SeriesNumber" not in ds or ds.SeriesNumber in (None, ""):
         ds.SeriesNumber = 1
     if "ImageType" not in ds or not ds.ImageType:
@@ -215,6 +229,9 @@ def base_dataset(
         ds.ContentTime = now.strftime("%H%M%S")
     if sop_class in (MRImageStorage, CTImageStorage):
         _fill(ds, _MR_DEFAULTS if sop_class == MRImageStorage else _CT_DEFAULTS)
+        gating = {"CG", "PPG"} & {str(v) for v in _values(ds.get("ScanOptions"))}
+        if sop_class == MRImageStorage and gating and "TriggerTime" not in ds:
+            ds.TriggerTime = ""  # type 2C with cardiac/peripheral gating
         if "PatientPosition" not in ds:
             ds.PatientPosition = ""
         it = list(ds.ImageType) + ["DERIVED", "SECONDARY"][len(ds.ImageType) :]
