@@ -99,7 +99,51 @@ DROP_KEYWORDS: tuple[str, ...] = (
 
 #: BodyPartExamined values of paired structures (Laterality is then required, type 2).
 PAIRED_BODY_PARTS = frozenset(
-    ["ADRENAL", "ANKLE", "ARM", "BREAST", "CLAVICLE", "EAR", "ELBOW", "EXTREMITY", "EYE", "FEMUR", "FINGER", "FOOT", "FOREARM", "HAND", "HIP", "HUMERUS", "KIDNEY", "KNEE", "LEG", "LOWERLEG", "LUNG", "OVARY", "PAROTID", "RIB", "SCAPULA", "SHOULDER", "SUBMANDIBULAR", "TESTIS", "THIGH", "TIBIA", "FIBULA", "TOE", "UPRARM", "UPPERARM", "URETER", "WRIST", "JAW", "TMJ", "ORBIT", "RADIUS", "ULNA", "CALCANEUS", "PATELLA"]
+    {
+        "ADRENAL",
+        "ANKLE",
+        "ARM",
+        "BREAST",
+        "CLAVICLE",
+        "EAR",
+        "ELBOW",
+        "EXTREMITY",
+        "EYE",
+        "FEMUR",
+        "FINGER",
+        "FOOT",
+        "FOREARM",
+        "HAND",
+        "HIP",
+        "HUMERUS",
+        "KIDNEY",
+        "KNEE",
+        "LEG",
+        "LOWERLEG",
+        "LUNG",
+        "OVARY",
+        "PAROTID",
+        "RIB",
+        "SCAPULA",
+        "SHOULDER",
+        "SUBMANDIBULAR",
+        "TESTIS",
+        "THIGH",
+        "TIBIA",
+        "FIBULA",
+        "TOE",
+        "UPRARM",
+        "UPPERARM",
+        "URETER",
+        "WRIST",
+        "JAW",
+        "TMJ",
+        "ORBIT",
+        "RADIUS",
+        "ULNA",
+        "CALCANEUS",
+        "PATELLA",
+    }
 )
 
 _MR_DEFAULTS: dict[str, object] = {
@@ -216,9 +260,9 @@ def base_dataset(
             setattr(ds, kw, generate_uid())
     _fill(ds, _COMMON_DEFAULTS)
     part = str(ds.get("BodyPartExamined", "") or "").upper()
-    if not part or part in PAIRED_BODY_PARTS:
-        if "Laterality" not in ds and "ImageLaterality" not in ds:
-            ds.Laterality = ""  # type 2C: paired (or unknown) body part, side unknown
+    paired = not part or part in PAIRED_BODY_PARTS
+    if paired and "Laterality" not in ds and "ImageLaterality" not in ds:
+        ds.Laterality = ""  # type 2C: paired (or unknown) body part, side unknown
     if "SeriesNumber" not in ds or ds.SeriesNumber in (None, ""):
         ds.SeriesNumber = 1
     if "ImageType" not in ds or not ds.ImageType:
