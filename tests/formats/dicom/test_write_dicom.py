@@ -385,3 +385,16 @@ def test_fast_encoder_is_byte_identical_to_dcmwrite(tmp_path: Path, order: str) 
         pydicom.dcmwrite(tmp_path / "slow.dcm", ds, enforce_file_format=True)
         assert (tmp_path / "fast.dcm").read_bytes() == (tmp_path / "slow.dcm").read_bytes()
     assert pydicom.dcmread(tmp_path / "fast.dcm").PatientName == "Ærø^Åse"
+
+
+def test_uneven_slice_positions_written_exactly(tmp_path: Path) -> None:
+    si, truth = make_series(tmp_path, (4, 6, 8), orientation="coronal")
+    n = np.cross(*np.array(truth.iop).reshape(2, 3))
+    steps = np.array([0.0, 2.0, 5.0, 5.5])
+    pos = truth.positions[0] + steps[:, None] * n
+    si.header = si.header.with_positions(pos)
+    assert si.header.positions is not None
+    dss = _read(write_series(si, tmp_path / "out"))
+    got = np.array([ds.ImagePositionPatient for ds in dss], float)
+    np.testing.assert_allclose(got, pos, atol=1e-9)
+    assert [float(ds.SliceLocation) for ds in dss] == pytest.approx(list(pos @ n))
