@@ -52,11 +52,12 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
         parser.add_argument("output", metavar="OUTPUT", help="output file or folder")
         parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or folders")
     else:
+        parser.usage = "%(prog)s [options] INPUT [INPUT ...] OUTPUT"
         parser.add_argument(
             "paths",
             nargs="+",
-            metavar="INPUT... OUTPUT",
-            help="input files or folders, then the output file or folder",
+            metavar="PATH",
+            help="input files, folders, archives or globs, then the output file or folder",
         )
     parser.add_argument(
         "--to",
