@@ -138,3 +138,24 @@ def test_safe_names_and_selectors():
     assert _common.selector("12") == 12
     assert _common.selector("1.2.840.1") == "1.2.840.1"
     assert _common.selector("T1 axial") == "T1 axial"
+
+
+def test_activity_line_only_on_a_terminal(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    with _common.activity("reading x"):
+        pass  # not a terminal: nothing is written (pytest captures stderr)
+    tty = Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    with _common.activity("reading scan/"):
+        import time
+
+        time.sleep(0.45)
+    assert "reading scan/: 00:00" in tty.getvalue()
+    quiet = Tty()
+    monkeypatch.setattr("sys.stderr", quiet)
+    with _common.activity("reading scan/", quiet=True):
+        pass
+    assert quiet.getvalue() == ""

@@ -220,6 +220,40 @@ def write_series(si: Series, target: Any, fmt: str, **options: Any) -> list[str]
         raise WriteError(text.replace("overwrite=True", "--overwrite")) from err
 
 
+@contextlib.contextmanager
+def activity(desc: str, *, quiet: bool = False) -> Iterator[None]:
+    """Show ``desc: <elapsed time>`` on a terminal while a long read or write runs.
+
+    The readers and writers report no per-file progress, so this is a live elapsed-time
+    line (tqdm), removed when the work is done; nothing at all when not on a terminal.
+    """
+    if quiet or not is_terminal():
+        yield
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        yield
+        return
+    import threading
+
+    bar = tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr)
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(0.2):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        bar.close()
+
+
 def say(args: argparse.Namespace, text: str) -> None:
     """Print an informational line on stdout unless ``--quiet``."""
     if not getattr(args, "quiet", False):

@@ -163,7 +163,10 @@ def calc(args: argparse.Namespace) -> int:
     except _expr.ExpressionError as err:
         raise UsageError(str(err)) from err
     _common.check_inputs(list(bindings.values()))
-    inputs = {name: _common.read_one([path], order=args.order) for name, path in bindings.items()}
+    inputs = {}
+    for name, path in bindings.items():
+        with _common.activity(f"reading {path}", quiet=args.quiet):
+            inputs[name] = _common.read_one([path], order=args.order)
     result = compute(args.expression, inputs, args.dtype)
     if args.sernum is not None:
         result.setDicomAttribute("SeriesNumber", args.sernum)
@@ -176,7 +179,8 @@ def calc(args: argparse.Namespace) -> int:
 
     fmt = check_format(args.to or _format_of(args.output))
     options: dict[str, Any] = {"overwrite": True} if args.overwrite else {}
-    _common.write_series(result, args.output, fmt, **options)
+    with _common.activity(f"writing {args.output}", quiet=args.quiet):
+        _common.write_series(result, args.output, fmt, **options)
     _common.say(args, f"{args.output}: {fmt}, shape {tuple(result.shape)} {result.dtype}")
     return 0
 

@@ -205,7 +205,8 @@ def convert(args: argparse.Namespace) -> int:
     _common.check_inputs(inputs)
     for fmt in formats:
         _check_not_input(Path(output.replace("%p", fmt)), inputs)
-    series = _common.read_all(inputs, order=args.order, select=_common.selector(args.series))
+    with _common.activity(f"reading {inputs[0]}", quiet=args.quiet):
+        series = _common.read_all(inputs, order=args.order, select=_common.selector(args.series))
     if len(series) > 1 and (args.sernum is not None or args.keep_uid):
         raise UsageError(
             f"the input holds {len(series)} series; --sernum and --keep-uid need one "
@@ -220,7 +221,9 @@ def convert(args: argparse.Namespace) -> int:
         )
         for si, target in steps:
             logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
-            written += len(_common.write_series(si, target, fmt, **_write_options(fmt, args)))
+            with _common.activity(f"writing {target}", quiet=args.quiet):
+                files = _common.write_series(si, target, fmt, **_write_options(fmt, args))
+            written += len(files)
             _common.say(args, f"{target}: {fmt}, shape {tuple(si.shape)}")
     logger.info("%d files written", written)
     return 0

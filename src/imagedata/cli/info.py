@@ -247,7 +247,8 @@ def info(args: argparse.Namespace) -> int:
     """Run ``info`` with parsed arguments."""
     items: list[tuple[Header, str]] = []
     for group in group_inputs(args.inputs):
-        items.extend(read_headers(group, args.order, _common.selector(args.series)))
+        with _common.activity(f"reading {group[0]}", quiet=args.quiet):
+            items.extend(read_headers(group, args.order, _common.selector(args.series)))
     patients = tree(items)
     if args.json:
         json.dump(patients, sys.stdout, indent=2)

@@ -108,7 +108,10 @@ def _tag_label(si: Series, t: int) -> str:
 
 def stats(args: argparse.Namespace) -> int:
     """Run ``stats`` with parsed arguments."""
-    series = _common.read_all(args.inputs, order=args.order, select=_common.selector(args.series))
+    with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet):
+        series = _common.read_all(
+            args.inputs, order=args.order, select=_common.selector(args.series)
+        )
     mask_data = None
     if args.mask:
         mask_data = np.asarray(_common.read_one([args.mask], order="none"))
