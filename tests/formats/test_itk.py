@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from imagedata import geometry
-from imagedata.errors import MissingDependencyError
+from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats import itk
 from imagedata.series import Series
 
@@ -161,3 +162,35 @@ def test_missing_simpleitk_names_extra(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setitem(sys.modules, "SimpleITK", None)
     with pytest.raises(MissingDependencyError, match=r"imagedata\[itk\]"):
         Series(np.zeros((2, 3, 4))).write(tmp_path / "x.mha", formats=["itk"])
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class BrokenWriter:
+        def SetFileName(self, name: str) -> None:  # noqa: N802 - SimpleITK API
+            self.name = name
+
+        def SetUseCompression(self, flag: bool) -> None:  # noqa: N802
+            pass
+
+        def Execute(self, img: object) -> None:  # noqa: N802
+            Path(self.name).write_bytes(b"ObjectType = Image\n")
+            raise RuntimeError("ITK ERROR: disk full")
+
+    class FakeSitk:
+        def __getattr__(self, name: str) -> object:
+            return BrokenWriter if name == "ImageFileWriter" else getattr(sitk, name)
+
+    monkeypatch.setattr(itk, "_sitk", lambda: FakeSitk())
+    with pytest.raises(WriteError, match="disk full"):
+        Series(np.zeros((2, 3, 4), np.int16)).write(tmp_path / "o" / "a.mhd", formats=["itk"])
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+def test_mha_inside_zip(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    si.write(tmp_path / "z.mha", formats=["itk"])
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.write(tmp_path / "z.mha", "z.mha")
+    back = Series(str(tmp_path / "a.zip"))
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+    assert back.input_format == "itk" and back.patientID == si.patientID

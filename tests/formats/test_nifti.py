@@ -15,7 +15,7 @@ from tests.conftest import require_tool
 
 from imagedata import geometry
 from imagedata.axis import tag_axis
-from imagedata.errors import MissingDependencyError, ReadError
+from imagedata.errors import MissingDependencyError, ReadError, WriteError
 from imagedata.formats import _bids
 from imagedata.formats.nifti import from_nibabel, to_nibabel
 from imagedata.series import Series
@@ -453,3 +453,83 @@ def test_registry_sniffs_by_extension_and_content(tmp_path: Path) -> None:
     (tmp_path / "a.json").unlink()
     back = Series(str(tmp_path / "renamed.gz"))
     assert back.input_format == "nifti" and back.patientID == si.patientID
+
+
+def test_sidecar_fills_template_of_plain_nifti(tmp_path: Path) -> None:
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.eye(4))
+    nib.save(img, tmp_path / "s.nii.gz")
+    (tmp_path / "s.json").write_text(
+        json.dumps(
+            {"EchoTime": 0.0125, "RepetitionTime": 2.5, "FlipAngle": 90, "Manufacturer": "GE"}
+        )
+    )
+    back = read_plugin(tmp_path / "s.nii.gz", "nifti")
+    assert back.getDicomAttribute("EchoTime") == pytest.approx(12.5)
+    assert back.getDicomAttribute("RepetitionTime") == pytest.approx(2500.0)
+    assert back.getDicomAttribute("FlipAngle") == pytest.approx(90.0)
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_save(img: object, filename: str) -> None:
+        Path(filename).write_bytes(b"\0" * 100)  # half a file, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nib, "save", broken_save)
+    si = synthetic(tmp_path / "src", (3, 2, 4, 5), order="b", tag_values=[0.0, 500.0, 1000.0])
+    with pytest.raises(WriteError, match="No space left"):
+        si.write(tmp_path / "out" / "x.nii.gz", formats=["nifti"])
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_nifti_inside_zip(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    si.write(tmp_path / "z.nii.gz", formats=["nifti"], sidecar=False)
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.write(tmp_path / "z.nii.gz", "sub/z.nii.gz")
+    back = Series(str(tmp_path / "a.zip"))
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+    assert back.patientID == si.patientID
+
+
+def test_headers_only_reads_no_voxels(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 2, 4, 5), order="time", tag_values=[0.0, 2.5, 5.0])
+    si.write(tmp_path / "h.nii", formats=["nifti"])
+    back = read_plugin(tmp_path / "h.nii", "nifti", headers_only=True)
+    assert back.shape == si.shape and not np.asarray(back).flags.writeable
+    np.testing.assert_allclose(back.timeline, [0.0, 2.5, 5.0])
+
+
+def test_real_dicom_nifti_dicom(testdata: Path, tmp_path: Path) -> None:
+    src = testdata / "dicom" / "time_all"
+    si = Series(str(src), input_order="time")
+    si.write(tmp_path / "t.nii.gz", formats=["nifti"])
+    Series(str(tmp_path / "t.nii.gz")).write(tmp_path / "out", formats=["dicom"])
+    originals = [pydicom.dcmread(p) for p in sorted(src.iterdir()) if p.is_file()]
+    written = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").rglob("*")) if p.is_file()]
+    assert len(written) == len(originals) == 9
+    want = {tuple(np.round(np.asarray(d.ImagePositionPatient, float), 2)) for d in originals}
+    for ds in written:
+        ipp = np.asarray(ds.ImagePositionPatient, dtype=np.float64)
+        match = [
+            o
+            for o in originals
+            if np.allclose(np.asarray(o.ImagePositionPatient, float), ipp, atol=1e-4)
+        ]
+        assert match, (ipp, want)
+        np.testing.assert_allclose(
+            np.asarray(ds.ImageOrientationPatient, float),
+            np.asarray(match[0].ImageOrientationPatient, float),
+            atol=1e-6,
+        )
+        for kw in (
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "StudyInstanceUID",
+            "StudyDate",
+            "StudyTime",
+            "AccessionNumber",
+            "StudyID",
+            "FrameOfReferenceUID",
+        ):
+            assert ds.get(kw) == originals[0].get(kw), kw
