@@ -166,13 +166,13 @@ def test_missing_simpleitk_names_extra(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class BrokenWriter:
-        def SetFileName(self, name: str) -> None:  # noqa: N802 - SimpleITK API
+        def SetFileName(self, name: str) -> None:
             self.name = name
 
-        def SetUseCompression(self, flag: bool) -> None:  # noqa: N802
+        def SetUseCompression(self, flag: bool) -> None:
             pass
 
-        def Execute(self, img: object) -> None:  # noqa: N802
+        def Execute(self, img: object) -> None:
             Path(self.name).write_bytes(b"ObjectType = Image\n")
             raise RuntimeError("ITK ERROR: disk full")
 
