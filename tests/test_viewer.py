@@ -342,3 +342,56 @@ def test_labels_of_real_series_agree_with_dcm2niix(testdata, name):
     assert labels["top"] == viewer.direction_letters(rows)
     expected_plane = {"sag": "sagittal", "cor": "coronal", "tra": "axial"}[name[:3]]
     assert geometry.orientation_name(si.affine) == expected_plane
+
+
+# --- colour (RGB) series ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def rgb_series():
+    from pathlib import Path
+
+    import pydicom
+
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / "SC_rgb_rle_2frame.dcm"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in this pydicom installation")
+    return Series(str(path))
+
+
+def test_rgb_series_montage_and_png_keep_the_colours(rgb_series, tmp_path):
+    si = rgb_series
+    assert viewer.is_rgb(si) and si.shape == (2, 100, 100, 3)
+    m = si.montage(gap=0)
+    assert m.shape == (100, 200, 3)
+    assert np.array_equal(m[:, :100], np.asarray(si[0])) and np.array_equal(
+        m[:, 100:], np.asarray(si[1])
+    )
+    result = viewer.render(si, tmp_path / "rgb.png")
+    png = read_png(tmp_path / "rgb.png")
+    sy, sx = result.scale
+    for i in range(2):
+        top, left, bottom, right = _tile_box(result, i)
+        expected = np.repeat(np.repeat(np.asarray(si[i]), sy, 0), sx, 1)
+        assert np.array_equal(png[top:bottom, left:right], expected)
+    assert "tag" not in result.caption
+
+
+def test_rgb_series_in_the_viewer(rgb_series, agg_figure):
+    v = viewer.show(rgb_series, figure=agg_figure, slice=0)
+    assert (v.nslices, v.ntags) == (2, 1)
+    assert np.array_equal(v.panels[0].image.get_array(), np.asarray(rgb_series[0]))
+    _, mouse = _events(agg_figure)
+    x, y = _pixel_xy(agg_figure, v.panels[0].axes, 5, 5)
+    mouse("motion_notify_event", x, y)
+    r, g, b = (int(c) for c in np.asarray(rgb_series[0, 5, 5]))
+    assert f"(5, 5) = ({r}, {g}, {b})" in v.status.get_text()
+
+
+def test_jupyter_backends_are_not_headless(monkeypatch):
+    import matplotlib
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    for backend in ("module://matplotlib_inline.backend_inline", "module://ipympl.backend_nbagg"):
+        monkeypatch.setattr(matplotlib, "get_backend", lambda b=backend: b)
+        assert not viewer.is_headless()

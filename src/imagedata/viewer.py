@@ -109,6 +109,12 @@ def normalise(data: npt.ArrayLike, window: Window) -> np.ndarray:
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
+def is_rgb(si: Any) -> bool:
+    """True for a colour Series (last axis ``rgb``, e.g. DICOM secondary captures)."""
+    header = getattr(si, "_header", None)
+    return header is not None and bool(header.axes) and header.axes[-1].name == "rgb"
+
+
 def to_rgb(
     si: npt.ArrayLike, *, colormap: str = "gray", window: Sequence[float] | None = None
 ) -> np.ndarray:
@@ -128,6 +134,8 @@ def to_rgb(
     ValueError
         For an unknown colour map or an invalid window.
     """
+    if is_rgb(si):
+        return _colour(np.asarray(si), window)
     win = auto_window(si) if window is None else _check_window(window)
     norm = normalise(si, win)
     if colormap in ("gray", "grey"):
@@ -135,6 +143,14 @@ def to_rgb(
         return np.repeat(grey[..., None], 3, axis=-1)
     cmap = _colormap(colormap)
     return np.asarray(cmap(norm, bytes=True))[..., :3].copy()
+
+
+def _colour(data: np.ndarray, window: Sequence[float] | None) -> np.ndarray:
+    """RGB data (last axis of 3) as uint8: 8-bit data unchanged, others through the window."""
+    if window is None and data.dtype == np.uint8:
+        return data.copy()
+    win = auto_window(data) if window is None else _check_window(window)
+    return np.round(normalise(data, win) * 255.0).astype(np.uint8)
 
 
 def _colormap(name: str) -> Any:
@@ -192,9 +208,10 @@ def volume(si: Any, tag: int | Sequence[int] | None = None) -> Any:
         If `tag` is out of range, naming the axis and its length.
     """
     arr = si
-    if arr.ndim == 2:
+    colour = int(is_rgb(si))
+    if arr.ndim == 2 + colour:
         return arr[None, ...]
-    lead = arr.ndim - 3
+    lead = arr.ndim - 3 - colour
     tags = [0] * lead if tag is None else ([tag] if isinstance(tag, int) else list(tag))
     tags = (tags + [0] * lead)[:lead]
     for i, t in enumerate(tags):
@@ -279,13 +296,18 @@ def montage(
         Most tiles when `slices` is not given.
     """
     vol = np.asarray(volume(si, tag))
-    lay = layout(vol.shape, slices=slices, columns=columns, gap=gap, max_tiles=max_tiles)
-    win = auto_window(vol[list(lay.slices)]) if window is None else _check_window(window)
+    lay = layout(vol.shape[:3], slices=slices, columns=columns, gap=gap, max_tiles=max_tiles)
     out = np.zeros((*lay.shape, 3), dtype=np.uint8)
     th, tw = lay.tile_shape
-    for i, k in enumerate(lay.slices):
+    chosen = vol[list(lay.slices)]
+    if is_rgb(si):
+        tiles = _colour(chosen, window)
+    else:
+        win = auto_window(chosen) if window is None else _check_window(window)
+        tiles = to_rgb(chosen, colormap=colormap, window=win)
+    for i in range(len(lay.slices)):
         r0, c0 = lay.origin(i)
-        out[r0 : r0 + th, c0 : c0 + tw] = to_rgb(vol[k], colormap=colormap, window=win)
+        out[r0 : r0 + th, c0 : c0 + tw] = tiles[i]
     return out
 
 
@@ -381,7 +403,7 @@ def caption(si: Any, tag: int | None = None) -> str:
         ds, dr, dc = (float(v) for v in si.spacing)
         parts.append(f"spacing {ds:g} x {dr:g} x {dc:g} mm")
         parts.append(geometry.orientation_name(si.affine))
-        if si.ndim > 3:
+        if si.ndim > 3 + int(is_rgb(si)):
             parts.append(tag_text(si, tag or 0))
     return "  |  ".join(parts)
 
@@ -445,7 +467,7 @@ def render(
     from matplotlib.figure import Figure
 
     vol = volume(si, tag)
-    sy, sx = _scale(si, vol.shape[1:], min_tile)
+    sy, sx = _scale(si, vol.shape[1:3], min_tile)
     font = 11
     affine = si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
     longest = max(len(v) for v in orientation_labels(affine).values())
@@ -460,7 +482,7 @@ def render(
         gap=0,
         max_tiles=max_tiles,
     )
-    lay0 = layout(vol.shape, slices=slices, columns=columns, gap=0, max_tiles=max_tiles)
+    lay0 = layout(vol.shape[:3], slices=slices, columns=columns, gap=0, max_tiles=max_tiles)
     lay = Layout(lay0.slices, lay0.columns, lay0.rows, (vol.shape[1] * sy, vol.shape[2] * sx), gap)
     image = _spread(np.repeat(np.repeat(base, sy, axis=0), sx, axis=1), lay)
     text = caption(si, tag)
@@ -589,7 +611,7 @@ class Viewer:
         if not series:
             raise ValueError("the viewer needs at least one series")
         self.panels = [
-            _Panel(s, auto_window(volume(s, 0)) if window is None else _check_window(window))
+            _Panel(s, default_window(s) if window is None else _check_window(window))
             for s in series
         ]
         self.nslices = max(volume(p.si, 0).shape[0] for p in self.panels)
@@ -643,8 +665,10 @@ class Viewer:
 
     def plane(self, i: int) -> np.ndarray:
         """The 2-D image panel `i` shows now (indices clamped to its own size)."""
-        vol = volume(self.panels[i].si, min(self.tag, _ntags(self.panels[i].si) - 1))
-        return _magnitude(np.asarray(vol[min(self.slice, vol.shape[0] - 1)]))
+        panel = self.panels[i]
+        vol = volume(panel.si, min(self.tag, _ntags(panel.si) - 1))
+        plane = _magnitude(np.asarray(vol[min(self.slice, vol.shape[0] - 1)]))
+        return _colour(plane, panel.window) if is_rgb(panel.si) else plane
 
     def update(self) -> None:
         """Redraw the images and the status line for the current slice, tag and windows."""
@@ -671,7 +695,7 @@ class Viewer:
             for i in range(len(self.panels)):
                 img = self.plane(i)
                 if 0 <= row < img.shape[0] and 0 <= column < img.shape[1]:
-                    values.append(f"{img[row, column]:g}")
+                    values.append(_value_text(self.panels[i], row, column, img))
             parts.append(f"({row}, {column}) = {' | '.join(values)}")
         return "   ".join(parts)
 
@@ -731,7 +755,7 @@ class Viewer:
             self.set_slice(0 if event.key == "home" else self.nslices - 1)
         elif event.key == "r":
             for p in self.panels:
-                p.window = auto_window(volume(p.si, 0))
+                p.window = default_window(p.si)
             self.update()
 
     def _panel_at(self, event: Any) -> int | None:
@@ -765,8 +789,22 @@ class Viewer:
         self.figure.canvas.draw_idle()
 
 
+def default_window(si: Any) -> Window:
+    """The window a series is first shown with: 8-bit colour as is, else :func:`auto_window`."""
+    if is_rgb(si) and si.dtype == np.uint8:
+        return 127.5, 255.0
+    return auto_window(volume(si, 0))
+
+
 def _ntags(si: Any) -> int:
-    return int(si.shape[0]) if si.ndim > 3 else 1
+    return int(si.shape[0]) if si.ndim > 3 + int(is_rgb(si)) else 1
+
+
+def _value_text(panel: _Panel, row: int, column: int, shown: np.ndarray) -> str:
+    """The stored value at (row, column): a number, or (r, g, b) for colour data."""
+    if not is_rgb(panel.si):
+        return f"{shown[row, column]:g}"
+    return "(" + ", ".join(f"{v:g}" for v in np.asarray(shown[row, column])) + ")"
 
 
 def _affine(si: Any) -> np.ndarray:
