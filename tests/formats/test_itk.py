@@ -8,19 +8,28 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from imagedata import geometry
 from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats import itk
 from imagedata.series import Series
+from imagedata.testing import make_dicom_series
 
 try:
-    from .test_conformance import ORIENTATIONS, FormatConformance, read_plugin, synthetic
+    from .test_conformance import (
+        ORIENTATIONS,
+        FormatConformance,
+        dicom_series,
+        read_plugin,
+        synthetic,
+    )
 except ImportError:  # tests/formats is not a package
     from test_conformance import (  # type: ignore[no-redef]
         ORIENTATIONS,
         FormatConformance,
+        dicom_series,
         read_plugin,
         synthetic,
     )
@@ -194,3 +203,38 @@ def test_mha_inside_zip(tmp_path: Path) -> None:
     back = Series(str(tmp_path / "a.zip"))
     np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
     assert back.input_format == "itk" and back.patientID == si.patientID
+
+
+@pytest.mark.parametrize("fmt,ext", [("itk", ".mha"), ("nrrd", ".nrrd")])
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_simpleitk_geometry_equals_dicom_attributes(
+    tmp_path: Path, orientation: str, fmt: str, ext: str
+) -> None:
+    """Compare what SimpleITK reads with the DICOM attributes themselves (pydicom)."""
+    truth = make_dicom_series(
+        tmp_path / "d",
+        (5, 6, 9),
+        orientation=ORIENTATIONS[orientation],
+        pixel_spacing=(0.5, 0.8),
+        slice_spacing=2.5,
+    )
+    iop = np.asarray(pydicom.dcmread(truth.files[0]).ImageOrientationPatient, dtype=np.float64)
+    n = np.cross(iop[:3], iop[3:])
+    dss = sorted(
+        (pydicom.dcmread(f) for f in truth.files),
+        key=lambda d: float(np.dot(n, np.asarray(d.ImagePositionPatient, float))),
+    )
+    ipp = np.array([np.asarray(d.ImagePositionPatient, dtype=np.float64) for d in dss])
+    out = dicom_series(truth.files).write(tmp_path / f"g{ext}", formats=[fmt])
+    img = sitk.ReadImage(out[-1])
+    ps = [float(v) for v in dss[0].PixelSpacing]
+    step = ipp[1] - ipp[0]
+    np.testing.assert_allclose(img.GetOrigin(), ipp[0], atol=1e-6)
+    np.testing.assert_allclose(img.GetSpacing(), [ps[1], ps[0], np.linalg.norm(step)], atol=1e-6)
+    d = np.asarray(img.GetDirection()).reshape(3, 3)
+    np.testing.assert_allclose(d[:, 0], iop[:3], atol=1e-6)
+    np.testing.assert_allclose(d[:, 1], iop[3:], atol=1e-6)
+    np.testing.assert_allclose(d[:, 2], step / np.linalg.norm(step), atol=1e-6)
+    for k, ds in enumerate(dss):
+        np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((0, 0, k)), ipp[k], atol=1e-5)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(img)[k], ds.pixel_array)

@@ -95,3 +95,13 @@ def test_bool_becomes_uint8(tmp_path: Path) -> None:
     back = read_plugin(mask.write(tmp_path / "b.mat", formats=["mat"])[0], "mat")
     assert back.dtype == np.uint8
     np.testing.assert_array_equal(np.asarray(back), np.asarray(mask).astype(np.uint8))
+
+
+def test_missing_scipy_names_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from imagedata.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    with pytest.raises(MissingDependencyError, match=r"imagedata\[mat\]"):
+        Series(np.zeros((2, 3, 4))).write(tmp_path / "x.mat", formats=["mat"])

@@ -141,9 +141,13 @@ def test_world_positions_equal_dcm2niix_real_data(
     with zipfile.ZipFile(testdata / "dicom" / f"{name}.zip") as zf:
         zf.extractall(tmp_path)
     files = sorted(p for p in (tmp_path / name).iterdir() if p.is_file())
-    si = dicom_series(files)
+    ref = nib.load(testdata / "nifti" / f"{name}.nii.gz")
+    si = dicom_series(files)  # pydicom only
     out = si.write(tmp_path / f"{name}.nii.gz", formats=["nifti"])
-    _same_world(nib.load(out[0]), nib.load(testdata / "nifti" / f"{name}.nii.gz"))
+    _same_world(nib.load(out[0]), ref)
+    via_reader = Series(str(testdata / "dicom" / f"{name}.zip"))  # imagedata's DICOM reader
+    out = via_reader.write(tmp_path / f"{name}_reader.nii.gz", formats=["nifti"])
+    _same_world(nib.load(out[0]), ref)
 
 
 @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
