@@ -159,3 +159,21 @@ def test_activity_line_only_on_a_terminal(monkeypatch):
     with _common.activity("reading scan/", quiet=True):
         pass
     assert quiet.getvalue() == ""
+
+
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    path = tmp_path / "secret.dcm"
+    path.write_bytes(b"x")
+    monkeypatch.setattr("os.access", lambda p, mode: False)  # as root, chmod would not do
+    with pytest.raises(PermissionError) as info:
+        _common.check_inputs([str(path)])
+    message = _common.error_message(info.value)
+    assert message == f"{path}: cannot read this file (permission denied)"
+
+
+def test_broken_pipe_exits_quietly(capsys):
+    def body(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert _run(body) == 1
+    assert capsys.readouterr().err == ""

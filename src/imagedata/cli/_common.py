@@ -177,11 +177,23 @@ def run(
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # e.g. `imagedata info scan/ | head`: stop quietly
+            _silence_stdout()
+            return EXIT_ERROR
         except Exception as err:
             if debug:
                 traceback.print_exc(file=sys.stderr)
             print(f"{prog}: {error_message(err)}", file=sys.stderr)
             return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture stdout)
+        pass
 
 
 # --- output helpers ----------------------------------------------------------------------
