@@ -20,6 +20,7 @@ Information) without writing files, e.g. for a C-STORE.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 import warnings
@@ -48,6 +49,7 @@ from pydicom.uid import (
 from imagedata import geometry
 from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_output, is_zip_target
+from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
 from imagedata.formats.dicom._values import Quantized, ds_str, quantize
 from imagedata.formats.dicom._write_fast import SharedEncoder
 from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
@@ -118,7 +120,8 @@ class WriteOptions:
     modality
         Modality to write (chooses the SOP class: MR, CT, else Secondary Capture).
     enhanced
-        Single-file enhanced multi-frame output: not implemented (raises).
+        One Enhanced MR/CT multi-frame file (``Image_00000.dcm``) instead of one file
+        per image; see :mod:`._enhanced_writer`.
     """
 
     overwrite: bool = False
@@ -164,11 +167,6 @@ def parse_options(options: dict[str, Any]) -> WriteOptions:
             except ValueError as err:
                 choices = [k.value for k in kind]
                 raise ValueError(f"{name}={value!r} is not one of {choices}") from err
-    if opts.get("enhanced"):
-        raise WriteError(
-            "enhanced multi-frame DICOM output is not implemented yet; "
-            "write one file per image (enhanced=False)"
-        )
     return WriteOptions(**opts)
 
 
@@ -196,7 +194,8 @@ class _Plan:
     transfer_syntax: UID
     quantized: Quantized
     keep_uid: bool = False
-    uids: list[str] = field(default_factory=list)
+    tag_axes: list[Any] = field(default_factory=list)
+    day0: dt.date = field(default_factory=dt.date.today)
 
 
 def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...]]:
@@ -359,6 +358,8 @@ def _plan(si: Series, opts: WriteOptions) -> _Plan:
         transfer_syntax=syntax,
         quantized=q,
         keep_uid=opts.keep_uid,
+        tag_axes=tag_axes,
+        day0=day0,
     )
     return plan
 
@@ -404,6 +405,17 @@ def _dataset(plan: _Plan, image: _Image) -> Dataset:
     ds.update(per_image)
     ds.add_new(_PIXEL_DATA, "OW", plan.stored[image.tag, image.slice].tobytes())
     ds.file_meta = _file_meta(plan, sop_uid)
+    if plan.transfer_syntax != ExplicitVRLittleEndian:
+        _compress(ds, plan.transfer_syntax)
+    return ds
+
+
+def _enhanced(plan: _Plan) -> Dataset:
+    """The single enhanced multi-frame dataset of a plan, with file meta."""
+    ds = enhanced_dataset(plan, plan.tag_axes)
+    meta = _file_meta(plan, str(ds.SOPInstanceUID))
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta = meta
     if plan.transfer_syntax != ExplicitVRLittleEndian:
         _compress(ds, plan.transfer_syntax)
     return ds
@@ -467,7 +479,11 @@ def build_datasets(si: Series, **options: Any) -> Iterator[Dataset]:
     >>> [int(ds.InstanceNumber) for ds in build_datasets(si)]
     [1, 2, 3]
     """
-    plan = _plan(si, parse_options(options))
+    opts = parse_options(options)
+    plan = _plan(si, opts)
+    if opts.enhanced:
+        yield _enhanced(plan)
+        return
     for image in plan.images:
         yield _dataset(plan, image)
 
@@ -499,18 +515,28 @@ def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
     plan = _plan(si, opts)
     destination = Path(destination)
     with atomic_output(destination, opts.overwrite) as tmp:
-        made: set[Path] = {tmp}
-        image_writer = _ImageWriter(plan)
-        for image in plan.images:
-            path = tmp / image.relpath
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            image_writer.write(path, image)
+        if opts.enhanced:
+            pydicom.dcmwrite(tmp / FILENAME.format(0), _enhanced(plan), enforce_file_format=True)
+            written = [FILENAME.format(0)]
+        else:
+            written = _write_images(plan, tmp)
     logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     if is_zip_target(destination):
         return [str(destination)]
-    return [str(destination / image.relpath) for image in plan.images]
+    return [str(destination / name) for name in written]
+
+
+def _write_images(plan: _Plan, folder: Path) -> list[str]:
+    """Write one file per image into `folder`; return their relative paths."""
+    made: set[Path] = {folder}
+    image_writer = _ImageWriter(plan)
+    for image in plan.images:
+        path = folder / image.relpath
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        image_writer.write(path, image)
+    return [image.relpath for image in plan.images]
 
 
 __all__ = [
