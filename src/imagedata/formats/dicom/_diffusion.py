@@ -49,6 +49,21 @@ def _csa(img: Image) -> dict[str, list[Any]]:
 
 def b_value(img: Image) -> float | None:
     """b-value (s/mm2) of an image, or None when no attribute holds one."""
+    if "_b" not in img.extra:
+        img.extra["_b"] = _b_value(img)
+    b: float | None = img.extra["_b"]
+    return b
+
+
+def gradient(img: Image) -> FloatArray | None:
+    """Unit-less gradient direction (x, y, z) of an image, or None."""
+    if "_g" not in img.extra:
+        img.extra["_g"] = _gradient(img)
+    g: FloatArray | None = img.extra["_g"]
+    return g
+
+
+def _b_value(img: Image) -> float | None:
     b = _to_float(img.get("DiffusionBValue"))
     if b is not None:
         return b
@@ -67,8 +82,7 @@ def b_value(img: Image) -> float | None:
     return _to_float(csa_value(_csa(img), "B_value"))
 
 
-def gradient(img: Image) -> FloatArray | None:
-    """Unit-less gradient direction (x, y, z) of an image, or None."""
+def _gradient(img: Image) -> FloatArray | None:
     g = floats(img.get("DiffusionGradientOrientation"), 3)
     if g is not None:
         return g

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from imagedata.errors import MultipleSeriesError
-from imagedata.formats.dicom._scan import Image
+from imagedata.formats.dicom._scan import Image, as_list
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +40,20 @@ class Group:
     @property
     def uid(self) -> str:
         """SeriesInstanceUID."""
-        return str(self.first.ds.get("SeriesInstanceUID", ""))
+        return str(self.first.get("SeriesInstanceUID", ""))
 
     @property
     def number(self) -> int | None:
         """SeriesNumber, or None."""
         try:
-            return int(self.first.ds.get("SeriesNumber"))
+            return int(self.first.get("SeriesNumber"))
         except (TypeError, ValueError):
             return None
 
     @property
     def description(self) -> str:
         """SeriesDescription (empty when absent)."""
-        return str(self.first.ds.get("SeriesDescription", "") or "")
+        return str(self.first.get("SeriesDescription", "") or "")
 
     def summary(self) -> str:
         """One line for error messages and listings."""
@@ -65,13 +65,13 @@ class Group:
 
 
 def _signature(img: Image) -> tuple[Any, ...]:
-    ds = img.ds
+    get = img.file.get
     return (
         img.rows,
         img.cols,
-        int(ds.get("SamplesPerPixel", 1) or 1),
-        str(ds.get("FrameOfReferenceUID", "")),
-        tuple(str(v) for v in (ds.get("ImageType") or ())),
+        int(get("SamplesPerPixel", 1) or 1),
+        str(get("FrameOfReferenceUID", "")),
+        tuple(str(v).strip() for v in as_list(get("ImageType"))),
         str(img.get("StackID", "")),
     )
 
@@ -104,7 +104,7 @@ def group_images(images: Sequence[Image]) -> list[Group]:
     """Split images into series and geometry sub-series; labels are SeriesNumber[.k]."""
     by_uid: dict[str, list[Group]] = {}
     for img in images:
-        uid = str(img.ds.get("SeriesInstanceUID", ""))
+        uid = str(img.file.get("SeriesInstanceUID", ""))
         groups = by_uid.setdefault(uid, [])
         sig = _signature(img)
         for g in groups:

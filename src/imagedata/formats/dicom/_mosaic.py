@@ -20,6 +20,7 @@ from imagedata.formats.dicom._csa import csa_image_header, csa_value
 from imagedata.formats.dicom._scan import (
     FileInfo,
     Image,
+    as_list,
     floats,
     pixel_spacing_of,
     private_value,
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 def mosaic_tiles(ds: Dataset) -> int:
     """Number of images in a Siemens mosaic; 0 when `ds` is not a mosaic."""
-    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    image_type = [str(v).strip().upper() for v in as_list(ds.get("ImageType"))]
     if "MOSAIC" not in image_type:
         return 0
     n = private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0A)

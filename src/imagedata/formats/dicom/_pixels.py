@@ -46,12 +46,12 @@ class Scaling(str, enum.Enum):
     REALWORLD = "realworld"
 
 
-def is_color(ds: Dataset) -> bool:
+def is_color(ds: FileInfo | Dataset) -> bool:
     """True for RGB/YBR (3 samples) and palette colour images (read as RGB)."""
     return int(ds.get("SamplesPerPixel", 1) or 1) == 3 or is_palette(ds)
 
 
-def is_palette(ds: Dataset) -> bool:
+def is_palette(ds: FileInfo | Dataset) -> bool:
     """True for PALETTE COLOR images."""
     return str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR"
 
@@ -64,7 +64,7 @@ def scale_of(img: Image, scaling: Scaling) -> tuple[float, float]:
     HeaderError
         If the requested scaling's attributes are missing.
     """
-    if scaling is Scaling.STORED or is_color(img.ds):
+    if scaling is Scaling.STORED or is_color(img.file):
         return 1.0, 0.0
     if scaling is Scaling.MODALITY:
         return img.slope, img.intercept
@@ -89,7 +89,7 @@ def scale_of(img: Image, scaling: Scaling) -> tuple[float, float]:
     )
 
 
-def stored_dtype(ds: Dataset) -> np.dtype[Any]:
+def stored_dtype(ds: FileInfo | Dataset) -> np.dtype[Any]:
     """numpy dtype of the stored values (little endian)."""
     ba = int(ds.get("BitsAllocated", 16))
     if ba == 1:
@@ -99,7 +99,7 @@ def stored_dtype(ds: Dataset) -> np.dtype[Any]:
     return np.dtype(f"<u{max(1, ba // 8)}")
 
 
-def _stored_range(ds: Dataset) -> tuple[int, int]:
+def _stored_range(ds: FileInfo | Dataset) -> tuple[int, int]:
     bs = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
     if int(ds.get("PixelRepresentation", 0) or 0) == 1:
         return -(1 << (bs - 1)), (1 << (bs - 1)) - 1
@@ -118,9 +118,9 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
     intercepts in Python integers (no overflow), never from the first image alone.
     """
     ds0 = images[0].ds
-    if is_palette(ds0):
+    if is_palette(images[0].file):
         return _palette_dtype(ds0)
-    if any(int(img.ds.get("BitsAllocated", 16)) > 32 for img in images) or (
+    if any(int(img.file.get("BitsAllocated", 16)) > 32 for img in images) or (
         str(ds0.get("PixelRepresentation", "")) == "" and "FloatPixelData" in ds0
     ):
         return np.dtype("float32")
@@ -128,8 +128,9 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
         return np.dtype("float32")
     lo, hi = 0, 0
     seen: set[tuple[int, int, int, int]] = set()
+    ranges: dict[int, tuple[int, int]] = {}
     for img, (s, i) in zip(images, scales):
-        a, b = _stored_range(img.ds)
+        a, b = ranges.get(id(img.file)) or ranges.setdefault(id(img.file), _stored_range(img.file))
         key = (a, b, int(s), int(i))
         if key in seen:
             continue
@@ -143,7 +144,7 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
     return np.dtype("float64")
 
 
-def _fix_bits(arr: npt.NDArray[Any], ds: Dataset) -> npt.NDArray[Any]:
+def _fix_bits(arr: npt.NDArray[Any], ds: FileInfo) -> npt.NDArray[Any]:
     """Mask unused high bits, sign-extending from BitsStored for signed data."""
     ba = int(ds.get("BitsAllocated", 16))
     bs = int(ds.get("BitsStored", ba) or ba)
@@ -170,7 +171,7 @@ def store(dst: npt.NDArray[Any], src: npt.NDArray[Any], slope: float, intercept:
 
 
 def _native_ok(info: FileInfo) -> bool:
-    ds = info.ds
+    ds = info
     if info.offset < 0 or info.length < 0 or info.transfer_syntax not in _NATIVE:
         return False
     if int(ds.get("BitsAllocated", 16)) not in (8, 16, 32) or is_palette(ds):
@@ -179,19 +180,26 @@ def _native_ok(info: FileInfo) -> bool:
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if samples == 3 and (photometric != "RGB" or int(ds.get("PlanarConfiguration", 0) or 0) != 0):
         return False
-    need = int(ds.Rows) * int(ds.Columns) * samples * int(ds.BitsAllocated) // 8 * info.nframes
+    need = (
+        int(ds.get("Rows"))
+        * int(ds.get("Columns"))
+        * samples
+        * int(ds.get("BitsAllocated"))
+        // 8
+        * info.nframes
+    )
     return info.length >= need
 
 
 def _frame_shape(info: FileInfo) -> tuple[int, ...]:
-    ds = info.ds
+    ds = info
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    shape: tuple[int, ...] = (info.nframes, int(ds.Rows), int(ds.Columns))
+    shape: tuple[int, ...] = (info.nframes, int(ds.get("Rows")), int(ds.get("Columns")))
     return (*shape, 3) if samples == 3 or is_palette(ds) else shape
 
 
 def _read_native(info: FileInfo) -> npt.NDArray[Any]:
-    dt = stored_dtype(info.ds)
+    dt = stored_dtype(info)
     shape = _frame_shape(info)
     nbytes = int(np.prod(shape)) * dt.itemsize
     with info.member.fileobj() as f:
@@ -199,7 +207,7 @@ def _read_native(info: FileInfo) -> npt.NDArray[Any]:
         data = f.read(nbytes)
     if len(data) < nbytes:
         raise ReadError(f"{info.name}: truncated pixel data ({len(data)} of {nbytes} bytes)")
-    return _fix_bits(np.frombuffer(data, dtype=dt).reshape(shape), info.ds)
+    return _fix_bits(np.frombuffer(data, dtype=dt).reshape(shape), info)
 
 
 def _decode(info: FileInfo) -> npt.NDArray[Any]:
@@ -238,8 +246,8 @@ def _direct_ok(
     if info.nframes != 1 or len(slots) != 1 or not _native_ok(info):
         return False
     _, img, slope, intercept = slots[0]
-    ds = info.ds
-    ba = int(ds.BitsAllocated)
+    ds = info
+    ba = int(ds.get("BitsAllocated"))
     return (
         img.tile < 0
         and slope == 1.0
@@ -278,7 +286,7 @@ def read_pixels(
     """Allocate the final array and decode every image into its slot (C order of `images`)."""
     out = np.empty(shape, dtype=dtype)
     first = images[0]
-    inner = (first.rows, first.cols, 3) if is_color(first.ds) else (first.rows, first.cols)
+    inner = (first.rows, first.cols, 3) if is_color(first.file) else (first.rows, first.cols)
     flat = out.reshape(-1, *inner)
     by_file: dict[int, tuple[FileInfo, list[tuple[int, Image, float, float]]]] = {}
     for slot, (img, (s, i)) in enumerate(zip(images, scales)):

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pydicom
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
@@ -48,11 +50,22 @@ class FileInfo:
     #: Length of the pixel data value; -1 for encapsulated (compressed) data.
     length: int = -1
     nframes: int = 1
+    #: Attribute values by keyword: text attributes decoded from the raw bytes in the
+    #: header pass (strings, or lists of strings for several values), others cached.
+    values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         """Display name of the file."""
         return self.member.name
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """Value of `keyword` (fast: from :attr:`values`, else the dataset, then cached)."""
+        try:
+            value = self.values[keyword]
+        except KeyError:
+            value = self.values[keyword] = self.ds.get(keyword)
+        return default if value is None else value
 
 
 @dataclass(eq=False)
@@ -92,7 +105,7 @@ class Image:
     @property
     def uid(self) -> str:
         """SOPInstanceUID, with the frame/tile for multi-frame files and mosaics."""
-        sop = str(self.ds.get("SOPInstanceUID", self.file.name))
+        sop = str(self.file.get("SOPInstanceUID", self.file.name))
         if self.file.nframes > 1 or self.tile >= 0:
             return f"{sop}#{self.frame}.{self.tile}"
         return sop
@@ -101,7 +114,102 @@ class Image:
         """Value of `keyword`: the per-frame value if there is one, else the file's."""
         if keyword in self.extra:
             return self.extra[keyword]
-        return self.ds.get(keyword, default)
+        return self.file.get(keyword, default)
+
+
+#: Text attributes decoded straight from their raw bytes in the header pass (fast path).
+FAST_KEYWORDS = [
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "SeriesNumber",
+    "InstanceNumber",
+    "ImageType",
+    "AcquisitionDateTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ContentDate",
+    "ContentTime",
+    "SeriesDate",
+    "StudyDate",
+    "TemporalPositionIdentifier",
+    "AcquisitionNumber",
+    "TriggerTime",
+    "EchoTime",
+    "InversionTime",
+    "FlipAngle",
+    "EchoNumbers",
+    "Manufacturer",
+    "SeriesDescription",
+    "SpacingBetweenSlices",
+    "SliceThickness",
+    "PhotometricInterpretation",
+    "StackID",
+    "NumberOfFrames",
+    "PatientID",
+]
+_FAST_TAGS = [(kw, tag_for_keyword(kw)) for kw in FAST_KEYWORDS]
+_TEXT_VRS = {None, "DS", "IS", "CS", "UI", "DA", "TM", "DT", "LO", "SH", "AS", "PN"}
+_BINARY_KEYWORDS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+)
+
+_BINARY_TAGS = [(kw, tag_for_keyword(kw)) for kw in _BINARY_KEYWORDS]
+
+
+def fast_values(ds: Dataset) -> dict[str, Any]:
+    """Values of :data:`FAST_KEYWORDS` decoded without pydicom's value conversion.
+
+    Single values are stripped strings, several values lists of strings (like a
+    backslash-separated DICOM string).  The small binary attributes describing the
+    pixel data are read through pydicom.
+    """
+    out: dict[str, Any] = {}
+    for kw, tag in _FAST_TAGS:
+        elem = ds.get_item(tag)  # type: ignore[arg-type]
+        if elem is None:
+            continue
+        if isinstance(elem, RawDataElement) and elem.VR in _TEXT_VRS:
+            if elem.value is None:
+                continue
+            text = elem.value.decode("latin-1").strip(" \x00")
+            parts = text.split("\\")
+            out[kw] = parts if len(parts) > 1 else text
+        else:
+            out[kw] = ds.get(kw)
+    byteorder = "big" if ds.original_encoding[1] is False else "little"
+    for kw, tag in _BINARY_TAGS:
+        elem = ds.get_item(tag)  # type: ignore[arg-type]
+        if (
+            isinstance(elem, RawDataElement)
+            and elem.VR in (None, "US")
+            and len(elem.value or b"") == 2
+        ):
+            out[kw] = int.from_bytes(elem.value, byteorder)
+        else:
+            out[kw] = ds.get(kw)
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    """A DICOM value as a list (one string is one value)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes, int, float)):
+        return [value]
+    return list(value)
 
 
 def floats(value: Any, n: int | None = None) -> FloatArray | None:
@@ -121,7 +229,7 @@ def floats(value: Any, n: int | None = None) -> FloatArray | None:
 def resolution_of(value: Any) -> float:
     """Decimal resolution of a DS multi-value (10**-decimals of the coarsest value)."""
     res = 1e-6
-    for v in value if value is not None else ():
+    for v in as_list(value):
         text = getattr(v, "original_string", None) or str(v)
         text = text.strip().lower()
         if "e" in text:
@@ -220,7 +328,7 @@ def read_header(member: Member) -> FileInfo | None:
             ds.get("NumberOfFrames"),
         )
         nframes = 1
-    return FileInfo(member, ds, UID(ts), offset, length, nframes)
+    return FileInfo(member, ds, UID(ts), offset, length, nframes, fast_values(ds))
 
 
 def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]:
@@ -254,7 +362,7 @@ def images_of(info: FileInfo) -> list[Image]:
         return _enhanced.frames_of(info)
     if info.nframes > 1:
         return _enhanced.legacy_frames_of(info)
-    tiles = _mosaic.mosaic_tiles(ds)
+    tiles = _mosaic.mosaic_tiles(ds) if "MOSAIC" in str(info.get("ImageType", "")).upper() else 0
     if tiles:
         return _mosaic.tiles_of(info, tiles)
     return [single_image(info)]
@@ -262,10 +370,10 @@ def images_of(info: FileInfo) -> list[Image]:
 
 def single_image(info: FileInfo) -> Image:
     """The image of a single-frame file."""
-    ds = info.ds
-    ipp = ds.get("ImagePositionPatient")
+    get = info.get
+    ipp = get("ImagePositionPatient")
     pos = floats(ipp, 3)
-    iop = floats(ds.get("ImageOrientationPatient"), 6)
+    iop = floats(get("ImageOrientationPatient"), 6)
     extra: dict[str, Any] = {}
     if pos is None or iop is None:
         extra["_no_position"] = True
@@ -274,23 +382,36 @@ def single_image(info: FileInfo) -> Image:
         frame=0,
         position=pos if pos is not None else np.zeros(3),
         iop=iop if iop is not None else np.array(AXIAL_IOP),
-        spacing=pixel_spacing_of(ds),
-        rows=int(ds.Rows),
-        cols=int(ds.Columns),
-        slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
-        intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+        spacing=pixel_spacing_of(info),
+        rows=int(get("Rows")),
+        cols=int(get("Columns")),
+        slope=float(get("RescaleSlope", 1.0) or 1.0),
+        intercept=float(get("RescaleIntercept", 0.0) or 0.0),
         extra=extra,
         resolution=resolution_of(ipp),
     )
 
 
-def pixel_spacing_of(ds: Dataset) -> tuple[float, float]:
+def pixel_spacing_of(info: FileInfo | Dataset) -> tuple[float, float]:
     """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or (1, 1)."""
     for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
-        ps = floats(ds.get(kw), 2)
+        ps = floats(info.get(kw), 2)
         if ps is not None and np.all(ps > 0):
             return float(ps[0]), float(ps[1])
     return 1.0, 1.0
+
+
+def _private_blocks(ds: Dataset) -> dict[tuple[int, str], int]:
+    """{(group, CREATOR): block} of a dataset's private creators (cached on the dataset)."""
+    cached: dict[tuple[int, str], int] | None = ds.__dict__.get("_imagedata_private")
+    if cached is None:
+        cached = {}
+        for tag in ds:
+            if tag.group & 1 and 0x10 <= tag.element <= 0xFF:
+                value = ds[tag].value
+                cached[(tag.group, str(value).strip().upper())] = tag.element
+        ds.__dict__["_imagedata_private"] = cached
+    return cached
 
 
 def private_value(ds: Dataset, group: int, creator: str, element: int) -> Any:
@@ -304,11 +425,8 @@ def private_value(ds: Dataset, group: int, creator: str, element: int) -> Any:
     >>> private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C)
     800
     """
-    for block in range(0x10, 0x100):
-        c = ds.get((group, block))
-        if c is None:
-            continue
-        if str(c.value).strip().upper() == creator.upper():
-            e = ds.get((group, (block << 8) | element))
-            return None if e is None else e.value
-    return None
+    block = _private_blocks(ds).get((group, creator.upper()))
+    if block is None:
+        return None
+    e = ds.get((group, (block << 8) | element))
+    return None if e is None else e.value

@@ -85,7 +85,7 @@ def _names(imgs: Sequence[Image], limit: int = 4) -> str:
 
 def _tiebreak(img: Image) -> tuple[int, int, int]:
     try:
-        inst = int(img.ds.get("InstanceNumber", 0) or 0)
+        inst = int(img.file.get("InstanceNumber", 0) or 0)
     except (TypeError, ValueError):
         inst = 0
     return inst, img.frame, img.tile

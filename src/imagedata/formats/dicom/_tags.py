@@ -83,6 +83,13 @@ def absolute_time(img: Image) -> float | None:
     From AcquisitionDateTime, else AcquisitionDate + AcquisitionTime, else
     ContentDate + ContentTime; None when no time is present.
     """
+    if "_t" not in img.extra:
+        img.extra["_t"] = _absolute_time(img)
+    t: float | None = img.extra["_t"]
+    return t
+
+
+def _absolute_time(img: Image) -> float | None:
     adt = img.get("AcquisitionDateTime")
     if adt:
         s = str(adt).split("+")[0].split("-")[0]

@@ -169,7 +169,7 @@ def read_group(
     result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
     images = result.images
     first = images[0]
-    color = _pixels.is_color(first.ds)
+    color = _pixels.is_color(first.file)
     shape = (*result.tag_shape, result.nslices, first.rows, first.cols) + ((3,) if color else ())
     scales = [_pixels.scale_of(img, scaling) for img in images]
     dtype = _pixels.choose_dtype(images, scales)
