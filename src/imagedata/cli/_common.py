@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import sys
 import traceback
 import warnings
@@ -331,10 +330,6 @@ def _pick_with_option(err: MultipleSeriesError) -> str:
     return f"{head}: {shown}; {how}"
 
 
-#: Series labels in the reader's MultipleSeriesError listing: ``series='3'``.
-_LABEL = re.compile(r"series='([^']*)'")
-
-
 def read_all(
     sources: Sequence[str],
     *,
@@ -345,26 +340,13 @@ def read_all(
     """Read every series in `sources`, in patient/study/series-number order."""
     try:
         return [read_one(sources, order=order, select=select, headers_only=headers_only)]
-    except MultipleSeriesError as err:
+    except MultipleSeriesError:
         if select is not None:
             raise
-        listing = str(err.__cause__ or err)
-    try:
-        import imagedata.collections  # noqa: F401
-    except ImportError:
-        labels = list(dict.fromkeys(_LABEL.findall(listing)))
-        if not labels:
-            raise
-        logger.debug("reading %d series one by one: %s", len(labels), labels)
-        series = [
-            read_one(sources, order=order, select=label, headers_only=headers_only)
-            for label in labels
-        ]
-        return sort_series(series)
-    return _read_collection(sources, order=order, headers_only=headers_only)
+    return read_every(sources, order=order, headers_only=headers_only)
 
 
-def _read_collection(sources: Sequence[str], *, order: str, headers_only: bool) -> list[Series]:
+def read_every(sources: Sequence[str], *, order: str, headers_only: bool) -> list[Series]:
     """Every series of a multi-series input, through :class:`imagedata.collections.Cohort`."""
     from imagedata.collections import Cohort
 

@@ -72,7 +72,7 @@ def read_headers(
     except MultipleSeriesError:
         if select is not None:
             raise
-    series = _common.read_all(sources, order=order, headers_only=True)
+    series = _common.read_every(sources, order=order, headers_only=True)
     return [(si.header, str(si.dtype)) for si in series]
 
 
