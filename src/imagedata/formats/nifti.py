@@ -368,6 +368,11 @@ def _write(si: Series, destination: Path, options: dict[str, Any]) -> list[str]:
             raise WriteError(f"{target}: nibabel cannot write this image ({err})") from err
         for path, text in texts.items():
             (tmp / path.name).write_text(text)
+    if overwrite:  # sidecars of the replaced file that no longer apply would mislead readers
+        for suffix in (".json", ".bval", ".bvec"):
+            stale = _paths.sidecar(target, EXTENSIONS, suffix)
+            if stale not in texts and stale.is_file():
+                stale.unlink()
     logger.debug("wrote %s", target)
     return [str(p) for p in targets]
 
