@@ -238,3 +238,11 @@ def test_simpleitk_geometry_equals_dicom_attributes(
     for k, ds in enumerate(dss):
         np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((0, 0, k)), ipp[k], atol=1e-5)
         np.testing.assert_array_equal(sitk.GetArrayFromImage(img)[k], ds.pixel_array)
+
+
+def test_two_tag_axes_need_one_volume_at_a_time(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (2, 3, 4, 5), order="time")
+    five = Series(np.stack([np.asarray(si)] * 2))
+    with pytest.raises(WriteError, match="at most 1"):
+        five.write(tmp_path / "x.mha", formats=["itk"])
+    assert not (tmp_path / "x.mha").exists()

@@ -549,3 +549,23 @@ def test_overwrite_removes_stale_sidecars(tmp_path: Path) -> None:
     plain.write(tmp_path / "x.nii.gz", formats=["nifti"], overwrite=True, sidecar=False)
     assert sorted(p.name for p in tmp_path.glob("x.*")) == ["x.nii.gz"]
     assert read_plugin(tmp_path / "x.nii.gz", "nifti").input_order == "time"
+
+
+def test_two_tag_axes_5d(tmp_path: Path) -> None:
+    from imagedata.axis import Axis
+
+    si = Series(np.arange(2 * 3 * 4 * 5 * 6, dtype=np.int16).reshape(2, 3, 4, 5, 6))
+    si.axes = (
+        tag_axis("te", [5.0, 10.0]),
+        tag_axis("time", [0.0, 2.0, 4.0]),
+        Axis("slice"),
+        Axis("row"),
+        Axis("column"),
+    )
+    si.write(tmp_path / "f.nii.gz", formats=["nifti"])
+    img = nib.load(tmp_path / "f.nii.gz")
+    assert img.shape == (6, 5, 4, 3, 2)
+    assert img.header.get_zooms()[3] == pytest.approx(2.0)  # the time axis is NIfTI dim 4
+    back = read_plugin(tmp_path / "f.nii.gz", "nifti")
+    assert back.header.axis_names == si.header.axis_names
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
