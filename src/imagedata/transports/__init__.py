@@ -36,6 +36,7 @@ from imagedata.transports._base import (
     NoMatchError,
     PartialTransferError,
     Progress,
+    instance_path,
 )
 from imagedata.transports._url import QUERY_KEYS, PacsURL, URLError, parse_url, split_options
 
@@ -227,8 +228,13 @@ def fetch_to_folder(
 
 
 def _merge(staging: Path, folder: Path) -> None:
+    """Move received files into folder/PatientID/StudyInstanceUID/SeriesInstanceUID/."""
+    from pydicom import dcmread
+
+    keys = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
     for path in sorted(staging.rglob("*.dcm")):
-        target = folder / path.relative_to(staging)
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=keys)
+        target = instance_path(folder, ds, str(ds.get("SOPInstanceUID", path.stem)))
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
 

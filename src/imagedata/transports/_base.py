@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import struct
 import sys
 import threading
 from collections.abc import Callable
@@ -142,3 +143,70 @@ def instance_path(folder: Path, ds: Any, sop_instance_uid: str) -> Path:
         / safe_name(getattr(ds, "SeriesInstanceUID", ""), "unknown-series")
         / f"{safe_name(sop_instance_uid, 'instance')}.dcm"
     )
+
+
+#: Implementation Class UID written into the File Meta of received files (pydicom's).
+IMPLEMENTATION_UID = "1.2.826.0.1.3680043.8.498.1"
+
+
+def _meta_element(elem: int, vr: bytes, value: bytes) -> bytes:
+    if vr == b"OB":
+        return struct.pack("<HH2sHI", 2, elem, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", 2, elem, vr, len(value)) + value
+
+
+def _ui(value: str) -> bytes:
+    raw = value.encode("ascii")
+    return raw + b"\x00" if len(raw) % 2 else raw
+
+
+def part10_header(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble, 'DICM' and File Meta Information for a received dataset.
+
+    The same bytes pydicom would write, made directly: encoding the File Meta with
+    pydicom costs about a millisecond per image, which matters for 300-image series.
+
+    Examples
+    --------
+    >>> from io import BytesIO
+    >>> import pydicom
+    >>> head = part10_header("1.2.840.10008.5.1.4.1.1.4", "1.2.3", "1.2.840.10008.1.2.1")
+    >>> pydicom.dcmread(BytesIO(head), force=True).file_meta.MediaStorageSOPInstanceUID
+    '1.2.3'
+    """
+    body = b"".join(
+        [
+            _meta_element(0x0001, b"OB", b"\x00\x01"),
+            _meta_element(0x0002, b"UI", _ui(sop_class)),
+            _meta_element(0x0003, b"UI", _ui(sop_instance)),
+            _meta_element(0x0010, b"UI", _ui(transfer_syntax)),
+            _meta_element(0x0012, b"UI", _ui(IMPLEMENTATION_UID)),
+        ]
+    )
+    length = struct.pack("<HH2sHI", 2, 0x0000, b"UL", 4, len(body))
+    return b"\x00" * 128 + b"DICM" + length + body
+
+
+def event_writer(event: Any) -> Callable[[Any], None]:
+    """A function writing the dataset of a pynetdicom C-STORE event as a DICOM file.
+
+    The dataset is written as received, without decoding and re-encoding it.
+    """
+    req = event.request
+    head = part10_header(
+        str(req.AffectedSOPClassUID),
+        str(req.AffectedSOPInstanceUID),
+        str(event.context.transfer_syntax),
+    )
+
+    def write(fh: Any) -> None:
+        fh.write(head)
+        fh.write(req.DataSet.getbuffer())
+
+    return write
+
+
+def write_received(path: Path, event: Any) -> None:
+    """Write the dataset of a pynetdicom C-STORE event at `path` (not atomically)."""
+    with open(path, "wb") as fh:
+        event_writer(event)(fh)

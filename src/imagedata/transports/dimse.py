@@ -28,8 +28,8 @@ from imagedata.transports._base import (
     NetworkError,
     PartialTransferError,
     Progress,
-    instance_path,
-    write_atomic,
+    safe_name,
+    write_received,
 )
 from imagedata.transports._url import PacsURL
 
@@ -293,10 +293,16 @@ def get(
     storage = list(dict.fromkeys([*sop_classes, *DEFAULT_STORAGE_CLASSES]))[:127]
     received: list[Path] = []
 
+    folder.mkdir(parents=True, exist_ok=True)
+
     def on_store(event: Any) -> int:
-        sop = str(event.request.AffectedSOPInstanceUID)
-        path = instance_path(folder, event.dataset, sop)
-        write_atomic(path, event.encoded_dataset())
+        # `folder` is private to this transfer (removed on failure): no need for renames
+        path = folder / f"{safe_name(event.request.AffectedSOPInstanceUID, 'instance')}.dcm"
+        try:
+            write_received(path, event)
+        except OSError as err:
+            logger.error("cannot write %s: %s", path, err)
+            return 0xA700
         received.append(path)
         progress()
         return 0x0000

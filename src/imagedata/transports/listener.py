@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from imagedata._optional import import_optional
-from imagedata.transports._base import NetworkError, instance_path, write_atomic
+from imagedata.transports._base import NetworkError, event_writer, instance_path, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Listener:
         try:
             ds = event.dataset
             path = instance_path(self.folder, ds, sop_uid)
-            write_atomic(path, event.encoded_dataset())
+            write_atomic(path, event_writer(event))
         except Exception as err:  # answer the sender with a failure status, never crash
             logger.error("could not file image %s: %s", sop_uid, err)
             with self._cond:
