@@ -123,3 +123,33 @@ def test_cli_ls_errors_are_one_line(orthanc: Orthanc, capsys: pytest.CaptureFixt
     assert "unknown query key 'Colour'" in capsys.readouterr().err
     assert ls_main([orthanc.dicom_url("PatientID=NOBODY")]) == 0
     assert "nothing on the PACS matches" in capsys.readouterr().out
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with openssl)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    r = subprocess.run(
+        [require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def test_dicom_tls_store(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
+    import ssl
+
+    cert, key = tls_cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    truth = unique_series(tmp_path)
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="TLS", ssl_context=server) as listener:
+        send(f"dicoms://127.0.0.1:{port}/TLS?cafile={cert}", truth.files)
+        assert listener.count == len(truth.files)
+        with pytest.raises(NetworkError, match="TLS handshake failed"):
+            send(f"dicoms://127.0.0.1:{port}/TLS?timeout=5", truth.files)  # not trusted
+    assert_same_instances(truth.files, listener.received)
