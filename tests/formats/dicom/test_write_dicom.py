@@ -399,3 +399,49 @@ def test_uneven_slice_positions_written_exactly(tmp_path: Path) -> None:
     got = np.array([ds.ImagePositionPatient for ds in dss], float)
     np.testing.assert_allclose(got, pos, atol=1e-9)
     assert [float(ds.SliceLocation) for ds in dss] == pytest.approx(list(pos @ n))
+
+
+def _rgb_series(shape: tuple[int, ...] = (2, 5, 7, 3)) -> Series:
+    from imagedata.axis import Axis
+
+    data = (np.arange(int(np.prod(shape))) % 256).astype(np.uint8).reshape(shape)
+    axes = [Axis("slice"), Axis("row"), Axis("column"), Axis("rgb")]
+    si = Series(data, axes=axes)
+    si.header = si.header.replace(
+        affine=geometry.affine_from_parts((-10, 20, 30), (0, 1, 0, 0, 0, -1), (0.7, 0.4), 3.0)
+    )
+    return si
+
+
+def test_colour_written_as_rgb_secondary_capture(tmp_path: Path) -> None:
+    si = _rgb_series()
+    files = write_series(si, tmp_path / "out", modality="MR")
+    dss = _read(files)
+    ds = dss[1]
+    assert ds.SOPClassUID.name == "Secondary Capture Image Storage"
+    assert (ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated) == (3, "RGB", 8)
+    np.testing.assert_array_equal(np.stack([d.pixel_array for d in dss]), np.asarray(si))
+    np.testing.assert_allclose(
+        np.array(ds.ImagePositionPatient, float), si.affine[:3, 3] + si.affine[:3, 0]
+    )
+    if require_tool("dciodvfy"):
+        assert dciodvfy(Path(files[0])) == []
+    back = Series(tmp_path / "out")
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+    np.testing.assert_allclose(back.affine, si.affine, atol=1e-9)
+    rle = _read(write_series(si, tmp_path / "rle", compression="rle"))
+    np.testing.assert_array_equal(rle[0].pixel_array, np.asarray(si)[0])
+
+
+def test_colour_fast_encoder_identical_and_errors(tmp_path: Path) -> None:
+    si = _rgb_series((1, 5, 7, 3))  # 105 bytes: odd length is padded
+    plan = writer._plan(si, writer.parse_options({"keep_uid": True}))
+    writer._ImageWriter(plan).write(tmp_path / "fast.dcm", plan.images[0])
+    pydicom.dcmwrite(
+        tmp_path / "slow.dcm", writer._dataset(plan, plan.images[0]), enforce_file_format=True
+    )
+    assert (tmp_path / "fast.dcm").read_bytes() == (tmp_path / "slow.dcm").read_bytes()
+    with pytest.raises(WriteError, match=r"0\.\.255"):
+        write_series(si.astype(np.float32) / 3, tmp_path / "f")
+    with pytest.raises(WriteError, match="grey-value"):
+        write_series(si, tmp_path / "e", enhanced=True)

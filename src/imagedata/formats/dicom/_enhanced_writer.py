@@ -99,6 +99,11 @@ def _seq(*items: Dataset) -> DicomSequence:
 
 
 def _check(plan: _Plan, tag_axes: list[Axis], modality: str) -> None:
+    if int(plan.base.SamplesPerPixel) != 1:
+        raise WriteError(
+            "enhanced output is for grey-value images; write colour images as single "
+            "Secondary Capture files (enhanced=False)"
+        )
     if modality not in ENHANCED:
         raise WriteError(
             f"enhanced output exists for MR and CT, not modality {modality!r}; "

@@ -225,4 +225,30 @@ def _rescale(
     return Quantized(stored, slope_s, intercept_s, False, max_error, nbad, vmin, vmax)
 
 
-__all__ = ["Quantized", "ds_str", "quantize"]
+def colour_values(data: npt.ArrayLike) -> Quantized:
+    """Store RGB data as 8-bit unsigned samples (exact; whole numbers 0..255 only).
+
+    Raises
+    ------
+    WriteError
+        For values that are not whole numbers in 0..255.
+
+    Examples
+    --------
+    >>> colour_values(np.array([[0, 128, 255]])).stored.dtype.name
+    'uint8'
+    """
+    a = np.asarray(data)
+    if a.dtype.kind not in "biuf":
+        raise WriteError(f"cannot write {a.dtype} colour data as DICOM")
+    vmin, vmax, nbad, bad = _finite_range(a)
+    if nbad or vmin < 0 or vmax > 255 or not _is_whole(a, bad):
+        raise WriteError(
+            f"RGB values must be whole numbers in 0..255 (got {a.dtype} in [{vmin:g}, {vmax:g}]"
+            f"{', with NaN/inf' if nbad else ''}); convert with si.to_rgb() or np.clip/np.rint"
+        )
+    stored = np.ascontiguousarray(a, dtype=np.uint8)
+    return Quantized(stored, "1.0", "0.0", False, 0.0, 0, vmin, vmax)
+
+
+__all__ = ["Quantized", "colour_values", "ds_str", "quantize"]

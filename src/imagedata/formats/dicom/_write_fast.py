@@ -86,11 +86,15 @@ class SharedEncoder:
     ) -> None:
         """Write one complete Part 10 file to the open binary file `fp`."""
         data = np.ascontiguousarray(pixels)
+        vr = b"OB" if data.itemsize == 1 else b"OW"
+        pad = data.nbytes % 2
         fp.write(_PREAMBLE)
         fp.write(self.file_meta(sop_instance_uid))
         fp.write(self.elements(per_image))
-        fp.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, data.nbytes))
+        fp.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, vr, 0, data.nbytes + pad))
         fp.write(data.data)
+        if pad:
+            fp.write(b"\x00")
 
     def write_file(
         self,

@@ -293,11 +293,31 @@ def base_dataset(
     return ds
 
 
+def colour_attributes(ds: Dataset) -> None:
+    """Make `ds` describe 8-bit RGB Secondary Capture images (colour is SC only here)."""
+    if ds.SOPClassUID != SecondaryCaptureImageStorage:
+        logger.info("colour images are written as Secondary Capture (modality %s)", ds.Modality)
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    for kw in ("RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth"):
+        if kw in ds:
+            delattr(ds, kw)
+    if "ConversionType" not in ds:
+        ds.ConversionType = "WSD"
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+
+
 __all__ = [
     "DROP_KEYWORDS",
     "SOP_CLASSES",
     "base_dataset",
     "choose_sop_class",
     "clean_template",
+    "colour_attributes",
     "patient_orientation",
 ]

@@ -50,10 +50,14 @@ from imagedata import geometry
 from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_output, is_zip_target
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
-from imagedata.formats.dicom._values import Quantized, ds_str, quantize
+from imagedata.formats.dicom._values import Quantized, colour_values, ds_str, quantize
 from imagedata.formats.dicom._write_fast import SharedEncoder
 from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
-from imagedata.formats.dicom._write_template import base_dataset, patient_orientation
+from imagedata.formats.dicom._write_template import (
+    base_dataset,
+    colour_attributes,
+    patient_orientation,
+)
 from imagedata.series import Series
 
 logger = logging.getLogger(__name__)
@@ -198,31 +202,32 @@ class _Plan:
     day0: dt.date = field(default_factory=dt.date.today)
 
 
-def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...]]:
-    """Return (array as (T, S, R, C), tag axes, tag shape) checking the axis order."""
+def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...], bool]:
+    """Return (array as (T, S, R, C[, 3]), tag axes, tag shape, colour) checking axis order."""
     header = si.header
     names = header.axis_names
-    if "rgb" in names:
-        raise WriteError("writing RGB series as DICOM is not supported; convert to grey values")
-    if names[-2:] != ("row", "column"):
+    colour = names[-1:] == ("rgb",)
+    core = names[:-1] if colour else names
+    if "rgb" in core or core[-2:] != ("row", "column"):
         raise WriteError(
-            f"cannot write axes {names} as DICOM images: the last two axes must be "
-            "('row', 'column')"
+            f"cannot write axes {names} as DICOM images: expected (tag..., slice, row, "
+            "column) or (..., row, column, rgb)"
         )
     arr = np.asarray(si)
     tag_axes = [a for a in header.axes if a.is_tag]
-    spatial = names[len(tag_axes) :]
+    spatial = core[len(tag_axes) :]
     if spatial not in (("slice", "row", "column"), ("row", "column")) or any(
         not a.is_tag for a in header.axes[: len(tag_axes)]
     ):
         raise WriteError(f"cannot write axes {names}: expected (tag..., slice, row, column)")
-    tag_shape = tuple(arr.shape[: len(tag_axes)])
-    rows, cols = arr.shape[-2:]
-    nslices = header.nslices
-    ntags = int(np.prod(tag_shape)) if tag_shape else 1
+    if colour and arr.shape[-1] != 3:
+        raise WriteError(f"a colour axis needs 3 values (R, G, B), got {arr.shape[-1]}")
     if arr.size == 0:
         raise WriteError(f"cannot write an empty series (shape {arr.shape})")
-    return arr.reshape(ntags, nslices, rows, cols), tag_axes, tag_shape
+    tag_shape = tuple(arr.shape[: len(tag_axes)])
+    ntags = int(np.prod(tag_shape)) if tag_shape else 1
+    image_shape = arr.shape[-3:] if colour else arr.shape[-2:]
+    return arr.reshape(ntags, header.nslices, *image_shape), tag_axes, tag_shape, colour
 
 
 def _geometry(si: Series, base: Dataset) -> tuple[list[list[str]], list[str]]:
@@ -329,7 +334,7 @@ def _plan(si: Series, opts: WriteOptions) -> _Plan:
     if not isinstance(si, Series):
         si = Series(si)
     header = si.header
-    arr, tag_axes, tag_shape = _arrange(si)
+    arr, tag_axes, tag_shape, colour = _arrange(si)
     ntags, nslices = arr.shape[:2]
     extra_drop = tuple(kw for a in tag_axes for kw in axis_keywords(a))
     base = base_dataset(
@@ -337,10 +342,14 @@ def _plan(si: Series, opts: WriteOptions) -> _Plan:
     )
     _identity(base, opts)
     base.Rows, base.Columns = int(arr.shape[2]), int(arr.shape[3])
+    if colour:
+        colour_attributes(base)
+        q = colour_values(arr)
     positions, locations = _geometry(si, base)
-    q = quantize(arr)
-    _warn_quantized(si, q)
-    _pixel_attributes(base, q, opts)
+    if not colour:
+        q = quantize(arr)
+        _warn_quantized(si, q)
+        _pixel_attributes(base, q, opts)
     day0 = base_date(header.template)
     setters = [tag_setter(a, nslices, day0) for a in tag_axes]
     stored = q.stored.astype(q.stored.dtype.newbyteorder("<"), copy=False)
@@ -403,7 +412,8 @@ def _dataset(plan: _Plan, image: _Image) -> Dataset:
     sop_uid, per_image = _per_image(plan, image)
     ds = Dataset(dict(plan.base._dict))  # shares the (unchanged) shared elements
     ds.update(per_image)
-    ds.add_new(_PIXEL_DATA, "OW", plan.stored[image.tag, image.slice].tobytes())
+    pixels = plan.stored[image.tag, image.slice]
+    ds.add_new(_PIXEL_DATA, "OB" if pixels.itemsize == 1 else "OW", pixels.tobytes())
     ds.file_meta = _file_meta(plan, sop_uid)
     if plan.transfer_syntax != ExplicitVRLittleEndian:
         _compress(ds, plan.transfer_syntax)
