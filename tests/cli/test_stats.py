@@ -87,12 +87,14 @@ def test_mask_of_the_wrong_shape(dicom_study, tmp_path, capsys):
     [
         (["nope"], 1, "nope: no such file or folder"),
         (["{tmp}/notes.txt"], 1, "not in a known format"),
+        (["{tmp}/bad.nii.gz"], 1, "bad.nii.gz: not a readable NIfTI file"),
         (["{sag}", "--mask", "{tmp}/nomask.nii"], 1, "nomask.nii: no such file or folder"),
         ([], 2, "required"),
     ],
 )
 def test_bad_input(dicom_study, tmp_path, capsys, argv, code, expected):
     (tmp_path / "notes.txt").write_text("hello\n" * 100)
+    (tmp_path / "bad.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
     argv = [a.format(tmp=tmp_path, sag=dicom_study["sag"].path) for a in argv]
     got, out, err = run_main(stats.main, argv, capsys)
     assert got == code and out == ""
