@@ -41,7 +41,7 @@ def _to_float(v: Any) -> float | None:
 
 def _csa(img: Image) -> dict[str, list[Any]]:
     if "_csa" not in img.extra:
-        man = str(img.ds.get("Manufacturer", "")).upper()
+        man = str(img.file.get("Manufacturer", "")).upper()
         img.extra["_csa"] = csa_image_header(img.ds) if "SIEMENS" in man else {}
     csa: dict[str, list[Any]] = img.extra["_csa"]
     return csa
@@ -69,17 +69,27 @@ def _b_value(img: Image) -> float | None:
         return b
     if "_csa_b" in img.extra:
         return float(img.extra["_csa_b"])
-    ds = img.ds
-    b = _to_float(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C))
-    if b is not None:
-        return b
-    b = _to_float(private_value(ds, 0x2001, "Philips Imaging DD 001", 0x03))
-    if b is not None:
-        return b
-    ge = _to_float(private_value(ds, 0x0043, "GEMS_PARM_01", 0x39))
-    if ge is not None:
-        return float(ge % 1e9) if ge >= 1e9 else ge
-    return _to_float(csa_value(_csa(img), "B_value"))
+    man = _vendor(img)
+    if man == "siemens":
+        b = _to_float(private_value(img.ds, 0x0019, "SIEMENS MR HEADER", 0x0C))
+        return b if b is not None else _to_float(csa_value(_csa(img), "B_value"))
+    if man == "philips":
+        return _to_float(private_value(img.ds, 0x2001, "Philips Imaging DD 001", 0x03))
+    if man == "ge":
+        ge = _to_float(private_value(img.ds, 0x0043, "GEMS_PARM_01", 0x39))
+        if ge is not None:
+            return float(ge % 1e9) if ge >= 1e9 else ge
+    return None
+
+
+def _vendor(img: Image) -> str:
+    """'siemens', 'philips', 'ge' or '' from Manufacturer (private tags are vendor specific)."""
+    man = str(img.file.get("Manufacturer", "")).upper()
+    if "SIEMENS" in man:
+        return "siemens"
+    if "PHILIPS" in man:
+        return "philips"
+    return "ge" if man.startswith("GE") else ""
 
 
 def _gradient(img: Image) -> FloatArray | None:
@@ -88,17 +98,20 @@ def _gradient(img: Image) -> FloatArray | None:
         return g
     if "_csa_g" in img.extra:
         return np.asarray(img.extra["_csa_g"], dtype=np.float64)
-    ds = img.ds
-    g = floats(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0E), 3)
-    if g is not None:
-        return g
-    parts = [private_value(ds, 0x2005, "Philips MR Imaging DD 001", e) for e in (0xB0, 0xB1, 0xB2)]
-    if all(p is not None for p in parts):
-        return np.array([_to_float(p) or 0.0 for p in parts])
-    parts = [private_value(ds, 0x0019, "GEMS_ACQU_01", e) for e in (0xBB, 0xBC, 0xBD)]
-    if all(p is not None for p in parts):
-        return np.array([_to_float(p) or 0.0 for p in parts])
-    return floats(_csa(img).get("DiffusionGradientDirection"), 3)
+    man = _vendor(img)
+    if man == "siemens":
+        g = floats(private_value(img.ds, 0x0019, "SIEMENS MR HEADER", 0x0E), 3)
+        return g if g is not None else floats(_csa(img).get("DiffusionGradientDirection"), 3)
+    if man in ("philips", "ge"):
+        group, creator, elements = (
+            (0x2005, "Philips MR Imaging DD 001", (0xB0, 0xB1, 0xB2))
+            if man == "philips"
+            else (0x0019, "GEMS_ACQU_01", (0xBB, 0xBC, 0xBD))
+        )
+        parts = [private_value(img.ds, group, creator, e) for e in elements]
+        if all(p is not None for p in parts):
+            return np.array([_to_float(p) or 0.0 for p in parts])
+    return None
 
 
 def dti(img: Image) -> FloatArray:

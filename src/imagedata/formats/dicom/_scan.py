@@ -27,6 +27,7 @@ from pydicom.uid import UID
 
 from imagedata.archives import Member
 from imagedata.errors import ReadError
+from imagedata.formats.dicom._fastscan import FALLBACK, FAST_KEYWORDS, KNOWN, NO_IMAGE, parse
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,13 @@ AXIAL_IOP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 @dataclass(eq=False)
 class FileInfo:
-    """One DICOM file: its header (without pixel data) and where the pixel data are."""
+    """One DICOM file: its header values and where the pixel data are.
+
+    The pydicom dataset (without pixel data) is read on first use of :attr:`ds`
+    when the fast header parser handled the file.
+    """
 
     member: Member
-    ds: Dataset
     transfer_syntax: UID
     #: Byte offset of the pixel data value in the file, -1 when unknown (deflated).
     offset: int = -1
@@ -53,17 +57,30 @@ class FileInfo:
     #: Attribute values by keyword: text attributes decoded from the raw bytes in the
     #: header pass (strings, or lists of strings for several values), others cached.
     values: dict[str, Any] = field(default_factory=dict)
+    _ds: Dataset | None = None
+    #: True when :attr:`values` came from the fast parser (it knows what is absent).
+    fast: bool = False
 
     @property
     def name(self) -> str:
         """Display name of the file."""
         return self.member.name
 
+    @property
+    def ds(self) -> Dataset:
+        """The file's dataset without pixel data (read with pydicom on first use)."""
+        if self._ds is None:
+            with self.member.fileobj() as fp:
+                self._ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        return self._ds
+
     def get(self, keyword: str, default: Any = None) -> Any:
         """Value of `keyword` (fast: from :attr:`values`, else the dataset, then cached)."""
         try:
             value = self.values[keyword]
         except KeyError:
+            if self.fast and keyword in KNOWN:
+                return default
             value = self.values[keyword] = self.ds.get(keyword)
         return default if value is None else value
 
@@ -117,43 +134,6 @@ class Image:
         return self.file.get(keyword, default)
 
 
-#: Text attributes decoded straight from their raw bytes in the header pass (fast path).
-FAST_KEYWORDS = [
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "SOPInstanceUID",
-    "SeriesInstanceUID",
-    "StudyInstanceUID",
-    "FrameOfReferenceUID",
-    "SeriesNumber",
-    "InstanceNumber",
-    "ImageType",
-    "AcquisitionDateTime",
-    "AcquisitionDate",
-    "AcquisitionTime",
-    "ContentDate",
-    "ContentTime",
-    "SeriesDate",
-    "StudyDate",
-    "TemporalPositionIdentifier",
-    "AcquisitionNumber",
-    "TriggerTime",
-    "EchoTime",
-    "InversionTime",
-    "FlipAngle",
-    "EchoNumbers",
-    "Manufacturer",
-    "SeriesDescription",
-    "SpacingBetweenSlices",
-    "SliceThickness",
-    "PhotometricInterpretation",
-    "StackID",
-    "NumberOfFrames",
-    "PatientID",
-]
 _FAST_TAGS = [(kw, tag_for_keyword(kw)) for kw in FAST_KEYWORDS]
 _TEXT_VRS = {None, "DS", "IS", "CS", "UI", "DA", "TM", "DT", "LO", "SH", "AS", "PN"}
 _BINARY_KEYWORDS = (
@@ -272,6 +252,30 @@ def _member_size(member: Member, fp: Any) -> int:
     return size
 
 
+#: Bytes read for the fast header parser (the rest of the file only when needed).
+HEAD_BYTES = 1 << 16
+
+
+def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
+    with member.open() as fp:
+        data = fp.read(HEAD_BYTES)
+        try:
+            return parse(data)
+        except EOFError:
+            data += fp.read()
+        try:
+            return parse(data)
+        except EOFError:
+            return FALLBACK
+
+
+def _file_size(member: Member) -> int:
+    if member.path is not None:
+        return os.path.getsize(member.path)
+    with member.fileobj() as fp:
+        return _member_size(member, fp)
+
+
 def read_header(member: Member) -> FileInfo | None:
     """Read one file up to its pixel data; None for non-DICOM files and non-images.
 
@@ -280,6 +284,37 @@ def read_header(member: Member) -> FileInfo | None:
     ReadError
         If the file is DICOM but cannot be parsed, or its pixel data are truncated.
     """
+    try:
+        fast = _fast_header(member)
+    except OSError as err:
+        raise ReadError(f"{member.name}: cannot read ({err})") from err
+    if fast == NO_IMAGE:
+        logger.debug("%s: no image, skipped", member.name)
+        return None
+    if not isinstance(fast, str):
+        values, ts, offset, length = fast
+        nframes = _nframes(member, values.get("NumberOfFrames"))
+        if nframes == 1:
+            uid = UID(ts)
+            if length >= 0 and not uid.is_compressed and offset + length > _file_size(member):
+                raise ReadError(
+                    f"{member.name}: truncated file, pixel data need {length} bytes from offset "
+                    f"{offset}; remove it or read with skip_broken=True"
+                )
+            return FileInfo(member, uid, offset, length, 1, values, fast=True)
+    return _pydicom_header(member)
+
+
+def _nframes(member: Member, value: Any) -> int:
+    try:
+        return int(value or 1)
+    except (TypeError, ValueError):
+        logger.warning("%s: NumberOfFrames %r is not a number; read as 1 frame", member.name, value)
+        return 1
+
+
+def _pydicom_header(member: Member) -> FileInfo | None:
+    """The header pass through pydicom (any encoding, multi-frame)."""
     with member.fileobj() as fp:
         head = fp.read(132)
         fp.seek(0)
@@ -319,16 +354,8 @@ def read_header(member: Member) -> FileInfo | None:
                     f"{member.name}: truncated file, pixel data need {length} bytes from offset "
                     f"{offset}; remove it or read with skip_broken=True"
                 )
-    try:
-        nframes = int(ds.get("NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
-        logger.warning(
-            "%s: NumberOfFrames %r is not a number; read as 1 frame",
-            member.name,
-            ds.get("NumberOfFrames"),
-        )
-        nframes = 1
-    return FileInfo(member, ds, UID(ts), offset, length, nframes, fast_values(ds))
+    nframes = _nframes(member, ds.get("NumberOfFrames"))
+    return FileInfo(member, UID(ts), offset, length, nframes, fast_values(ds), ds)
 
 
 def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]:
@@ -357,12 +384,14 @@ def images_of(info: FileInfo) -> list[Image]:
     """Split a file into its 2D images (frames, mosaic tiles, or the single image)."""
     from imagedata.formats.dicom import _enhanced, _mosaic
 
-    ds = info.ds
-    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
-        return _enhanced.frames_of(info)
-    if info.nframes > 1:
-        return _enhanced.legacy_frames_of(info)
-    tiles = _mosaic.mosaic_tiles(ds) if "MOSAIC" in str(info.get("ImageType", "")).upper() else 0
+    if not info.fast:  # the fast parser hands functional groups and multi-frame to pydicom
+        ds = info.ds
+        if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+            return _enhanced.frames_of(info)
+        if info.nframes > 1:
+            return _enhanced.legacy_frames_of(info)
+    mosaic = "MOSAIC" in str(info.get("ImageType", "")).upper()
+    tiles = _mosaic.mosaic_tiles(info.ds) if mosaic else 0
     if tiles:
         return _mosaic.tiles_of(info, tiles)
     return [single_image(info)]
@@ -406,7 +435,7 @@ def _private_blocks(ds: Dataset) -> dict[tuple[int, str], int]:
     cached: dict[tuple[int, str], int] | None = ds.__dict__.get("_imagedata_private")
     if cached is None:
         cached = {}
-        for tag in ds:
+        for tag in ds.keys():  # noqa: SIM118 - tags only, no value conversion
             if tag.group & 1 and 0x10 <= tag.element <= 0xFF:
                 value = ds[tag].value
                 cached[(tag.group, str(value).strip().upper())] = tag.element
