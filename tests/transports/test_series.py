@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,22 @@ def test_write_url_refuses_query_keys(orthanc: Orthanc, original) -> None:  # ty
     si = Series(np.zeros((2, 4, 4), dtype=np.uint16))
     with pytest.raises(URLError, match="no meaning when sending"):
         si.write(orthanc.dicom_url("PatientID=X"))
+
+
+def test_fetched_folder_reads_as_patient(orthanc: Orthanc, tmp_path: Path) -> None:
+    """How imagedata.Patient/Study read from a PACS: fetch into a temporary folder, read it."""
+    from imagedata.collections import Patient
+    from imagedata.transports import fetched, split_options
+
+    a = unique_series(tmp_path, PatientID="COLL1")
+    b = unique_series(tmp_path, PatientID="COLL1", shape=(3, 8, 8))
+    send(orthanc.dicom_url(), a.files + b.files)
+    transport, rest = split_options({"timeout": 20, "progress": False, "strict": True})
+    assert rest == {"strict": True}
+    with fetched(orthanc.dicom_url("PatientID=COLL1"), **transport) as folder:
+        patient = Patient(folder, **rest)
+        kept = folder
+    assert not kept.exists()
+    assert sorted(patient) == sorted([a.study_instance_uid, b.study_instance_uid])
+    study_b = patient[b.study_instance_uid]
+    np.testing.assert_array_equal(np.asarray(study_b[b.series_instance_uid]), b.data)

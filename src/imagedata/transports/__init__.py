@@ -16,11 +16,12 @@ folder is removed; a failed or partial transfer leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -227,6 +228,24 @@ def fetch_to_folder(
     return folder
 
 
+@contextlib.contextmanager
+def fetched(
+    url: str, *, level: str | None = None, progress: Any = None, **options: Any
+) -> Iterator[Path]:
+    """Fetch what `url` names into a temporary folder, yield it, and remove it afterwards.
+
+    For readers of whole studies and patients (:class:`imagedata.Study`,
+    :class:`imagedata.Patient`), which read every series in the folder::
+
+        with fetched("dicom://pacs:104/PACS?PatientID=P1") as folder:
+            patient = Patient(folder)
+
+    See :func:`fetch_to_folder` for `level` and the options.
+    """
+    with tempfile.TemporaryDirectory(prefix="imagedata-") as tmp:
+        yield fetch_to_folder(url, tmp, level=level, progress=progress, **options)
+
+
 def _merge(staging: Path, folder: Path) -> None:
     """Move received files into folder/PatientID/StudyInstanceUID/SeriesInstanceUID/."""
     from pydicom import dcmread
@@ -329,6 +348,7 @@ __all__ = [
     "PartialTransferError",
     "URLError",
     "fetch_to_folder",
+    "fetched",
     "find_series",
     "find_studies",
     "list_url",
@@ -336,5 +356,6 @@ __all__ = [
     "read_url",
     "select_series",
     "send",
+    "split_options",
     "write_url",
 ]
