@@ -445,3 +445,22 @@ def test_colour_fast_encoder_identical_and_errors(tmp_path: Path) -> None:
         write_series(si.astype(np.float32) / 3, tmp_path / "f")
     with pytest.raises(WriteError, match="grey-value"):
         write_series(si, tmp_path / "e", enhanced=True)
+
+
+def test_sheared_in_plane_geometry_is_an_error(tmp_path: Path) -> None:
+    from imagedata.errors import GeometryError
+
+    si = Series(np.zeros((2, 4, 4), np.uint16))
+    affine = si.affine.copy()
+    affine[:3, 1] = [0.3, 1.0, 0.0]  # row direction not perpendicular to column direction
+    si.header = si.header.replace(affine=affine)
+    with pytest.raises(GeometryError, match="perpendicular"):
+        write_series(si, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_quantisation_warning_points_at_the_caller(tmp_path: Path) -> None:
+    si = Series(np.float32(np.arange(24).reshape(2, 3, 4)) / 7)
+    with pytest.warns(UserWarning, match="quantised") as record:
+        si.write(tmp_path / "out")
+    assert record[0].filename == __file__

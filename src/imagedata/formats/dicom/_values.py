@@ -23,6 +23,8 @@ Non-finite values (NaN, inf) cannot be stored: they are written as the intercept
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,17 @@ class Quantized:
     def rescaled(self) -> bool:
         """True when RescaleSlope/RescaleIntercept are not 1/0."""
         return float(self.slope) != 1.0 or float(self.intercept) != 0.0
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn`: the first caller outside imagedata."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def ds_str(value: float) -> str:

@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset
 
 from imagedata.axis import Axis
 from imagedata.errors import WriteError
-from imagedata.formats.dicom._values import ds_str
+from imagedata.formats.dicom._values import ds_str, user_stacklevel
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def tag_setter(axis: Axis, nslices: int, day0: _dt.date) -> TagSetter | None:
         f"tag axis {axis.name!r} is no DICOM attribute: its values are not written and the "
         "images of this axis differ only by InstanceNumber; name the axis after a DICOM "
         "keyword (e.g. 'EchoTime') to keep them",
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
     return None
 

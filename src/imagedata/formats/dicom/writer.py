@@ -47,10 +47,16 @@ from pydicom.uid import (
 )
 
 from imagedata import geometry
-from imagedata.errors import MissingDependencyError, WriteError
+from imagedata.errors import GeometryError, MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_output, is_zip_target
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
-from imagedata.formats.dicom._values import Quantized, colour_values, ds_str, quantize
+from imagedata.formats.dicom._values import (
+    Quantized,
+    colour_values,
+    ds_str,
+    quantize,
+    user_stacklevel,
+)
 from imagedata.formats.dicom._write_fast import SharedEncoder
 from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
 from imagedata.formats.dicom._write_template import (
@@ -236,6 +242,12 @@ def _geometry(si: Series, base: Dataset) -> tuple[list[list[str]], list[str]]:
     affine = header.affine
     positions = header.slice_positions()
     normal = geometry.normal(affine)
+    x, y = geometry.direction_cosines(affine)
+    if abs(float(np.dot(x, y))) > 1e-4:
+        raise GeometryError(
+            f"the rows and columns of this series are not perpendicular (cos = {np.dot(x, y):.3g})"
+            "; DICOM images need perpendicular axes: resample the series first"
+        )
     base.ImageOrientationPatient = [ds_str(v) for v in geometry.iop(affine)]
     base.PixelSpacing = [ds_str(v) for v in geometry.pixel_spacing(affine)]
     step = geometry.slice_distance(affine)
@@ -247,7 +259,6 @@ def _geometry(si: Series, base: Dataset) -> tuple[list[list[str]], list[str]]:
         thickness = si.header.template.get("SliceThickness")
         base.SliceThickness = "" if thickness in (None, "") else ds_str(float(thickness))
     if base.SOPClassUID not in (MRImageStorage, CTImageStorage):
-        x, y = geometry.direction_cosines(affine)
         base.PatientOrientation = [patient_orientation(x), patient_orientation(y)]
     ipp = [[ds_str(v) for v in p] for p in positions]
     locations = [ds_str(float(np.dot(normal, p))) for p in positions]
@@ -318,14 +329,14 @@ def _warn_quantized(si: Series, q: Quantized) -> None:
         warnings.warn(
             f"{q.nonfinite} NaN/inf values cannot be stored in DICOM and were written as "
             f"{float(q.intercept):g}",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     if not q.exact:
         warnings.warn(
             f"{si.dtype} values in [{q.vmin:g}, {q.vmax:g}] were quantised to 16 bits "
             f"(RescaleSlope {q.slope}, RescaleIntercept {q.intercept}); largest error "
             f"{q.max_error:.3g}",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
