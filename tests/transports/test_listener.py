@@ -153,3 +153,25 @@ def test_dicom_tls_store(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
         with pytest.raises(NetworkError, match="TLS handshake failed"):
             send(f"dicoms://127.0.0.1:{port}/TLS?timeout=5", truth.files)  # not trusted
     assert_same_instances(truth.files, listener.received)
+
+
+def test_refused_images_make_a_partial_store_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver refuses every second image: C-STORE says how many of how many were stored."""
+    from imagedata.transports import PartialTransferError
+
+    real = Listener._handle_store
+    calls: list[int] = []
+
+    def every_second(self: Listener, event: object) -> int:
+        calls.append(1)
+        return 0xA700 if len(calls) % 2 == 0 else real(self, event)
+
+    monkeypatch.setattr(Listener, "_handle_store", every_second)
+    truth = unique_series(tmp_path, shape=(4, 8, 8))
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="PICKY") as listener:
+        with pytest.raises(PartialTransferError, match=r"only 2 of 4 images .* status 0xA700"):
+            send(f"dicom://127.0.0.1:{port}/PICKY", truth.files, expected=4)
+        assert listener.count == 2
