@@ -188,7 +188,7 @@ def test_render_png_tiles_labels_and_caption(tmp_path, orientation):
         yellow = (box[..., 0] > 200) & (box[..., 1] > 200) & (box[..., 2] < 80)
         assert yellow.sum() >= 4, f"no yellow letter drawn for {side} of tile {tile}"
     assert result.caption == (
-        f"Doe Jane P123  |  series 7 T1 axial  |  spacing 2 x 0.5 x 0.8 mm  |  {orientation}"
+        f"Doe Jane (P123)  |  series 7 T1 axial  |  spacing 2 x 0.5 x 0.8 mm  |  {orientation}"
     )
     caption_band = png[-result.size[0] + result.layout.shape[0] :]
     assert (caption_band > 200).all(axis=-1).sum() > 50  # white caption text is drawn

@@ -391,11 +391,9 @@ def tag_text(si: Any, index: int) -> str:
 def caption(si: Any, tag: int | None = None) -> str:
     """One line naming the patient, the series, the spacing and the orientation."""
     parts = []
-    patient = " ".join(
-        p for p in (_attr(si, "PatientName").replace("^", " "), _attr(si, "PatientID")) if p
-    )
-    if patient.strip():
-        parts.append(patient.strip())
+    name, pid = _attr(si, "PatientName").replace("^", " ").strip(), _attr(si, "PatientID").strip()
+    if name or pid:
+        parts.append(f"{name} ({pid})" if name and pid else name or pid)
     series = " ".join(p for p in (_attr(si, "SeriesNumber"), _attr(si, "SeriesDescription")) if p)
     if series:
         parts.append(f"series {series}")
@@ -406,6 +404,23 @@ def caption(si: Any, tag: int | None = None) -> str:
         if si.ndim > 3 + int(is_rgb(si)):
             parts.append(tag_text(si, tag or 0))
     return "  |  ".join(parts)
+
+
+def wrap_caption(text: str, width: int) -> list[str]:
+    """Split a caption at its ``  |  `` separators into lines of at most `width` characters.
+
+    Examples
+    --------
+    >>> wrap_caption("Doe Jane (P1)  |  series 3 T1  |  axial", 25)
+    ['Doe Jane (P1)', 'series 3 T1  |  axial']
+    """
+    lines: list[str] = []
+    for part in text.split("  |  "):
+        if lines and len(lines[-1]) + 5 + len(part) <= width:
+            lines[-1] += "  |  " + part
+        else:
+            lines.append(part)
+    return lines or [""]
 
 
 # --- PNG rendering -----------------------------------------------------------------------
@@ -486,16 +501,17 @@ def render(
     lay = Layout(lay0.slices, lay0.columns, lay0.rows, (vol.shape[1] * sy, vol.shape[2] * sx), gap)
     image = _spread(np.repeat(np.repeat(base, sy, axis=0), sx, axis=1), lay)
     text = caption(si, tag)
-    cap_h = 2 * font + 8
+    lines = wrap_caption(text, max(40, int(image.shape[1] / (font * 0.6))))
+    cap_h = int(len(lines) * font * 1.5) + 10
     height = image.shape[0] + cap_h
-    width = max(image.shape[1], int(len(text) * font * 0.6) + 16)
+    width = max(image.shape[1], int(max(len(line) for line in lines) * font * 0.6) + 16)
     fig = Figure(figsize=(width / 100.0, height / 100.0), dpi=100, facecolor="black")
     canvas = FigureCanvasAgg(fig)
     fig.figimage(image, xo=0, yo=cap_h, origin="upper")
     fig.text(
         4 / width,
         (cap_h / 2) / height,
-        text,
+        "\n".join(lines),
         color="white",
         fontsize=font * 0.75,
         va="center",

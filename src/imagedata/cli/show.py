@@ -132,7 +132,8 @@ def show(args: argparse.Namespace) -> int:
         labels=not args.no_labels,
     )
     height, width = result.size
-    _common.say(args, f"{output}: {len(result.layout.slices)} slices, {width}x{height} pixels")
+    n = len(result.layout.slices)
+    _common.say(args, f"{output}: {n} slice{'s' if n != 1 else ''}, {width}x{height} pixels")
     return 0
 
 
