@@ -20,6 +20,8 @@ from pydicom.datadict import tag_for_keyword
 FALLBACK = "fallback"
 #: Returned for DICOM files without pixel data (SR, RTSTRUCT, ...).
 NO_IMAGE = "no image"
+#: Returned when the complete file ends inside an element.
+TRUNCATED = "truncated"
 
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN"}
 _PIXEL = 0x7FE00010
@@ -92,6 +94,10 @@ class _Short(Exception):
     """The data ended inside the header: read more of the file."""
 
 
+class _End(_Short):
+    """The data ended exactly between two elements."""
+
+
 class _Bad(Exception):
     """Structure this parser does not handle."""
 
@@ -111,7 +117,7 @@ _WANTED = _wanted()
 def _element(data: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
     """(tag, VR or None, header length, value length) of the element at `pos`."""
     if pos + 8 > len(data):
-        raise _Short
+        raise _End if pos == len(data) else _Short
     group, elem = _tag(data, pos)
     tag = group << 16 | elem
     if not explicit or group == 0xFFFE:
@@ -162,12 +168,13 @@ def _meta(data: bytes) -> tuple[str, int]:
     return ts, pos
 
 
-def parse(data: bytes) -> tuple[dict[str, Any], str, int, int] | str:
-    """Parse the header in `data` (the first bytes of a Part 10 file).
+def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
+    """Parse the header in `data` (the first bytes of a Part 10 file, or all with `complete`).
 
     Returns ``(values, transfer syntax UID, pixel value offset, pixel value length)``
-    (length -1 for encapsulated data), or :data:`FALLBACK` / :data:`NO_IMAGE`.
-    Raises :class:`EOFError` when `data` ends inside the header.
+    (length -1 for encapsulated data), or :data:`FALLBACK`, :data:`NO_IMAGE` or
+    :data:`TRUNCATED` (only when `complete`).  Raises :class:`EOFError` when `data`
+    ends inside the header and is not `complete`.
     """
     if data[128:132] != b"DICM":
         return FALLBACK
@@ -208,6 +215,8 @@ def parse(data: bytes) -> tuple[dict[str, Any], str, int, int] | str:
                     values[kw] = parts if len(parts) > 1 else text
             pos += length
     except _Short as err:
+        if complete:
+            return NO_IMAGE if isinstance(err, _End) else TRUNCATED
         raise EOFError("header continues beyond the data read") from err
     except (_Bad, struct.error, UnicodeDecodeError):
         return FALLBACK

@@ -27,7 +27,13 @@ from pydicom.uid import UID
 
 from imagedata.archives import Member
 from imagedata.errors import ReadError
-from imagedata.formats.dicom._fastscan import FALLBACK, FAST_KEYWORDS, KNOWN, NO_IMAGE, parse
+from imagedata.formats.dicom._fastscan import (
+    FAST_KEYWORDS,
+    KNOWN,
+    NO_IMAGE,
+    TRUNCATED,
+    parse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -260,13 +266,10 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
     with member.open() as fp:
         data = fp.read(HEAD_BYTES)
         try:
-            return parse(data)
+            return parse(data, complete=len(data) < HEAD_BYTES)
         except EOFError:
             data += fp.read()
-        try:
-            return parse(data)
-        except EOFError:
-            return FALLBACK
+        return parse(data, complete=True)
 
 
 def _file_size(member: Member) -> int:
@@ -291,6 +294,11 @@ def read_header(member: Member) -> FileInfo | None:
     if fast == NO_IMAGE:
         logger.debug("%s: no image, skipped", member.name)
         return None
+    if fast == TRUNCATED:
+        raise ReadError(
+            f"{member.name}: truncated DICOM file (it ends inside its header); "
+            "remove it or read with skip_broken=True"
+        )
     if not isinstance(fast, str):
         values, ts, offset, length = fast
         nframes = _nframes(member, values.get("NumberOfFrames"))
