@@ -70,7 +70,7 @@ def test_comparison_gives_uint8_and_clipping_warns(nifti_input, tmp_path, capsys
         capsys,
     )
     assert code == 0
-    assert one_line(err).startswith("imagedata calc: warning: the result ranges 0 .. ")
+    assert one_line(err).startswith("imagedata calc: warning: the data range 0 .. ")
     assert np.asarray(Series(str(tmp_path / "c.nii.gz"))).max() == 32767
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
+import numpy as np
+
 from imagedata.errors import ImageDataError, MultipleSeriesError
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ T = TypeVar("T")
 
 #: Output formats the command line knows by name (``--to``).
 FORMATS = ("dicom", "nifti", "itk", "nrrd", "mat")
+
+#: Data types ``--dtype`` accepts.
+DTYPES = ("uint8", "int16", "uint16", "int32", "float32", "float64")
 
 #: Exit codes.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -263,6 +268,36 @@ def activity(desc: str, *, quiet: bool = False) -> Iterator[None]:
         done.set()
         thread.join()
         bar.close()
+
+
+def cast(data: Any, dtype: Any) -> Any:
+    """Cast to `dtype`; integer types are rounded and clipped, with a warning when clipped.
+
+    Examples
+    --------
+    >>> cast(np.array([1.4, 2.6]), np.dtype("uint8")).tolist()
+    [1, 3]
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        return data.astype(dtype)
+    info = np.iinfo(dtype)
+    values = np.nan_to_num(np.asarray(data, dtype=np.float64), nan=0.0)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        warnings.warn(
+            f"the data range {values.min():g} .. {values.max():g}, outside {dtype.name} "
+            f"({info.min} .. {info.max}); values were clipped (choose another --dtype)",
+            stacklevel=2,
+        )
+    out = np.clip(np.round(values), info.min, info.max).astype(dtype)
+    return _like(data, out)
+
+
+def _like(data: Any, out: Any) -> Any:
+    """`out` with the header of `data` when `data` is a Series."""
+    from imagedata.series import Series, as_series
+
+    return as_series(out, data) if isinstance(data, Series) and data._header is not None else out
 
 
 def say(args: argparse.Namespace, text: str) -> None:

@@ -32,7 +32,7 @@ functions: {", ".join(sorted(_expr.FUNCTIONS))}
 constants: {", ".join(_expr.CONSTANTS)}
 """
 
-DTYPES = ("uint8", "int16", "uint16", "int32", "float32", "float64")
+DTYPES = _common.DTYPES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,23 +99,6 @@ def _result_dtype(result: np.ndarray, requested: str | None) -> np.dtype[Any]:
     return np.dtype(np.float32)
 
 
-def _cast(result: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
-    """Cast, rounding and clipping to the range of an integer type (with a note when clipped)."""
-    if dtype.kind not in "iu":
-        return result.astype(dtype)
-    info = np.iinfo(dtype)
-    values = np.nan_to_num(np.asarray(result, dtype=np.float64), nan=0.0)
-    if values.size and (values.min() < info.min or values.max() > info.max):
-        import warnings
-
-        warnings.warn(
-            f"the result ranges {values.min():g} .. {values.max():g}, outside {dtype.name} "
-            f"({info.min} .. {info.max}); values were clipped (choose another --dtype)",
-            stacklevel=2,
-        )
-    return np.clip(np.round(values), info.min, info.max).astype(dtype)
-
-
 def compute(expression: str, inputs: dict[str, Series], dtype: str | None = None) -> Series:
     """Evaluate `expression` over `inputs` and wrap the result in the header of the first input.
 
@@ -152,7 +135,7 @@ def compute(expression: str, inputs: dict[str, Series], dtype: str | None = None
             f"the result has shape {result.shape}, which matches no input ({shapes}); "
             "the result must have the shape of an input"
         )
-    return as_series(_cast(result, _result_dtype(result, dtype)), like)
+    return as_series(_common.cast(result, _result_dtype(result, dtype)), like)
 
 
 def calc(args: argparse.Namespace) -> int:

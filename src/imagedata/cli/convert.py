@@ -84,6 +84,11 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--sernum", type=int, metavar="N", help="SeriesNumber of the output")
     parser.add_argument("--serdes", metavar="TEXT", help="SeriesDescription of the output")
     parser.add_argument(
+        "--dtype",
+        choices=_common.DTYPES,
+        help="convert the voxels to this type (integers are rounded and clipped)",
+    )
+    parser.add_argument(
         "--keep-uid",
         action="store_true",
         help="keep the input's UIDs (DICOM output) instead of new ones",
@@ -159,6 +164,8 @@ def _prepare(si: Series, args: argparse.Namespace) -> Series:
     if args.template or args.geometry:
         _common.check_inputs([p for p in (args.template, args.geometry) if p])
         si = _Series(si, template=args.template, geometry=args.geometry)
+    if args.dtype is not None:
+        si = _common.cast(si, args.dtype)
     if args.sernum is not None:
         si.setDicomAttribute("SeriesNumber", args.sernum)
     if args.serdes is not None:
