@@ -95,6 +95,7 @@ DROP_KEYWORDS: tuple[str, ...] = (
     "ReferencedImageSequence",
     "SourceImageSequence",
     "MediaStorageSOPInstanceUID",
+    "VelocityEncodingDirection",  # enhanced per-frame value, often an invalid 0\\0\\0
 )
 
 #: BodyPartExamined values of paired structures (Laterality is then required, type 2).
