@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagedata import geometry
 from imagedata.archives import Member
@@ -305,3 +307,67 @@ def test_unknown_extension_lists_formats(tmp_path: Path) -> None:
     with pytest.raises(UnknownFormatError, match="nifti") as err:
         read(str(bad))
     assert "itk" in str(err.value) and "mat" in str(err.value)
+
+
+# --- property test: geometry through nibabel and SimpleITK in memory ------------------------
+
+_angles = st.floats(-np.pi, np.pi, allow_nan=False)
+_spacing = st.floats(0.1, 5.0, allow_nan=False)
+_position = st.floats(-300.0, 300.0, allow_nan=False)
+
+
+def _rotation(a: float, b: float, c: float) -> np.ndarray:
+    ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
+    rz = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]])
+    ry = np.array([[cb, 0, sb], [0, 1, 0], [-sb, 0, cb]])
+    rx = np.array([[1, 0, 0], [0, cc, -sc], [0, sc, cc]])
+    return rz @ ry @ rx
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    _angles,
+    _angles,
+    _angles,
+    _spacing,
+    _spacing,
+    _spacing,
+    _position,
+    _position,
+    _position,
+    st.booleans(),
+)
+def test_geometry_survives_nibabel_and_simpleitk(
+    a: float,
+    b: float,
+    c: float,
+    dr: float,
+    dc: float,
+    ds: float,
+    x: float,
+    y: float,
+    z: float,
+    flip: bool,
+) -> None:
+    pytest.importorskip("nibabel")
+    pytest.importorskip("SimpleITK")
+    from imagedata.formats.itk import from_sitk, to_sitk
+    from imagedata.formats.nifti import from_nibabel, to_nibabel
+
+    rot = _rotation(a, b, c)
+    iop = np.concatenate([rot[:, 0], rot[:, 1]])
+    step = -ds if flip else ds
+    si = Series(np.zeros((3, 4, 5), np.int16))
+    si.affine = geometry.affine_from_parts((x, y, z), iop, (dr, dc), step)
+    corners = np.array([[k, r, cc] for k in (0, 2) for r in (0, 3) for cc in (0, 4)])
+    want = geometry.voxel_to_world(si.affine, corners)
+    img = to_sitk(si, embed_header=False)
+    got = np.array(
+        [img.TransformIndexToPhysicalPoint([int(cc), int(r), int(k)]) for k, r, cc in corners]
+    )
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(from_sitk(img).affine, si.affine, atol=1e-9)
+    nimg = to_nibabel(si, embed_header=False)
+    ras = np.array([nimg.affine @ [cc, r, k, 1.0] for k, r, cc in corners])[:, :3]
+    np.testing.assert_allclose(ras * [-1, -1, 1], want, atol=1e-4)
+    np.testing.assert_allclose(from_nibabel(nimg).affine, si.affine, atol=1e-4)
