@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagedata.cli._expr import ExpressionError, evaluate, parse, used_names
 
@@ -139,3 +142,57 @@ def test_used_names():
 def test_shape_errors_are_expression_errors():
     with pytest.raises(ExpressionError, match="cannot be computed"):
         calc("a + b", a=np.zeros(3), b=np.zeros(4))
+
+
+# --- property tests ------------------------------------------------------------------------
+
+
+_LEAVES = st.one_of(
+    st.just(("a", A)),
+    st.just(("b", B)),
+    st.integers(0, 9).map(lambda n: (str(n), np.float64(n))),
+    st.floats(0.5, 4.0).map(lambda x: (repr(x), np.float64(x))),
+)
+
+
+def _extend(children):
+    binary = st.tuples(children, st.sampled_from(["+", "-", "*"]), children).map(
+        lambda t: (
+            f"({t[0][0]}) {t[1]} ({t[2][0]})",
+            {"+": np.add, "-": np.subtract, "*": np.multiply}[t[1]](t[0][1], t[2][1]),
+        )
+    )
+    calls = st.one_of(
+        children.map(lambda c: (f"sqrt(abs({c[0]}))", np.sqrt(np.abs(c[1])))),
+        st.tuples(children, children).map(
+            lambda t: (f"maximum({t[0][0]}, {t[1][0]})", np.maximum(t[0][1], t[1][1]))
+        ),
+        st.tuples(children, children).map(
+            lambda t: (
+                f"where({t[0][0]} > {t[1][0]}, {t[0][0]}, -({t[1][0]}))",
+                np.where(t[0][1] > t[1][1], t[0][1], -t[1][1]),
+            )
+        ),
+        children.map(lambda c: (f"-({c[0]})", -c[1])),
+    )
+    return st.one_of(binary, calls)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(_LEAVES, _extend, max_leaves=12))
+def test_generated_expressions_compute_what_they_say(case):
+    text, expected = case
+    got = calc(text)
+    assert np.allclose(got, np.broadcast_to(expected, got.shape), equal_nan=True), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=40))
+def test_any_text_is_either_an_expression_or_an_expression_error(text):
+    try:
+        tree = parse(text, {"a", "b"})
+    except ExpressionError as err:
+        assert "\n" not in str(err)
+        return
+    with contextlib.suppress(ExpressionError):
+        evaluate(tree, {"a": A, "b": B})
