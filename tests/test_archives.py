@@ -76,7 +76,7 @@ def test_selector_without_match(two_series: tuple, tmp_path: Path) -> None:
 def test_broken_archive(tmp_path: Path) -> None:
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(ReadError, match="bad.zip"):
+    with pytest.raises(ReadError, match=r"bad\.zip"):
         expand(bad)
 
 
@@ -92,7 +92,7 @@ def test_dicomdir_reads_referenced_files() -> None:
     dicomdir = PYDICOM_FILES / "dicomdirtests" / "DICOMDIR"
     members = expand(dicomdir)
     assert len(members) >= 30 and all(m.path is not None and m.path.is_file() for m in members)
-    arr, h = read(f"{dicomdir}?98892001/CT5N")
+    arr, _h = read(f"{dicomdir}?98892001/CT5N")
     assert arr.shape[0] == 5
     direct, _ = read(PYDICOM_FILES / "dicomdirtests" / "98892001" / "CT5N")
     np.testing.assert_array_equal(arr, direct)
