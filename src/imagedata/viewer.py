@@ -525,6 +525,7 @@ def render(
         box = artist.get_window_extent()
         tile, side, letters, _ = result.labels[i]
         result.labels[i] = (tile, side, letters, (height - box.y1, box.x0, height - box.y0, box.x1))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(path), dpi=100, facecolor="black")
     return result
 
