@@ -92,3 +92,24 @@ def test_compressed_detached(tmp_path: Path) -> None:
     out = si.write(tmp_path / "c.nhdr", formats=["nrrd"], compress=True)
     assert sorted(Path(p).name for p in out) == ["c.nhdr", "c.raw.gz"]
     np.testing.assert_array_equal(np.asarray(read_plugin(tmp_path / "c.nhdr", "nrrd")), si)
+
+
+def test_dwi_convention_keys(tmp_path: Path) -> None:
+    from imagedata.axis import tag_axis
+
+    si = synthetic(tmp_path, (3, 2, 4, 5), order="b", tag_values=[0.0, 500.0, 1000.0])
+    dti = np.array([[0.0, 0, 0, 0], [500.0, 1, 0, 0], [1000.0, 0, 0.6, 0.8]])
+    si.axes = (tag_axis("dti", dti), *si.axes[1:])
+    si.write(tmp_path / "d.nrrd", formats=["nrrd"], embed_header=False)
+    text = (tmp_path / "d.nrrd").read_bytes().split(b"\n\n")[0].decode()
+    assert "modality:=DWMRI" in text and "DWMRI_b-value:=1000" in text
+    img = sitk.ReadImage(str(tmp_path / "d.nrrd"))
+    g1 = [float(v) for v in img.GetMetaData("DWMRI_gradient_0001").split()]
+    np.testing.assert_allclose(g1, [np.sqrt(0.5), 0, 0], atol=1e-7)
+    # a file with only the DWI keys (as 3D Slicer writes) gives a dti axis
+    for key in [k for k in img.GetMetaDataKeys() if k.startswith("imagedata_")]:
+        img.EraseMetaData(key)
+    sitk.WriteImage(img, str(tmp_path / "slicer.nrrd"))
+    back = read_plugin(tmp_path / "slicer.nrrd", "nrrd")
+    np.testing.assert_allclose(back.bvalues, [0.0, 500.0, 1000.0], atol=1e-4)
+    np.testing.assert_allclose(back.bvectors, dti[:, 1:], atol=1e-6)

@@ -150,7 +150,49 @@ def _spatial_geometry(img: Any) -> npt.NDArray[np.float64]:
 
 
 def _metadata(img: Any) -> dict[str, str]:
-    return {k: img.GetMetaData(k) for k in img.GetMetaDataKeys() if k.startswith("imagedata_")}
+    return {
+        k: img.GetMetaData(k)
+        for k in img.GetMetaDataKeys()
+        if k.startswith(("imagedata_", "DWMRI_")) or k == "modality"
+    }
+
+
+def dwmri_keys(axis: Axis) -> dict[str, str]:
+    """Diffusion keys of the NRRD DWI convention (3D Slicer) for a ``dti`` axis.
+
+    ``DWMRI_b-value`` is the largest b-value; each ``DWMRI_gradient_NNNN`` is the
+    LPS gradient direction scaled by sqrt(b / b_max).  No keys for other axes (a
+    ``b`` axis without directions cannot be written in this convention).
+    """
+    if axis.name != "dti" or axis.values is None:
+        return {}
+    v = np.asarray(axis.values, dtype=np.float64)
+    bmax = float(v[:, 0].max()) if v.size else 0.0
+    if v.ndim != 2 or v.shape[1] != 4 or bmax <= 0:
+        return {}
+    keys = {"modality": "DWMRI", "DWMRI_b-value": f"{bmax:.6g}"}
+    for i, (b, *g) in enumerate(v):
+        norm = float(np.linalg.norm(g))
+        unit = np.asarray(g) / norm if norm > 0 else np.zeros(3)
+        scaled = unit * np.sqrt(max(b, 0.0) / bmax)
+        keys[f"DWMRI_gradient_{i:04d}"] = " ".join(f"{x:.8g}" for x in scaled)
+    return keys
+
+
+def _dwmri_axis(meta: dict[str, str], n: int) -> Axis | None:
+    """A ``dti`` axis from NRRD DWI keys (b_i = b_max |g_i|^2), or None."""
+    if meta.get("modality") != "DWMRI" or "DWMRI_b-value" not in meta:
+        return None
+    try:
+        bmax = float(meta["DWMRI_b-value"])
+        grads = np.array(
+            [[float(x) for x in meta[f"DWMRI_gradient_{i:04d}"].split()] for i in range(n)]
+        )
+    except (KeyError, ValueError):
+        return None
+    norms = np.linalg.norm(grads, axis=1)
+    unit = grads / np.where(norms > 0, norms, 1.0)[:, None]
+    return tag_axis("dti", np.column_stack([bmax * norms**2, unit]))
 
 
 def _stored_tag_axis(meta: dict[str, str], n: int) -> Axis | None:
@@ -168,7 +210,7 @@ def _stored_tag_axis(meta: dict[str, str], n: int) -> Axis | None:
 
 
 def _tag_axis(img: Any, meta: dict[str, str], n: int) -> Axis:
-    stored = _stored_tag_axis(meta, n)
+    stored = _stored_tag_axis(meta, n) or _dwmri_axis(meta, n)
     if stored is not None:
         return stored
     if img.GetDimension() == 4:

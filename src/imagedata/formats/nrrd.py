@@ -9,7 +9,10 @@ A 4D series is written as a 3D image with one vector component per tag value
 SimpleITK writes a 4D scalar image to NRRD with the wrong axis marked as the vector
 axis, so imagedata never writes 4D NRRD that way.  The tag axis name and values go
 in the ``imagedata_tag_axis`` and ``imagedata_tag_values`` keys and the DICOM header
-in ``imagedata_header`` (see :mod:`.itk`).
+in ``imagedata_header`` (see :mod:`.itk`).  A diffusion series with gradient
+directions (a ``dti`` axis) also gets the keys of the NRRD DWI convention used by
+3D Slicer (``modality:=DWMRI``, ``DWMRI_b-value``, ``DWMRI_gradient_NNNN``, directions
+in LPS), and such keys are read back as a ``dti`` axis.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class NrrdFormat:
         overwrite, compress, embed = itk.pop_write_options(opts, "NRRD")
         target = _paths.target_file(destination, EXTENSIONS, DEFAULT_EXTENSION)
         img = itk.make_image(si, str(target), vector_tags=True, embed_header=embed)
+        for axis in si.header.tag_axes:
+            for key, value in itk.dwmri_keys(axis).items():
+                img.SetMetaData(key, value)
         data_files: list[str] = []
         if target.name.lower().endswith(".nhdr"):
             data_files = [_paths.stem(target, EXTENSIONS) + (".raw.gz" if compress else ".raw")]
