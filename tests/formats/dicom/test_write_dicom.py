@@ -464,3 +464,13 @@ def test_quantisation_warning_points_at_the_caller(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="quantised") as record:
         si.write(tmp_path / "out")
     assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("part", [None, "BRAIN", "KIDNEY", "SACRUM", "WHOLE BODY", "URETER"])
+def test_laterality_follows_body_part(tmp_path: Path, part: str | None) -> None:
+    require_tool("dciodvfy")
+    si = Series(np.zeros((1, 4, 4), np.uint16))
+    if part:
+        si.setDicomAttribute("BodyPartExamined", part)
+    files = write_series(si, tmp_path / "out", modality="MR")
+    assert dciodvfy(Path(files[0])) == []
