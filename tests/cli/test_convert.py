@@ -225,3 +225,13 @@ def test_dtype_rounds_and_clips_with_a_warning(nifti_input, tmp_path, capsys):
     assert back.dtype == np.uint8
     assert np.array_equal(np.asarray(back), np.clip(np.asarray(si), 0, 255))
     assert np.allclose(back.affine, si.affine) and back.seriesDescription == "dyn"
+
+
+def test_template_holding_several_series_is_refused(nifti_input, dicom_study, tmp_path, capsys):
+    path, _ = nifti_input
+    argv = [path, tmp_path / "o.nii.gz", "--template", dicom_study["root"]]
+    code, _, err = run_main(convert.main, argv, capsys)
+    assert code == 1
+    line = one_line(err)
+    assert line.startswith(f"imagedata convert: --template {dicom_study['root']}: ")
+    assert "holds 3 series" in line and "give the folder or file of one series" in line

@@ -157,13 +157,29 @@ def _check_not_input(output: Path, inputs: Sequence[str]) -> None:
             raise UsageError(f"OUTPUT {output} is or holds the input {s}; choose another OUTPUT")
 
 
-def _prepare(si: Series, args: argparse.Namespace) -> Series:
-    """Apply --template, --geometry, --sernum and --serdes."""
+def read_reference(path: str | None, option: str) -> Series | None:
+    """Read the headers of a ``--template``/``--geometry`` series (one series only)."""
+    from imagedata.errors import MultipleSeriesError
+
+    if path is None:
+        return None
+    try:
+        return _common.read_one([path], headers_only=True)
+    except MultipleSeriesError as err:
+        first = str(err).split(";")[0]
+        raise MultipleSeriesError(
+            f"{option} {path}: {first}; give the folder or file of one series"
+        ) from err
+
+
+def _prepare(
+    si: Series, args: argparse.Namespace, template: Series | None, geometry: Series | None
+) -> Series:
+    """Apply --template, --geometry, --dtype, --sernum and --serdes."""
     from imagedata.series import Series as _Series
 
-    if args.template or args.geometry:
-        _common.check_inputs([p for p in (args.template, args.geometry) if p])
-        si = _Series(si, template=args.template, geometry=args.geometry)
+    if template is not None or geometry is not None:
+        si = _Series(si, template=template, geometry=geometry)
     if args.dtype is not None:
         si = _common.cast(si, args.dtype)
     if args.sernum is not None:
@@ -180,7 +196,7 @@ def _targets(output: str, fmt: str, series: Sequence[Series]) -> list[Path]:
         return [Path(out)]
     labels = _unique([_common.series_label(si) for si in series])
     low = out.lower()
-    ext = next((e for e in _EXTENSIONS[fmt] if low.endswith(e)), None)
+    ext = next((e for e in _EXTENSIONS.get(fmt, ()) if low.endswith(e)), None)
     if ext is None:
         return [Path(out) / label for label in labels]
     stem = Path(out[: -len(ext)])
@@ -219,7 +235,9 @@ def convert(args: argparse.Namespace) -> int:
             f"the input holds {len(series)} series; --sernum and --keep-uid need one "
             "(pick it with --series)"
         )
-    series = [_prepare(si, args) for si in series]
+    template = read_reference(args.template, "--template")
+    geometry = read_reference(args.geometry, "--geometry")
+    series = [_prepare(si, args, template, geometry) for si in series]
     written = 0
     for fmt in formats:
         targets = _targets(output, fmt, series)
