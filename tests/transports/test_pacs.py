@@ -206,3 +206,10 @@ def test_move_destination_unknown(orthanc: Orthanc, stored, tmp_path: Path) -> N
 
 
 HAVE_READER = importlib.util.find_spec("imagedata.formats.dicom.reader") is not None
+
+
+@pytest.mark.parametrize("scheme", ["dicom", "dicomweb+http"])
+def test_unknown_host(scheme: str) -> None:
+    # names under .invalid never resolve (RFC 2606)
+    with pytest.raises(NetworkError, match="unknown host"):
+        list_url(f"{scheme}://no-such-host.invalid:104/PACS?connect_timeout=2")

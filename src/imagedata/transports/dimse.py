@@ -172,15 +172,22 @@ def association(
         opened.append(True)
         set_nodelay(event)
 
-    assoc = ae.associate(
-        url.host,
-        url.port,
-        ae_title=url.called_aet,
-        max_pdu=MAX_PDU,
-        ext_neg=list(roles) or None,
-        evt_handlers=[(pynetdicom.evt.EVT_CONN_OPEN, on_open), *handlers],
-        tls_args=(ctx, url.host) if ctx else None,
-    )
+    try:
+        assoc = ae.associate(
+            url.host,
+            url.port,
+            ae_title=url.called_aet,
+            max_pdu=MAX_PDU,
+            ext_neg=list(roles) or None,
+            evt_handlers=[(pynetdicom.evt.EVT_CONN_OPEN, on_open), *handlers],
+            tls_args=(ctx, url.host) if ctx else None,
+        )
+    except socket.gaierror as err:
+        raise NetworkError(
+            f"cannot connect to {url.where()}: unknown host name ({err.strerror}); check the host"
+        ) from err
+    except OSError as err:
+        raise NetworkError(f"cannot connect to {url.where()}: {err}; check host and port") from err
     if not assoc.is_established:
         raise association_error(url, assoc, bool(opened))
     try:
