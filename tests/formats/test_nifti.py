@@ -60,9 +60,9 @@ def _dcm2niix(dicom: Path, out: Path) -> Path:
     exe = require_tool("dcm2niix")
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [exe, "-z", "y", "-f", "ref", "-o", str(out), str(dicom)], check=True, capture_output=True
+        [exe, "-z", "n", "-f", "ref", "-o", str(out), str(dicom)], check=True, capture_output=True
     )
-    return out / "ref.nii.gz"
+    return out / "ref.nii"
 
 
 def _same_world(ours: object, ref: object, step: int = 1) -> None:
