@@ -66,7 +66,7 @@ def test_comparison_gives_uint8_and_clipping_warns(nifti_input, tmp_path, capsys
     assert m.dtype == np.uint8 and np.array_equal(np.asarray(m), np.asarray(si) > 100)
     code, _, err = run_main(
         calc.main,
-        ["a * 1000", tmp_path / "c.nii.gz", f"a={path}", "--dtype", "int16", "-q"],
+        ["a * 1000", tmp_path / "c.nii.gz", f"a={path}", "--dtype", "int16"],
         capsys,
     )
     assert code == 0

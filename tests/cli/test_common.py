@@ -177,3 +177,19 @@ def test_broken_pipe_exits_quietly(capsys):
 
     assert _run(body) == 1
     assert capsys.readouterr().err == ""
+
+
+def test_many_warnings_are_capped_and_quiet_hides_them(capsys):
+    def body(args):
+        for i in range(15):
+            warnings.warn(f"file {i}: odd value", UserWarning, stacklevel=1)
+        return 0
+
+    assert _run(body) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == _common.MAX_WARNINGS + 1
+    assert lines[-1] == "imagedata demo: warning: 5 more warnings not shown (see them with -v)"
+    assert _run(body, ["-v"]) == 0
+    assert len(capsys.readouterr().err.splitlines()) == 15
+    assert _run(body, ["-q"]) == 0
+    assert capsys.readouterr().err == ""

@@ -218,7 +218,7 @@ def test_sernum_with_several_series_is_a_usage_error(dicom_study, tmp_path, caps
 def test_dtype_rounds_and_clips_with_a_warning(nifti_input, tmp_path, capsys):
     path, si = nifti_input
     out = tmp_path / "u8.nii.gz"
-    code, _, err = run_main(convert.main, [path, out, "--dtype", "uint8", "-q"], capsys)
+    code, _, err = run_main(convert.main, [path, out, "--dtype", "uint8"], capsys)
     assert code == 0
     assert one_line(err).startswith("imagedata convert: warning: the data range 0 .. ")
     back = Series(str(out))

@@ -135,18 +135,39 @@ def _logging_to_stderr(level: int) -> Iterator[None]:
         package.setLevel(old)
 
 
+#: Most warnings shown without ``--verbose`` (a messy export can warn once per file).
+MAX_WARNINGS = 10
+
+
 @contextlib.contextmanager
-def _one_line_warnings(prog: str) -> Iterator[None]:
-    """Show Python warnings as ``prog: warning: text`` lines on stderr."""
+def _one_line_warnings(prog: str, *, quiet: bool, limit: int | None) -> Iterator[None]:
+    """Show Python warnings as ``prog: warning: text`` lines on stderr (none with `quiet`).
+
+    After `limit` warnings the rest are counted, and the count is reported at the end.
+    """
+    hidden = 0
+    shown = 0
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        nonlocal hidden, shown
+        if limit is not None and shown >= limit:
+            hidden += 1
+            return
+        shown += 1
         text = " ".join(str(message).split())
         print(f"{prog}: warning: {text}", file=sys.stderr)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
+        warnings.simplefilter("ignore" if quiet else "default")
         warnings.showwarning = show  # restored by catch_warnings
-        yield
+        try:
+            yield
+        finally:
+            if hidden:
+                print(
+                    f"{prog}: warning: {hidden} more warnings not shown (see them with -v)",
+                    file=sys.stderr,
+                )
 
 
 def run(
@@ -172,7 +193,8 @@ def run(
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     level = logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING
-    with _logging_to_stderr(level), _one_line_warnings(prog):
+    limit = None if args.verbose or debug else MAX_WARNINGS
+    with _logging_to_stderr(level), _one_line_warnings(prog, quiet=args.quiet, limit=limit):
         try:
             return int(body(args) or 0)
         except UsageError as err:
