@@ -56,6 +56,7 @@ STUDY_KEYS = (
     "AccessionNumber",
     "NumberOfStudyRelatedInstances",
     "ModalitiesInStudy",
+    "SOPClassesInStudy",
 )
 SERIES_KEYS = (
     "StudyInstanceUID",
