@@ -228,6 +228,10 @@ def test_template_from_dicom_extension_only(tmp_path: Path) -> None:
     nib.save(img, tmp_path / "d.nii")
     back = read_plugin(tmp_path / "d.nii", "nifti")
     assert back.getDicomAttribute("PatientName") == si.getDicomAttribute("PatientName")
+    # every attribute, including the last one (empty, its zero length field at the very end)
+    assert list(back.dicomTemplate.keys()) == list(si.dicomTemplate.keys())
+    for elem in si.dicomTemplate:
+        assert back.dicomTemplate[elem.tag].value == elem.value, elem.keyword
 
 
 def test_plain_nifti_time_axis_from_pixdim(tmp_path: Path) -> None:

@@ -139,7 +139,10 @@ def template_from_dicom_bytes(data: bytes) -> Dataset:
     from pydicom.filereader import read_dataset
 
     implicit = data[4:6].decode("latin-1") not in _KNOWN_VRS
-    return read_dataset(BytesIO(data), implicit, True)
+    ds = read_dataset(BytesIO(data), implicit, True)
+    if 0 in ds:  # NUL padding after the last element reads as tag (0000,0000)
+        del ds[0]
+    return ds
 
 
 _KNOWN_VRS = frozenset(

@@ -181,7 +181,9 @@ def _embedded(hdr: Any, source: str) -> _headerio.Embedded | None:
             return _headerio.header_from_json(raw.rstrip(b"\0").decode("ascii"), source)
         if code == ECODE_DICOM and dicom_template is None:
             try:
-                dicom_template = _headerio.template_from_dicom_bytes(raw.rstrip(b"\0"))
+                # nibabel strips trailing NUL bytes from extension content, which may cut
+                # the last element's length field or value padding: put them back
+                dicom_template = _headerio.template_from_dicom_bytes(raw + b"\0" * 16)
             except Exception as err:
                 logger.warning("%s: NIfTI dicom extension not readable (%s); ignored", source, err)
     if dicom_template is None:
