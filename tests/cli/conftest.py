@@ -95,14 +95,14 @@ def run_script(name: str, *args: Any, cwd: Path | None = None) -> Any:
     )
 
 
-@pytest.fixture
-def dicom_study(tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def dicom_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A folder with three DICOM series of one patient: a 4D axial (time) and a 3D sagittal
     series in one study, and a 3D coronal series in another study.
     """
     from imagedata.testing import make_dicom_series
 
-    root = tmp_path / "study"
+    root = tmp_path_factory.mktemp("dicom") / "study"  # shared: tests only read it
     dyn = make_dicom_series(
         root / "s3", (3, 5, 8, 10), order="time", SeriesNumber=3, SeriesDescription="dyn"
     )
