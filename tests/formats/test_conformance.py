@@ -234,6 +234,9 @@ class FormatConformance:
         back = self.write_read(si, tmp_path)
         for kw in KEPT:
             assert back.getDicomAttribute(kw) == si.getDicomAttribute(kw), kw
+        assert list(back.dicomTemplate.keys()) == list(si.dicomTemplate.keys())
+        for elem in si.dicomTemplate:
+            assert back.dicomTemplate[elem.tag].value == elem.value, elem.keyword
         assert back.input_format == self.fmt
 
     def test_headers_only(self, tmp_path: Path) -> None:
@@ -371,3 +374,20 @@ def test_geometry_survives_nibabel_and_simpleitk(
     ras = np.array([nimg.affine @ [cc, r, k, 1.0] for k, r, cc in corners])[:, :3]
     np.testing.assert_allclose(ras * [-1, -1, 1], want, atol=1e-4)
     np.testing.assert_allclose(from_nibabel(nimg).affine, si.affine, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "fmt,ext", [("nifti", ".nii.gz"), ("itk", ".mha"), ("nrrd", ".nrrd"), ("mat", ".mat")]
+)
+def test_real_siemens_header_round_trip(testdata: Path, tmp_path: Path, fmt: str, ext: str) -> None:
+    """Every template attribute (private ones too) and the per-slice times come back."""
+    si = Series(str(testdata / "dicom" / "time_all"), input_order="time")
+    back = read_plugin(si.write(tmp_path / f"x{ext}", formats=[fmt])[0], fmt)
+    assert len(back.dicomTemplate) == len(si.dicomTemplate) > 60
+    for elem in si.dicomTemplate:
+        assert back.dicomTemplate[elem.tag].value == elem.value, elem.tag
+    np.testing.assert_array_equal(back.axes[0].values, si.axes[0].values)
+    assert si.axes[0].slice_values is not None
+    np.testing.assert_array_equal(back.axes[0].slice_values, si.axes[0].slice_values)
+    np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
