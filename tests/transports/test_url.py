@@ -93,3 +93,19 @@ def test_write_atomic_leaves_nothing_on_failure(tmp_path) -> None:  # type: igno
 def test_safe_name() -> None:
     assert safe_name("../Pat ID/1", "x") == "Pat_ID_1"
     assert safe_name("", "unknown") == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("module", "url"),
+    [("pynetdicom", "dicom://127.0.0.1:1/X"), ("dicomweb_client", "dicomweb+http://127.0.0.1:1/r")],
+)
+def test_missing_net_extra_is_named(monkeypatch: pytest.MonkeyPatch, module: str, url: str) -> None:
+    import sys
+
+    from imagedata.errors import MissingDependencyError
+    from imagedata.transports import list_url
+
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    monkeypatch.setitem(sys.modules, f"{module}.sop_class", None)
+    with pytest.raises(MissingDependencyError, match=r"imagedata\[net\]"):
+        list_url(url)

@@ -74,7 +74,8 @@ PENDING = (0xFF00, 0xFF01)
 MAX_PDU = 262144
 
 
-def _models(pynetdicom: Any, level: str, op: str) -> Any:
+def _model(level: str, op: str) -> Any:
+    """The Query/Retrieve information model for `level` and `op` ('Find', 'Get', 'Move')."""
     sop = import_optional("pynetdicom.sop_class", "net", "talk to a PACS")
     root = "PatientRoot" if level == "PATIENT" else "StudyRoot"
     return getattr(sop, f"{root}QueryRetrieveInformationModel{op}")
@@ -244,8 +245,7 @@ def find(
     url: PacsURL, level: str, match: dict[str, str], keys: Iterable[str] = ()
 ) -> list[Dataset]:
     """C-FIND at `level` ('PATIENT', 'STUDY', 'SERIES', 'IMAGE'); return the identifiers found."""
-    pynetdicom = import_optional("pynetdicom", "net", "query a PACS")
-    model = _models(pynetdicom, level, "Find")
+    model = _model(level, "Find")
     found: list[Dataset] = []
     with association(url, [(model, UNCOMPRESSED)]) as assoc:
         for status, ds in assoc.send_c_find(identifier(level, match, keys), model):
@@ -296,7 +296,7 @@ def get(
 ) -> int:
     """C-GET the images of `match` at `level` into `folder`; return how many arrived."""
     pynetdicom = import_optional("pynetdicom", "net", "retrieve from a PACS")
-    model = _models(pynetdicom, level, "Get")
+    model = _model(level, "Get")
     storage = list(dict.fromkeys([*sop_classes, *DEFAULT_STORAGE_CLASSES]))[:127]
     received: list[Path] = []
 
@@ -347,11 +347,11 @@ def move(
     expected: int | None = None,
 ) -> int:
     """C-MOVE the images of `match` to our own listener (AE title ``url.move``) in `folder`."""
-    pynetdicom = import_optional("pynetdicom", "net", "retrieve from a PACS")
     from imagedata.transports.listener import Listener
 
-    model = _models(pynetdicom, level, "Move")
-    assert url.move is not None
+    model = _model(level, "Move")
+    if not url.move:
+        raise ValueError("C-MOVE needs our AE title as move=")
     port = url.move_port or 11112
     host = "127.0.0.1" if _is_loopback(url.host) else ""
     final = None
