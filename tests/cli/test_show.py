@@ -152,3 +152,14 @@ def test_console_script(dicom_study, tmp_path):
     assert read_png(out).shape[0] > 100
     bad = run_script("imagedata", "show", tmp_path / "nope", "--output", out)
     assert bad.returncode == 1 and one_line(bad.stderr).startswith("imagedata show: ")
+
+
+def test_missing_matplotlib_names_the_extra(dicom_study, tmp_path, capsys, monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    code, _, err = run_main(show.main, [dicom_study["sag"].path, "-o", tmp_path / "x.png"], capsys)
+    assert code == 1
+    assert "pip install 'imagedata[viewer]'" in one_line(err)
