@@ -223,7 +223,7 @@ def fetch_to_folder(
     try:
         for ds in items:
             _retrieve(u, "SERIES" if lev == "SERIES" else "STUDY", ds, staging, progress)
-        _merge(staging, folder)
+        _merge(staging, folder, one_series=lev == "SERIES")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
@@ -247,14 +247,28 @@ def fetched(
         yield fetch_to_folder(url, tmp, level=level, progress=progress, **options)
 
 
-def _merge(staging: Path, folder: Path) -> None:
-    """Move received files into folder/PatientID/StudyInstanceUID/SeriesInstanceUID/."""
+def _merge(staging: Path, folder: Path, one_series: bool) -> None:
+    """Move received files into folder/PatientID/StudyInstanceUID/SeriesInstanceUID/.
+
+    Files already filed that way (DICOMweb, C-MOVE) keep their place; files received
+    flat (C-GET, named by SOP Instance UID) are filed by their header, read once when
+    they all belong to `one_series`.
+    """
     from pydicom import dcmread
 
-    keys = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+    keys = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID"]
+    shared: Path | None = None
     for path in sorted(staging.rglob("*.dcm")):
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=keys)
-        target = instance_path(folder, ds, str(ds.get("SOPInstanceUID", path.stem)))
+        rel = path.relative_to(staging)
+        if len(rel.parts) == 4:
+            target = folder / rel
+        else:
+            parent = shared
+            if parent is None:
+                ds = dcmread(path, stop_before_pixels=True, specific_tags=keys)
+                parent = instance_path(folder, ds, path.stem).parent
+                shared = parent if one_series else None
+            target = parent / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
 

@@ -35,12 +35,39 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 
 
+#: pynetdicom's notification events whose standard handlers only log.
+_LOGGING_EVENTS = ("EVT_DIMSE_RECV", "EVT_DIMSE_SENT", "EVT_PDU_RECV", "EVT_PDU_SENT")
+
+
+def _drop_idle_log_handlers(assoc: Any) -> None:
+    """Unbind pynetdicom's standard logging handlers from `assoc` while its logger is quiet.
+
+    They describe every DIMSE message and PDU even when nothing is logged, which costs
+    about a millisecond per image.  Per association only; pynetdicom's settings are
+    untouched, and with its logger at INFO or DEBUG the handlers stay.
+    """
+    if logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
+        return
+    from pynetdicom import evt
+
+    for name in _LOGGING_EVENTS:
+        event = getattr(evt, name, None)
+        if event is None:
+            continue
+        for handler in list(assoc.get_handlers(event)):
+            func = handler[0] if isinstance(handler, tuple) else handler
+            if getattr(func, "__module__", "") == "pynetdicom._handlers":
+                assoc.unbind(event, func)
+
+
 def set_nodelay(event: Any) -> None:
     """pynetdicom EVT_CONN_OPEN handler: disable Nagle's algorithm on the socket.
 
     Without TCP_NODELAY every DIMSE message waits tens of milliseconds for the
-    delayed ACK of the previous one.
+    delayed ACK of the previous one.  Also drops pynetdicom's logging handlers from
+    the association when its logger is quiet (see :func:`_drop_idle_log_handlers`).
     """
+    _drop_idle_log_handlers(event.assoc)
     sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
     if sock is not None:
         try:
