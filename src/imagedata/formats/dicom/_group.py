@@ -79,9 +79,9 @@ def _signature(img: Image) -> tuple[Any, ...]:
 def _same(img: Image, rep: Image, sig: tuple[Any, ...], rep_sig: tuple[Any, ...]) -> bool:
     if sig != rep_sig:
         return False
-    if np.max(np.abs(img.iop - rep.iop)) > IOP_TOLERANCE:
+    if any(abs(a - b) > IOP_TOLERANCE for a, b in zip(img.iop.tolist(), rep.iop.tolist())):
         return False
-    return bool(np.allclose(img.spacing, rep.spacing, rtol=1e-4, atol=1e-6))
+    return all(abs(a - b) <= 1e-6 + 1e-4 * abs(b) for a, b in zip(img.spacing, rep.spacing))
 
 
 def _reason(group: Group, main: Group) -> str:

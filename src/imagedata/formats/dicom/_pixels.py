@@ -262,9 +262,17 @@ def _fill_file(
 ) -> None:
     if _direct_ok(info, slots, flat.dtype):
         slot = slots[0][0]
-        with info.member.fileobj() as f:
-            f.seek(info.offset)
-            n = f.readinto(memoryview(flat[slot]).cast("B"))  # type: ignore[attr-defined]
+        dest = memoryview(flat[slot]).cast("B")
+        if info.member.path is not None and hasattr(os, "preadv"):  # one read into the array
+            fd = os.open(info.member.path, os.O_RDONLY)
+            try:
+                n = os.preadv(fd, [dest], info.offset)
+            finally:
+                os.close(fd)
+        else:
+            with info.member.fileobj() as f:
+                f.seek(info.offset)
+                n = f.readinto(dest)  # type: ignore[attr-defined]
         if n != flat[slot].nbytes:
             raise ReadError(f"{info.name}: truncated pixel data ({n} of {flat[slot].nbytes} bytes)")
         return
