@@ -178,11 +178,19 @@ def read(
     members = expand(source)
     if not members:
         raise NoDataError(f"no files found in {source!s}; check the path")
-    plugin = _choose(source, members)
-    return plugin.read(members, input_order=input_order, headers_only=headers_only, **options)
+    plugin, chosen = _choose(source, members)
+    return plugin.read(chosen, input_order=input_order, headers_only=headers_only, **options)
 
 
-def _choose(source: Any, members: Sequence[Member]) -> FormatPlugin:
+def _choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[Member]]:
+    """Pick the format of the members and the members it reads.
+
+    Members claimed by a file format's extension (NIfTI, MetaImage, ...) go to that
+    format, and the files beside them that no format claims (BIDS ``.json``,
+    ``.bval``/``.bvec``, MetaImage ``.raw``) are sidecars that its reader finds
+    itself.  Without such files, every member goes to the DICOM reader, which skips
+    what is not DICOM.
+    """
     if len(members) == 1:
         plugin = sniff(members[0])
         if plugin is None:
@@ -190,18 +198,27 @@ def _choose(source: Any, members: Sequence[Member]) -> FormatPlugin:
                 f"{members[0].name}: not in a known format (known: {', '.join(names())}); "
                 "check the file or pass a file in one of these formats"
             )
-        return plugin
-    found: dict[str, int] = {}
+        return plugin, list(members)
+    claimed: dict[str, list[Member]] = {}
+    unclaimed: list[Member] = []
     for m in members:
         p = by_extension(m.name)
-        name = CONTAINER_FORMAT if p is None else p.name
-        found[name] = found.get(name, 0) + 1
-    if len(found) > 1:
-        detail = ", ".join(f"{n} ({c} files)" for n, c in sorted(found.items()))
+        if p is None:
+            unclaimed.append(m)
+        else:
+            claimed.setdefault(p.name, []).append(m)
+    files = {n: ms for n, ms in claimed.items() if n != CONTAINER_FORMAT}
+    if not files:
+        return get(CONTAINER_FORMAT), list(members)
+    if len(claimed) > 1:
+        detail = ", ".join(f"{n} ({len(ms)} files)" for n, ms in sorted(claimed.items()))
         raise UnknownFormatError(
             f"{source!s} holds files of several formats: {detail}; read them one format at a time"
         )
-    return get(next(iter(found)))
+    name, chosen = next(iter(files.items()))
+    for m in unclaimed:
+        logger.debug("%s: not read as an image (beside %s files)", m.name, name)
+    return get(name), chosen
 
 
 def write(
