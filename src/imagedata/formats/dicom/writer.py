@@ -14,6 +14,11 @@ Information) without writing files, e.g. for a C-STORE.
   = n . S.  A single slice (``si[5]``) is written where it lies.
 - Tag axes go into their attributes (see :mod:`._write_tags`); values are quantised as
   described in :mod:`._values`.
+- Colour series (last axis ``rgb``) become 8-bit RGB Secondary Capture images;
+  ``enhanced=True`` writes one Enhanced MR/CT multi-frame file instead
+  (:mod:`._enhanced_writer`).
+- Uncompressed files are encoded by :mod:`._write_fast` (shared attributes once per
+  series); compressed ones by ``pydicom.dcmwrite`` after ``Dataset.compress``.
 - Writing is atomic and never overwrites other files without ``overwrite=True``
   (see :mod:`imagedata.formats._output`).
 """
