@@ -30,6 +30,7 @@ from imagedata.testing import make_dicom_series
 from imagedata.transports import fetch_to_folder, send
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
+PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 def free_port() -> int:
@@ -56,6 +57,9 @@ class Orthanc:
             "DicomAlwaysAllowGet": True,
             "DicomAlwaysAllowMove": True,
         }
+        if PLUGIN.exists():
+            cfg["Plugins"] = [str(PLUGIN)]
+            cfg["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
         if max_pdu:
             cfg["MaximumPduLength"] = max_pdu
         (folder / "config.json").write_text(json.dumps(cfg))
@@ -199,6 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         t_dcmtk = timed(dcmtk_get, fresh, args.repeat)
         t_ours = timed(ours_get, fresh, args.repeat)
         rows.append(("C-GET (C-FIND + C-GET for us)", t_ours, t_dcmtk, "getscu"))
+        if PLUGIN.exists():
+            web = f"dicomweb+http://127.0.0.1:{orthanc.http}/dicom-web"
+            web_query = f"{web}?StudyInstanceUID={study}&SeriesInstanceUID={series}"
+
+            def ours_wado() -> None:
+                fetch_to_folder(web_query, out, level="series", progress=False)
+                assert len(list(out.rglob("*.dcm"))) == len(files)
+
+            t_web = timed(ours_wado, fresh, args.repeat)
+            rows.append(("QIDO-RS + WADO-RS (vs C-GET by getscu)", t_web, t_dcmtk, "getscu"))
 
         print(f"\n{args.slices} slices of {args.size}x{args.size} uint16 ({mb:.0f} MB), "
               f"Orthanc on loopback (MaximumPduLength {args.max_pdu or 16384}), TCP_NODELAY, "
