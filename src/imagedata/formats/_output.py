@@ -31,7 +31,11 @@ Public API
     name, e.g. ``.mhd`` + ``.raw``); each is moved into place.
 :func:`atomic_output`
     Like :func:`atomic_folder`, but writes a zip archive when ``target`` ends in
-    ``.zip``.  The DICOM writer uses it.
+    ``.zip``.
+:func:`atomic_zip`
+    ``with atomic_zip(target, overwrite) as zf:`` write members straight into a new
+    zip archive (no temporary files); it becomes ``target``.  The DICOM writer uses
+    it for ``.zip`` targets.
 """
 
 from __future__ import annotations
@@ -269,6 +273,33 @@ def zip_folder(folder: Path, archive: Path) -> None:
 
 
 @contextlib.contextmanager
+def atomic_zip(target: Path, overwrite: bool = False) -> Iterator[zipfile.ZipFile]:
+    """Yield a new zip archive (members stored) that replaces `target` when the block succeeds.
+
+    Write members with ``zf.open(name, "w", force_zip64=True)`` or ``zf.writestr``.
+
+    Raises
+    ------
+    WriteError
+        As :func:`atomic_file`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, zipfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "series.zip"
+    >>> with atomic_zip(out) as zf:
+    ...     zf.writestr("Image_00000.dcm", b"x")
+    >>> zipfile.ZipFile(out).namelist()
+    ['Image_00000.dcm']
+    """
+    with (
+        atomic_file(Path(target), overwrite) as tmp_zip,
+        zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
+        yield zf
+
+
+@contextlib.contextmanager
 def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes folder `target`, or zip `target` if it ends in .zip.
 
@@ -304,6 +335,7 @@ __all__ = [
     "atomic_files",
     "atomic_folder",
     "atomic_output",
+    "atomic_zip",
     "check_target",
     "is_zip_target",
     "zip_folder",

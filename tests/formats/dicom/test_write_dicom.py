@@ -339,6 +339,10 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(WriteError):
         write_series(si, tmp_path / "new")
     assert not (tmp_path / "new").exists()
+    calls.clear()
+    with pytest.raises(WriteError):
+        write_series(si, tmp_path / "new.zip")
+    assert not (tmp_path / "new.zip").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
 
 
@@ -381,7 +385,7 @@ def test_fast_encoder_is_byte_identical_to_dcmwrite(tmp_path: Path, order: str) 
     plan = writer._plan(si, writer.parse_options({"keep_uid": True}))
     fast = writer._ImageWriter(plan)
     for image in plan.images[:5]:
-        fast.write(tmp_path / "fast.dcm", image)
+        fast.write_file(tmp_path / "fast.dcm", image)
         ds = writer._dataset(plan, image)
         pydicom.dcmwrite(tmp_path / "slow.dcm", ds, enforce_file_format=True)
         assert (tmp_path / "fast.dcm").read_bytes() == (tmp_path / "slow.dcm").read_bytes()
@@ -436,7 +440,7 @@ def test_colour_written_as_rgb_secondary_capture(tmp_path: Path) -> None:
 def test_colour_fast_encoder_identical_and_errors(tmp_path: Path) -> None:
     si = _rgb_series((1, 5, 7, 3))  # 105 bytes: odd length is padded
     plan = writer._plan(si, writer.parse_options({"keep_uid": True}))
-    writer._ImageWriter(plan).write(tmp_path / "fast.dcm", plan.images[0])
+    writer._ImageWriter(plan).write_file(tmp_path / "fast.dcm", plan.images[0])
     pydicom.dcmwrite(
         tmp_path / "slow.dcm", writer._dataset(plan, plan.images[0]), enforce_file_format=True
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +79,7 @@ class SharedEncoder:
 
     def write(
         self,
-        fp: BinaryIO,
+        fp: IO[bytes],
         sop_instance_uid: str,
         per_image: Dataset,
         pixels: npt.NDArray[np.integer],

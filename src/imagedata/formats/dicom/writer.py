@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import io
 import logging
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +55,7 @@ from pydicom.uid import (
 
 from imagedata import geometry
 from imagedata.errors import GeometryError, MissingDependencyError, WriteError
-from imagedata.formats._output import atomic_output, is_zip_target
+from imagedata.formats._output import atomic_folder, atomic_zip, is_zip_target
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
 from imagedata.formats.dicom._values import (
     Quantized,
@@ -456,14 +458,54 @@ class _ImageWriter:
         if plan.transfer_syntax == ExplicitVRLittleEndian:
             self.encoder = SharedEncoder(plan.base, _file_meta(plan, "1.2"))
 
-    def write(self, path: Path, image: _Image) -> None:
-        """Write the file of one image at `path`."""
+    def write(self, fp: IO[bytes], image: _Image) -> None:
+        """Write the Part 10 file of one image to the open binary file `fp`."""
         if self.encoder is None:
-            pydicom.dcmwrite(path, _dataset(self.plan, image), enforce_file_format=True)
+            _dcmwrite(fp, _dataset(self.plan, image))
             return
         sop_uid, per_image = _per_image(self.plan, image)
         pixels = self.plan.stored[image.tag, image.slice]
-        self.encoder.write_file(path, sop_uid, per_image, pixels)
+        self.encoder.write(fp, sop_uid, per_image, pixels)
+
+    def write_file(self, path: Path, image: _Image) -> None:
+        """Write the file of one image at `path`."""
+        with open(path, "wb") as fp:
+            self.write(fp, image)
+
+
+def _dcmwrite(fp: IO[bytes], ds: Dataset) -> None:
+    """``pydicom.dcmwrite`` into any writable binary file (also unseekable zip members)."""
+    if fp.seekable():
+        pydicom.dcmwrite(fp, ds, enforce_file_format=True)
+        return
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    fp.write(buffer.getbuffer())
+
+
+class _FolderSink:
+    """Opens output files in a folder, creating sub-folders as needed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: set[Path] = {folder}
+
+    def open(self, relpath: str) -> IO[bytes]:
+        path = self.folder / relpath
+        if path.parent not in self.made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(path.parent)
+        return open(path, "wb")
+
+
+class _ZipSink:
+    """Opens output files as members of a zip archive."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+
+    def open(self, relpath: str) -> IO[bytes]:
+        return self.zf.open(relpath, "w", force_zip64=True)
 
 
 def check_encoder(syntax: UID, rows: int, columns: int) -> None:
@@ -540,28 +582,27 @@ def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
     opts = parse_options(options)
     plan = _plan(si, opts)
     destination = Path(destination)
-    with atomic_output(destination, opts.overwrite) as tmp:
-        if opts.enhanced:
-            pydicom.dcmwrite(tmp / FILENAME.format(0), _enhanced(plan), enforce_file_format=True)
-            written = [FILENAME.format(0)]
-        else:
-            written = _write_images(plan, tmp)
-    logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     if is_zip_target(destination):
+        with atomic_zip(destination, opts.overwrite) as zf:
+            _write_all(plan, opts, _ZipSink(zf))
+        logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
         return [str(destination)]
+    with atomic_folder(destination, opts.overwrite) as tmp:
+        written = _write_all(plan, opts, _FolderSink(tmp))
+    logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     return [str(destination / name) for name in written]
 
 
-def _write_images(plan: _Plan, folder: Path) -> list[str]:
-    """Write one file per image into `folder`; return their relative paths."""
-    made: set[Path] = {folder}
+def _write_all(plan: _Plan, opts: WriteOptions, sink: _FolderSink | _ZipSink) -> list[str]:
+    """Write every file of `plan` through `sink`; return their relative paths."""
+    if opts.enhanced:
+        with sink.open(FILENAME.format(0)) as fp:
+            _dcmwrite(fp, _enhanced(plan))
+        return [FILENAME.format(0)]
     image_writer = _ImageWriter(plan)
     for image in plan.images:
-        path = folder / image.relpath
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        image_writer.write(path, image)
+        with sink.open(image.relpath) as fp:
+            image_writer.write(fp, image)
     return [image.relpath for image in plan.images]
 
 
