@@ -145,3 +145,23 @@ def test_target_is_file_when_folder_wanted(tmp_path: Path) -> None:
     with atomic_output(out, overwrite=True) as tmp:
         (tmp / "a").write_bytes(b"a")
     assert out.is_dir()
+
+
+def test_atomic_zip(tmp_path: Path) -> None:
+    from imagedata.formats._output import atomic_zip
+
+    out = tmp_path / "s.zip"
+    with atomic_zip(out) as zf:
+        with zf.open("a/Image_00000.dcm", "w", force_zip64=True) as fp:
+            fp.write(b"abc")
+        assert not out.exists()
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("a/Image_00000.dcm") == b"abc"
+        assert zf.getinfo("a/Image_00000.dcm").compress_type == zipfile.ZIP_STORED
+    with pytest.raises(WriteError, match="file exists"), atomic_zip(out):
+        pass
+    with pytest.raises(RuntimeError), atomic_zip(out, overwrite=True) as zf:
+        zf.writestr("x", b"new")
+        raise RuntimeError
+    assert zipfile.ZipFile(out).namelist() == ["a/Image_00000.dcm"]
+    assert list(tmp_path.iterdir()) == [out]
