@@ -178,3 +178,14 @@ def test_bare_array_roundtrip(tmp_path: Path) -> None:
     back = Series(tmp_path / "w", input_order="time")
     np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
     np.testing.assert_allclose(back.affine, si.affine, atol=1e-9)
+
+
+def test_one_time_point_of_a_time_series(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path / "src", (3, 4, 6, 9), order="time")
+    a = Series(truth.path, input_order="time")
+    files = a[1].write(tmp_path / "w", formats=["dicom"])
+    ds = pydicom.dcmread(files[0])
+    assert "NumberOfTemporalPositions" not in ds and "TemporalPositionIdentifier" not in ds
+    back = Series(tmp_path / "w")
+    np.testing.assert_array_equal(np.asarray(back), truth.data[1])
+    np.testing.assert_allclose(back.affine, a.affine, atol=1e-9)

@@ -355,6 +355,8 @@ def _plan(si: Series, opts: WriteOptions) -> _Plan:
     arr, tag_axes, tag_shape, colour = _arrange(si)
     ntags, nslices = arr.shape[:2]
     extra_drop = tuple(kw for a in tag_axes for kw in axis_keywords(a))
+    if not any(a.name == "time" for a in tag_axes):  # e.g. si[1] of a time series
+        extra_drop += ("NumberOfTemporalPositions", "TemporalPositionIdentifier")
     base = base_dataset(
         header.template, modality=opts.modality, keep_uid=opts.keep_uid, extra_drop=extra_drop
     )
