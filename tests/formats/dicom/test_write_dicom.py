@@ -478,3 +478,13 @@ def test_laterality_follows_body_part(tmp_path: Path, part: str | None) -> None:
         si.setDicomAttribute("BodyPartExamined", part)
     files = write_series(si, tmp_path / "out", modality="MR")
     assert dciodvfy(Path(files[0])) == []
+
+
+@pytest.mark.parametrize("order", ["time", "b", "te"])
+def test_4d_series_valid_and_consistent(tmp_path: Path, order: str) -> None:
+    require_tool("dciodvfy")
+    require_tool("dcentvfy")
+    si, _ = make_series(tmp_path, (3, 2, 6, 8), order=order)
+    files = [Path(f) for f in write_series(si, tmp_path / "out")]
+    assert dciodvfy(files[0]) == [] and dciodvfy(files[-1]) == []
+    assert dcentvfy(files) == []
