@@ -594,3 +594,12 @@ def test_reading_dcm2niix_files_places_voxels_like_dicom(testdata: Path, name: s
         np.asarray(ref)[idx[:, 0], idx[:, 1], idx[:, 2]],
         np.asarray(dicom)[d[:, 0], d[:, 1], d[:, 2]],
     )
+
+
+def test_folder_with_sidecars_reads_as_nifti(tmp_path: Path) -> None:
+    si = synthetic(tmp_path / "src", (3, 2, 4, 5), order="b", tag_values=[0.0, 500.0, 1000.0])
+    out = si.write(tmp_path / "out", formats=["nifti"])
+    assert len(out) == 4  # Image.nii.gz, .json, .bval, .bvec
+    back = Series(str(tmp_path / "out"))
+    assert back.input_format == "nifti"
+    np.testing.assert_allclose(back.bvalues, [0.0, 500.0, 1000.0])
