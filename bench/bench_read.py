@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -96,9 +97,16 @@ def generate(root: Path, quick: bool) -> list[tuple[str, Path, int]]:
     nct = 100 if quick else 300
     make_dicom_series(ct, shape=(nct, 512, 512), modality="CT", dtype=np.int16, shuffle=True)
     cases.append((f"CT {nct} x 512x512 int16", ct, nct))
-    for ntime in (10, 20) if quick else (50, 100, 200):
+    times = (10, 20) if quick else (50, 100, 200)
+    full = root / f"t{times[-1]}"
+    # file i holds time point i // 30: smaller series are hard links to the first files
+    make_dicom_series(full, shape=(times[-1], 30, 64, 64), order="time", shuffle=False)
+    for ntime in times:
         d = root / f"t{ntime}"
-        make_dicom_series(d, shape=(ntime, 30, 64, 64), order="time", shuffle=True)
+        if ntime != times[-1]:
+            d.mkdir()
+            for i in range(ntime * 30):
+                os.link(full / f"{i:05d}", d / f"{i:05d}")
         cases.append((f"4D {ntime} x 30 x 64x64", d, ntime * 30))
     print(f"generated test data in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return cases

@@ -226,3 +226,17 @@ def test_headers_only(tmp_path: Path) -> None:
     assert arr.strides == (0, 0, 0, 0)
     np.testing.assert_allclose(h.affine, truth.affine, atol=1e-6)
     assert h.input_order == "time"
+
+
+def test_series_reads_paths(tmp_path: Path) -> None:
+    from imagedata.series import Series
+
+    truth = make_dicom_series(tmp_path, shape=(3, 4, 5, 6), order="time")
+    si = Series(tmp_path)
+    assert si.shape == (3, 4, 5, 6) and si.input_order == "time"
+    np.testing.assert_allclose(si.timeline, truth.timeline)
+    np.testing.assert_array_equal(np.asarray(si), truth.data)
+    np.testing.assert_allclose(si.spacing, [2.0, 0.5, 0.8])
+    assert si.slices == 4
+    header_only = Series(tmp_path, headers_only=True)
+    assert header_only.shape == (3, 4, 5, 6)

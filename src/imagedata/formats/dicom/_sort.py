@@ -83,12 +83,15 @@ def _names(imgs: Sequence[Image], limit: int = 4) -> str:
     return ", ".join(names) + more
 
 
-def _tiebreak(img: Image) -> tuple[int, int, int]:
+def _tiebreak(img: Image) -> tuple[int, tuple[int, ...], int, int]:
+    """InstanceNumber, then (enhanced frames) DimensionIndexValues and the frame number."""
     try:
         inst = int(img.file.get("InstanceNumber", 0) or 0)
     except (TypeError, ValueError):
         inst = 0
-    return inst, img.frame, img.tile
+    div = img.extra.get("DimensionIndexValues", ())
+    index = tuple(int(v) for v in div) if isinstance(div, (list, tuple)) else (int(div),)
+    return inst, index, img.frame, img.tile
 
 
 def dedupe(images: Sequence[Image]) -> list[Image]:
