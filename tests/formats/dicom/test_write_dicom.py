@@ -213,7 +213,10 @@ def test_template_keeps_patient_and_study_new_identity(tmp_path: Path) -> None:
             assert ds[kw].value == t[kw].value, kw
         assert ds.SeriesInstanceUID != truth.series_instance_uid
         assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
-        assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == truth.series_instance_uid
+        assert "ReferencedSeriesSequence" not in ds  # needs instance UIDs we do not have
+        related = ds.RelatedSeriesSequence[0]
+        assert related.SeriesInstanceUID == truth.series_instance_uid
+        assert related.StudyInstanceUID == t.StudyInstanceUID
         assert (int(ds.SeriesNumber), ds.SeriesDescription) == (42, "Doubled")
         for uid in (ds.SeriesInstanceUID, ds.SOPInstanceUID):
             assert len(uid) <= 64 and set(uid) <= set("0123456789.")
@@ -488,3 +491,14 @@ def test_4d_series_valid_and_consistent(tmp_path: Path, order: str) -> None:
     files = [Path(f) for f in write_series(si, tmp_path / "out")]
     assert dciodvfy(files[0]) == [] and dciodvfy(files[-1]) == []
     assert dcentvfy(files) == []
+
+
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_derived_series_is_valid(tmp_path: Path, enhanced: bool) -> None:
+    require_tool("dciodvfy")
+    src, _ = make_series(tmp_path, (2, 3, 6, 8), order="time")
+    derived = Series(np.asarray(src) + 1, template=src, geometry=src)
+    files = write_series(derived, tmp_path / "out", enhanced=enhanced)
+    assert dciodvfy(Path(files[0])) == []
+    ds = pydicom.dcmread(files[0])
+    assert ds.ImageType[0] == "DERIVED"

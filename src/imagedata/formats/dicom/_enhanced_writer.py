@@ -216,7 +216,7 @@ def _description(modality: str) -> dict[str, str]:
 def _header_type(base: Dataset, modality: str) -> tuple[str, str, str, str]:
     it = [*list(base.ImageType), "", "", ""][:4]
     flavor = it[2] or ("OTHER" if modality == "MR" else "AXIAL")
-    return ("DERIVED", it[1] or "SECONDARY", flavor, it[3] or "NONE")
+    return ("DERIVED", "PRIMARY", flavor, it[3] or "NONE")  # value 2: PRIMARY only
 
 
 def _dimensions(ds: Dataset, tag_axes: list[Axis]) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.uid import (
     CTImageStorage,
@@ -253,6 +254,35 @@ def _values(value: object) -> list[object]:
     return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
 
 
+def related_series(ds: Dataset) -> None:
+    """Turn series references without instance lists into RelatedSeriesSequence items.
+
+    A Series made with ``template=`` references its source series in
+    ReferencedSeriesSequence, but without the source's SOP Instance UIDs, which that
+    sequence requires (Common Instance Reference module).  RelatedSeriesSequence
+    (General Series module) names a related series by study and series UID alone.
+    """
+    refs = ds.get("ReferencedSeriesSequence")
+    if not refs:
+        return
+    keep, related = [], []
+    for item in refs:
+        if item.get("ReferencedInstanceSequence"):
+            keep.append(item)
+            continue
+        rel = Dataset()
+        rel.StudyInstanceUID = item.get("StudyInstanceUID", ds.StudyInstanceUID)
+        rel.SeriesInstanceUID = item.SeriesInstanceUID
+        rel.PurposeOfReferenceCodeSequence = DicomSequence([])
+        related.append(rel)
+    if keep:
+        ds.ReferencedSeriesSequence = DicomSequence(keep)
+    else:
+        del ds.ReferencedSeriesSequence
+    if related:
+        ds.RelatedSeriesSequence = DicomSequence([*ds.get("RelatedSeriesSequence", []), *related])
+
+
 def _fill(ds: Dataset, defaults: dict[str, object]) -> None:
     for kw, value in defaults.items():
         if kw not in ds:
@@ -278,6 +308,7 @@ def base_dataset(
         else:
             setattr(ds, kw, generate_uid())
     _fill(ds, _COMMON_DEFAULTS)
+    related_series(ds)
     part = str(ds.get("BodyPartExamined", "") or "").upper()
     paired = part not in UNPAIRED_BODY_PARTS
     if paired and "Laterality" not in ds and "ImageLaterality" not in ds:
@@ -339,4 +370,5 @@ __all__ = [
     "clean_template",
     "colour_attributes",
     "patient_orientation",
+    "related_series",
 ]
