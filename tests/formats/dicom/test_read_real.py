@@ -172,3 +172,53 @@ def test_hc12_mosaic_untiled_and_hc15_gradients(tmp_path: Path) -> None:
     )
     np.testing.assert_allclose(h.axes[0].values[0], 0, atol=1e-9)
     assert nib is not None
+
+
+def _edit_enhanced(tmp_path: Path, change: object) -> Path:
+    f = nibabel_file("philips_mprage.dcm.gz", tmp_path)
+    ds = pydicom.dcmread(f)
+    change(ds)  # type: ignore[operator]
+    ds.save_as(f)
+    return f
+
+
+def test_hc11_enhanced_ignores_top_level_position(tmp_path: Path) -> None:
+    (tmp_path / "ref").mkdir()
+    _, ref = read(nibabel_file("philips_mprage.dcm.gz", tmp_path / "ref"))
+
+    def bogus(ds: pydicom.Dataset) -> None:
+        ds.ImagePositionPatient = [1000, 1000, 1000]
+        ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+
+    (tmp_path / "edit").mkdir()
+    _, h = read(_edit_enhanced(tmp_path / "edit", bogus))
+    np.testing.assert_allclose(h.affine, ref.affine)
+
+
+def test_hc11_enhanced_stack_ids_split(tmp_path: Path) -> None:
+    def two_stacks(ds: pydicom.Dataset) -> None:
+        for i, fg in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            fg.FrameContentSequence[0].StackID = "1" if i < 100 else "2"
+
+    f = _edit_enhanced(tmp_path, two_stacks)
+    with pytest.raises(MultipleSeriesError, match="StackID") as info:
+        read(f)
+    assert "100 images" in str(info.value) and "76 images" in str(info.value)
+    assert read(f, series="301.2")[0].shape == (76, 256, 256)
+
+
+def test_hc11_enhanced_diffusion_frames_sorted_into_4d(tmp_path: Path) -> None:
+    def diffusion(ds: pydicom.Dataset) -> None:
+        frames = ds.PerFrameFunctionalGroupsSequence
+        for i, fg in enumerate(frames):
+            if i >= 88:  # second volume at the positions of the first
+                src = frames[175 - i].PlanePositionSequence[0].ImagePositionPatient
+                fg.PlanePositionSequence[0].ImagePositionPatient = list(src)
+            item = pydicom.Dataset()
+            item.DiffusionBValue = 0.0 if i < 88 else 1000.0
+            fg.MRDiffusionSequence = [item]
+
+    arr, h = read(_edit_enhanced(tmp_path, diffusion))
+    assert arr.shape == (2, 88, 256, 256)
+    assert h.input_order == "b"
+    np.testing.assert_allclose(h.axes[0].values, [0, 1000])
