@@ -406,3 +406,14 @@ def test_missing_path() -> None:
 
     with pytest.raises(NoDataError, match="no such file or folder"):
         Series("/nonexistent/folder/xyz")
+
+
+def test_write_chooses_format_by_destination_extension(tmp_path: Any) -> None:
+    si = _series((3, 4, 5))
+    written = si.write(str(tmp_path / "k.nii.gz"))
+    assert str(tmp_path / "k.nii.gz") in written
+    back = Series(str(tmp_path / "k.nii.gz"))
+    assert back.input_format == "nifti"
+    np.testing.assert_allclose(back.affine, si.affine, atol=1e-6)
+    dicom = si.write(str(tmp_path / "dicom_out"))
+    assert len(dicom) == 3 and all(p.endswith(".dcm") for p in dicom)

@@ -224,9 +224,11 @@ def _choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[
 def write(
     si: Series, destination: Any, *, formats: Sequence[str] | str | None = None, **options: Any
 ) -> list[str]:
-    """Write `si` to `destination` in each of `formats` (default: its input format).
+    """Write `si` to `destination` in each of `formats`.
 
-    A Series made from an array (input format 'none') is written as DICOM.
+    Without `formats`, a destination with a known extension (``out.nii.gz``,
+    ``out.mha``, ``out.dcm``) chooses the format; otherwise the series is written in
+    its input format, and a Series made from an array (input format 'none') as DICOM.
     """
     if _is_url(destination):
         from imagedata.transports import write_url
@@ -235,8 +237,11 @@ def write(
     if isinstance(formats, str):
         formats = [formats]
     if not formats:
-        fmt = si.input_format if si.input_format in names() else "dicom"
-        formats = [fmt]
+        by_ext = by_extension(str(destination))
+        if by_ext is not None:
+            formats = [by_ext.name]
+        else:
+            formats = [si.input_format if si.input_format in names() else "dicom"]
     written: list[str] = []
     for fmt in formats:
         written.extend(get(fmt).write(si, Path(destination), **options))
