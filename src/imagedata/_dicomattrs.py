@@ -58,7 +58,8 @@ def derived_template(source: Dataset, current: Dataset) -> Dataset:
 
     The new series keeps the source's patient, study, frame of reference and equipment
     attributes (:data:`imagedata.header.TEMPLATE_KEYWORDS`), gets a new
-    SeriesInstanceUID, ImageType DERIVED\\SECONDARY, and references the source series.
+    SeriesInstanceUID, ImageType DERIVED\\SECONDARY, and names the source series in
+    RelatedSeriesSequence.
     """
     from imagedata.header import TEMPLATE_KEYWORDS
 
@@ -78,9 +79,12 @@ def derived_template(source: Dataset, current: Dataset) -> Dataset:
         out.StudyInstanceUID = current.get("StudyInstanceUID", generate_uid())
     out.ImageType = ["DERIVED", "SECONDARY"]
     if "SeriesInstanceUID" in source:
+        # General Series module: a related series named by study and series UID
         ref = Dataset()
+        ref.StudyInstanceUID = out.StudyInstanceUID
         ref.SeriesInstanceUID = source.SeriesInstanceUID
-        out.ReferencedSeriesSequence = DicomSequence([ref])
+        ref.PurposeOfReferenceCodeSequence = DicomSequence([])
+        out.RelatedSeriesSequence = DicomSequence([ref])
     if "SOPClassUID" in source:
         out.SOPClassUID = source.SOPClassUID
     return out
