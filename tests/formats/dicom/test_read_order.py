@@ -174,3 +174,41 @@ def test_unknown_order() -> None:
 
     with pytest.raises(ValueError, match="unknown input_order 'bogus'"):
         parse_order("bogus")
+
+
+@pytest.mark.parametrize("vendor", ["SIEMENS", "Philips Medical Systems", "GE MEDICAL SYSTEMS"])
+def test_hc15_vendor_private_diffusion(tmp_path: Path, vendor: str) -> None:
+    truth = make_dicom_series(tmp_path, shape=(3, 2, 4, 4), order="b", tag_values=[0, 500, 1000])
+    gradients = {0.0: (0.0, 0.0, 0.0), 500.0: (1.0, 0.0, 0.0), 1000.0: (0.0, 0.6, 0.8)}
+
+    def private(ds: pydicom.Dataset, i: int) -> None:
+        b = float(ds.DiffusionBValue)
+        del ds.DiffusionBValue
+        ds.Manufacturer = vendor
+        g = gradients[b]
+        if vendor == "SIEMENS":
+            block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+            block.add_new(0x0C, "IS", int(b))
+            block.add_new(0x0E, "FD", list(g))
+        elif vendor.startswith("Philips"):
+            ds.private_block(0x2001, "Philips Imaging DD 001", create=True).add_new(0x03, "FL", b)
+            block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
+            for e, v in zip((0xB0, 0xB1, 0xB2), g):
+                block.add_new(e, "FL", v)
+        else:
+            ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(
+                0x39, "IS", [int(b) + 1000000000, 8, 0, 0]
+            )
+            block = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+            for e, v in zip((0xBB, 0xBC, 0xBD), g):
+                block.add_new(e, "DS", v)
+
+    edit(truth.files, private)
+    arr, h = read(tmp_path)
+    assert h.input_order == "b"
+    np.testing.assert_allclose(h.axes[0].values, [0, 500, 1000])
+    np.testing.assert_array_equal(arr, truth.data)
+    _, hd = read(tmp_path, input_order="dti")
+    np.testing.assert_allclose(
+        hd.axes[0].values[:, 1:], [gradients[b] for b in (0.0, 500.0, 1000.0)]
+    )
