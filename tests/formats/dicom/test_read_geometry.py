@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from _readutil import by_position, edit
 
 from imagedata import geometry
@@ -240,3 +242,43 @@ def test_series_reads_paths(tmp_path: Path) -> None:
     assert si.slices == 4
     header_only = Series(tmp_path, headers_only=True)
     assert header_only.shape == (3, 4, 5, 6)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    angle=st.floats(-80, 80),
+    axis=st.sampled_from([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (1.0, 1.0, 1.0), (0.2, -1.0, 0.5)]),
+    spacing=st.tuples(st.floats(0.3, 3.0), st.floats(0.3, 3.0)),
+    step=st.floats(0.5, 6.0),
+    nslices=st.integers(1, 6),
+    seed=st.integers(0, 1000),
+)
+def test_random_geometry_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    angle: float,
+    axis: tuple[float, float, float],
+    spacing: tuple[float, float],
+    step: float,
+    nslices: int,
+    seed: int,
+) -> None:
+    from imagedata.testing import oblique_orientation
+
+    folder = tmp_path_factory.mktemp("geom")
+    iop = oblique_orientation(angle, axis)
+    truth = make_dicom_series(
+        folder,
+        shape=(nslices, 5, 3),
+        orientation=iop,
+        pixel_spacing=spacing,
+        slice_spacing=step,
+        position=(12.5, -40.25, 7.0),
+        seed=seed,
+    )
+    arr, h = read(folder)
+    np.testing.assert_array_equal(arr, truth.data)
+    ours = geometry.voxel_to_world(h.affine, np.indices(arr.shape).reshape(3, -1).T)
+    expected = geometry.voxel_to_world(truth.affine, np.indices(arr.shape).reshape(3, -1).T)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
