@@ -386,6 +386,16 @@ class Series(np.ndarray):
                 return a
         return None
 
+    def _tag_values(self, names: tuple[str, ...], what: str, order: str) -> tuple[str, FloatArray]:
+        """Name and values of the first tag axis called one of `names`, or a HeaderError."""
+        axis = self._tag_axis(*names)
+        if axis is None or axis.values is None:
+            raise HeaderError(
+                f"this series has no {what} axis (axes: {self.header.axis_names}); "
+                f"read it with input_order='{order}'"
+            )
+        return axis.name, np.asarray(axis.values, dtype=np.float64)
+
     @property
     def tags(self) -> dict[int, np.ndarray]:
         """{slice: tag values} of the first tag axis (imagedata 3.x)."""
@@ -400,14 +410,8 @@ class Series(np.ndarray):
     @property
     def timeline(self) -> FloatArray:
         """Seconds of each time point from the first one."""
-        axis = self._tag_axis("time", "triggertime")
-        if axis is None or axis.values is None:
-            raise HeaderError(
-                f"this series has no time axis (axes: {self.header.axis_names}); "
-                "read it with input_order='time'"
-            )
-        v = np.asarray(axis.values, dtype=np.float64)
-        if axis.name == "triggertime":
+        name, v = self._tag_values(("time", "triggertime"), "time", "time")
+        if name == "triggertime":
             v = v / 1000.0
         return v - v[0]
 
@@ -418,13 +422,7 @@ class Series(np.ndarray):
     @property
     def bvalues(self) -> FloatArray:
         """b-value of each volume (s/mm2)."""
-        axis = self._tag_axis("b", "dti")
-        if axis is None or axis.values is None:
-            raise HeaderError(
-                f"this series has no b-value axis (axes: {self.header.axis_names}); "
-                "read it with input_order='b'"
-            )
-        v = np.asarray(axis.values, dtype=np.float64)
+        _, v = self._tag_values(("b", "dti"), "b-value", "b")
         return v[:, 0] if v.ndim == 2 else v
 
     @bvalues.setter
@@ -434,13 +432,7 @@ class Series(np.ndarray):
     @property
     def bvectors(self) -> FloatArray:
         """Diffusion gradient direction of each volume (LPS), shape (n, 3)."""
-        axis = self._tag_axis("dti", "bvector")
-        if axis is None or axis.values is None:
-            raise HeaderError(
-                f"this series has no gradient axis (axes: {self.header.axis_names}); "
-                "read it with input_order='dti'"
-            )
-        v = np.asarray(axis.values, dtype=np.float64)
+        _, v = self._tag_values(("dti", "bvector"), "gradient", "dti")
         return v[:, 1:4] if v.shape[1] == 4 else v
 
     def _set_tag_values(self, names: tuple[str, ...], value: npt.ArrayLike) -> None:
