@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from _readutil import by_position, edit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from _readutil import by_position, edit
 
 from imagedata import geometry
 from imagedata.errors import MultipleSeriesError, SortError
