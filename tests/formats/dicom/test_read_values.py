@@ -183,3 +183,19 @@ def test_hc16_missing_decoder_names_syntax_and_extra(monkeypatch: pytest.MonkeyP
     msg = str(info.value)
     assert "JPEG 2000" in msg and "pip install 'imagedata[jpeg]'" in msg
     assert isinstance(info.value, ImportError)
+
+
+def test_float_pixel_data(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(2, 3, 4))
+
+    def to_float(ds: pydicom.Dataset, i: int) -> None:
+        values = ds.pixel_array.astype(np.float32) / 3
+        for kw in ("PixelData", "PixelRepresentation", "BitsStored", "HighBit"):
+            delattr(ds, kw)
+        ds.BitsAllocated = 32
+        ds.FloatPixelData = values.tobytes()
+
+    edit(truth.files, to_float)
+    arr, _ = read(tmp_path)
+    assert arr.dtype == np.float32
+    np.testing.assert_allclose(arr, truth.data / 3, rtol=1e-6)

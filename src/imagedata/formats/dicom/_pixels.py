@@ -120,10 +120,9 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
     ds0 = images[0].ds
     if is_palette(images[0].file):
         return _palette_dtype(ds0)
-    if any(int(img.file.get("BitsAllocated", 16)) > 32 for img in images) or (
-        str(ds0.get("PixelRepresentation", "")) == "" and "FloatPixelData" in ds0
-    ):
-        return np.dtype("float32")
+    floats = {img.file.values.get("_float_pixels") for img in images} - {None}
+    if floats:  # Float / Double Float Pixel Data, no rescale
+        return np.dtype("float64" if 8 in floats else "float32")
     if not all(float(s).is_integer() and float(i).is_integer() for s, i in scales):
         return np.dtype("float32")
     lo, hi = 0, 0
@@ -173,6 +172,8 @@ def store(dst: npt.NDArray[Any], src: npt.NDArray[Any], slope: float, intercept:
 def _native_ok(info: FileInfo) -> bool:
     ds = info
     if info.offset < 0 or info.length < 0 or info.transfer_syntax not in _NATIVE:
+        return False
+    if info.values.get("_float_pixels"):
         return False
     if int(ds.get("BitsAllocated", 16)) not in (8, 16, 32) or is_palette(ds):
         return False

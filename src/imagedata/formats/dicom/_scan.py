@@ -225,14 +225,19 @@ def resolution_of(value: Any) -> float:
     return res
 
 
-def _pixel_location(fp: Any, ds: Dataset) -> tuple[int, int, bool]:
-    """(value offset, value length, has pixel data) of the element at the file position."""
+def _pixel_location(fp: Any, ds: Dataset) -> tuple[int, int, bool | str]:
+    """(value offset, value length, has pixel data) of the element at the file position.
+
+    The third value is ``"float"`` for (Double) Float Pixel Data.
+    """
     start = fp.tell()
     head = fp.read(12)
     implicit, little = ds.original_encoding
     tags = _PIXEL_TAGS if little is not False else _PIXEL_TAGS_BE
     if len(head) < 8 or head[:4] not in tags:
         return -1, -1, False
+    if head[:4] != tags[0]:  # Float / Double Float Pixel Data: decoded by pydicom
+        return -1, -1, "float"
     fmt = "<" if little is not False else ">"
     if not implicit:
         if head[4:6] in _LONG_VRS and len(head) == 12:
@@ -363,7 +368,10 @@ def _pydicom_header(member: Member) -> FileInfo | None:
                     f"{offset}; remove it or read with skip_broken=True"
                 )
     nframes = _nframes(member, ds.get("NumberOfFrames"))
-    return FileInfo(member, UID(ts), offset, length, nframes, fast_values(ds), ds)
+    values = fast_values(ds)
+    if has_pixels == "float":
+        values["_float_pixels"] = 8 if ds.get("BitsAllocated") == 64 else 4
+    return FileInfo(member, UID(ts), offset, length, nframes, values, ds)
 
 
 def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]:
