@@ -15,11 +15,19 @@ from imagedata.formats import read
 from imagedata.testing import make_dicom_series
 
 
-def _multi_echo(tmp_path: Path, tes: tuple[float, ...] = (5.0, 10.0)) -> list:
+def _multi_echo(
+    tmp_path: Path, tes: tuple[float, ...] = (5.0, 10.0), echo_delay: float = 0.0
+) -> list:
     """A time series acquired at several echo times, all in one series."""
+    start = dt.datetime(2024, 2, 29, 12, 5, 0)
     truths = [
         make_dicom_series(
-            tmp_path / f"te{te}", shape=(3, 4, 4, 5), order="time", seed=i, EchoTime=te
+            tmp_path / f"te{te}",
+            shape=(3, 4, 4, 5),
+            order="time",
+            seed=i,
+            EchoTime=te,
+            start_time=start + dt.timedelta(seconds=i * echo_delay),
         )
         for i, te in enumerate(tes)
     ]
@@ -48,6 +56,15 @@ def test_auto_time_and_echo_give_5d(tmp_path: Path) -> None:
     arr3, h3 = read(tmp_path, input_order="te,time")
     assert arr3.shape == (2, 3, 4, 4, 5) and h3.input_order == "te,time"
     np.testing.assert_array_equal(arr3, arr.swapaxes(0, 1))
+
+
+def test_auto_echoes_with_own_acquisition_times(tmp_path: Path) -> None:
+    truths = _multi_echo(tmp_path, echo_delay=0.5)
+    arr, h = read(tmp_path)
+    assert h.input_order == "time,te" and arr.shape == (3, 2, 4, 4, 5)
+    for e, t in enumerate(truths):
+        np.testing.assert_array_equal(arr[:, e], t.data)
+    np.testing.assert_allclose(h.axes[0].values - h.axes[0].values[0], [0, 2.5, 5.0])
 
 
 def test_b_values_auto(tmp_path: Path) -> None:

@@ -21,7 +21,14 @@ import numpy as np
 from imagedata import geometry
 from imagedata.errors import SortError
 from imagedata.formats.dicom._scan import FloatArray, Image
-from imagedata.formats.dicom._tags import AUTO_CANDIDATES, AXIS_ORDER, Dim, make_dim, parse_order
+from imagedata.formats.dicom._tags import (
+    AUTO_CANDIDATES,
+    AXIS_ORDER,
+    Dim,
+    make_dim,
+    parse_order,
+    time_index_dim,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -253,8 +260,23 @@ def resolve_auto(imgs: Sequence[Image]) -> list[Dim]:
             "read with input_order=<keyword or comma list>, e.g. input_order="
             f"{(other[0] if other else 'time')!r}"
         )
+    chosen = _time_by_index(chosen, imgs)
     chosen.sort(key=lambda d: AXIS_ORDER.index(d.name))
     return chosen
+
+
+def _is_grid(dims: Sequence[Dim], imgs: Sequence[Image]) -> bool:
+    sizes = [len({d.key(i) for i in imgs}) for d in dims]
+    cells = {tuple(d.key(i) for d in dims) for i in imgs}
+    return math.prod(sizes) == len(imgs) == len(cells)
+
+
+def _time_by_index(chosen: list[Dim], imgs: Sequence[Image]) -> list[Dim]:
+    """Use the time point number when each image (e.g. each echo) has its own time."""
+    if len(chosen) < 2 or not any(d.name == "time" for d in chosen) or _is_grid(chosen, imgs):
+        return chosen
+    alt = [time_index_dim() if d.name == "time" else d for d in chosen]
+    return alt if _is_grid(alt, imgs) else chosen
 
 
 def _grid(

@@ -138,6 +138,19 @@ def _time_key(img: Image) -> Hashable:
     )
 
 
+def time_index_dim() -> Dim:
+    """A 'time' dimension keyed by the time point number (TemporalPositionIdentifier,
+    AcquisitionNumber) rather than the acquisition time, whose values are still times."""
+
+    def key(img: Image) -> Hashable:
+        return (
+            _int_or_zero(img.get("TemporalPositionIdentifier")),
+            _int_or_zero(img.get("AcquisitionNumber")),
+        )
+
+    return Dim("time", key, _time_value)
+
+
 def _time_value(img: Image) -> float:
     t = absolute_time(img)
     if t is not None:
