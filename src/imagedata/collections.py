@@ -70,11 +70,20 @@ def read_all(
     """Read every series in `source`; return (key, Series) pairs in scan order.
 
     `options` are those of :func:`imagedata.formats.dicom.reader.read_series` except
-    ``series``.
+    ``series``.  A PACS URL (``dicom://``, ``dicomweb+http://``) is fetched into a
+    temporary folder first (transport options such as ``timeout`` apply); arrays are
+    loaded before the folder is removed.
     """
     from imagedata.archives import expand
+    from imagedata.formats import URL_SCHEMES
     from imagedata.formats.dicom.reader import _scaling, read_group, scan_groups
 
+    if isinstance(source, str) and source.startswith(URL_SCHEMES):
+        from imagedata.transports import fetched, split_options
+
+        transport, options = split_options(options)
+        with fetched(source, **transport) as folder:
+            return read_all(folder, strict=strict, input_order=input_order, **options)
     members = expand(source)
     groups = scan_groups(
         members, skip_broken=bool(options.pop("skip_broken", False)), source=str(source)

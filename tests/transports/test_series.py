@@ -115,3 +115,15 @@ def test_fetched_folder_reads_as_patient(orthanc: Orthanc, tmp_path: Path) -> No
     assert sorted(patient) == sorted([a.study_instance_uid, b.study_instance_uid])
     study_b = patient[b.study_instance_uid]
     np.testing.assert_array_equal(np.asarray(study_b[b.series_instance_uid]), b.data)
+
+
+def test_patient_and_study_from_url(orthanc: Orthanc, tmp_path: Path) -> None:
+    from imagedata.collections import Patient, Study
+
+    a = unique_series(tmp_path, PatientID="COLL2")
+    b = unique_series(tmp_path, PatientID="COLL2", shape=(3, 8, 8))
+    send(orthanc.dicom_url(), a.files + b.files)
+    patient = Patient(orthanc.dicom_url("PatientID=COLL2"), timeout=20, strict=True)
+    assert sorted(patient) == sorted([a.study_instance_uid, b.study_instance_uid])
+    study = Study(orthanc.dicom_url(f"StudyInstanceUID={a.study_instance_uid}"), timeout=20)
+    np.testing.assert_array_equal(np.asarray(study[a.series_instance_uid]), a.data)

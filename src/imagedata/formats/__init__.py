@@ -41,6 +41,16 @@ BUILTIN: dict[str, str] = {
     "mat": "imagedata.formats.mat:plugin",
 }
 
+#: Extensions of the builtin formats, so that choosing a format by extension imports
+#: only the plugin chosen (each plugin declares the same in its ``extensions``).
+BUILTIN_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "dicom": (".dcm", ".ima", ".dicom"),
+    "nifti": (".nii", ".nii.gz"),
+    "itk": (".mha", ".mhd"),
+    "nrrd": (".nrrd", ".nhdr"),
+    "mat": (".mat",),
+}
+
 #: The format that takes folder members no other format claims by extension.
 CONTAINER_FORMAT = "dicom"
 
@@ -130,15 +140,22 @@ def _lower_name(name: str) -> str:
     return name.rsplit("?", 1)[0].lower()
 
 
+def _extension_table() -> list[tuple[str, tuple[str, ...]]]:
+    for ep_name, ep in _entry_point_specs().items():
+        _plugins.setdefault(ep_name, ep.load())
+    table = [(n, exts) for n, exts in BUILTIN_EXTENSIONS.items() if n not in _plugins]
+    return table + [(p.name, tuple(p.extensions)) for p in _plugins.values()]
+
+
 def by_extension(name: str) -> FormatPlugin | None:
     """The plugin that claims the file name's extension, or None."""
     low = _lower_name(name)
-    best: tuple[int, FormatPlugin] | None = None
-    for plugin in all_plugins():
-        for ext in plugin.extensions:
+    best: tuple[int, str] | None = None
+    for fmt, extensions in _extension_table():
+        for ext in extensions:
             if low.endswith(ext) and (best is None or len(ext) > best[0]):
-                best = (len(ext), plugin)
-    return None if best is None else best[1]
+                best = (len(ext), fmt)
+    return None if best is None else get(best[1])
 
 
 def sniff(member: Member) -> FormatPlugin | None:
