@@ -25,7 +25,7 @@ si = Series(np.zeros((4, 8, 8), dtype=np.float32))
 a = np.zeros((4, 8, 8), dtype=np.float32)
 out = {}
 for name, expr in %r.items():
-    n = 20000
+    n = 2000
     best_s = min(timeit.repeat(expr, globals={'si': si}, number=n, repeat=5)) / n
     best_a = min(timeit.repeat(expr, globals={'si': a}, number=n, repeat=5)) / n
     out[name] = (best_s - best_a) * 1e6
