@@ -161,13 +161,8 @@ class Study(_Collection):
         super().__init__()
         if data is None:
             return
-        pairs = read_all(data, strict=strict, **options)
-        studies = {str(si.header.template.get("StudyInstanceUID", "")) for _, si in pairs}
-        if len(studies) > 1:
-            raise MultipleSeriesError(
-                f"{data}: holds {len(studies)} studies ({', '.join(sorted(studies))}); "
-                "read it with imagedata.Patient or imagedata.Cohort"
-            )
+        instead = "imagedata.Patient or imagedata.Cohort"
+        pairs = _read_one(data, "StudyInstanceUID", "studies", instead, strict=strict, **options)
         self.update(pairs)
 
 
@@ -186,14 +181,24 @@ class Patient(_Collection):
         super().__init__()
         if data is None:
             return
-        pairs = read_all(data, strict=strict, **options)
-        patients = {str(si.header.template.get("PatientID", "")) for _, si in pairs}
-        if len(patients) > 1:
-            raise MultipleSeriesError(
-                f"{data}: holds {len(patients)} patients ({', '.join(sorted(patients))}); "
-                "read it with imagedata.Cohort"
-            )
+        pairs = _read_one(
+            data, "PatientID", "patients", "imagedata.Cohort", strict=strict, **options
+        )
         _fill_studies(self, pairs)
+
+
+def _read_one(
+    data: Any, keyword: str, noun: str, instead: str, *, strict: bool, **options: Any
+) -> list[tuple[str, Series]]:
+    """Read every series; raise MultipleSeriesError when `keyword` takes several values."""
+    pairs = read_all(data, strict=strict, **options)
+    values = {str(si.header.template.get(keyword, "")) for _, si in pairs}
+    if len(values) > 1:
+        raise MultipleSeriesError(
+            f"{data}: holds {len(values)} {noun} ({', '.join(sorted(values))}); "
+            f"read it with {instead}"
+        )
+    return pairs
 
 
 def _fill_studies(target: dict[str, Study], pairs: list[tuple[str, Series]]) -> None:

@@ -94,33 +94,11 @@ def _root_cause(err: BaseException) -> str:
     return text[:200]
 
 
-_FIELDS = {
-    "STUDY": [
-        "StudyInstanceUID",
-        "PatientID",
-        "PatientName",
-        "StudyDate",
-        "StudyDescription",
-        "AccessionNumber",
-        "NumberOfStudyRelatedInstances",
-        "ModalitiesInStudy",
-    ],
-    "SERIES": [
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SeriesNumber",
-        "Modality",
-        "SeriesDescription",
-        "NumberOfSeriesRelatedInstances",
-    ],
-}
-
-
 def find(
     url: PacsURL, level: str, match: dict[str, str], keys: Iterable[str] = ()
 ) -> list[Dataset]:
     """QIDO-RS search at `level` ('STUDY' or 'SERIES'); return the matches as datasets."""
-    fields = list(dict.fromkeys([*_FIELDS.get(level, []), *keys]))
+    fields = list(dict.fromkeys(keys))
     with client(url) as web, translate_errors(url, f"QIDO-RS {level.lower()} search"):
         if level == "SERIES":
             found = web.search_for_series(

@@ -73,7 +73,8 @@ FAST_KEYWORDS = [
 ]
 #: Binary attributes decoded by the fast path.
 _FD = ("DiffusionBValue", "DiffusionGradientOrientation")
-_US = (
+#: Unsigned short attributes decoded from binary (both the fast path and pydicom path).
+US_KEYWORDS = (
     "Rows",
     "Columns",
     "SamplesPerPixel",
@@ -104,13 +105,13 @@ class _Bad(Exception):
 
 def _wanted() -> dict[int, tuple[str, str]]:
     out = {tag_for_keyword(kw): (kw, "text") for kw in FAST_KEYWORDS}
-    out.update({tag_for_keyword(kw): (kw, "US") for kw in _US})
+    out.update({tag_for_keyword(kw): (kw, "US") for kw in US_KEYWORDS})
     out.update({tag_for_keyword(kw): (kw, "FD") for kw in _FD})
     return {t: v for t, v in out.items() if t is not None}
 
 
 #: Every keyword the fast path knows: absent from its values means absent from the file.
-KNOWN = frozenset(FAST_KEYWORDS) | frozenset(_US) | frozenset(_FD)
+KNOWN = frozenset(FAST_KEYWORDS) | frozenset(US_KEYWORDS) | frozenset(_FD)
 _WANTED = _wanted()
 
 

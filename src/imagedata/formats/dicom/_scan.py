@@ -32,6 +32,7 @@ from imagedata.formats.dicom._fastscan import (
     KNOWN,
     NO_IMAGE,
     TRUNCATED,
+    US_KEYWORDS,
     parse,
 )
 
@@ -142,17 +143,8 @@ class Image:
 
 _FAST_TAGS = [(kw, tag_for_keyword(kw)) for kw in FAST_KEYWORDS]
 _TEXT_VRS = {None, "DS", "IS", "CS", "UI", "DA", "TM", "DT", "LO", "SH", "AS", "PN"}
-_BINARY_KEYWORDS = (
-    "Rows",
-    "Columns",
-    "SamplesPerPixel",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "PlanarConfiguration",
-)
 
-_BINARY_TAGS = [(kw, tag_for_keyword(kw)) for kw in _BINARY_KEYWORDS]
+_BINARY_TAGS = [(kw, tag_for_keyword(kw)) for kw in US_KEYWORDS]
 
 
 def fast_values(ds: Dataset) -> dict[str, Any]:
