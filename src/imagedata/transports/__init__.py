@@ -281,16 +281,33 @@ def read_url(
     Transport options (timeout=, calling_aet=, move=, move_port=, username=,
     password=, token=, cafile=, progress= ...) are taken out of `options`; the rest
     go to the DICOM reader.
+
+    With `headers_only`, no pixel data are fetched: the image headers come from the
+    WADO-RS metadata resource (DICOMweb) or an IMAGE-level C-FIND (DICOM network);
+    see :mod:`imagedata.transports._headers`.
     """
     transport, rest = split_options(options)
     progress = transport.pop("progress", None)
     u = parse_url(url, **transport)
     ds = select_series(u)
     with tempfile.TemporaryDirectory(prefix="imagedata-") as tmp:
-        _retrieve(u, "SERIES", ds, Path(tmp), progress)
+        if not (headers_only and _fetch_headers(u, ds, Path(tmp), progress)):
+            _retrieve(u, "SERIES", ds, Path(tmp), progress)
         from imagedata.formats import read
 
         return read(tmp, input_order=input_order, headers_only=headers_only, **rest)
+
+
+def _fetch_headers(url: PacsURL, ds: Dataset, folder: Path, progress: Any) -> bool:
+    """File the image headers of series `ds` into `folder`; False when whole files are needed."""
+    from imagedata.transports._headers import fetch_headers
+
+    expected = _count(ds, "NumberOfSeriesRelatedInstances")
+    bar = Progress(progress, expected, desc=f"headers from {url.host}")
+    try:
+        return fetch_headers(url, ds, folder, progress=bar, expected=expected) >= 0
+    finally:
+        bar.close()
 
 
 def send(

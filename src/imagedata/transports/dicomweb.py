@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -30,6 +34,29 @@ logger = logging.getLogger(__name__)
 
 #: Instances per STOW-RS request.
 STOW_BATCH = 64
+#: Bytes read from the socket at a time while streaming a WADO-RS response.
+CHUNK = 1 << 20
+#: Accept header of WADO-RS retrieval (the server's default transfer syntax).
+ACCEPT_DICOM = 'multipart/related; type="application/dicom"'
+#: Attributes read from each received instance to name its file.
+NAME_KEYS = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+#: Bytes kept from the start of each part to read its header without pydicom.
+HEAD_BYTES = 1 << 16
+
+
+def session(url: PacsURL) -> Any:
+    """A requests Session with the credentials and TLS options of `url`."""
+    requests = import_optional("requests", "net", "talk to a DICOMweb server")
+    http = requests.Session()
+    if url.token:
+        http.headers["Authorization"] = f"Bearer {url.token}"
+    elif url.username is not None:
+        http.auth = (url.username, url.password or "")
+    if url.tls:
+        http.verify = url.cafile or url.verify
+        if url.certfile:
+            http.cert = (url.certfile, url.keyfile) if url.keyfile else url.certfile
+    return http
 
 
 @contextlib.contextmanager
@@ -39,24 +66,15 @@ def client(url: PacsURL) -> Iterator[Any]:
     Its HTTP session is closed at the end of the ``with`` block.
     """
     dwc = import_optional("dicomweb_client", "net", "talk to a DICOMweb server")
-    requests = import_optional("requests", "net", "talk to a DICOMweb server")
-    session = requests.Session()
-    if url.token:
-        session.headers["Authorization"] = f"Bearer {url.token}"
-    elif url.username is not None:
-        session.auth = (url.username, url.password or "")
-    if url.tls:
-        session.verify = url.cafile or url.verify
-        if url.certfile:
-            session.cert = (url.certfile, url.keyfile) if url.keyfile else url.certfile
+    http = session(url)
     web = dwc.DICOMwebClient(
-        url=url.base_url, session=session, timeout=(url.connect_timeout, url.timeout)
+        url=url.base_url, session=http, timeout=(url.connect_timeout, url.timeout)
     )
     web.set_http_retry_params(retry=False)
     try:
         yield web
     finally:
-        session.close()
+        http.close()
 
 
 @contextlib.contextmanager
@@ -122,20 +140,51 @@ def retrieve(
     progress: Progress,
     expected: int | None = None,
 ) -> int:
-    """WADO-RS retrieve a study or series into `folder`; return how many instances arrived."""
-    study = match["StudyInstanceUID"]
-    received = 0
+    """WADO-RS retrieve a study or series into `folder`; return how many instances arrived.
+
+    One request for the whole study or series; the multipart response is streamed and
+    each part is written to its file as it arrives, without decoding it (only its
+    header is read back, to name the file).  Memory stays at about one chunk.
+
+    Raises
+    ------
+    PartialTransferError
+        If the response ends early or fewer than `expected` instances arrive; the
+        instance being received is removed.
+    AuthenticationError, NetworkError
+    """
+    path = "/studies/" + quote(match["StudyInstanceUID"], safe="")
+    if level == "SERIES":
+        path += "/series/" + quote(match["SeriesInstanceUID"], safe="")
     what = f"{level.lower()} " + ", ".join(f"{k}={v}" for k, v in match.items())
-    with client(url) as web, translate_errors(url, f"WADO-RS retrieve of {what}"):
-        if level == "SERIES":
-            instances = web.iter_series(study, match["SeriesInstanceUID"])
-        else:
-            instances = web.iter_study(study)
-        for ds in instances:
-            path = instance_path(folder, ds, str(ds.SOPInstanceUID))
-            write_atomic(path, _saver(ds))
-            received += 1
-            progress()
+    requests = import_optional("requests", "net", "talk to a DICOMweb server")
+    received = 0
+    http = session(url)
+    try:
+        with translate_errors(url, f"WADO-RS retrieve of {what}"):
+            rsp = http.get(
+                url.base_url + path,
+                headers={"Accept": ACCEPT_DICOM},
+                timeout=(url.connect_timeout, url.timeout),
+                stream=True,
+            )
+            rsp.raise_for_status()
+        with rsp:
+            for _ in _write_parts(rsp, folder, url):
+                received += 1
+                progress()
+    except (EOFError, requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as err:
+        total = expected if expected is not None and expected > received else received + 1
+        of = f" of {expected}" if expected is not None else ""
+        raise PartialTransferError(
+            f"only {received}{of} images of {what} arrived from {url.base_url}: the "
+            f"response ended early ({str(err)[:200]}); nothing was kept. Retry, or read "
+            "the server's log",
+            received,
+            total,
+        ) from err
+    finally:
+        http.close()
     if expected is not None and received < expected:
         raise PartialTransferError(
             f"only {received} of {expected} images of {what} arrived from {url.base_url}; "
@@ -144,6 +193,161 @@ def retrieve(
             expected,
         )
     return received
+
+
+def boundary_of(content_type: str) -> bytes | None:
+    """The boundary parameter of a multipart Content-Type, None when it has none.
+
+    Examples
+    --------
+    >>> boundary_of('multipart/related; type="application/dicom"; boundary="ab:c"')
+    b'ab:c'
+    """
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "boundary":
+            return value.strip().strip('"').encode("latin-1")
+    return None
+
+
+def split_multipart(chunks: Iterable[bytes], boundary: bytes) -> Iterator[tuple[str, bytes]]:
+    """Split a multipart body arriving in `chunks` into events, holding about one chunk.
+
+    Yields ``("start", part headers)``, then ``("data", bytes)`` any number of times,
+    then ``("end", b"")`` for each part (RFC 2046).
+
+    Raises
+    ------
+    EOFError
+        If the body ends before its closing delimiter.
+
+    Examples
+    --------
+    >>> body = [b"--XY\\r\\nContent-Type: a\\r\\n\\r\\nhel", b"lo\\r\\n--XY--\\r\\n"]
+    >>> [e for e in split_multipart(body, b"XY") if e[0] != "data"]
+    [('start', b'Content-Type: a'), ('end', b'')]
+    >>> b"".join(d for k, d in split_multipart(body, b"XY") if k == "data")
+    b'hello'
+    """
+    delim = b"\r\n--" + boundary
+    keep = len(delim)
+    buf = bytearray(b"\r\n")  # the first delimiter may have no CRLF before it
+    state = "preamble"
+    for chunk in chunks:
+        buf += chunk
+        while True:
+            if state in ("preamble", "body"):
+                i = buf.find(delim)
+                if i < 0:
+                    if len(buf) > keep:
+                        if state == "body":
+                            yield "data", bytes(buf[:-keep])
+                        del buf[:-keep]
+                    break
+                if state == "body":
+                    if i:
+                        yield "data", bytes(buf[:i])
+                    yield "end", b""
+                del buf[: i + len(delim)]
+                state = "delimiter"
+            elif state == "delimiter":
+                if buf[:2] == b"--":
+                    return  # closing delimiter; the epilogue is ignored
+                eol = buf.find(b"\r\n")
+                if eol < 0 or len(buf) < 2:
+                    break
+                del buf[: eol + 2]
+                state = "headers"
+            else:
+                if buf[:2] == b"\r\n":
+                    headers, skip = b"", 2
+                else:
+                    eoh = buf.find(b"\r\n\r\n")
+                    if eoh < 0:
+                        break
+                    headers, skip = bytes(buf[:eoh]), eoh + 4
+                del buf[:skip]
+                yield "start", headers
+                state = "body"
+    raise EOFError(f"multipart body ended in its {state} (no closing boundary)")
+
+
+def _events(rsp: Any, url: PacsURL) -> Iterator[tuple[str, bytes]]:
+    """The multipart events of a WADO-RS response (a bare application/dicom body is one part)."""
+    ctype = rsp.headers.get("Content-Type", "")
+    chunks = rsp.iter_content(chunk_size=CHUNK)
+    boundary = boundary_of(ctype)
+    if ctype.lower().startswith("multipart/") and boundary:
+        yield from split_multipart(chunks, boundary)
+    elif ctype.lower().startswith("application/dicom"):
+        logger.warning("%s answered a bare application/dicom body, not multipart", url.base_url)
+        yield "start", b""
+        for chunk in chunks:
+            yield "data", chunk
+        yield "end", b""
+    else:
+        raise NetworkError(
+            f"WADO-RS on {url.base_url}: unexpected Content-Type {ctype!r}; expected "
+            'multipart/related; type="application/dicom"'
+        )
+
+
+def _write_parts(rsp: Any, folder: Path, url: PacsURL) -> Iterator[Path]:
+    """Write each part of a WADO-RS response to its file; yield the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".wado-{threading.get_ident()}.part"
+    fh: Any = None
+    head = bytearray()
+    try:
+        for kind, data in _events(rsp, url):
+            if kind == "start":
+                fh = open(tmp, "wb")  # noqa: SIM115 - closed at "end" or below
+                head.clear()
+            elif kind == "data":
+                if len(head) < HEAD_BYTES:
+                    head += data[: HEAD_BYTES - len(head)]
+                fh.write(data)
+            else:
+                complete = fh.tell() == len(head)
+                fh.close()
+                fh = None
+                yield _file_part(tmp, folder, bytes(head), complete)
+    finally:
+        if fh is not None:
+            fh.close()
+        tmp.unlink(missing_ok=True)
+
+
+def _names(head: bytes, complete: bool) -> SimpleNamespace | None:
+    """The naming attributes parsed from the first bytes of a Part 10 file (None: use pydicom)."""
+    from imagedata.formats.dicom._fastscan import parse
+
+    try:
+        found = parse(head, complete=complete)
+    except EOFError:
+        return None
+    if isinstance(found, str):
+        return None
+    values = found[0]
+    if not all(isinstance(values.get(k), str) and values[k] for k in NAME_KEYS[1:]):
+        return None
+    return SimpleNamespace(**{k: values.get(k, "") for k in NAME_KEYS})
+
+
+def _file_part(tmp: Path, folder: Path, head: bytes, complete: bool) -> Path:
+    """Move a received part to its place (folder/PatientID/Study/Series/SOP.dcm)."""
+    if head[128:132] != b"DICM":  # no preamble/File Meta: rewrite as a complete file (rare)
+        ds = _part10(dcmread(tmp, force=True))
+        path = instance_path(folder, ds, str(ds.SOPInstanceUID))
+        write_atomic(path, _saver(ds))
+        return path
+    names: Any = _names(head, complete)
+    if names is None:  # unusual encoding, or a header longer than HEAD_BYTES
+        names = dcmread(tmp, stop_before_pixels=True, specific_tags=NAME_KEYS)
+    path = instance_path(folder, names, str(getattr(names, "SOPInstanceUID", "") or tmp.stem))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, path)
+    return path
 
 
 def _saver(ds: Dataset) -> Callable[[Any], None]:

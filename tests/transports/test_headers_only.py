@@ -1,0 +1,166 @@
+"""Series(url, headers_only=True): the same header as a full read, without any pixel data."""
+
+from __future__ import annotations
+
+import base64
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from imagedata.series import Series
+from imagedata.testing import SyntheticSeries
+from imagedata.transports import AuthenticationError, dicomweb, dimse
+from imagedata.transports._headers import CFIND_KEYS
+from tests.transports._helpers import unique_series
+from tests.transports.conftest import PASSWORD, USER, Orthanc
+
+pytestmark = pytest.mark.network
+
+#: Attributes a headers_only read must carry, over both transports.
+KEYWORDS = (
+    "PatientID",
+    "PatientName",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "StudyDate",
+    "AccessionNumber",
+    "FrameOfReferenceUID",
+    "EchoTime",
+    "FlipAngle",
+    "RepetitionTime",
+    "PixelSpacing",
+    "SliceThickness",
+    "Rows",
+    "Columns",
+    "BitsStored",
+    "PhotometricInterpretation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "Manufacturer",
+)
+
+
+def upload(server: Orthanc, files: list[Path]) -> None:
+    """Store files through Orthanc's REST API (independent of our own senders)."""
+    for f in files:
+        req = urllib.request.Request(server.rest + "/instances", data=f.read_bytes())
+        if server.auth:
+            token = base64.b64encode(f"{server.auth[0]}:{server.auth[1]}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(req, timeout=30) as rsp:
+            rsp.read()
+
+
+@pytest.fixture(scope="module", params=["b", "time"])
+def stored(request: Any, orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A 4D series (b values or time points) on the PACS."""
+    values = [0.0, 500.0, 1000.0] if request.param == "b" else [0.0, 2.5, 5.0]
+    truth = unique_series(
+        tmp_path_factory.mktemp("hdr"),
+        shape=(3, 4, 80, 96),
+        order=request.param,
+        tag_values=values,
+        orientation="oblique",
+        rescale=(2.0, -10.0),
+    )
+    upload(orthanc, truth.files)
+    return truth
+
+
+class NoPixels:
+    """Fail on any retrieval of whole instances; record DICOMweb requests and bytes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import requests
+
+        self.urls: list[str] = []
+        self.bytes = 0
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise AssertionError("headers_only must not retrieve whole instances")
+
+        for module, name in ((dicomweb, "retrieve"), (dimse, "get"), (dimse, "move")):
+            monkeypatch.setattr(module, name, refuse)
+        send = requests.Session.send
+
+        def counting_send(session: Any, req: Any, **kwargs: Any) -> Any:
+            rsp = send(session, req, **kwargs)
+            self.urls.append(req.url)
+            self.bytes += len(rsp.content)
+            return rsp
+
+        monkeypatch.setattr(requests.Session, "send", counting_send)
+
+
+def _url(server: Orthanc, how: str, truth: SyntheticSeries) -> str:
+    query = f"PatientID={truth.patient_id}&SeriesNumber=3"
+    return server.dicom_url(query) if how == "dicom" else server.web_url(query)
+
+
+def assert_same_header(hdr: Series, full: Series, truth: SyntheticSeries) -> None:
+    assert hdr.shape == full.shape == truth.data.shape
+    np.testing.assert_allclose(hdr.affine, full.affine, atol=1e-9)
+    np.testing.assert_allclose(hdr.affine, truth.affine, atol=1e-6)
+    assert hdr.input_order == full.input_order
+    assert [a.name for a in hdr.axes] == [a.name for a in full.axes]
+    for a, b in zip(hdr.axes, full.axes, strict=True):
+        if a.values is None:
+            assert b.values is None
+        else:
+            np.testing.assert_allclose(a.values, b.values)
+            np.testing.assert_allclose(a.slice_values, b.slice_values)
+    for kw in KEYWORDS:
+        assert hdr.getDicomAttribute(kw) == full.getDicomAttribute(kw), kw
+    assert hdr.dtype == full.dtype
+
+
+@pytest.mark.parametrize("how", ["dicom", "dicomweb"])
+def test_headers_only_equals_full_read(
+    orthanc: Orthanc, stored: SyntheticSeries, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _url(orthanc, how, stored)
+    full = Series(url)
+    np.testing.assert_allclose(np.asarray(full), stored.data, rtol=1e-6)
+    seen: list[int] = []
+    spy = NoPixels(monkeypatch)
+    hdr = Series(url, headers_only=True, progress=lambda done, total: seen.append(done))
+    assert_same_header(hdr, full, stored)
+    assert not np.any(np.asarray(hdr))
+    assert seen == list(range(1, len(stored.files) + 1))
+    pixel_bytes = stored.data.size * 2
+    if how == "dicomweb":
+        assert any(u.endswith("/metadata") for u in spy.urls), spy.urls
+        assert not [u for u in spy.urls if "/instances/" in u or "/bulk" in u], spy.urls
+        assert spy.bytes < pixel_bytes, (spy.bytes, pixel_bytes)
+        # the metadata resource is the whole header: the template is the same
+        assert hdr.header.template == full.header.template
+    else:
+        assert spy.urls == []
+
+
+def test_dicom_headers_only_carries_the_cfind_keys(
+    orthanc: Orthanc, stored: SyntheticSeries
+) -> None:
+    """Over dicom:// the template holds C-FIND answers: listed keys only, no private tags."""
+    hdr = Series(_url(orthanc, "dicom", stored), headers_only=True)
+    template = hdr.header.template
+    own = [e for e in template if e.tag.group != 0x0009]  # imagedata's scaling note
+    assert own and all(e.keyword in CFIND_KEYS for e in own), [e.keyword for e in own]
+    assert "PixelData" not in template
+
+
+def test_dicomweb_headers_only_with_credentials(orthanc_auth: Orthanc, tmp_path: Path) -> None:
+    truth = unique_series(tmp_path, shape=(3, 8, 8))
+    upload(orthanc_auth, truth.files)
+    query = f"PatientID={truth.patient_id}"
+    with pytest.raises(AuthenticationError, match="401"):
+        Series(orthanc_auth.web_url(query), headers_only=True)
+    hdr = Series(orthanc_auth.web_url(query, userinfo=f"{USER}:{PASSWORD}"), headers_only=True)
+    assert hdr.shape == truth.data.shape
+    np.testing.assert_allclose(hdr.affine, truth.affine, atol=1e-6)
