@@ -189,11 +189,12 @@ def test_silent_peer_times_out(tmp_path: Path) -> None:
 
 def test_our_associations_set_tcp_nodelay(orthanc: Orthanc) -> None:
     from imagedata.transports import dimse
+    from imagedata.transports._association import associate
 
-    with dimse.association(
+    with associate(
         parse_url(orthanc.dicom_url()), [("1.2.840.10008.1.1", dimse.UNCOMPRESSED)]
     ) as a:
-        sock = a.dul.socket.socket
+        sock = a.sock
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 

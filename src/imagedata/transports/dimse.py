@@ -1,35 +1,53 @@
-"""DICOM network transport (DIMSE, through pynetdicom): C-FIND, C-GET, C-MOVE, C-STORE.
+"""DICOM network transport (DIMSE): C-ECHO, C-FIND, C-GET, C-MOVE, C-STORE as SCU.
 
-Every association sets TCP_NODELAY on its socket (pynetdicom does not), uses the
-URL's timeouts (never infinite) and TLS options, and turns failures into
-:class:`~imagedata.transports.NetworkError` subclasses that name the peer and
-both AE titles.
+The associations are made by :mod:`imagedata.transports._association`, a
+single-threaded client with TCP_NODELAY, the URL's timeouts (never infinite) and
+TLS options; failures become :class:`~imagedata.transports.NetworkError`
+subclasses that name the peer and both AE titles.  C-GET writes each image as it
+arrives, without decoding it; C-STORE sends files as they are.  The C-MOVE
+destination is our own storage SCP (:mod:`imagedata.transports.listener`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
-import socket
+import queue
 import ssl
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from imagedata._optional import import_optional
 from imagedata.errors import WriteError
+from imagedata.transports._association import (
+    C_ECHO_RQ,
+    C_FIND_RQ,
+    C_GET_RQ,
+    C_MOVE_RQ,
+    C_STORE_RQ,
+    C_STORE_RSP,
+    NO_DATASET,
+    Association,
+    Context,
+    Message,
+    SinkFactory,
+    associate,
+    encode_command,
+)
 from imagedata.transports._base import (
     AssociationRejectedError,
     NetworkError,
     PartialTransferError,
     Progress,
+    part10_header,
     safe_name,
-    write_received,
 )
 from imagedata.transports._url import PacsURL
 
@@ -70,15 +88,16 @@ DEFAULT_STORAGE_CLASSES: tuple[str, ...] = (
 )
 
 PENDING = (0xFF00, 0xFF01)
-#: Our maximum receive PDU size (bytes); larger PDUs mean fewer round trips.
-MAX_PDU = 262144
 
 
-def _model(level: str, op: str) -> Any:
-    """The Query/Retrieve information model for `level` and `op` ('Find', 'Get', 'Move')."""
-    sop = import_optional("pynetdicom.sop_class", "net", "talk to a PACS")
-    root = "PatientRoot" if level == "PATIENT" else "StudyRoot"
-    return getattr(sop, f"{root}QueryRetrieveInformationModel{op}")
+def _model(level: str, op: str) -> str:
+    """The Query/Retrieve information model UID for `level` and `op` ('Find', 'Get', 'Move')."""
+    patient = level == "PATIENT"
+    return {
+        "Find": "1.2.840.10008.5.1.4.1.2.1.1" if patient else "1.2.840.10008.5.1.4.1.2.2.1",
+        "Move": "1.2.840.10008.5.1.4.1.2.1.2" if patient else "1.2.840.10008.5.1.4.1.2.2.2",
+        "Get": "1.2.840.10008.5.1.4.1.2.1.3" if patient else "1.2.840.10008.5.1.4.1.2.2.3",
+    }[op]
 
 
 def ssl_context(url: PacsURL) -> ssl.SSLContext | None:
@@ -94,140 +113,46 @@ def ssl_context(url: PacsURL) -> ssl.SSLContext | None:
     return ctx
 
 
-def _connect_reason(url: PacsURL) -> str:
-    """Why no association was made: probe the port once to tell refusal from silence."""
-    try:
-        with socket.create_connection((url.host, url.port), timeout=url.connect_timeout):
-            pass
-    except ConnectionRefusedError:
-        return "connection refused (nothing listens on that port)"
-    except TimeoutError:
-        return f"no answer within {url.connect_timeout:g} s (connect_timeout)"
-    except OSError as err:
-        return f"{err.strerror or err}"
-    if url.tls:
-        return "the TLS handshake failed (check cafile/certfile/keyfile/verify)"
-    return f"connected, but no answer to the association request within {url.timeout:g} s"
-
-
-def association_error(url: PacsURL, assoc: Any, connected: bool) -> NetworkError:
-    """The error that explains why `assoc` was not established."""
-    if not connected:
-        return NetworkError(
-            f"cannot connect to {url.where()}: {_connect_reason(url)}; check host and port"
-        )
-    titles = f"called AE title {url.called_aet!r}, calling AE title {url.calling_aet!r}"
-    rsp = getattr(assoc.acceptor, "primitive", None)
-    if assoc.is_rejected or getattr(rsp, "result", None) in (0x01, 0x02):
-        reason = f"{rsp.result_str}, {rsp.source_str}: {rsp.reason_str}" if rsp else "rejected"
-        return AssociationRejectedError(
-            f"{url.host}:{url.port} rejected the association ({titles}): {reason}; check the "
-            f"PACS's AE title and that it knows our AE title {url.calling_aet!r} (calling_aet=)"
-        )
-    if rsp is None:
-        return NetworkError(
-            f"{url.where()} did not accept the association within {url.timeout:g} s ({titles}): "
-            "no answer, or it aborted; check that it is a DICOM service, or try a larger timeout="
-        )
-    if assoc.is_aborted:
-        return AssociationRejectedError(
-            f"{url.host}:{url.port} aborted the association ({titles}): it accepted none of the "
-            "requested services or refused us; check the PACS's configuration for our AE title"
-        )
-    return NetworkError(
-        f"{url.where()} did not answer the association request within {url.timeout:g} s ({titles})"
-    )
-
-
-@contextlib.contextmanager
-def association(
-    url: PacsURL,
-    contexts: Sequence[tuple[str, Sequence[str]]],
-    *,
-    roles: Sequence[Any] = (),
-    handlers: Sequence[tuple[Any, Any]] = (),
-) -> Iterator[Any]:
-    """An established association with the PACS of `url`, released at the end.
-
-    Parameters
-    ----------
-    contexts
-        (abstract syntax, transfer syntaxes) to request (at most 128).
-    roles
-        SCP/SCU role selection items (e.g. for C-GET).
-    handlers
-        Extra pynetdicom event handlers.
-    """
-    pynetdicom = import_optional("pynetdicom", "net", "talk to a PACS")
-    from imagedata.transports.listener import set_nodelay
-
-    ae = pynetdicom.AE(ae_title=url.calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = url.timeout
-    ae.connection_timeout = url.connect_timeout
-    for abstract, syntaxes in contexts:
-        ae.add_requested_context(abstract, list(syntaxes))
-    ctx = ssl_context(url)
-    opened: list[bool] = []
-
-    def on_open(event: Any) -> None:
-        opened.append(True)
-        set_nodelay(event)
-
-    try:
-        assoc = ae.associate(
-            url.host,
-            url.port,
-            ae_title=url.called_aet,
-            max_pdu=MAX_PDU,
-            ext_neg=list(roles) or None,
-            evt_handlers=[(pynetdicom.evt.EVT_CONN_OPEN, on_open), *handlers],
-            tls_args=(ctx, url.host) if ctx else None,
-        )
-    except socket.gaierror as err:
-        raise NetworkError(
-            f"cannot connect to {url.where()}: unknown host name ({err.strerror}); check the host"
-        ) from err
-    except OSError as err:
-        raise NetworkError(f"cannot connect to {url.where()}: {err}; check host and port") from err
-    if not assoc.is_established:
-        raise association_error(url, assoc, bool(opened))
-    try:
-        yield assoc
-    finally:
-        if assoc.is_established:
-            assoc.release()
-
-
-def _peer_ended(assoc: Any) -> bool:
-    """True when the peer aborted or closed the association (rather than timing out)."""
-    if assoc.is_aborted or not assoc.is_established:
-        return True
-    try:
-        return bool(assoc.acse.is_aborted("a-abort") or assoc.acse.is_aborted("a-p-abort"))
-    except Exception:  # pynetdicom internals changed: fall back to the timeout message
-        return False
-
-
-def check_status(status: Dataset, url: PacsURL, op: str, assoc: Any = None) -> int:
-    """The status code of a DIMSE response; raise for an empty response or a failure."""
-    if "Status" not in status:
-        if assoc is not None and _peer_ended(assoc):
-            raise AssociationRejectedError(
-                f"{url.where()} ended the association during {op} (calling AE title "
-                f"{url.calling_aet!r}, called AE title {url.called_aet!r}); the PACS may not "
-                f"allow {url.calling_aet!r} this operation: check its configuration or its log"
-            )
-        raise NetworkError(
-            f"{op} to {url.where()}: no valid response within {url.timeout:g} s; "
-            "try a larger timeout="
-        )
-    code = int(status.Status)
+def check_status(status: dict[str, Any], url: PacsURL, op: str) -> int:
+    """The status code of a DIMSE response; raise for a failure."""
+    code = int(status.get("Status", 0xFFFF_FFFF))
     if code in (*PENDING, 0x0000) or 0xB000 <= code <= 0xBFFF:
         return code
     comment = status.get("ErrorComment", "")
     if code == 0xA801:
         comment = comment or "move destination unknown"
+    if code == 0xFFFF_FFFF:
+        raise NetworkError(f"{op} to {url.where()}: a response without a status")
     raise NetworkError(f"{op} to {url.where()} failed with status 0x{code:04X} {comment}".rstrip())
+
+
+def _request(assoc: Association, cx: Context, op: str, ds: Dataset, **fields: int | str) -> None:
+    """Send a C-FIND/C-GET/C-MOVE request with identifier `ds`."""
+    from pynetdicom.dsutils import encode
+
+    command = {"C-FIND": C_FIND_RQ, "C-GET": C_GET_RQ, "C-MOVE": C_MOVE_RQ}[op]
+    implicit = cx.transfer_syntax == ImplicitVRLittleEndian
+    raw = encode(ds, implicit, True)
+    assoc.send(
+        cx,
+        encode_command(
+            CommandField=command,
+            MessageID=assoc.next_message_id(),
+            AffectedSOPClassUID=cx.abstract_syntax,
+            Priority=0,
+            CommandDataSetType=0x0001,
+            **fields,
+        ),
+        raw,
+    )
+
+
+def _peer_refused(url: PacsURL, op: str, err: AssociationRejectedError) -> AssociationRejectedError:
+    return AssociationRejectedError(
+        f"{url.where()} ended the association during {op} (calling AE title "
+        f"{url.calling_aet!r}, called AE title {url.called_aet!r}); the PACS may not "
+        f"allow {url.calling_aet!r} this operation: check its configuration or its log ({err})"
+    )
 
 
 def identifier(level: str, match: dict[str, str], keys: Iterable[str] = ()) -> Dataset:
@@ -241,25 +166,41 @@ def identifier(level: str, match: dict[str, str], keys: Iterable[str] = ()) -> D
     return ds
 
 
+def _receive(assoc: Association, url: PacsURL, op: str, sink: SinkFactory | None = None) -> Message:
+    """The next message; a peer's abort is reported as a refusal of `op`."""
+    try:
+        return assoc.receive(sink)
+    except AssociationRejectedError as err:
+        raise _peer_refused(url, op, err) from err
+
+
 def find(
     url: PacsURL, level: str, match: dict[str, str], keys: Iterable[str] = ()
 ) -> list[Dataset]:
     """C-FIND at `level` ('PATIENT', 'STUDY', 'SERIES', 'IMAGE'); return the identifiers found."""
+    from pynetdicom.dsutils import decode
+
     model = _model(level, "Find")
     found: list[Dataset] = []
-    with association(url, [(model, UNCOMPRESSED)]) as assoc:
-        for status, ds in assoc.send_c_find(identifier(level, match, keys), model):
-            if check_status(status, url, "C-FIND", assoc) in PENDING and ds is not None:
-                found.append(ds)
+    with associate(url, [(model, UNCOMPRESSED)]) as assoc:
+        cx = assoc.context(model)
+        _request(assoc, cx, "C-FIND", identifier(level, match, keys))
+        implicit = cx.transfer_syntax == ImplicitVRLittleEndian
+        while True:
+            msg = _receive(assoc, url, "C-FIND")
+            if check_status(msg.command, url, "C-FIND") not in PENDING:
+                break
+            if msg.dataset:
+                found.append(decode(BytesIO(msg.dataset), implicit, True))
     logger.debug("C-FIND %s %s: %d matches", level, match, len(found))
     return found
 
 
 def check_complete(
-    url: PacsURL, what: str, received: int, expected: int | None, final: Any
+    url: PacsURL, what: str, received: int, expected: int | None, final: dict[str, Any] | None
 ) -> None:
     """Raise :class:`PartialTransferError` unless every expected image arrived."""
-    failed = int(getattr(final, "NumberOfFailedSuboperations", 0) or 0) if final is not None else 0
+    failed = int((final or {}).get("NumberOfFailedSuboperations", 0) or 0)
     if (expected is not None and received < expected) or failed:
         total = expected if expected is not None else received + failed
         raise PartialTransferError(
@@ -270,18 +211,96 @@ def check_complete(
         )
 
 
-def _on_pending(status: Dataset, progress: Progress) -> None:
-    counts = [
-        status.get(k)
-        for k in (
-            "NumberOfRemainingSuboperations",
-            "NumberOfCompletedSuboperations",
-            "NumberOfFailedSuboperations",
-            "NumberOfWarningSuboperations",
-        )
-    ]
+def _on_pending(status: dict[str, Any], progress: Progress) -> None:
+    keys = ("Remaining", "Completed", "Failed", "Warning")
+    counts = [status.get(f"NumberOf{k}Suboperations") for k in keys]
     if counts[0] is not None:
         progress.set_expected(sum(int(c or 0) for c in counts))
+
+
+class _FileSink:
+    """Collects the dataset of each C-STORE sub-operation and writes it in the background.
+
+    The C-STORE response goes out as soon as an image has arrived, so that the PACS
+    sends the next one while this one is written; at most `window` images wait in
+    memory.  A failed write makes :meth:`close` raise (the transfer fails as a whole,
+    and the caller removes the private `folder`).
+    """
+
+    def __init__(self, folder: Path, window: int = 8) -> None:
+        self.folder = folder
+        self.written = 0
+        self.errors: list[tuple[Path, OSError]] = []
+        self._queue: queue.Queue[tuple[Path, bytes, bytearray] | None] = queue.Queue(window)
+        self._current: tuple[Path, bytes, bytearray] | None = None
+        self._thread = threading.Thread(target=self._run, name="imagedata-cget-writer", daemon=True)
+        self._thread.start()
+
+    def open(self, context: Context, command: dict[str, Any]) -> BinaryIO:
+        """Start an image (called when its C-STORE request has arrived)."""
+        uid = str(command.get("AffectedSOPInstanceUID", ""))
+        sop_class = str(command.get("AffectedSOPClassUID", ""))
+        path = self.folder / f"{safe_name(uid, 'instance')}.dcm"
+        self._current = (path, part10_header(sop_class, uid, context.transfer_syntax), bytearray())
+        return self  # type: ignore[return-value]
+
+    def write(self, data: memoryview) -> None:
+        """Add a fragment of the current image."""
+        if self._current is not None:
+            self._current[2].extend(data)
+
+    def finish(self) -> None:
+        """The current image is complete: queue it for writing."""
+        if self._current is not None:
+            self._queue.put(self._current)
+            self._current = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            path, head, body = item
+            try:
+                with open(path, "wb") as fh:
+                    fh.write(head)
+                    fh.write(body)
+            except OSError as err:
+                self.errors.append((path, err))
+                path.unlink(missing_ok=True)
+            else:
+                self.written += 1
+
+    def close(self) -> int:
+        """Wait for the writes; return how many images were written.
+
+        Raises
+        ------
+        WriteError
+            If an image could not be written.
+        """
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self.errors:
+            path, err = self.errors[0]
+            raise WriteError(
+                f"cannot write {path} ({err.strerror or err}); {len(self.errors)} images "
+                "were not written and nothing was kept: free space or choose another folder"
+            )
+        return self.written
+
+
+def _store_response(assoc: Association, msg: Message, status: int) -> None:
+    assoc.send(
+        msg.context,
+        encode_command(
+            CommandField=C_STORE_RSP,
+            MessageIDBeingRespondedTo=int(msg.command.get("MessageID", 0)),
+            AffectedSOPClassUID=str(msg.command.get("AffectedSOPClassUID", "")),
+            AffectedSOPInstanceUID=str(msg.command.get("AffectedSOPInstanceUID", "")),
+            CommandDataSetType=NO_DATASET,
+            Status=status,
+        ),
+        None,
+    )
 
 
 def get(
@@ -294,40 +313,36 @@ def get(
     expected: int | None = None,
     sop_classes: Sequence[str] = (),
 ) -> int:
-    """C-GET the images of `match` at `level` into `folder`; return how many arrived."""
-    pynetdicom = import_optional("pynetdicom", "net", "retrieve from a PACS")
+    """C-GET the images of `match` at `level` into `folder`; return how many arrived.
+
+    The images are written as they arrive, without decoding them.  `folder` is private
+    to this transfer: the caller removes it when the transfer fails.
+    """
     model = _model(level, "Get")
     storage = list(dict.fromkeys([*sop_classes, *DEFAULT_STORAGE_CLASSES]))[:127]
-    received: list[Path] = []
-
     folder.mkdir(parents=True, exist_ok=True)
-
-    def on_store(event: Any) -> int:
-        # `folder` is private to this transfer (removed on failure): no need for renames
-        path = folder / f"{safe_name(event.request.AffectedSOPInstanceUID, 'instance')}.dcm"
-        try:
-            write_received(path, event)
-        except OSError as err:
-            logger.error("cannot write %s: %s", path, err)
-            return 0xA700
-        received.append(path)
-        progress()
-        return 0x0000
-
-    final = None
-    with association(
-        url,
-        [(model, UNCOMPRESSED), *[(uid, UNCOMPRESSED) for uid in storage]],
-        roles=[pynetdicom.build_role(uid, scp_role=True) for uid in storage],
-        handlers=[(pynetdicom.evt.EVT_C_STORE, on_store)],
-    ) as assoc:
-        for status, _ in assoc.send_c_get(identifier(level, match), model):
-            code = check_status(status, url, "C-GET", assoc)
-            final = status
-            if code in PENDING:
-                _on_pending(status, progress)
-    check_complete(url, _describe(level, match), len(received), expected, final)
-    return len(received)
+    sink = _FileSink(folder)
+    final: dict[str, Any] | None = None
+    contexts = [(model, UNCOMPRESSED), *[(uid, UNCOMPRESSED) for uid in storage]]
+    try:
+        with associate(url, contexts, scp_roles=storage) as assoc:
+            _request(assoc, assoc.context(model), "C-GET", identifier(level, match))
+            while True:
+                msg = _receive(assoc, url, "C-GET", sink.open)
+                if msg.command.get("CommandField") == C_STORE_RQ:
+                    sink.finish()
+                    _store_response(assoc, msg, 0x0000)
+                    progress()
+                    continue
+                code = check_status(msg.command, url, "C-GET")
+                final = msg.command
+                if code not in PENDING:
+                    break
+                _on_pending(msg.command, progress)
+    finally:
+        received = sink.close()
+    check_complete(url, _describe(level, match), received, expected, final)
+    return received
 
 
 def _is_loopback(host: str) -> bool:
@@ -354,22 +369,26 @@ def move(
         raise ValueError("C-MOVE needs our AE title as move=")
     port = url.move_port or 11112
     host = "127.0.0.1" if _is_loopback(url.host) else ""
-    final = None
+    final: dict[str, Any] | None = None
     listener = Listener(folder, port=port, aet=url.move, host=host, timeout=url.timeout)
     listener.on_stored = lambda _path: progress()
-    with listener, association(url, [(model, UNCOMPRESSED)]) as assoc:
-        for status, _ in assoc.send_c_move(identifier(level, match), url.move, model):
-            code = _check_move_status(status, url, port, assoc)
-            final = status
-            if code in PENDING:
-                _on_pending(status, progress)
+    with listener, associate(url, [(model, UNCOMPRESSED)]) as assoc:
+        cx = assoc.context(model)
+        _request(assoc, cx, "C-MOVE", identifier(level, match), MoveDestination=url.move)
+        while True:
+            msg = _receive(assoc, url, "C-MOVE")
+            code = _check_move_status(msg.command, url, port)
+            final = msg.command
+            if code not in PENDING:
+                break
+            _on_pending(msg.command, progress)
     check_complete(url, _describe(level, match), listener.count, expected, final)
     return listener.count
 
 
-def _check_move_status(status: Dataset, url: PacsURL, port: int, assoc: Any) -> int:
+def _check_move_status(status: dict[str, Any], url: PacsURL, port: int) -> int:
     try:
-        return check_status(status, url, "C-MOVE", assoc)
+        return check_status(status, url, "C-MOVE")
     except NetworkError as err:
         known = "does not know" if status.get("Status") == 0xA801 else "may not know"
         raise NetworkError(
@@ -384,8 +403,56 @@ def _describe(level: str, match: dict[str, str]) -> str:
     return f"{level.lower()} {keys}"
 
 
-def _as_dataset(item: Dataset | str | Path) -> Dataset:
-    ds = item if isinstance(item, Dataset) else dcmread(item)
+@dataclass
+class _Outgoing:
+    """One image to send: its UIDs, and either the encoded dataset or a Dataset."""
+
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str
+    raw: memoryview | None = None
+    dataset: Dataset | None = None
+
+    def payload(self, cx: Context) -> bytes | memoryview:
+        """The dataset encoded in the context's transfer syntax."""
+        from pynetdicom.dsutils import encode
+
+        if self.raw is not None and cx.transfer_syntax == self.transfer_syntax:
+            return self.raw
+        ds = self.dataset
+        if ds is None:
+            ds = dcmread(BytesIO(bytes(self.raw or b"")), force=True)
+        raw = encode(ds, cx.transfer_syntax == ImplicitVRLittleEndian, True)
+        if raw is None:
+            raise WriteError(f"cannot encode {self.sop_instance} in {cx.transfer_syntax}")
+        return raw
+
+
+def _outgoing(item: Dataset | str | Path) -> _Outgoing:
+    """What to send for a Dataset or a DICOM file (a file is sent as it is, not re-encoded)."""
+    if isinstance(item, Dataset):
+        meta = getattr(item, "file_meta", None)
+        syntax = str(getattr(meta, "TransferSyntaxUID", "") or ExplicitVRLittleEndian)
+        return _Outgoing(str(item.SOPClassUID), str(item.SOPInstanceUID), syntax, dataset=item)
+    from pydicom.filereader import read_file_meta_info
+
+    data = Path(item).read_bytes()
+    if data[128:132] == b"DICM":
+        meta = read_file_meta_info(item)
+        length = meta.get("FileMetaInformationGroupLength")
+        keys = ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
+        if length is not None and all(k in meta for k in keys):
+            return _Outgoing(
+                str(meta.MediaStorageSOPClassUID),
+                str(meta.MediaStorageSOPInstanceUID),
+                str(meta.TransferSyntaxUID),
+                raw=memoryview(data)[144 + int(length) :],
+            )
+    ds = dcmread(BytesIO(data), force=True)
+    return _outgoing(_with_meta(ds))
+
+
+def _with_meta(ds: Dataset) -> Dataset:
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         meta = meta if meta is not None else FileMetaDataset()
@@ -394,8 +461,22 @@ def _as_dataset(item: Dataset | str | Path) -> Dataset:
     return ds
 
 
+def _store_context(assoc: Association, item: _Outgoing) -> Context:
+    for cx in assoc.contexts.values():
+        if cx.abstract_syntax == item.sop_class and cx.transfer_syntax == item.transfer_syntax:
+            return cx
+    if item.transfer_syntax in UNCOMPRESSED or item.raw is None:
+        return assoc.context(item.sop_class)
+    raise WriteError(
+        f"{assoc.url.where()} does not accept {item.sop_instance} in its transfer syntax "
+        f"{item.transfer_syntax}; decompress the images first"
+    )
+
+
 def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Progress) -> list[str]:
     """C-STORE datasets (or files) of one SOP class; return the SOP Instance UIDs stored.
+
+    Files are sent as they are (their dataset bytes), Datasets are encoded once.
 
     Raises
     ------
@@ -406,37 +487,53 @@ def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Prog
     first = next(it, None)
     if first is None:
         return []
-    ds0 = _as_dataset(first)
-    sop_class = str(ds0.SOPClassUID)
-    syntax = str(ds0.file_meta.TransferSyntaxUID)
-    contexts = [(sop_class, [ts]) for ts in dict.fromkeys([syntax, *UNCOMPRESSED])]
+    item: _Outgoing | None = _outgoing(first)
+    assert item is not None
+    sop_class = item.sop_class
+    syntaxes = dict.fromkeys([item.transfer_syntax, *UNCOMPRESSED])
     stored: list[str] = []
     refused: list[tuple[str, str]] = []
-    with association(url, contexts) as assoc:
-        for ds in _chain(ds0, it):
-            if str(ds.SOPClassUID) != sop_class:
+    with associate(url, [(sop_class, [ts]) for ts in syntaxes]) as assoc:
+        while item is not None:
+            if item.sop_class != sop_class:
                 raise WriteError(
-                    f"cannot send SOP class {ds.SOPClassUID} with {sop_class} in one call"
+                    f"cannot send SOP class {item.sop_class} with {sop_class} in one call"
                 )
-            status = assoc.send_c_store(ds, msg_id=(len(stored) + len(refused)) % 65535 + 1)
-            if "Status" not in status:
-                why = "association aborted" if assoc.is_aborted else "no response (timeout)"
-                refused.append((str(ds.SOPInstanceUID), why))
-                break
-            code = int(status.Status)
-            if code == 0 or 0xB000 <= code <= 0xBFFF:
-                stored.append(str(ds.SOPInstanceUID))
+            why = _store_one(assoc, item, len(stored) + len(refused))
+            if why is None:
+                stored.append(item.sop_instance)
                 progress()
             else:
-                refused.append((str(ds.SOPInstanceUID), f"status 0x{code:04X}"))
+                refused.append((item.sop_instance, why))
+                if not assoc.is_open:
+                    break
+            nxt = next(it, None)
+            item = _outgoing(nxt) if nxt is not None else None
     _check_stored(url, stored, refused, progress)
     return stored
 
 
-def _chain(first: Dataset, rest: Iterator[Dataset | str | Path]) -> Iterator[Dataset]:
-    yield first
-    for item in rest:
-        yield _as_dataset(item)
+def _store_one(assoc: Association, item: _Outgoing, sent: int) -> str | None:
+    """Send one image; None when stored, else why not."""
+    cx = _store_context(assoc, item)
+    command = encode_command(
+        CommandField=C_STORE_RQ,
+        MessageID=sent % 65535 + 1,
+        AffectedSOPClassUID=item.sop_class,
+        AffectedSOPInstanceUID=item.sop_instance,
+        Priority=0,
+        CommandDataSetType=0x0001,
+    )
+    try:
+        assoc.send(cx, command, item.payload(cx))
+        status = assoc.receive().command
+    except NetworkError as err:
+        return str(err)
+    code = int(status.get("Status", 0xFFFF))
+    if code == 0 or 0xB000 <= code <= 0xBFFF:
+        return None
+    comment = status.get("ErrorComment", "")
+    return f"status 0x{code:04X} {comment}".rstrip()
 
 
 def _check_stored(
@@ -456,5 +553,14 @@ def _check_stored(
 
 def echo(url: PacsURL) -> None:
     """C-ECHO the PACS; raise NetworkError when it does not answer."""
-    with association(url, [("1.2.840.10008.1.1", UNCOMPRESSED)]) as assoc:
-        check_status(assoc.send_c_echo(), url, "C-ECHO", assoc)
+    verification = "1.2.840.10008.1.1"
+    with associate(url, [(verification, UNCOMPRESSED)]) as assoc:
+        cx = assoc.context(verification)
+        command = encode_command(
+            CommandField=C_ECHO_RQ,
+            MessageID=assoc.next_message_id(),
+            AffectedSOPClassUID=verification,
+            CommandDataSetType=NO_DATASET,
+        )
+        assoc.send(cx, command, None)
+        check_status(_receive(assoc, url, "C-ECHO").command, url, "C-ECHO")

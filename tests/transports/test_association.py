@@ -1,0 +1,229 @@
+"""The single-threaded association client against peers other than Orthanc.
+
+A pynetdicom SCP (another DICOM implementation) serves C-ECHO, C-FIND and C-GET, with
+small PDU sizes so that every message is fragmented, and misbehaves on request
+(aborts in the middle of a C-GET); dcmtk's storescp receives our C-STORE.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
+
+from imagedata.errors import WriteError
+from imagedata.transports import NetworkError, dimse, fetch_to_folder, parse_url, send
+from imagedata.transports._association import (
+    C_ECHO_RQ,
+    C_STORE_RSP,
+    NO_DATASET,
+    decode_command,
+    encode_command,
+)
+from imagedata.transports._base import AssociationRejectedError
+from tests.conftest import require_tool
+from tests.transports._helpers import assert_same_instances, unique_series
+from tests.transports.conftest import free_port
+
+pynetdicom = pytest.importorskip("pynetdicom")
+
+
+def test_command_set_matches_pydicom() -> None:
+    raw = encode_command(
+        CommandField=C_STORE_RSP,
+        MessageIDBeingRespondedTo=7,
+        AffectedSOPClassUID="1.2.840.10008.5.1.4.1.1.4",
+        AffectedSOPInstanceUID="1.2.3.45",  # odd length: padded with NUL
+        CommandDataSetType=NO_DATASET,
+        Status=0xB000,
+    )
+    ds = read_dataset(BytesIO(raw), is_implicit_VR=True, is_little_endian=True)
+    assert ds.CommandGroupLength == len(raw) - 12
+    assert ds.CommandField == C_STORE_RSP and ds.MessageIDBeingRespondedTo == 7
+    assert ds.AffectedSOPInstanceUID == "1.2.3.45" and ds.Status == 0xB000
+    assert ds.CommandDataSetType == NO_DATASET
+    # and the other way: a command set pydicom wrote, read by us
+    from pynetdicom.dsutils import encode
+
+    cmd = Dataset()
+    cmd.CommandGroupLength = 0
+    cmd.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    cmd.CommandField = C_ECHO_RQ
+    cmd.MessageID = 513
+    cmd.CommandDataSetType = NO_DATASET
+    cmd.ErrorComment = "odd"
+    got = decode_command(encode(cmd, True, True) or b"")
+    assert got == {
+        "AffectedSOPClassUID": "1.2.840.10008.1.1",
+        "CommandField": C_ECHO_RQ,
+        "MessageID": 513,
+        "CommandDataSetType": NO_DATASET,
+        "ErrorComment": "odd",
+    }
+
+
+class _Scp:
+    """A pynetdicom C-ECHO/C-FIND/C-GET SCP serving `files`, with a small maximum PDU."""
+
+    def __init__(self, files: list[Path], *, abort_after: int | None = None) -> None:
+        from pynetdicom import AE, AllStoragePresentationContexts, evt
+        from pynetdicom.sop_class import (
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelGet,
+            Verification,
+        )
+
+        self.datasets = [pydicom.dcmread(f) for f in files]
+        self.abort_after = abort_after
+        self.port = free_port()
+        ae = AE(ae_title="PYSCP")
+        ae.maximum_pdu_size = 4096  # every image arrives and leaves in many fragments
+        for cx in (
+            Verification,
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelGet,
+        ):
+            ae.add_supported_context(cx)
+        for cx in AllStoragePresentationContexts:
+            ae.add_supported_context(cx.abstract_syntax, scp_role=True, scu_role=False)
+        self.server = ae.start_server(
+            ("127.0.0.1", self.port),
+            block=False,
+            evt_handlers=[(evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get)],
+        )
+        self.url = f"dicom://127.0.0.1:{self.port}/PYSCP"
+
+    def _find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
+        ds = self.datasets[0]
+        rsp = Dataset()
+        rsp.QueryRetrieveLevel = "SERIES"
+        rsp.StudyInstanceUID = ds.StudyInstanceUID
+        rsp.SeriesInstanceUID = ds.SeriesInstanceUID
+        rsp.Modality = ds.Modality
+        rsp.NumberOfSeriesRelatedInstances = len(self.datasets)
+        yield 0xFF00, rsp
+
+    def _get(self, event: Any) -> Iterator[Any]:
+        yield len(self.datasets)
+        for k, ds in enumerate(self.datasets):
+            if self.abort_after is not None and k == self.abort_after:
+                event.assoc.abort()
+                return
+            yield 0xFF00, ds
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def series(tmp_path: Path) -> Any:
+    return unique_series(tmp_path, shape=(5, 64, 48))
+
+
+def test_echo_find_get_from_pynetdicom_scp(series: Any, tmp_path: Path) -> None:
+    scp = _Scp(series.files)
+    try:
+        dimse.echo(parse_url(scp.url))
+        out = fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series.series_instance_uid}",
+                              tmp_path / "out")  # fmt: skip
+    finally:
+        scp.close()
+    assert_same_instances(series.files, sorted(out.rglob("*.dcm")))
+
+
+def test_peer_abort_during_cget_keeps_nothing(series: Any, tmp_path: Path) -> None:
+    scp = _Scp(series.files, abort_after=2)
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(AssociationRejectedError, match="ended the association during C-GET"):
+            fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series.series_instance_uid}", out)
+    finally:
+        scp.close()
+    assert list(out.rglob("*.dcm")) == []
+
+
+def test_failed_write_during_cget_is_an_error(
+    series: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode:
+            raise OSError(28, "No space left on device")
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(dimse, "open", full_disk, raising=False)
+    scp = _Scp(series.files)
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(WriteError, match="No space left on device"):
+            fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series.series_instance_uid}", out)
+    finally:
+        scp.close()
+    assert list(out.rglob("*.dcm")) == []
+
+
+def test_cstore_to_dcmtk_storescp(series: Any, tmp_path: Path) -> None:
+    """Files go out as they are; storescp (dcmtk) receives the same data elements."""
+    storescp = require_tool("storescp")
+    port = free_port()
+    received = tmp_path / "received"
+    received.mkdir()
+    proc = subprocess.Popen(
+        [storescp, "-aet", "DCMTK", "-pdu", "4096", "-od", str(received), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"dicom://127.0.0.1:{port}/DCMTK"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                dimse.echo(parse_url(url))
+                break
+            except NetworkError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        # files (sent raw) and Datasets (encoded) both arrive intact
+        stored = send(url, series.files[:3], progress=False)
+        stored += send(url, [pydicom.dcmread(f) for f in series.files[3:]], progress=False)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert len(stored) == len(series.files)
+    assert_same_instances(series.files, sorted(received.iterdir()))
+
+
+def test_store_to_peer_without_storage_names_the_titles(series: Any) -> None:
+    """A peer that supports only C-ECHO accepts no storage context: a clear error."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    ae = AE(ae_title="ECHOONLY")
+    ae.add_supported_context(Verification)
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False)
+    try:
+        with pytest.raises(AssociationRejectedError, match=r"accepted none.*'ECHOONLY'"):
+            send(f"dicom://127.0.0.1:{port}/ECHOONLY", series.files[:1], progress=False)
+    finally:
+        server.shutdown()
+
+
+def test_large_dataset_fragments_round_trip(tmp_path: Path) -> None:
+    """A 1 MB image through a peer with 4 kB PDUs: hundreds of fragments each way."""
+    big = unique_series(tmp_path, shape=(2, 512, 1024))
+    scp = _Scp(big.files)
+    try:
+        out = fetch_to_folder(f"{scp.url}?SeriesInstanceUID={big.series_instance_uid}",
+                              tmp_path / "out")  # fmt: skip
+    finally:
+        scp.close()
+    assert_same_instances(big.files, sorted(out.rglob("*.dcm")))
