@@ -164,3 +164,18 @@ def test_dicomweb_headers_only_with_credentials(orthanc_auth: Orthanc, tmp_path:
     hdr = Series(orthanc_auth.web_url(query, userinfo=f"{USER}:{PASSWORD}"), headers_only=True)
     assert hdr.shape == truth.data.shape
     np.testing.assert_allclose(hdr.affine, truth.affine, atol=1e-6)
+
+
+def test_docs_name_every_cfind_key() -> None:
+    """docs/network.md says which attributes a dicom:// headers_only read carries."""
+    import re
+
+    docs = Path(__file__).parents[2] / "docs" / "network.md"
+    text = docs.read_text()
+    section = text[text.index("## Headers only") : text.index("## Listing")]
+    named = set()
+    for base, more in re.findall(r"`([A-Za-z]+)`((?:/`[A-Za-z]+`)*)", section):
+        named.add(base)  # `StudyDate`/`Time` names StudyDate and StudyTime
+        stem = re.sub(r"(Date|Time)$", "", base)
+        named.update(stem + suffix for suffix in re.findall(r"`([A-Za-z]+)`", more))
+    assert [k for k in CFIND_KEYS if k not in named] == []

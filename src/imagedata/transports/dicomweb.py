@@ -230,45 +230,39 @@ def split_multipart(chunks: Iterable[bytes], boundary: bytes) -> Iterator[tuple[
     b'hello'
     """
     delim = b"\r\n--" + boundary
-    keep = len(delim)
     buf = bytearray(b"\r\n")  # the first delimiter may have no CRLF before it
     state = "preamble"
     for chunk in chunks:
         buf += chunk
+        pos = 0  # bytes of buf consumed; removed once per chunk (no memmove per part)
         while True:
             if state in ("preamble", "body"):
-                i = buf.find(delim)
+                i = buf.find(delim, pos)
+                end = i if i >= 0 else max(pos, len(buf) - len(delim))
+                if state == "body" and end > pos:
+                    with memoryview(buf) as view:
+                        yield "data", bytes(view[pos:end])
                 if i < 0:
-                    if len(buf) > keep:
-                        if state == "body":
-                            yield "data", bytes(buf[:-keep])
-                        del buf[:-keep]
+                    pos = end
                     break
                 if state == "body":
-                    if i:
-                        yield "data", bytes(buf[:i])
                     yield "end", b""
-                del buf[: i + len(delim)]
-                state = "delimiter"
+                pos, state = i + len(delim), "delimiter"
             elif state == "delimiter":
-                if buf[:2] == b"--":
+                if buf[pos : pos + 2] == b"--":
                     return  # closing delimiter; the epilogue is ignored
-                eol = buf.find(b"\r\n")
-                if eol < 0 or len(buf) < 2:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0 or len(buf) < pos + 2:
                     break
-                del buf[: eol + 2]
-                state = "headers"
+                pos, state = eol + 2, "headers"
             else:
-                if buf[:2] == b"\r\n":
-                    headers, skip = b"", 2
-                else:
-                    eoh = buf.find(b"\r\n\r\n")
-                    if eoh < 0:
-                        break
-                    headers, skip = bytes(buf[:eoh]), eoh + 4
-                del buf[:skip]
-                yield "start", headers
+                eoh = pos if buf[pos : pos + 2] == b"\r\n" else buf.find(b"\r\n\r\n", pos)
+                if eoh < 0:
+                    break
+                yield "start", bytes(buf[pos:eoh])
+                pos = eoh + (2 if eoh == pos else 4)
                 state = "body"
+        del buf[:pos]
     raise EOFError(f"multipart body ended in its {state} (no closing boundary)")
 
 
