@@ -30,6 +30,7 @@ from imagedata.testing import make_dicom_series
 from imagedata.transports import fetch_to_folder, send
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
+MOVE_AET = "BENCHMOVE"
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
@@ -43,7 +44,7 @@ class Orthanc:
     """A throw-away Orthanc on loopback."""
 
     def __init__(self, folder: Path, max_pdu: int | None = None) -> None:
-        self.http, self.dicom = free_port(), free_port()
+        self.http, self.dicom, self.move_port = free_port(), free_port(), free_port()
         cfg = {
             "Name": "BENCH",
             "StorageDirectory": str(folder / "storage"),
@@ -56,6 +57,7 @@ class Orthanc:
             "DicomAlwaysAllowFind": True,
             "DicomAlwaysAllowGet": True,
             "DicomAlwaysAllowMove": True,
+            "DicomModalities": {"bench": [MOVE_AET, "127.0.0.1", self.move_port]},
         }
         if PLUGIN.exists():
             cfg["Plugins"] = [str(PLUGIN)]
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-pdu", type=int, default=None, help="Orthanc's MaximumPduLength (default 16384)"
     )
     args = ap.parse_args(argv)
-    for tool in ("Orthanc", "storescu", "getscu"):
+    for tool in ("Orthanc", "storescu", "getscu", "movescu"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (make system-tools)", file=sys.stderr)
             return 1
@@ -203,6 +205,22 @@ def main(argv: list[str] | None = None) -> int:
         t_dcmtk = timed(dcmtk_get, fresh, args.repeat)
         t_ours = timed(ours_get, fresh, args.repeat)
         rows.append(("C-GET (C-FIND + C-GET for us)", t_ours, t_dcmtk, "getscu"))
+        move_query = f"{query}&move={MOVE_AET}&move_port={orthanc.move_port}"
+
+        def ours_move() -> None:
+            fetch_to_folder(move_query, out, level="series", progress=False)
+            assert len(list(out.rglob("*.dcm"))) == len(files)
+
+        def dcmtk_move() -> None:
+            run(["movescu", "-aet", MOVE_AET, "-aem", MOVE_AET, "-aec", "ORTHANC",
+                 "--port", str(orthanc.move_port), "-S", "-k", "QueryRetrieveLevel=SERIES",
+                 "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID={series}",
+                 "-od", str(out), "127.0.0.1", str(orthanc.dicom)])  # fmt: skip
+            assert len(list(out.glob("*"))) == len(files)
+
+        t_dcmtk_move = timed(dcmtk_move, fresh, args.repeat)
+        t_ours = timed(ours_move, fresh, args.repeat)
+        rows.append(("C-MOVE to our listener (no target)", t_ours, t_dcmtk_move, "movescu"))
         if PLUGIN.exists():
             web = f"dicomweb+http://127.0.0.1:{orthanc.http}/dicom-web"
             web_query = f"{web}?StudyInstanceUID={study}&SeriesInstanceUID={series}"
