@@ -179,3 +179,65 @@ def test_docs_name_every_cfind_key() -> None:
         stem = re.sub(r"(Date|Time)$", "", base)
         named.update(stem + suffix for suffix in re.findall(r"`([A-Za-z]+)`", more))
     assert [k for k in CFIND_KEYS if k not in named] == []
+
+
+def test_dicomweb_headers_only_fetches_private_bulk_data_but_not_pixels(
+    orthanc: Orthanc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pydicom
+
+    truth = unique_series(tmp_path, shape=(2, 8, 8))
+    blob = bytes(range(256)) * 8  # Orthanc sends binary values as BulkDataURI
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.private_block(0x0019, "IMAGEDATA TEST", create=True).add_new(0x10, "OB", blob)
+        ds.save_as(f)
+    upload(orthanc, truth.files)
+    spy = NoPixels(monkeypatch)
+    hdr = Series(orthanc.web_url(f"PatientID={truth.patient_id}"), headers_only=True)
+    block = hdr.header.template.private_block(0x0019, "IMAGEDATA TEST")
+    assert block[0x10].value == blob
+    bulk = [u for u in spy.urls if "/bulk/" in u]
+    assert bulk and all(u.lower().endswith("/bulk/00191010") for u in bulk), spy.urls
+
+
+def test_needs_whole_files() -> None:
+    from pydicom.dataset import Dataset
+
+    from imagedata.transports._headers import needs_whole_files
+
+    plain, multi, mosaic = Dataset(), Dataset(), Dataset()
+    plain.NumberOfFrames = 1
+    multi.NumberOfFrames = 24
+    mosaic.ImageType = ["ORIGINAL", "PRIMARY", "M", "MOSAIC"]
+    assert needs_whole_files([plain, Dataset()]) == ""
+    assert "NumberOfFrames 24" in needs_whole_files([plain, multi])
+    assert "mosaic" in needs_whole_files([mosaic])
+
+
+def test_dicom_multiframe_falls_back_to_whole_files(
+    orthanc: Orthanc, stored: SyntheticSeries, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """C-FIND answers cannot describe multi-frame images: the whole files are retrieved."""
+    from imagedata.transports import _headers
+
+    cfind = _headers.cfind_headers
+
+    def as_multiframe(*args: Any) -> list[Any]:
+        found = cfind(*args)
+        found[0].NumberOfFrames = 2
+        return found
+
+    monkeypatch.setattr(_headers, "cfind_headers", as_multiframe)
+    got: list[int] = []
+    get = dimse.get
+
+    def counting_get(*args: Any, **kwargs: Any) -> int:
+        got.append(1)
+        return int(get(*args, **kwargs))
+
+    monkeypatch.setattr(dimse, "get", counting_get)
+    hdr = Series(_url(orthanc, "dicom", stored), headers_only=True)
+    assert got == [1] and "which C-FIND answers cannot describe" in caplog.text
+    assert hdr.shape == stored.data.shape

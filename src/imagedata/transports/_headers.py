@@ -192,20 +192,63 @@ def web_headers(url: PacsURL, study: str, series: str) -> list[Dataset]:
     """The headers of a series' instances from the WADO-RS metadata resource.
 
     Bulk data other than pixel data (private binary headers, for instance) are fetched
-    by their BulkDataURI; pixel data are not.
+    by their BulkDataURI when it is on the same server; pixel data are not.
     """
-    from imagedata.transports.dicomweb import client, translate_errors
+    from imagedata.transports.dicomweb import client, session, translate_errors
 
-    with client(url) as web, translate_errors(url, f"WADO-RS metadata of series {series}"):
+    what = f"WADO-RS metadata of series {series}"
+    with client(url) as web, translate_errors(url, what):
         items = web.retrieve_series_metadata(study, series)
+    http = session(url)
 
-        def bulk(tag: str, vr: str, uri: str) -> bytes:
-            if int(tag, 16) in _PIXEL_TAGS:
-                return b""
-            parts = web.retrieve_bulkdata(uri, media_types=("application/octet-stream",))
-            return bytes(parts[0]) if parts else b""
+    def bulk(tag: str, vr: str, uri: str) -> bytes:
+        if int(tag, 16) in _PIXEL_TAGS:
+            return b""
+        return _bulk_data(url, http, uri, tag)
 
-        return [Dataset.from_json(item, bulk_data_uri_handler=bulk) for item in items]
+    try:
+        with translate_errors(url, f"WADO-RS bulk data of series {series}"):
+            return [Dataset.from_json(item, bulk_data_uri_handler=bulk) for item in items]
+    finally:
+        http.close()
+
+
+def _bulk_data(url: PacsURL, http: Any, uri: str, tag: str) -> bytes:
+    """The value of one bulk data element (a multipart/related octet-stream response).
+
+    Only URIs on the server of `url` are followed, so credentials go nowhere else.
+    """
+    from urllib.parse import urlsplit
+
+    from imagedata.transports.dicomweb import boundary_of, split_multipart
+
+    ours, theirs = urlsplit(url.base_url), urlsplit(uri)
+    # servers build the URI from the Host header and may drop the port: same host is enough
+    if theirs.hostname not in (None, ours.hostname) or not theirs.path.startswith(
+        ours.path.rstrip("/") + "/"
+    ):
+        logger.warning("(%s) bulk data at %s, not on %s: left empty", tag, uri, url.base_url)
+        return b""
+    target = f"{ours.scheme}://{ours.netloc}{theirs.path}" + (
+        f"?{theirs.query}" if theirs.query else ""
+    )
+    rsp = http.get(
+        target,
+        headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+        timeout=(url.connect_timeout, url.timeout),
+    )
+    rsp.raise_for_status()
+    boundary = boundary_of(rsp.headers.get("Content-Type", ""))
+    if boundary is None:
+        return bytes(rsp.content)
+    events = split_multipart([rsp.content], boundary)
+    data = []
+    for kind, payload in events:
+        if kind == "data":
+            data.append(payload)
+        elif kind == "end":
+            break
+    return b"".join(data)
 
 
 def header_file(folder: Path, ds: Dataset) -> Path:
