@@ -175,3 +175,70 @@ def test_refused_images_make_a_partial_store_error(
         with pytest.raises(PartialTransferError, match=r"only 2 of 4 images .* status 0xA700"):
             send(f"dicom://127.0.0.1:{port}/PICKY", truth.files, expected=4)
         assert listener.count == 2
+
+
+def test_echoscu_and_a_find_request_to_the_listener(tmp_path: Path) -> None:
+    """C-ECHO is answered; a C-FIND (not a storage service) gets no association context."""
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="IDECHO"):
+        r = _dcmtk("echoscu", "-aec", "IDECHO", "127.0.0.1", str(port))
+        assert r.returncode == 0, r.stderr
+        r = _dcmtk("findscu", "-aec", "IDECHO", "-S", "-k", "QueryRetrieveLevel=STUDY",
+                   "127.0.0.1", str(port))  # fmt: skip
+        assert r.returncode != 0
+        assert "No Acceptable Presentation Contexts" in r.stderr + r.stdout
+
+
+def test_abort_in_the_middle_of_an_image_leaves_nothing(tmp_path: Path) -> None:
+    """A sender that aborts after half an image: no file, hidden or not, stays behind."""
+    import socket
+    import struct
+    import time
+
+    from imagedata.transports import parse_url
+    from imagedata.transports._association import C_STORE_RQ, associate, encode_command
+
+    truth = unique_series(tmp_path, shape=(1, 64, 64))
+    raw = truth.files[0].read_bytes()
+    port = free_port()
+    folder = tmp_path / "in"
+    with Listener(folder, port=port, aet="IDABORT") as listener:
+        url = parse_url(f"dicom://127.0.0.1:{port}/IDABORT")
+        mr = "1.2.840.10008.5.1.4.1.1.4"
+        assoc = associate(url, [(mr, ["1.2.840.10008.1.2.1"])])
+        cx = assoc.context(mr)
+        cmd = encode_command(
+            CommandField=C_STORE_RQ,
+            MessageID=1,
+            AffectedSOPClassUID=mr,
+            AffectedSOPInstanceUID="1.2.3",
+            Priority=0,
+            CommandDataSetType=1,
+        )
+        assoc._send_pdv(cx.id, 0x03, cmd)
+        assoc._send_pdv(cx.id, 0x00, raw[400:2400])  # a first fragment, not the last
+        assoc.sock.sendall(struct.pack(">BBL", 7, 0, 4) + b"\0\0\0\0")  # A-ABORT
+        assoc.sock.shutdown(socket.SHUT_RDWR)
+        assoc.close()
+        deadline = time.monotonic() + 5
+        while any(folder.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert listener.count == 0
+    assert list(folder.rglob("*")) == []
+
+
+def test_stop_ends_open_associations(tmp_path: Path) -> None:
+    """stop() returns promptly even while a peer keeps an idle association open."""
+    import time
+
+    from imagedata.transports import parse_url
+    from imagedata.transports._association import associate
+
+    port = free_port()
+    listener = Listener(tmp_path / "in", port=port, aet="IDSTOP", timeout=30).start()
+    url = parse_url(f"dicom://127.0.0.1:{port}/IDSTOP")
+    assoc = associate(url, [("1.2.840.10008.1.1", ["1.2.840.10008.1.2"])])
+    start = time.monotonic()
+    listener.stop()
+    assert time.monotonic() - start < 5
+    assoc.close()

@@ -17,6 +17,7 @@ that listens for C-MOVE (:mod:`imagedata.transports.listener`) uses pynetdicom.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,8 @@ from imagedata.transports._base import (
     NetworkError,
 )
 from imagedata.transports._url import PacsURL
+
+logger = logging.getLogger(__name__)
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 IMPLEMENTATION_VERSION = "IMAGEDATA4"
@@ -69,6 +72,10 @@ TAGS = {
 }
 _US = {"CommandField", "MessageID", "MessageIDBeingRespondedTo", "Priority"}
 _US |= {"CommandDataSetType", "Status"} | {k for k in TAGS if k.startswith("NumberOf")}
+
+
+class PeerReleased(NetworkError):
+    """The peer released the association (normal at the end of a storage association)."""
 
 
 # --- command sets ---------------------------------------------------------------------
@@ -156,8 +163,10 @@ class Association:
     ----------
     sock
         The connected socket (TLS-wrapped for dicoms://).
-    url
-        The PACS URL (for messages and timeouts).
+    peer
+        Who is at the other end, for messages (``AET@host:port``).
+    timeout
+        The socket timeout in seconds (for messages; the socket has it already).
     contexts
         Accepted presentation contexts by id.
     peer_max_pdu
@@ -165,10 +174,16 @@ class Association:
     """
 
     def __init__(
-        self, sock: socket.socket, url: PacsURL, contexts: dict[int, Context], peer_max_pdu: int
+        self,
+        sock: socket.socket,
+        peer: str,
+        timeout: float,
+        contexts: dict[int, Context],
+        peer_max_pdu: int,
     ) -> None:
         self.sock = sock
-        self.url = url
+        self.peer = peer
+        self.timeout = timeout
         self.contexts = contexts
         self._chunk = peer_max_pdu - 6 if peer_max_pdu > 6 else UNLIMITED_CHUNK
         self._buffer = bytearray(MAX_PDU + 6)
@@ -192,9 +207,9 @@ class Association:
             ):
                 return cx
         raise NetworkError(
-            f"{self.url.where()} did not accept {abstract_syntax}"
+            f"{self.peer} did not accept {abstract_syntax}"
             + (f" in transfer syntax {transfer_syntax}" if transfer_syntax else "")
-            + f" (called AE title {self.url.called_aet!r}); check what the PACS supports"
+            + "; check what the PACS supports"
         )
 
     def send(self, context: Context, command: bytes, dataset: bytes | memoryview | None) -> None:
@@ -265,7 +280,7 @@ class Association:
         except KeyError:
             self.abort()
             raise NetworkError(
-                f"{self.url.where()} sent data on presentation context {cx_id}, which was not "
+                f"{self.peer} sent data on presentation context {cx_id}, which was not "
                 "accepted; the association was aborted"
             ) from None
 
@@ -307,26 +322,24 @@ class Association:
         if pdu_type == 0x07:
             raw = _PDU_HEADER.pack(7, 0, length) + body
             raise AssociationRejectedError(
-                f"{self.url.where()} aborted the association: {_abort_reason(raw)}"
+                f"{self.peer} aborted the association: {_abort_reason(raw)}"
             )
         if pdu_type == 0x05:
             self._send_raw(_PDU_HEADER.pack(6, 0, 4) + b"\x00" * 4)
             self.close()
-            raise NetworkError(
-                f"{self.url.where()} released the association in the middle of an operation"
+            raise PeerReleased(
+                f"{self.peer} released the association in the middle of an operation"
             )
         self.abort()
-        raise NetworkError(
-            f"{self.url.where()} sent an unexpected PDU (type 0x{pdu_type:02X}); aborted"
-        )
+        raise NetworkError(f"{self.peer} sent an unexpected PDU (type 0x{pdu_type:02X}); aborted")
 
     def _broken(self, doing: str, err: OSError) -> NetworkError:
         if isinstance(err, TimeoutError):
             return NetworkError(
-                f"{self.url.where()}: no answer within {self.url.timeout:g} s while {doing}; "
+                f"{self.peer}: no answer within {self.timeout:g} s while {doing}; "
                 "try a larger timeout="
             )
-        return NetworkError(f"{self.url.where()}: the connection broke while {doing} ({err})")
+        return NetworkError(f"{self.peer}: the connection broke while {doing} ({err})")
 
     # - ending -
 
@@ -387,6 +400,17 @@ def _abort_reason(raw: bytes) -> str:
 # --- opening ------------------------------------------------------------------------------
 
 
+def _our_user_items(prim_mod: Any) -> list[Any]:
+    """Maximum PDU length, implementation class UID and version name (PS3.7 D.3.3)."""
+    max_length = prim_mod.MaximumLengthNotification()
+    max_length.maximum_length_received = MAX_PDU
+    impl = prim_mod.ImplementationClassUIDNotification()
+    impl.implementation_class_uid = IMPLEMENTATION_UID
+    version = prim_mod.ImplementationVersionNameNotification()
+    version.implementation_version_name = IMPLEMENTATION_VERSION
+    return [max_length, impl, version]
+
+
 def _request_pdu(
     url: PacsURL,
     contexts: Sequence[tuple[str, Sequence[str]]],
@@ -409,13 +433,7 @@ def _request_pdu(
     rq.calling_ae_title = url.calling_aet
     rq.called_ae_title = url.called_aet
     rq.presentation_context_definition_list = requested
-    max_length = prim_mod.MaximumLengthNotification()
-    max_length.maximum_length_received = MAX_PDU
-    impl = prim_mod.ImplementationClassUIDNotification()
-    impl.implementation_class_uid = IMPLEMENTATION_UID
-    version = prim_mod.ImplementationVersionNameNotification()
-    version.implementation_version_name = IMPLEMENTATION_VERSION
-    items: list[Any] = [max_length, impl, version]
+    items: list[Any] = _our_user_items(prim_mod)
     for uid in dict.fromkeys(scp_roles):
         role = prim_mod.SCP_SCU_RoleSelectionNegotiation()
         role.sop_class_uid = uid
@@ -489,7 +507,7 @@ def associate(
     """
     request, requested = _request_pdu(url, contexts, scp_roles)
     sock = _connect(url)
-    assoc = Association(sock, url, {}, 0)
+    assoc = Association(sock, url.where(), url.timeout, {}, 0)
     titles = f"called AE title {url.called_aet!r}, calling AE title {url.calling_aet!r}"
     try:
         sock.sendall(request)
@@ -558,3 +576,76 @@ def _refusal(url: PacsURL, pdu_type: int, raw: bytes, titles: str) -> NetworkErr
         f"{url.where()} answered the association request with PDU type 0x{pdu_type:02X} "
         f"({titles}); is it a DICOM service?"
     )
+
+
+# --- accepting (storage SCP) ----------------------------------------------------------------
+
+
+def accept(
+    sock: socket.socket, *, peer: str, timeout: float, supported: Sequence[Any]
+) -> Association | None:
+    """Answer the A-ASSOCIATE-RQ that arrives on `sock` as the association acceptor.
+
+    Presentation contexts are negotiated by pynetdicom's rules against `supported`
+    (pynetdicom PresentationContext objects); any called AE title is accepted.
+
+    Returns
+    -------
+    Association or None
+        None when the peer sent no association request, or when nothing it proposed
+        is supported (the association is then rejected or aborted, and the socket closed).
+    """
+    pdu_mod = import_optional("pynetdicom.pdu", "net", "receive DICOM images")
+    prim_mod = import_optional("pynetdicom.pdu_primitives", "net", "receive DICOM images")
+    presentation = import_optional("pynetdicom.presentation", "net", "receive DICOM images")
+    assoc = Association(sock, peer, timeout, {}, 0)
+    try:
+        pdu_type, length = assoc._read_header()
+        raw = _PDU_HEADER.pack(pdu_type, 0, length) + bytes(assoc._read_body(length))
+    except NetworkError as err:
+        logger.info("%s: no association request (%s)", peer, err)
+        assoc.close()
+        return None
+    if pdu_type != 0x01:
+        logger.info("%s: expected an association request, got PDU type 0x%02X", peer, pdu_type)
+        assoc.abort()
+        return None
+    rq_pdu = pdu_mod.A_ASSOCIATE_RQ()
+    rq_pdu.decode(raw)
+    rq = rq_pdu.to_primitive()
+    peer = f"{rq.calling_ae_title}@{peer}"
+    assoc.peer = peer
+    items = rq.user_information
+    rq_roles = {
+        str(i.sop_class_uid): (i.scu_role, i.scp_role)
+        for i in items
+        if isinstance(i, prim_mod.SCP_SCU_RoleSelectionNegotiation)
+    }
+    results, ac_roles = presentation.negotiate_as_acceptor(
+        rq.presentation_context_definition_list, list(supported), rq_roles
+    )
+    accepted = {
+        cx.context_id: Context(cx.context_id, str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
+        for cx in results
+        if cx.result == 0
+    }
+    ac = prim_mod.A_ASSOCIATE()
+    ac.application_context_name = APPLICATION_CONTEXT
+    ac.calling_ae_title = rq.calling_ae_title
+    ac.called_ae_title = rq.called_ae_title
+    ac.result = 0x00
+    ac.result_source = 0x01
+    ac.presentation_context_definition_results_list = results
+    ac.user_information = [*_our_user_items(prim_mod), *ac_roles]
+    ac_pdu = pdu_mod.A_ASSOCIATE_AC()
+    ac_pdu.from_primitive(ac)
+    assoc._send_raw(ac_pdu.encode())
+    if not accepted:
+        logger.info("%s: none of the proposed presentation contexts is supported", peer)
+        assoc.abort()
+        return None
+    limits = [i for i in items if isinstance(i, prim_mod.MaximumLengthNotification)]
+    peer_max = int(limits[0].maximum_length_received or 0) if limits else 0
+    assoc.contexts = accepted
+    assoc._chunk = peer_max - 6 if peer_max > 6 else UNLIMITED_CHUNK
+    return assoc

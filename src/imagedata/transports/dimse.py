@@ -16,6 +16,7 @@ import queue
 import ssl
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -468,7 +469,7 @@ def _store_context(assoc: Association, item: _Outgoing) -> Context:
     if item.transfer_syntax in UNCOMPRESSED or item.raw is None:
         return assoc.context(item.sop_class)
     raise WriteError(
-        f"{assoc.url.where()} does not accept {item.sop_instance} in its transfer syntax "
+        f"{assoc.peer} does not accept {item.sop_instance} in its transfer syntax "
         f"{item.transfer_syntax}; decompress the images first"
     )
 
@@ -493,12 +494,18 @@ def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Prog
     syntaxes = dict.fromkeys([item.transfer_syntax, *UNCOMPRESSED])
     stored: list[str] = []
     refused: list[tuple[str, str]] = []
-    with associate(url, [(sop_class, [ts]) for ts in syntaxes]) as assoc:
+    # the next file is read while the PACS stores the current one
+    with (
+        associate(url, [(sop_class, [ts]) for ts in syntaxes]) as assoc,
+        ThreadPoolExecutor(1, thread_name_prefix="imagedata-cstore-read") as reader,
+    ):
         while item is not None:
             if item.sop_class != sop_class:
                 raise WriteError(
                     f"cannot send SOP class {item.sop_class} with {sop_class} in one call"
                 )
+            nxt = next(it, None)
+            ahead = reader.submit(_outgoing, nxt) if nxt is not None else None
             why = _store_one(assoc, item, len(stored) + len(refused))
             if why is None:
                 stored.append(item.sop_instance)
@@ -507,8 +514,7 @@ def store(url: PacsURL, items: Iterable[Dataset | str | Path], *, progress: Prog
                 refused.append((item.sop_instance, why))
                 if not assoc.is_open:
                     break
-            nxt = next(it, None)
-            item = _outgoing(nxt) if nxt is not None else None
+            item = ahead.result() if ahead is not None else None
     _check_stored(url, stored, refused, progress)
     return stored
 

@@ -15,7 +15,10 @@ visible.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -23,67 +26,81 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from imagedata._optional import import_optional
-from imagedata.transports._base import NetworkError, event_writer, instance_path, write_atomic
+from imagedata.transports._association import (
+    C_ECHO_RQ,
+    C_ECHO_RSP,
+    C_STORE_RQ,
+    C_STORE_RSP,
+    NO_DATASET,
+    Association,
+    Context,
+    Message,
+    PeerReleased,
+    accept,
+    encode_command,
+)
+from imagedata.transports._base import NetworkError, instance_path, part10_header
 
 logger = logging.getLogger(__name__)
 
 #: Status codes returned to the sender.
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
+VERIFICATION = "1.2.840.10008.1.1"
 
-
-#: pynetdicom's notification events whose standard handlers only log.
-_LOGGING_EVENTS = ("EVT_DIMSE_RECV", "EVT_DIMSE_SENT", "EVT_PDU_RECV", "EVT_PDU_SENT")
-
-
-def _drop_idle_log_handlers(assoc: Any) -> None:
-    """Unbind pynetdicom's standard logging handlers from `assoc` while its logger is quiet.
-
-    They describe every DIMSE message and PDU even when nothing is logged, which costs
-    about a millisecond per image.  Per association only; pynetdicom's settings are
-    untouched, and with its logger at INFO or DEBUG the handlers stay.
-    """
-    if logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
-        return
-    from pynetdicom import evt
-
-    for name in _LOGGING_EVENTS:
-        event = getattr(evt, name, None)
-        if event is None:
-            continue
-        for handler in list(assoc.get_handlers(event)):
-            func = handler[0] if isinstance(handler, tuple) else handler
-            if getattr(func, "__module__", "") == "pynetdicom._handlers":
-                assoc.unbind(event, func)
-
-
-def set_nodelay(event: Any) -> None:
-    """pynetdicom EVT_CONN_OPEN handler: disable Nagle's algorithm on the socket.
-
-    Without TCP_NODELAY every DIMSE message waits tens of milliseconds for the
-    delayed ACK of the previous one.  Also drops pynetdicom's logging handlers from
-    the association when its logger is quiet (see :func:`_drop_idle_log_handlers`).
-    """
-    _drop_idle_log_handlers(event.assoc)
-    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as err:  # e.g. a socket already closed
-            logger.debug("could not set TCP_NODELAY: %s", err)
+_serial = itertools.count(1)
 
 
 def storage_contexts(transfer_syntaxes: list[str] | None = None) -> list[Any]:
-    """Presentation contexts for every storage SOP class pynetdicom knows (for an SCP)."""
+    """Presentation contexts for every storage SOP class pynetdicom knows, and Verification."""
     pynetdicom = import_optional("pynetdicom", "net", "receive DICOM images")
     syntaxes = transfer_syntaxes or list(pynetdicom.ALL_TRANSFER_SYNTAXES)
-    return [
+    contexts = [
         pynetdicom.build_context(cx.abstract_syntax, syntaxes)
         for cx in pynetdicom.AllStoragePresentationContexts
     ]
+    return [*contexts, pynetdicom.build_context(VERIFICATION, syntaxes)]
+
+
+class Incoming:
+    """One image being received: written to a hidden file in `folder` as it arrives."""
+
+    def __init__(self, folder: Path, context: Context, command: dict[str, Any]) -> None:
+        self.sop_instance = str(command.get("AffectedSOPInstanceUID", ""))
+        self.path = folder / f".incoming-{os.getpid()}-{next(_serial)}.part"
+        self.error: OSError | None = None
+        self._fh: BinaryIO | None = None
+        try:
+            self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            sop_class = str(command.get("AffectedSOPClassUID", ""))
+            self._fh.write(part10_header(sop_class, self.sop_instance, context.transfer_syntax))
+        except OSError as err:
+            self.error = err
+
+    def write(self, data: memoryview) -> None:
+        """Add a fragment."""
+        if self._fh is not None and self.error is None:
+            try:
+                self._fh.write(data)
+            except OSError as err:
+                self.error = err
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError as err:
+                self.error = self.error or err
+            self._fh = None
+
+    def discard(self) -> None:
+        """Remove the hidden file."""
+        self.close()
+        self.path.unlink(missing_ok=True)
 
 
 class Listener:
@@ -128,20 +145,32 @@ class Listener:
         self.received: list[Path] = []
         self.failed: list[str] = []
         self._cond = threading.Condition()
-        self._server: Any = None
+        self._server: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._open: set[Association] = set()
+        self._supported: list[Any] = []
 
-    # --- events ---------------------------------------------------------------------
+    # --- one association -------------------------------------------------------------
 
-    def _handle_store(self, event: Any) -> int:
-        sop_uid = str(event.request.AffectedSOPInstanceUID)
+    def _handle_store(self, incoming: Incoming) -> int:
+        """File a received image; the C-STORE status."""
+        from pydicom import dcmread
+
         try:
-            ds = event.dataset
-            path = instance_path(self.folder, ds, sop_uid)
-            write_atomic(path, event_writer(event))
+            if incoming.error is not None:
+                raise incoming.error
+            keys = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID"]
+            ds = dcmread(incoming.path, stop_before_pixels=True, specific_tags=keys)
+            path = instance_path(self.folder, ds, incoming.sop_instance)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(incoming.path, path)
         except Exception as err:  # answer the sender with a failure status, never crash
-            logger.error("could not file image %s: %s", sop_uid, err)
+            logger.error("could not file image %s: %s", incoming.sop_instance, err)
+            incoming.discard()
             with self._cond:
-                self.failed.append(sop_uid)
+                self.failed.append(incoming.sop_instance)
                 self._cond.notify_all()
             return OUT_OF_RESOURCES
         with self._cond:
@@ -150,6 +179,77 @@ class Listener:
         if self.on_stored is not None:
             self.on_stored(path)
         return SUCCESS
+
+    def _serve(self, conn: socket.socket, address: tuple[str, int]) -> None:
+        """Receive on one association until the peer releases or aborts it."""
+        peer = f"{address[0]}:{address[1]}"
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(self.timeout)
+            if self.ssl_context is not None:
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+            assoc = accept(conn, peer=peer, timeout=self.timeout, supported=self._supported)
+        except (OSError, NetworkError) as err:
+            logger.info("%s: association not made: %s", peer, err)
+            conn.close()
+            return
+        if assoc is None:
+            return
+        with self._cond:
+            self._open.add(assoc)
+        try:
+            self._receive_all(assoc)
+        finally:
+            assoc.close()
+            with self._cond:
+                self._open.discard(assoc)
+
+    def _receive_all(self, assoc: Association) -> None:
+        incoming: list[Incoming] = []
+
+        def sink(context: Context, command: dict[str, Any]) -> Incoming:
+            incoming.append(Incoming(self.folder, context, command))
+            return incoming[-1]
+
+        while True:
+            try:
+                msg = assoc.receive(sink)  # type: ignore[arg-type]
+            except PeerReleased:
+                return
+            except NetworkError as err:
+                if not self._stop.is_set():
+                    logger.warning("%s", err)
+                for item in incoming:
+                    item.discard()
+                return
+            field = msg.command.get("CommandField")
+            if field == C_STORE_RQ and incoming:
+                item = incoming.pop()
+                item.close()
+                status = self._handle_store(item)
+                if status != SUCCESS:
+                    item.discard()
+                self._respond(assoc, msg, C_STORE_RSP, status)
+            elif field == C_ECHO_RQ:
+                self._respond(assoc, msg, C_ECHO_RSP, SUCCESS)
+            else:
+                logger.warning("%s sent command 0x%04X, which a storage SCP does not serve; "
+                               "aborting", assoc.peer, field or 0)  # fmt: skip
+                assoc.abort()
+                return
+
+    @staticmethod
+    def _respond(assoc: Association, msg: Message, field: int, status: int) -> None:
+        fields: dict[str, int | str] = {
+            "CommandField": field,
+            "MessageIDBeingRespondedTo": int(msg.command.get("MessageID", 0)),
+            "AffectedSOPClassUID": str(msg.command.get("AffectedSOPClassUID", "")),
+            "CommandDataSetType": NO_DATASET,
+            "Status": status,
+        }
+        if "AffectedSOPInstanceUID" in msg.command:
+            fields["AffectedSOPInstanceUID"] = str(msg.command["AffectedSOPInstanceUID"])
+        assoc.send(msg.context, encode_command(**fields), None)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -161,41 +261,61 @@ class Listener:
         NetworkError
             If the port cannot be bound (in use, or no permission).
         """
-        pynetdicom = import_optional("pynetdicom", "net", "receive DICOM images")
-        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-
+        self._supported = storage_contexts()
         self.folder.mkdir(parents=True, exist_ok=True)
-        ae = pynetdicom.AE(ae_title=self.aet)
-        ae.supported_contexts = storage_contexts()
-        ae.add_supported_context(Verification)
-        ae.maximum_pdu_size = 0
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout
-        handlers = [
-            (pynetdicom.evt.EVT_C_STORE, self._handle_store),
-            (pynetdicom.evt.EVT_CONN_OPEN, set_nodelay),
-        ]
         try:
-            self._server = ae.start_server(
-                (self.host, self.port),
-                block=False,
-                evt_handlers=handlers,
-                ssl_context=self.ssl_context,
-            )
+            server = socket.create_server((self.host, self.port), backlog=16)
         except OSError as err:
             raise NetworkError(
                 f"cannot listen on {self.host or '*'}:{self.port} as {self.aet}: {err}; "
                 "choose another --port (ports below 1024 need root)"
             ) from err
+        server.settimeout(0.2)
+        self._server = server
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._accept_loop, name="imagedata-listener")
+        self._thread.daemon = True
+        self._thread.start()
         logger.info(
             "listening on %s:%d as %s, filing into %s", self.host, self.port, self.aet, self.folder
         )
         return self
 
+    def _accept_loop(self) -> None:
+        assert self._server is not None
+        while not self._stop.is_set():
+            try:
+                conn, address = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+            worker = threading.Thread(
+                target=self._serve, args=(conn, address), name="imagedata-listener-assoc"
+            )
+            worker.daemon = True
+            with self._cond:
+                self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+            worker.start()
+
     def stop(self) -> None:
-        """Stop listening and wait for the server threads to end."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+        """Stop listening: abort open associations and wait for the threads to end."""
+        if self._server is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._server.close()
+        self._server = None
+        with self._cond:
+            workers, open_assocs = list(self._workers), list(self._open)
+        for assoc in open_assocs:
+            with contextlib.suppress(OSError):
+                assoc.sock.shutdown(socket.SHUT_RDWR)
+        for worker in workers:
+            worker.join(self.timeout)
 
     def __enter__(self) -> Listener:
         return self.start()
