@@ -178,7 +178,7 @@ def test_cstore_to_dcmtk_storescp(series: Any, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [storescp, "-aet", "DCMTK", "-pdu", "4096", "-od", str(received), str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         url = f"dicom://127.0.0.1:{port}/DCMTK"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,8 +80,6 @@ def format_tree(tree: Sequence[tuple[Any, Sequence[Any]]], studies_only: bool = 
 def _body(args: argparse.Namespace) -> int:
     from imagedata.transports import list_url
 
-    # pynetdicom leaves the socket of a refused connection to the garbage collector
-    warnings.filterwarnings("ignore", category=ResourceWarning, module=r"pynetdicom\.")
     options = {
         "calling_aet": args.calling_aet,
         "timeout": args.timeout,

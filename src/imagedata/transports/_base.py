@@ -185,28 +185,3 @@ def part10_header(sop_class: str, sop_instance: str, transfer_syntax: str) -> by
     )
     length = struct.pack("<HH2sHI", 2, 0x0000, b"UL", 4, len(body))
     return b"\x00" * 128 + b"DICM" + length + body
-
-
-def event_writer(event: Any) -> Callable[[Any], None]:
-    """A function writing the dataset of a pynetdicom C-STORE event as a DICOM file.
-
-    The dataset is written as received, without decoding and re-encoding it.
-    """
-    req = event.request
-    head = part10_header(
-        str(req.AffectedSOPClassUID),
-        str(req.AffectedSOPInstanceUID),
-        str(event.context.transfer_syntax),
-    )
-
-    def write(fh: Any) -> None:
-        fh.write(head)
-        fh.write(req.DataSet.getbuffer())
-
-    return write
-
-
-def write_received(path: Path, event: Any) -> None:
-    """Write the dataset of a pynetdicom C-STORE event at `path` (not atomically)."""
-    with open(path, "wb") as fh:
-        event_writer(event)(fh)
