@@ -7,6 +7,7 @@ small PDU sizes so that every message is fragmented, and misbehaves on request
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -227,3 +228,47 @@ def test_large_dataset_fragments_round_trip(tmp_path: Path) -> None:
     finally:
         scp.close()
     assert_same_instances(big.files, sorted(out.rglob("*.dcm")))
+
+
+def _pdv(cx: int, flags: int, payload: bytes) -> bytes:
+    return struct.pack(">LBB", len(payload) + 2, cx, flags) + payload
+
+
+def _pdu(*pdvs: bytes) -> bytes:
+    body = b"".join(pdvs)
+    return struct.pack(">BBL", 4, 0, len(body)) + body
+
+
+def test_receive_reassembles_any_fragmentation() -> None:
+    """Two messages in one PDU, a command split over PDUs, a dataset over three PDUs."""
+    import socket
+
+    from imagedata.transports._association import Association, Context
+
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    cx = Context(1, "1.2.840.10008.1.1", "1.2.840.10008.1.2")
+    assoc = Association(ours, "TEST@peer", 5.0, {1: cx}, 0)
+    rsp = encode_command(CommandField=0x8030, MessageIDBeingRespondedTo=1,
+                         CommandDataSetType=NO_DATASET, Status=0)  # fmt: skip
+    rsp2 = encode_command(CommandField=0x8030, MessageIDBeingRespondedTo=2,
+                          CommandDataSetType=NO_DATASET, Status=0)  # fmt: skip
+    with_data = encode_command(CommandField=0x8020, MessageIDBeingRespondedTo=3,
+                               CommandDataSetType=1, Status=0xFF00)  # fmt: skip
+    data = bytes(range(256)) * 10
+    theirs.sendall(
+        _pdu(_pdv(1, 3, rsp), _pdv(1, 1, rsp2[:10]))
+        + _pdu(_pdv(1, 3, rsp2[10:]), _pdv(1, 3, with_data), _pdv(1, 0, data[:1000]))
+        + _pdu(_pdv(1, 0, data[1000:1001]))
+        + _pdu(_pdv(1, 2, data[1001:]))
+    )
+    first, second, third = assoc.receive(), assoc.receive(), assoc.receive()
+    assert first.command["MessageIDBeingRespondedTo"] == 1 and first.dataset is None
+    assert second.command["MessageIDBeingRespondedTo"] == 2
+    assert third.command["Status"] == 0xFF00 and third.dataset == data
+    # a peer that releases in the middle: we answer A-RELEASE-RP and say so
+    theirs.sendall(struct.pack(">BBL", 5, 0, 4) + b"\0" * 4)
+    with pytest.raises(NetworkError, match="released the association"):
+        assoc.receive()
+    assert theirs.recv(10)[:1] == b"\x06"
+    theirs.close()
