@@ -242,3 +242,31 @@ def test_stop_ends_open_associations(tmp_path: Path) -> None:
     listener.stop()
     assert time.monotonic() - start < 5
     assoc.close()
+
+
+def test_concurrent_associations_are_all_filed(tmp_path: Path) -> None:
+    """Three senders at once: every image is filed once, in its own series folder."""
+    import threading
+
+    series = [unique_series(tmp_path, shape=(6, 16, 16)) for _ in range(3)]
+    port = free_port()
+    errors: list[BaseException] = []
+
+    def push(files: list[Path]) -> None:
+        try:
+            send(f"dicom://127.0.0.1:{port}/IDMANY", files, progress=False)
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    with Listener(tmp_path / "in", port=port, aet="IDMANY") as listener:
+        threads = [threading.Thread(target=push, args=(s.files,)) for s in series]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        assert listener.count == 18
+    for truth in series:
+        folder = tmp_path / "in" / truth.patient_id / truth.study_instance_uid
+        received = sorted((folder / truth.series_instance_uid).glob("*.dcm"))
+        assert_same_instances(truth.files, received)
