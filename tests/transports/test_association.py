@@ -74,7 +74,13 @@ def test_command_set_matches_pydicom() -> None:
 class _Scp:
     """A pynetdicom C-ECHO/C-FIND/C-GET SCP serving `files`, with a small maximum PDU."""
 
-    def __init__(self, files: list[Path], *, abort_after: int | None = None) -> None:
+    def __init__(
+        self,
+        files: list[Path],
+        *,
+        abort_after: int | None = None,
+        storage_syntaxes: list[str] | None = None,
+    ) -> None:
         from pynetdicom import AE, AllStoragePresentationContexts, evt
         from pynetdicom.sop_class import (
             StudyRootQueryRetrieveInformationModelFind,
@@ -94,7 +100,12 @@ class _Scp:
         ):
             ae.add_supported_context(cx)
         for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cx.abstract_syntax, scp_role=True, scu_role=False)
+            ae.add_supported_context(
+                cx.abstract_syntax,
+                storage_syntaxes or cx.transfer_syntax,
+                scp_role=True,
+                scu_role=False,
+            )
         self.server = ae.start_server(
             ("127.0.0.1", self.port),
             block=False,
@@ -272,3 +283,24 @@ def test_receive_reassembles_any_fragmentation() -> None:
         assoc.receive()
     assert theirs.recv(10)[:1] == b"\x06"
     theirs.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm"]
+)
+def test_cget_of_images_kept_compressed(name: str, tmp_path: Path) -> None:
+    """A PACS that can only send an image as it is (lossless compressed): it arrives intact."""
+    from pydicom.data import get_testdata_file
+
+    source = Path(str(get_testdata_file(name)))
+    ds = pydicom.dcmread(source)
+    scp = _Scp([source], storage_syntaxes=[str(ds.file_meta.TransferSyntaxUID)])
+    try:
+        out = fetch_to_folder(f"{scp.url}?SeriesInstanceUID={ds.SeriesInstanceUID}",
+                              tmp_path / "out")  # fmt: skip
+    finally:
+        scp.close()
+    (got,) = out.rglob("*.dcm")
+    received = pydicom.dcmread(got)
+    assert received.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+    assert received.PixelData == ds.PixelData  # the same compressed bytes

@@ -55,6 +55,17 @@ from imagedata.transports._url import PacsURL
 logger = logging.getLogger(__name__)
 
 UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+#: Lossless encodings accepted for C-GET after the uncompressed ones, so that images a
+#: PACS keeps compressed and cannot decompress still arrive (never a lossy one: the
+#: PACS could otherwise choose to compress lossily on the way).
+LOSSLESS = [
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+]
 
 #: Storage SOP classes offered (SCP role) for C-GET besides those the PACS reports.
 DEFAULT_STORAGE_CLASSES: tuple[str, ...] = (
@@ -324,7 +335,7 @@ def get(
     folder.mkdir(parents=True, exist_ok=True)
     sink = _FileSink(folder)
     final: dict[str, Any] | None = None
-    contexts = [(model, UNCOMPRESSED), *[(uid, UNCOMPRESSED) for uid in storage]]
+    contexts = [(model, UNCOMPRESSED), *[(uid, UNCOMPRESSED + LOSSLESS) for uid in storage]]
     try:
         with associate(url, contexts, scp_roles=storage) as assoc:
             _request(assoc, assoc.context(model), "C-GET", identifier(level, match))
