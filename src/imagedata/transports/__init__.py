@@ -42,6 +42,7 @@ from imagedata.transports._base import (
 from imagedata.transports._url import QUERY_KEYS, PacsURL, URLError, parse_url, split_options
 
 if TYPE_CHECKING:
+    from imagedata.archives import Member
     from imagedata.header import Header
     from imagedata.series import Series
 
@@ -290,22 +291,27 @@ def read_url(
     progress = transport.pop("progress", None)
     u = parse_url(url, **transport)
     ds = select_series(u)
+    if headers_only:
+        members = _fetch_headers(u, ds, progress)
+        if members is not None:
+            from imagedata.formats import get
+
+            return get("dicom").read(members, input_order=input_order, headers_only=True, **rest)
     with tempfile.TemporaryDirectory(prefix="imagedata-") as tmp:
-        if not (headers_only and _fetch_headers(u, ds, Path(tmp), progress)):
-            _retrieve(u, "SERIES", ds, Path(tmp), progress)
+        _retrieve(u, "SERIES", ds, Path(tmp), progress)
         from imagedata.formats import read
 
         return read(tmp, input_order=input_order, headers_only=headers_only, **rest)
 
 
-def _fetch_headers(url: PacsURL, ds: Dataset, folder: Path, progress: Any) -> bool:
-    """File the image headers of series `ds` into `folder`; False when whole files are needed."""
+def _fetch_headers(url: PacsURL, ds: Dataset, progress: Any) -> list[Member] | None:
+    """The image headers of series `ds` as in-memory files; None when whole files are needed."""
     from imagedata.transports._headers import fetch_headers
 
     expected = _count(ds, "NumberOfSeriesRelatedInstances")
     bar = Progress(progress, expected, desc=f"headers from {url.host}")
     try:
-        return fetch_headers(url, ds, folder, progress=bar, expected=expected) >= 0
+        return fetch_headers(url, ds, progress=bar, expected=expected)
     finally:
         bar.close()
 
