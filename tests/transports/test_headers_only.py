@@ -241,3 +241,62 @@ def test_dicom_multiframe_falls_back_to_whole_files(
     hdr = Series(_url(orthanc, "dicom", stored), headers_only=True)
     assert got == [1] and "which C-FIND answers cannot describe" in caplog.text
     assert hdr.shape == stored.data.shape
+
+
+def _rich_dataset(charset: str, name: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = name
+    ds.PatientID = "P1"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.SOPInstanceUID = "1.2.3.4.5"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M"]
+    ds.ImagePositionPatient = [-100.25, 0, 12.5]
+    ds.PixelSpacing = [0.9375, 0.9375]
+    ds.InstanceNumber = 7
+    ds.Rows, ds.Columns = 4, 6
+    ds.AcquisitionMatrix = [0, 256, 192, 0]
+    ds.DiffusionBValue = 1000.0
+    ds.DiffusionGradientOrientation = [0.6, -0.8, 0.0]
+    ds.add_new(0x00189219, "SS", -5)
+    ds.add_new(0x00280009, "AT", [0x00181063])
+    ds.add_new(0x00189087, "FD", 1000.0)
+    ds.add_new(0x00181316, "FL", 0.5)  # SAR
+    ds.add_new(0x00420011, "OB", b"\x01\x02\x03\x04")  # encapsulated document
+    ds.ImageComments = "long text " * 50 + "end"
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "113691", "DCM", name
+    ds.AnatomicRegionSequence = [item, Dataset()]
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        ("ISO_IR 100", "Müller^Anna"),
+        ("ISO_IR 192", "Gül^Åse=ギュル"),
+        ("ISO_IR 144", "Иванов^Иван"),
+    ],
+)
+def test_json_file_reads_back_like_pydicom_from_json(charset: str, name: str) -> None:
+    """The direct DICOM JSON encoder gives what pydicom's from_json gives (or falls back)."""
+    import io
+
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    from imagedata.transports._headers import json_file
+
+    js = _rich_dataset(charset, name).to_json_dict()
+    data = json_file(js, lambda tag, vr, uri: b"")
+    ours = pydicom.dcmread(io.BytesIO(data))
+    theirs = Dataset.from_json(js)
+    assert ours.file_meta.MediaStorageSOPInstanceUID == "1.2.3.4.5"
+    assert [e.tag for e in ours] == [e.tag for e in theirs]
+    for elem in theirs:
+        assert ours[elem.tag].VR == elem.VR, elem.keyword
+        assert ours[elem.tag].value == elem.value, elem.keyword
+    assert str(ours.PatientName) == name
+    assert ours.AnatomicRegionSequence[0].CodeMeaning == name

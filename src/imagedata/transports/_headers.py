@@ -329,8 +329,8 @@ def json_dataset(item: dict[str, Any], codec: str, bulk: Callable[..., bytes]) -
         if tag >> 16 == 0x0002:
             continue
         vr = attr.get("vr")
-        if not vr:
-            raise _Unsupported(f"({key}) has no VR")
+        if not isinstance(vr, str) or len(vr) != 2:
+            raise _Unsupported(f"({key}) has VR {vr!r}")
         fetch = partial(bulk, key, vr)
         out.append(element(tag, vr, _json_value(attr, vr, codec, fetch)))
     return b"".join(out)
