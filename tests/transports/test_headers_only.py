@@ -300,3 +300,29 @@ def test_json_file_reads_back_like_pydicom_from_json(charset: str, name: str) ->
         assert ours[elem.tag].value == elem.value, elem.keyword
     assert str(ours.PatientName) == name
     assert ours.AnatomicRegionSequence[0].CodeMeaning == name
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_cfind_file_copies_the_answer(implicit: bool) -> None:
+    """C-FIND answers (as pynetdicom decodes them) become files with the same values."""
+    import io
+
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pynetdicom.dsutils import decode, encode
+
+    from imagedata.transports._headers import cfind_file
+
+    sent = _rich_dataset("ISO_IR 100", "Müller^Anna")
+    sent.QueryRetrieveLevel, sent.RetrieveAETitle = "IMAGE", "ORTHANC"
+    sent.InversionTime = None  # asked for, absent: dropped
+    answer = decode(io.BytesIO(encode(sent, implicit, True)), implicit, True)
+    assert answer.Rows == 4  # an element already decoded by someone is encoded back
+    got = pydicom.dcmread(io.BytesIO(cfind_file(answer)))
+    assert got.file_meta.TransferSyntaxUID.is_implicit_VR is implicit
+    for kw in ("QueryRetrieveLevel", "RetrieveAETitle", "InversionTime"):
+        assert kw not in got
+    assert got.PixelData in (b"", None)
+    for elem in Dataset(answer):
+        if elem.keyword not in ("QueryRetrieveLevel", "RetrieveAETitle", "InversionTime"):
+            assert got[elem.tag].value == elem.value, elem.keyword
