@@ -144,7 +144,7 @@ def retrieve(
 
     One request for the whole study or series; the multipart response is streamed and
     each part is written to its file as it arrives, without decoding it (only its
-    header is read back, to name the file).  Memory stays at about one chunk.
+    header is read, to name the file).  Memory stays at a few chunks (:data:`CHUNK`).
 
     Raises
     ------
