@@ -247,49 +247,108 @@ def progress(
     return tqdm(items, desc=desc, total=total, leave=False, file=sys.stderr)
 
 
-def write_series(si: Series, target: Any, fmt: str, **options: Any) -> list[str]:
-    """Write `si`; a refused overwrite names the command-line option, not the keyword."""
+def write_series(
+    si: Series, target: Any, fmt: str, progress: ProgressCallback | None = None, **options: Any
+) -> list[str]:
+    """Write `si`; a refused overwrite names the command-line option, not the keyword.
+
+    `progress` (from :func:`activity`) is passed on; None writes quietly.
+    """
     from imagedata.errors import WriteError
 
     try:
-        return si.write(target, formats=[fmt], **options)
+        return si.write(target, formats=[fmt], progress=_progress_value(progress), **options)
     except WriteError as err:
         text = str(err).replace("pass overwrite=True", "use --overwrite")
         raise WriteError(text.replace("overwrite=True", "--overwrite")) from err
 
 
-@contextlib.contextmanager
-def activity(desc: str, *, quiet: bool = False) -> Iterator[None]:
-    """Show ``desc: <elapsed time>`` on a terminal while a long read or write runs.
+#: How a stage is named in a bar's label (others by their own name).
+STAGE_LABELS = {"write": "images", "": "transfer"}
 
-    The readers and writers report no per-file progress, so this is a live elapsed-time
-    line (tqdm), removed when the work is done; nothing at all when not on a terminal.
+
+class _Activity:
+    """What :func:`activity` shows: an elapsed-time line, then one tqdm bar per stage.
+
+    Calling it is a progress callback ``f(done, total, stage)``; the network
+    transports call it as ``f(done, total)`` (stage "transfer").
+    """
+
+    def __init__(self, desc: str, tqdm: Any) -> None:
+        import threading
+
+        self.desc = desc
+        self._tqdm = tqdm
+        self.stage: str | None = None  # None: the elapsed-time line
+        self.bar = tqdm(
+            total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr
+        )
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.2):
+            with self._lock:
+                self.bar.refresh()
+
+    def __call__(self, done: int, total: int | None = None, stage: str = "") -> None:
+        """Show `done` of `total` in the bar of `stage` (a new bar when the stage changes)."""
+        with self._lock:
+            if stage != self.stage:
+                self.bar.close()
+                label = STAGE_LABELS.get(stage, stage)
+                self.bar = self._tqdm(
+                    total=total,
+                    desc=f"{self.desc} ({label})",
+                    unit="file" if stage == "headers" else "img",
+                    leave=False,
+                    file=sys.stderr,
+                )
+                self.stage = stage
+            if total is not None and self.bar.total != total:
+                self.bar.total = total
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        """Stop the clock and remove the bar."""
+        self._done.set()
+        self._thread.join()
+        with self._lock:
+            self.bar.close()
+
+
+#: A progress callback as the readers and writers take it: ``f(done, total, stage)``.
+ProgressCallback = Callable[..., None]
+
+
+@contextlib.contextmanager
+def activity(desc: str, *, quiet: bool = False) -> Iterator[ProgressCallback | None]:
+    """Show progress on a terminal while a long read or write runs; yield the callback.
+
+    Pass the yielded callback as ``progress=`` to the reader or writer (see
+    :func:`read_one`, :func:`write_series`): readers and writers that report progress
+    (DICOM: files read in stage "headers", images decoded in "pixels", images written
+    in "write"; the network transports) turn the line into a tqdm bar labelled with
+    the stage, e.g. ``reading scan/ (headers)``.  Until the first report, and for
+    formats that report nothing (single NIfTI, MetaImage ... files), it is a live
+    elapsed-time line, ``desc: 00:03``.  Nothing at all (and None yielded) when not on
+    a terminal or with `quiet`; everything is removed when the work is done.
     """
     if quiet or not is_terminal():
-        yield
+        yield None
         return
     try:
         from tqdm import tqdm
     except ImportError:
-        yield
+        yield None
         return
-    import threading
-
-    bar = tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr)
-    done = threading.Event()
-
-    def tick() -> None:
-        while not done.wait(0.2):
-            bar.refresh()
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
+    shown = _Activity(desc, tqdm)
     try:
-        yield
+        yield shown
     finally:
-        done.set()
-        thread.join()
-        bar.close()
+        shown.close()
 
 
 def cast(data: Any, dtype: Any) -> Any:
@@ -360,13 +419,17 @@ def read_one(
     order: str = "auto",
     select: int | str | None = None,
     headers_only: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Series:
-    """Read exactly one series from `sources` (several series: an error saying how to pick)."""
+    """Read exactly one series from `sources` (several series: an error saying how to pick).
+
+    `progress` (from :func:`activity`) is passed to the reader; None reads quietly.
+    """
     from imagedata.series import Series
 
     check_inputs(sources)
     src: Any = sources[0] if len(sources) == 1 else list(sources)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"progress": _progress_value(progress)}
     if select is not None:
         options["series"] = select
     if headers_only:
@@ -375,6 +438,11 @@ def read_one(
         return Series(src, input_order=order, **options)
     except MultipleSeriesError as err:
         raise MultipleSeriesError(_pick_with_option(err)).with_traceback(None) from err
+
+
+def _progress_value(progress: ProgressCallback | None) -> ProgressCallback | bool:
+    """The ``progress=`` value for a reader or writer: the callback, or False (quiet)."""
+    return False if progress is None else progress
 
 
 def _pick_with_option(err: MultipleSeriesError) -> str:
@@ -393,22 +461,38 @@ def read_all(
     order: str = "auto",
     select: int | str | None = None,
     headers_only: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> list[Series]:
     """Read every series in `sources`, in patient/study/series-number order."""
     try:
-        return [read_one(sources, order=order, select=select, headers_only=headers_only)]
+        return [
+            read_one(
+                sources, order=order, select=select, headers_only=headers_only, progress=progress
+            )
+        ]
     except MultipleSeriesError:
         if select is not None:
             raise
-    return read_every(sources, order=order, headers_only=headers_only)
+    return read_every(sources, order=order, headers_only=headers_only, progress=progress)
 
 
-def read_every(sources: Sequence[str], *, order: str, headers_only: bool) -> list[Series]:
-    """Every series of a multi-series input, through :class:`imagedata.collections.Cohort`."""
+def read_every(
+    sources: Sequence[str],
+    *,
+    order: str,
+    headers_only: bool,
+    progress: ProgressCallback | None = None,
+) -> list[Series]:
+    """Every series of a multi-series input, through :class:`imagedata.collections.Cohort`.
+
+    `progress` sees the images decoded of each series in turn (stage "pixels").
+    """
     from imagedata.collections import Cohort
 
     src: Any = sources[0] if len(sources) == 1 else list(sources)
-    options: dict[str, Any] = {"headers_only": True} if headers_only else {}
+    options: dict[str, Any] = {"progress": _progress_value(progress)}
+    if headers_only:
+        options["headers_only"] = True
     cohort = Cohort(src, input_order=order, **options)
     return sort_series(list(iter_series(cohort)))
 

@@ -148,8 +148,8 @@ def calc(args: argparse.Namespace) -> int:
     _common.check_inputs(list(bindings.values()))
     inputs = {}
     for name, path in bindings.items():
-        with _common.activity(f"reading {path}", quiet=args.quiet):
-            inputs[name] = _common.read_one([path], order=args.order)
+        with _common.activity(f"reading {path}", quiet=args.quiet) as progress:
+            inputs[name] = _common.read_one([path], order=args.order, progress=progress)
     result = compute(args.expression, inputs, args.dtype)
     if args.sernum is not None:
         result.setDicomAttribute("SeriesNumber", args.sernum)
@@ -162,8 +162,8 @@ def calc(args: argparse.Namespace) -> int:
 
     fmt = check_format(args.to or _format_of(args.output))
     options: dict[str, Any] = {"overwrite": True} if args.overwrite else {}
-    with _common.activity(f"writing {args.output}", quiet=args.quiet):
-        _common.write_series(result, args.output, fmt, **options)
+    with _common.activity(f"writing {args.output}", quiet=args.quiet) as progress:
+        _common.write_series(result, args.output, fmt, progress, **options)
     _common.say(args, f"{args.output}: {fmt}, shape {tuple(result.shape)} {result.dtype}")
     return 0
 

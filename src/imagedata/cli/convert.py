@@ -228,8 +228,10 @@ def convert(args: argparse.Namespace) -> int:
     _common.check_inputs(inputs)
     for fmt in formats:
         _check_not_input(Path(output.replace("%p", fmt)), inputs)
-    with _common.activity(f"reading {inputs[0]}", quiet=args.quiet):
-        series = _common.read_all(inputs, order=args.order, select=_common.selector(args.series))
+    with _common.activity(f"reading {inputs[0]}", quiet=args.quiet) as progress:
+        series = _common.read_all(
+            inputs, order=args.order, select=_common.selector(args.series), progress=progress
+        )
     if len(series) > 1 and (args.sernum is not None or args.keep_uid):
         raise UsageError(
             f"the input holds {len(series)} series; --sernum and --keep-uid need one "
@@ -246,8 +248,9 @@ def convert(args: argparse.Namespace) -> int:
         )
         for si, target in steps:
             logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
-            with _common.activity(f"writing {target}", quiet=args.quiet):
-                files = _common.write_series(si, target, fmt, **_write_options(fmt, args))
+            with _common.activity(f"writing {target}", quiet=args.quiet) as progress:
+                options = _write_options(fmt, args)
+                files = _common.write_series(si, target, fmt, progress, **options)
             written += len(files)
             _common.say(args, f"{target}: {fmt}, shape {tuple(si.shape)}")
     logger.info("%d files written", written)

@@ -58,21 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_headers(
-    sources: Sequence[str], order: str, select: int | str | None
+    sources: Sequence[str],
+    order: str,
+    select: int | str | None,
+    progress: _common.ProgressCallback | None = None,
 ) -> list[tuple[Header, str]]:
-    """(header, dtype name) of every series in `sources`, reading headers only where possible."""
+    """(header, dtype name) of every series in `sources`, reading headers only where possible.
+
+    `progress` (from :func:`_common.activity`) sees the header pass (stage "headers").
+    """
     from imagedata.formats import read
 
     _common.check_inputs(sources)
     src: Any = sources[0] if len(sources) == 1 else list(sources)
-    options: dict[str, Any] = {} if select is None else {"series": select}
+    options: dict[str, Any] = {"progress": False if progress is None else progress}
+    if select is not None:
+        options["series"] = select
     try:
         arr, header = read(src, input_order=order, headers_only=True, **options)
         return [(header, _dtype(arr, header))]
     except MultipleSeriesError:
         if select is not None:
             raise
-    series = _common.read_every(sources, order=order, headers_only=True)
+    series = _common.read_every(sources, order=order, headers_only=True, progress=progress)
     return [(si.header, str(si.dtype)) for si in series]
 
 
@@ -247,8 +255,8 @@ def info(args: argparse.Namespace) -> int:
     """Run ``info`` with parsed arguments."""
     items: list[tuple[Header, str]] = []
     for group in group_inputs(args.inputs):
-        with _common.activity(f"reading {group[0]}", quiet=args.quiet):
-            items.extend(read_headers(group, args.order, _common.selector(args.series)))
+        with _common.activity(f"reading {group[0]}", quiet=args.quiet) as progress:
+            items.extend(read_headers(group, args.order, _common.selector(args.series), progress))
     patients = tree(items)
     if args.json:
         json.dump(patients, sys.stdout, indent=2)

@@ -108,8 +108,10 @@ def show(args: argparse.Namespace) -> int:
     slices = parse_slices(args.slice)
     if args.columns is not None and args.columns < 1:
         raise UsageError("--columns must be at least 1")
-    with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet):
-        si = _common.read_one(args.inputs, order=args.order, select=_common.selector(args.series))
+    with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet) as progress:
+        si = _common.read_one(
+            args.inputs, order=args.order, select=_common.selector(args.series), progress=progress
+        )
     window = tuple(args.window) if args.window else None
     output = Path(args.output) if args.output else None
     if output is None and viewer.is_headless():

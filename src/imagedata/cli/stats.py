@@ -108,9 +108,9 @@ def _tag_label(si: Series, t: int) -> str:
 
 def stats(args: argparse.Namespace) -> int:
     """Run ``stats`` with parsed arguments."""
-    with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet):
+    with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet) as progress:
         series = _common.read_all(
-            args.inputs, order=args.order, select=_common.selector(args.series)
+            args.inputs, order=args.order, select=_common.selector(args.series), progress=progress
         )
     mask_data = None
     if args.mask:

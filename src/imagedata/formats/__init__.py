@@ -196,7 +196,15 @@ def read(
     if not members:
         raise NoDataError(f"no files found in {source!s}; check the path")
     plugin, chosen = _choose(source, members)
+    options = _progress_option(plugin, options)
     return plugin.read(chosen, input_order=input_order, headers_only=headers_only, **options)
+
+
+def _progress_option(plugin: FormatPlugin, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` without ``progress=`` for plugins that report no progress (single files)."""
+    if "progress" in options and not getattr(plugin, "reports_progress", False):
+        return {k: v for k, v in options.items() if k != "progress"}
+    return options
 
 
 def _choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[Member]]:
@@ -261,5 +269,6 @@ def write(
             formats = [si.input_format if si.input_format in names() else "dicom"]
     written: list[str] = []
     for fmt in formats:
-        written.extend(get(fmt).write(si, Path(destination), **options))
+        plugin = get(fmt)
+        written.extend(plugin.write(si, Path(destination), **_progress_option(plugin, options)))
     return written

@@ -20,6 +20,8 @@ class DicomFormat:
     name = "dicom"
     extensions: tuple[str, ...] = (".dcm", ".ima", ".dicom")
     extra: str | None = None
+    #: Takes ``progress=`` (see :mod:`._progress`); formats without it never receive it.
+    reports_progress = True
 
     def sniff(self, name: str, head: bytes) -> bool:
         """DICOM Part 10 files have 'DICM' at byte 128; raw datasets start with group 0008."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +23,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata.errors import HeaderError, MissingDependencyError, ReadError
 from imagedata.formats.dicom._mosaic import tile
+from imagedata.formats.dicom._progress import Reporter
 from imagedata.formats.dicom._scan import FileInfo, Image, private_value
 
 logger = logging.getLogger(__name__)
@@ -291,8 +292,13 @@ def read_pixels(
     dtype: np.dtype[Any],
     scales: Sequence[tuple[float, float]],
     workers: int | None = None,
+    report: Reporter | None = None,
 ) -> npt.NDArray[Any]:
-    """Allocate the final array and decode every image into its slot (C order of `images`)."""
+    """Allocate the final array and decode every image into its slot (C order of `images`).
+
+    `report` counts the images decoded (all images of a file at once, from the
+    thread that decoded it).
+    """
     out = np.empty(shape, dtype=dtype)
     first = images[0]
     inner = (first.rows, first.cols, 3) if is_color(first.file) else (first.rows, first.cols)
@@ -301,15 +307,30 @@ def read_pixels(
     for slot, (img, (s, i)) in enumerate(zip(images, scales)):
         by_file.setdefault(id(img.file), (img.file, []))[1].append((slot, img, s, i))
     jobs = list(by_file.values())
+    fill = _fill_file if report is None else _reporting(report)
     nworkers = workers or min(8, (os.cpu_count() or 1) * 2)
     if nworkers <= 1 or len(jobs) < 4:
         for info, slots in jobs:
-            _fill_file(info, slots, flat)
-        return out
-    with ThreadPoolExecutor(max_workers=nworkers) as pool:
-        for fut in [pool.submit(_fill_file, info, slots, flat) for info, slots in jobs]:
-            fut.result()
+            fill(info, slots, flat)
+    else:
+        with ThreadPoolExecutor(max_workers=nworkers) as pool:
+            for fut in [pool.submit(fill, info, slots, flat) for info, slots in jobs]:
+                fut.result()
+    if report is not None:
+        report.finish()
     return out
+
+
+def _reporting(report: Reporter) -> Callable[..., None]:
+    """:func:`_fill_file` counting the images of each file in `report`."""
+
+    def fill(
+        info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+    ) -> None:
+        _fill_file(info, slots, flat)
+        report.advance(len(slots))
+
+    return fill
 
 
 def image_pixels(img: Image) -> npt.NDArray[Any]:

@@ -35,6 +35,7 @@ from imagedata.formats.dicom._fastscan import (
     US_KEYWORDS,
     parse,
 )
+from imagedata.formats.dicom._progress import Reporter
 
 logger = logging.getLogger(__name__)
 
@@ -366,8 +367,12 @@ def _pydicom_header(member: Member) -> FileInfo | None:
     return FileInfo(member, UID(ts), offset, length, nframes, values, ds)
 
 
-def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]:
+def scan(
+    members: Sequence[Member], skip_broken: bool = False, report: Reporter | None = None
+) -> list[FileInfo]:
     """Read the headers of all members; skip non-DICOM files and non-image objects.
+
+    `report` counts the members read (skipped ones too).
 
     Raises
     ------
@@ -382,9 +387,13 @@ def scan(members: Sequence[Member], skip_broken: bool = False) -> list[FileInfo]
             if not skip_broken:
                 raise
             warnings.warn(f"skipped broken file: {err}", stacklevel=4)
-            continue
+            info = None
         if info is not None:
             out.append(info)
+        if report is not None:
+            report.advance()
+    if report is not None:
+        report.finish()
     return out
 
 

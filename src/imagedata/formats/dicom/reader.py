@@ -38,6 +38,7 @@ from imagedata.errors import NoDataError
 from imagedata.formats.dicom import _pixels
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
+from imagedata.formats.dicom._progress import ProgressOption, reporter, resolved
 from imagedata.formats.dicom._scan import Image, images_of, scan
 from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
 from imagedata.header import Header
@@ -64,9 +65,15 @@ TEMPLATE_DROP = frozenset(PER_IMAGE) | {
 
 
 def scan_groups(
-    members: Sequence[Member], *, skip_broken: bool = False, source: str = ""
+    members: Sequence[Member],
+    *,
+    skip_broken: bool = False,
+    source: str = "",
+    progress: ProgressOption = False,
 ) -> list[Group]:
     """Read all headers and group the images into series (no pixel data read).
+
+    `progress` reports the files read in stage ``"headers"`` (see :func:`read_series`).
 
     Raises
     ------
@@ -75,7 +82,8 @@ def scan_groups(
     ReadError
         For a broken file, unless `skip_broken`.
     """
-    files = scan(members, skip_broken=skip_broken)
+    with resolved(progress) as callback:
+        files = scan(members, skip_broken, reporter(callback, len(members), "headers"))
     images: list[Image] = []
     for info in files:
         images.extend(images_of(info))
@@ -99,6 +107,7 @@ def read_series(
     scaling: Scaling | str | None = None,
     skip_broken: bool = False,
     workers: int | None = None,
+    progress: ProgressOption = False,
 ) -> tuple[npt.NDArray[Any], Header]:
     """Read DICOM members into one sorted array and its header.
 
@@ -126,6 +135,12 @@ def read_series(
         Warn about and skip broken files instead of raising.
     workers
         Threads decoding pixel data (default: 2 x CPUs, at most 8).
+    progress
+        ``False`` (default): quiet; ``True``: a tqdm bar per stage on stderr;
+        ``None``: a bar only when stderr is a terminal; or a callable
+        ``f(done, total, stage)`` called with the files read in stage ``"headers"``,
+        then the images decoded in stage ``"pixels"`` (at most every 1 % or 50
+        items, and at the end of each stage).  See :mod:`._progress`.
 
     Raises
     ------
@@ -134,16 +149,20 @@ def read_series(
     source = (
         members[0].name if len(members) == 1 else f"{len(members)} files ({members[0].name}, ...)"
     )
-    groups = scan_groups(members, skip_broken=skip_broken, source=source if members else "")
-    group = select_group(groups, series, source)
-    return read_group(
-        group,
-        input_order=input_order,
-        headers_only=headers_only,
-        accept_uneven_slices=accept_uneven_slices,
-        scaling=_scaling(rescale, scaling),
-        workers=workers,
-    )
+    with resolved(progress) as callback:
+        groups = scan_groups(
+            members, skip_broken=skip_broken, source=source if members else "", progress=callback
+        )
+        group = select_group(groups, series, source)
+        return read_group(
+            group,
+            input_order=input_order,
+            headers_only=headers_only,
+            accept_uneven_slices=accept_uneven_slices,
+            scaling=_scaling(rescale, scaling),
+            workers=workers,
+            progress=callback,
+        )
 
 
 def _scaling(rescale: bool, scaling: Scaling | str | None) -> Scaling:
@@ -164,8 +183,12 @@ def read_group(
     accept_uneven_slices: bool = False,
     scaling: Scaling = Scaling.MODALITY,
     workers: int | None = None,
+    progress: ProgressOption = False,
 ) -> tuple[npt.NDArray[Any], Header]:
-    """Sort one group and read its pixels (see :func:`read_series`)."""
+    """Sort one group and read its pixels (see :func:`read_series`).
+
+    `progress` reports the images decoded in stage ``"pixels"``.
+    """
     result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
     images = result.images
     first = images[0]
@@ -192,7 +215,9 @@ def read_group(
     )
     if headers_only:
         return np.broadcast_to(np.zeros((), dtype), shape), header
-    arr = _pixels.read_pixels(images, shape, dtype, scales, workers=workers)
+    with resolved(progress) as callback:
+        report = reporter(callback, len(images), "pixels")
+        arr = _pixels.read_pixels(images, shape, dtype, scales, workers=workers, report=report)
     return arr, header
 
 

@@ -57,6 +57,7 @@ from imagedata import geometry
 from imagedata.errors import GeometryError, MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_folder, atomic_zip, is_zip_target
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
+from imagedata.formats.dicom._progress import Reporter, reporter, resolved
 from imagedata.formats.dicom._values import (
     Quantized,
     colour_values,
@@ -568,7 +569,10 @@ def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
     destination
         Target folder or ``.zip`` file.
     **options
-        See :class:`WriteOptions`.
+        See :class:`WriteOptions`; also ``progress``: ``False`` (default, quiet),
+        ``True`` (a tqdm bar on stderr), ``None`` (a bar only when stderr is a
+        terminal) or a callable ``f(done, total, stage)`` called with the images
+        written in stage ``"write"`` (at most every 1 % or 50 images, and at the end).
 
     Returns
     -------
@@ -581,30 +585,46 @@ def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
         If the target holds other files (without ``overwrite=True``), the data cannot
         be written as DICOM, or writing fails (nothing is left at the target then).
     """
+    options = dict(options)
+    progress = options.pop("progress", False)
     opts = parse_options(options)
     plan = _plan(si, opts)
     destination = Path(destination)
-    if is_zip_target(destination):
-        with atomic_zip(destination, opts.overwrite) as zf:
-            _write_all(plan, opts, _ZipSink(zf))
-        logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
-        return [str(destination)]
-    with atomic_folder(destination, opts.overwrite) as tmp:
-        written = _write_all(plan, opts, _FolderSink(tmp))
+    with resolved(progress) as callback:
+        report = reporter(callback, len(plan.images), "write")
+        if is_zip_target(destination):
+            with atomic_zip(destination, opts.overwrite) as zf:
+                _write_all(plan, opts, _ZipSink(zf), report)
+            logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
+            return [str(destination)]
+        with atomic_folder(destination, opts.overwrite) as tmp:
+            written = _write_all(plan, opts, _FolderSink(tmp), report)
     logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     return [str(destination / name) for name in written]
 
 
-def _write_all(plan: _Plan, opts: WriteOptions, sink: _FolderSink | _ZipSink) -> list[str]:
-    """Write every file of `plan` through `sink`; return their relative paths."""
+def _write_all(
+    plan: _Plan, opts: WriteOptions, sink: _FolderSink | _ZipSink, report: Reporter | None = None
+) -> list[str]:
+    """Write every file of `plan` through `sink`; return their relative paths.
+
+    `report` counts the images written (all frames at once for an enhanced file).
+    """
     if opts.enhanced:
         with sink.open(FILENAME.format(0)) as fp:
             _dcmwrite(fp, _enhanced(plan))
+        if report is not None:
+            report.advance(len(plan.images))
+            report.finish()
         return [FILENAME.format(0)]
     image_writer = _ImageWriter(plan)
     for image in plan.images:
         with sink.open(image.relpath) as fp:
             image_writer.write(fp, image)
+        if report is not None:
+            report.advance()
+    if report is not None:
+        report.finish()
     return [image.relpath for image in plan.images]
 
 
