@@ -54,7 +54,7 @@ from imagedata.transports._url import PacsURL
 
 logger = logging.getLogger(__name__)
 
-UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+UNCOMPRESSED: list[str] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 #: Lossless encodings accepted for C-GET after the uncompressed ones, so that images a
 #: PACS keeps compressed and cannot decompress still arrive (never a lossy one: the
 #: PACS could otherwise choose to compress lossily on the way).
