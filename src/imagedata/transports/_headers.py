@@ -23,7 +23,6 @@ import base64
 import io
 import logging
 import struct
-import warnings
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -356,9 +355,7 @@ def cfind_headers(url: PacsURL, study: str, series: str) -> list[Dataset]:
     from imagedata.transports import dimse
 
     match = {"StudyInstanceUID": study, "SeriesInstanceUID": series}
-    with warnings.catch_warnings():  # empty return keys of binary VRs (US, FD) are fine
-        warnings.filterwarnings("ignore", message="A value of type 'str' cannot be assigned")
-        found: list[Dataset] = dimse.find(url, "IMAGE", match, CFIND_KEYS)
+    found: list[Dataset] = dimse.find(url, "IMAGE", match, CFIND_KEYS)
     return found
 
 

@@ -168,11 +168,11 @@ def _peer_refused(url: PacsURL, op: str, err: AssociationRejectedError) -> Assoc
 
 
 def identifier(level: str, match: dict[str, str], keys: Iterable[str] = ()) -> Dataset:
-    """A query/retrieve identifier: `match` values plus empty return `keys`."""
+    """A query/retrieve identifier: `match` values plus empty (zero-length) return `keys`."""
     ds = Dataset()
     ds.QueryRetrieveLevel = level
     for kw in keys:
-        setattr(ds, kw, "")
+        setattr(ds, kw, None)
     for kw, value in match.items():
         setattr(ds, kw, value)
     return ds
