@@ -42,6 +42,7 @@ def test_convert_on_a_terminal_shows_each_stage(tmp_path: Path, capsys: Any, ter
     assert f"reading {src} (pixels)" in err
     assert f"writing {tmp_path / 'out'} (images)" in err
     assert "/12 " in err  # 3 x 4 images
+    assert "writing dicom" not in err  # no bar over the series for one series
 
 
 def test_convert_quiet_or_off_terminal_shows_nothing(tmp_path: Path, capsys: Any, monkeypatch):
@@ -91,6 +92,7 @@ def test_several_series_report_the_pixels_of_each(tmp_path: Path, capsys: Any, t
     assert code == 0, err
     assert {"(headers)", "(pixels)", "(images)"} <= _stages(err)
     assert "/3 " in err and "/5 " in err
+    assert "writing dicom:" in err  # and a bar over the two series
 
 
 def test_single_file_formats_show_the_elapsed_time(

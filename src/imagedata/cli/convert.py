@@ -243,8 +243,8 @@ def convert(args: argparse.Namespace) -> int:
     written = 0
     for fmt in formats:
         targets = _targets(output, fmt, series)
-        steps = _common.progress(
-            list(zip(series, targets)), desc=f"writing {fmt}", quiet=args.quiet
+        steps = _common.progress(  # a bar over the series when there are several
+            list(zip(series, targets)), desc=f"writing {fmt}", quiet=args.quiet or len(series) < 2
         )
         for si, target in steps:
             logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
