@@ -183,6 +183,28 @@ def test_default_and_none_are_quiet_off_terminal(
     assert capsys.readouterr().err == ""
 
 
+def test_none_draws_a_bar_on_a_terminal_and_false_never(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tqdm")
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    truth = make_dicom_series(tmp_path / "s", shape=(4, 6, 8))
+    quiet = Tty()
+    monkeypatch.setattr("sys.stderr", quiet)
+    Series(truth.path, progress=False).write(tmp_path / "a", formats=["dicom"])
+    Series(truth.path)  # the default is quiet too
+    assert quiet.getvalue() == ""
+    tty = Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    Series(truth.path, progress=None).write(tmp_path / "b", formats=["dicom"], progress=None)
+    assert all(stage in tty.getvalue() for stage in ("headers", "pixels", "write"))
+
+
 def test_bad_progress_value_is_refused(tmp_path: Path) -> None:
     truth = make_dicom_series(tmp_path / "s", shape=(2, 6, 8))
     with pytest.raises(TypeError, match="progress='yes'"):

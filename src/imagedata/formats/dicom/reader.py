@@ -149,7 +149,8 @@ def read_series(
     source = (
         members[0].name if len(members) == 1 else f"{len(members)} files ({members[0].name}, ...)"
     )
-    with resolved(progress) as callback:
+    with resolved(progress) as resolved_callback:
+        callback = resolved_callback or False  # None would mean "a bar on a terminal"
         groups = scan_groups(
             members, skip_broken=skip_broken, source=source if members else "", progress=callback
         )
