@@ -89,6 +89,16 @@ def test_many_files_are_throttled_and_decoded_in_threads(tmp_path: Path) -> None
     assert any(name != threading.main_thread().name for name in calls.threads)
 
 
+def test_compressed_files_decoded_in_threads(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path / "s", shape=(6, 6, 8))
+    Series(truth.path).write(tmp_path / "rle", formats=["dicom"], compression="rle")
+    calls = Calls()
+    arr, _ = read_series(expand(tmp_path / "rle"), progress=calls, workers=4)
+    np.testing.assert_array_equal(arr, truth.data)
+    check_stage(calls, "headers", 6)
+    assert check_stage(calls, "pixels", 6) == [1, 2, 3, 4, 5, 6]
+
+
 def test_enhanced_multiframe_file(tmp_path: Path) -> None:
     truth = make_dicom_series(tmp_path / "s", shape=(3, 4, 6, 8), order="time")
     si = Series(truth.path, input_order="time")
