@@ -154,7 +154,9 @@ def test_one_request_per_series_and_files_byte_identical(
 ) -> None:
     spy = Requests(monkeypatch)
     seen: list[int] = []
-    out = fetch_to_folder(_query(orthanc, stored), tmp_path, progress=lambda d, t: seen.append(d))
+    out = fetch_to_folder(
+        _query(orthanc, stored), tmp_path, progress=lambda d, t, _: seen.append(d)
+    )
     wado = [u for u in spy.urls if "/studies/" in u and "?" not in u]
     series_url = f"/studies/{stored.study_instance_uid}/series/{stored.series_instance_uid}"
     assert len(wado) == 1 and wado[0].endswith(series_url), spy.urls

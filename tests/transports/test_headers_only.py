@@ -129,7 +129,15 @@ def test_headers_only_equals_full_read(
     np.testing.assert_allclose(np.asarray(full), stored.data, rtol=1e-6)
     seen: list[int] = []
     spy = NoPixels(monkeypatch)
-    hdr = Series(url, headers_only=True, progress=lambda done, total: seen.append(done))
+    stages: set[str] = set()
+
+    def report(done: int, total: int | None, stage: str) -> None:
+        stages.add(stage)
+        if stage == "transfer":
+            seen.append(done)
+
+    hdr = Series(url, headers_only=True, progress=report)
+    assert stages == {"transfer", "headers"}  # the reader reports its stage too
     assert_same_header(hdr, full, stored)
     assert not np.any(np.asarray(hdr))
     assert seen == list(range(1, len(stored.files) + 1))

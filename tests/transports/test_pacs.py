@@ -71,7 +71,7 @@ def test_cmove_to_our_listener(orthanc: Orthanc, stored, tmp_path: Path) -> None
         f"SeriesInstanceUID={stored.series_instance_uid}&move={MOVE_AET}&move_port={orthanc.move_port}"
     )
     seen: list[tuple[int, int | None]] = []
-    out = fetch_to_folder(url, tmp_path / "moved", progress=lambda d, t: seen.append((d, t)))
+    out = fetch_to_folder(url, tmp_path / "moved", progress=lambda d, t, _: seen.append((d, t)))
     assert_same_instances(stored.files, _received(out))
     assert seen[-1] == (len(stored.files), len(stored.files))
 

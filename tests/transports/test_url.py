@@ -63,13 +63,16 @@ def test_unknown_option_keyword() -> None:
 
 
 def test_progress_callback_counts() -> None:
-    seen: list[tuple[int, int | None]] = []
-    p = Progress(lambda done, total: seen.append((done, total)))
+    seen: list[tuple[int, int | None, str]] = []
+    p = Progress(lambda done, total, stage: seen.append((done, total, stage)))
     p()
     p.set_expected(3)
     p(2)
     p.close()
-    assert seen == [(1, None), (3, 3)]
+    assert seen == [(1, None, "transfer"), (3, 3, "transfer")]
+    sending = Progress(lambda *args: seen.append(args), stage="send")
+    sending()
+    assert seen[-1] == (1, None, "send")
 
 
 def test_quiet_progress_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

@@ -270,8 +270,8 @@ STAGE_LABELS = {"write": "images", "": "transfer"}
 class _Activity:
     """What :func:`activity` shows: an elapsed-time line, then one tqdm bar per stage.
 
-    Calling it is a progress callback ``f(done, total, stage)``; the network
-    transports call it as ``f(done, total)`` (stage "transfer").
+    Calling it is a progress callback ``f(done, total, stage)``, as the readers,
+    writers and network transports call theirs.
     """
 
     def __init__(self, desc: str, tqdm: Any) -> None:

@@ -281,7 +281,8 @@ def read_url(
 
     Transport options (timeout=, calling_aet=, move=, move_port=, username=,
     password=, token=, cafile=, progress= ...) are taken out of `options`; the rest
-    go to the DICOM reader.
+    go to the DICOM reader.  A `progress=` given is reported for the transfer (stage
+    "transfer") and by the reader ("headers", "pixels").
 
     With `headers_only`, no pixel data are fetched: the image headers come from the
     WADO-RS metadata resource (DICOMweb) or an IMAGE-level C-FIND (DICOM network);
@@ -289,6 +290,8 @@ def read_url(
     """
     transport, rest = split_options(options)
     progress = transport.pop("progress", None)
+    if "progress" in options:  # given: the reader's stages are reported too
+        rest["progress"] = progress
     u = parse_url(url, **transport)
     ds = select_series(u)
     if headers_only:
@@ -337,7 +340,7 @@ def send(
             f"{url}: query keys ({', '.join(u.match)}) have no meaning when sending; the "
             "images' own UIDs decide where they go"
         )
-    bar = Progress(progress, expected, desc=f"to {u.host}")
+    bar = Progress(progress, expected, desc=f"to {u.host}", stage="send")
     try:
         stored: list[str] = _backend(u).store(u, items, progress=bar)
     finally:

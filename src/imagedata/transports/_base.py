@@ -16,8 +16,9 @@ from imagedata.errors import ImageDataError, NoDataError
 
 logger = logging.getLogger(__name__)
 
-#: A progress callback: called with (images done, images expected or None).
-ProgressCallback = Callable[[int, "int | None"], None]
+#: A progress callback: called with (images done, images expected or None, stage), as
+#: the readers and writers call theirs; the transports' stages are "transfer" and "send".
+ProgressCallback = Callable[[int, "int | None", str], None]
 
 
 class NetworkError(ImageDataError, ConnectionError):
@@ -59,15 +60,24 @@ class Progress:
     progress
         ``None`` (default): a tqdm bar when stderr is a terminal and tqdm is
         installed, quiet otherwise; ``False``: quiet; ``True``: a tqdm bar; or a
-        callable ``f(done, expected)`` called after each image.
+        callable ``f(done, expected, stage)`` called after each image.
     expected
         Number of images expected, when known.
     desc
         Label of the bar.
+    stage
+        The stage passed to a callable: "transfer" (receiving) or "send".
     """
 
-    def __init__(self, progress: Any = None, expected: int | None = None, desc: str = "") -> None:
+    def __init__(
+        self,
+        progress: Any = None,
+        expected: int | None = None,
+        desc: str = "",
+        stage: str = "transfer",
+    ) -> None:
         self.done = 0
+        self.stage = stage
         self.expected = expected
         self._lock = threading.Lock()
         self._callback: ProgressCallback | None = progress if callable(progress) else None
@@ -96,7 +106,7 @@ class Progress:
             if self._bar is not None:
                 self._bar.update(n)
             if self._callback is not None:
-                self._callback(self.done, self.expected)
+                self._callback(self.done, self.expected, self.stage)
 
     def close(self) -> None:
         """Close the bar."""

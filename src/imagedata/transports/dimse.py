@@ -26,6 +26,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from imagedata._optional import import_optional
 from imagedata.errors import WriteError
 from imagedata.transports._association import (
     C_ECHO_RQ,
@@ -112,6 +113,11 @@ def _model(level: str, op: str) -> str:
     }[op]
 
 
+def _dsutils() -> Any:
+    """pynetdicom's dataset encoder and decoder (for identifiers and Datasets)."""
+    return import_optional("pynetdicom.dsutils", "net", "talk to a PACS")
+
+
 def ssl_context(url: PacsURL) -> ssl.SSLContext | None:
     """The client TLS context for a dicoms:// URL (None for plain dicom://)."""
     if not url.tls:
@@ -140,8 +146,7 @@ def check_status(status: dict[str, Any], url: PacsURL, op: str) -> int:
 
 def _request(assoc: Association, cx: Context, op: str, ds: Dataset, **fields: int | str) -> None:
     """Send a C-FIND/C-GET/C-MOVE request with identifier `ds`."""
-    from pynetdicom.dsutils import encode
-
+    encode = _dsutils().encode
     command = {"C-FIND": C_FIND_RQ, "C-GET": C_GET_RQ, "C-MOVE": C_MOVE_RQ}[op]
     implicit = cx.transfer_syntax == ImplicitVRLittleEndian
     raw = encode(ds, implicit, True)
@@ -190,8 +195,7 @@ def find(
     url: PacsURL, level: str, match: dict[str, str], keys: Iterable[str] = ()
 ) -> list[Dataset]:
     """C-FIND at `level` ('PATIENT', 'STUDY', 'SERIES', 'IMAGE'); return the identifiers found."""
-    from pynetdicom.dsutils import decode
-
+    decode = _dsutils().decode
     model = _model(level, "Find")
     found: list[Dataset] = []
     with associate(url, [(model, UNCOMPRESSED)]) as assoc:
@@ -427,8 +431,7 @@ class _Outgoing:
 
     def payload(self, cx: Context) -> bytes | memoryview:
         """The dataset encoded in the context's transfer syntax."""
-        from pynetdicom.dsutils import encode
-
+        encode = _dsutils().encode
         if self.raw is not None and cx.transfer_syntax == self.transfer_syntax:
             return self.raw
         ds = self.dataset
