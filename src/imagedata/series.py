@@ -80,7 +80,8 @@ class Series(np.ndarray):
     dtype
         Convert the data to this dtype.
     **options
-        Passed to the reader (e.g. ``series=``, ``headers_only=``, ``rescale=``).
+        Passed to the reader (e.g. ``series=``, ``headers_only=``, ``rescale=``,
+        ``progress=``: True for a bar, or ``f(done, total, stage)``).
 
     Examples
     --------
