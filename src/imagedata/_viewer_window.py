@@ -22,6 +22,7 @@ from imagedata.viewer import (
     _colour,
     _magnitude,
     auto_window,
+    is_inverted,
     is_rgb,
     orientation_labels,
     tag_text,
@@ -30,6 +31,11 @@ from imagedata.viewer import (
 
 #: matplotlib backends that cannot open a window.
 _HEADLESS_BACKENDS = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
+
+def _reversed(colormap: str) -> str:
+    """The matplotlib name of `colormap` reversed (MONOCHROME1 data: high values dark)."""
+    return colormap[:-2] if colormap.endswith("_r") else f"{colormap}_r"
 
 
 @dataclass
@@ -109,7 +115,7 @@ class Viewer:
             lo, hi = _limits(panel.window)
             panel.image = ax.imshow(
                 self.plane(i),
-                cmap=self.colormap,
+                cmap=_reversed(self.colormap) if is_inverted(panel.si) else self.colormap,
                 vmin=lo,
                 vmax=hi,
                 aspect=float(dr / dc),

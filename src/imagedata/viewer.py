@@ -115,8 +115,23 @@ def is_rgb(si: Any) -> bool:
     return header is not None and bool(header.axes) and header.axes[-1].name == "rgb"
 
 
+def is_inverted(si: Any) -> bool:
+    """True for MONOCHROME1 data (the lowest value is displayed white: CR, DX, some MG).
+
+    The values stay as stored; only the display maps them inverted.
+    """
+    header = getattr(si, "_header", None)
+    template = getattr(header, "template", None)
+    value = template.get("PhotometricInterpretation", "") if template is not None else ""
+    return str(value).strip().upper() == "MONOCHROME1"
+
+
 def to_rgb(
-    si: npt.ArrayLike, *, colormap: str = "gray", window: Sequence[float] | None = None
+    si: npt.ArrayLike,
+    *,
+    colormap: str = "gray",
+    window: Sequence[float] | None = None,
+    invert: bool | None = None,
 ) -> np.ndarray:
     """Return the data as RGB uint8, shape ``si.shape + (3,)``.
 
@@ -128,6 +143,8 @@ def to_rgb(
         ``"gray"`` (no matplotlib needed) or any matplotlib colour map name.
     window
         (center, width); default :func:`auto_window` over the whole array.
+    invert
+        Map high values dark; default: for MONOCHROME1 series (see :func:`is_inverted`).
 
     Raises
     ------
@@ -138,6 +155,8 @@ def to_rgb(
         return _colour(np.asarray(si), window)
     win = auto_window(si) if window is None else _check_window(window)
     norm = normalise(si, win)
+    if is_inverted(si) if invert is None else invert:
+        norm = 1.0 - norm
     if colormap in ("gray", "grey"):
         grey = np.round(norm * 255.0).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=-1)
@@ -304,7 +323,7 @@ def montage(
         tiles = _colour(chosen, window)
     else:
         win = auto_window(chosen) if window is None else _check_window(window)
-        tiles = to_rgb(chosen, colormap=colormap, window=win)
+        tiles = to_rgb(chosen, colormap=colormap, window=win, invert=is_inverted(si))
     for i in range(len(lay.slices)):
         r0, c0 = lay.origin(i)
         out[r0 : r0 + th, c0 : c0 + tw] = tiles[i]
