@@ -284,24 +284,29 @@ class _FileSink:
             else:
                 self.written += 1
 
-    def close(self) -> int:
+    def close(self, check: bool = True) -> int:
         """Wait for the writes; return how many images were written.
 
         Raises
         ------
         WriteError
-            If an image could not be written.
+            If an image could not be written (unless `check` is False).
         """
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        if check:
+            self.check()
+        return self.written
+
+    def check(self) -> None:
+        """Raise :class:`WriteError` if an image could not be written."""
         if self.errors:
             path, err = self.errors[0]
             raise WriteError(
                 f"cannot write {path} ({err.strerror or err}); {len(self.errors)} images "
                 "were not written and nothing was kept: free space or choose another folder"
             )
-        return self.written
 
 
 def _store_response(assoc: Association, msg: Message, status: int) -> None:
@@ -347,6 +352,7 @@ def get(
                 msg = _receive(assoc, url, "C-GET", sink.open)
                 if msg.command.get("CommandField") == C_STORE_RQ:
                     sink.finish()
+                    sink.check()  # a failed write ends the transfer at once
                     _store_response(assoc, msg, 0x0000)
                     progress()
                     continue
@@ -355,8 +361,10 @@ def get(
                 if code not in PENDING:
                     break
                 _on_pending(msg.command, progress)
-    finally:
-        received = sink.close()
+    except BaseException:
+        sink.close(check=False)
+        raise
+    received = sink.close()
     check_complete(url, _describe(level, match), received, expected, final)
     return received
 
