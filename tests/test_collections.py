@@ -93,3 +93,17 @@ def test_localizer_group_gets_own_key(tmp_path: Path) -> None:
 def test_empty_collections() -> None:
     assert len(Study()) == 0 and len(Patient()) == 0 and len(Cohort()) == 0
     assert Study().patientID is None
+
+
+def test_collection_reports_headers_then_pixels(tmp_path: Path) -> None:
+    """progress= reaches the header pass over every file and the decoding of each series."""
+    a = make_dicom_series(tmp_path / "a", (3, 8, 8), SeriesNumber=1)
+    make_dicom_series(
+        tmp_path / "b", (2, 8, 8), SeriesNumber=2, StudyInstanceUID=a.study_instance_uid
+    )
+    seen: list[tuple[str, int, int | None]] = []
+    study = Study(tmp_path, progress=lambda done, total, stage: seen.append((stage, done, total)))
+    assert len(study) == 2
+    headers = [(d, t) for s, d, t in seen if s == "headers"]
+    assert headers[-1] == (5, 5)  # one pass over the five files of both series
+    assert sorted(t for s, d, t in seen if s == "pixels" and d == t) == [2, 3]

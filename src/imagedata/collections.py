@@ -86,7 +86,10 @@ def read_all(
             return read_all(folder, strict=strict, input_order=input_order, **options)
     members = expand(source)
     groups = scan_groups(
-        members, skip_broken=bool(options.pop("skip_broken", False)), source=str(source)
+        members,
+        skip_broken=bool(options.pop("skip_broken", False)),
+        source=str(source),
+        progress=options.get("progress", False),
     )
     scaling = _scaling(bool(options.pop("rescale", True)), options.pop("scaling", None))
     out: list[tuple[str, Series]] = []
