@@ -33,6 +33,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata.archives import Member
 from imagedata.formats.dicom._fastscan import FAST_KEYWORDS, US_KEYWORDS
+from imagedata.header import TEMPLATE_KEYWORDS
 from imagedata.transports._base import PartialTransferError, Progress, part10_header
 from imagedata.transports._url import PacsURL
 
@@ -42,37 +43,17 @@ logger = logging.getLogger(__name__)
 CFIND_KEYS: tuple[str, ...] = tuple(
     dict.fromkeys(
         [
-            # identification, patient, study, series, equipment
+            # identification, then what a template keeps (patient, study, equipment)
             "SpecificCharacterSet",
             "SOPClassUID",
             "SOPInstanceUID",
-            "StudyInstanceUID",
             "SeriesInstanceUID",
-            "FrameOfReferenceUID",
-            "PatientName",
-            "PatientID",
-            "PatientBirthDate",
-            "PatientSex",
-            "PatientAge",
-            "PatientWeight",
-            "StudyDate",
-            "StudyTime",
-            "StudyID",
-            "StudyDescription",
-            "AccessionNumber",
-            "ReferringPhysicianName",
+            *TEMPLATE_KEYWORDS,
             "SeriesDate",
             "SeriesTime",
             "SeriesNumber",
             "SeriesDescription",
             "ProtocolName",
-            "Modality",
-            "BodyPartExamined",
-            "PatientPosition",
-            "Manufacturer",
-            "ManufacturerModelName",
-            "InstitutionName",
-            "StationName",
             # image identification and timing
             "ImageType",
             "InstanceNumber",
