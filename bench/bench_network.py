@@ -196,10 +196,13 @@ def main(argv: list[str] | None = None) -> int:
             fetch_to_folder(query, out, level="series", progress=False)
             assert len(list(out.rglob("*.dcm"))) == len(files)
 
+        # the query and the target, the same for getscu and movescu
+        dcmtk_query = ["-aec", "ORTHANC", "-S", "-k", "QueryRetrieveLevel=SERIES",
+                       "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID={series}",
+                       "-od", str(out), "127.0.0.1", str(orthanc.dicom)]  # fmt: skip
+
         def dcmtk_get() -> None:
-            run(["getscu", "-aec", "ORTHANC", "-S", "-k", "QueryRetrieveLevel=SERIES",
-                 "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID={series}",
-                 "-od", str(out), "127.0.0.1", str(orthanc.dicom)])  # fmt: skip
+            run(["getscu", *dcmtk_query])
             assert len(list(out.glob("*"))) == len(files)
 
         t_dcmtk = timed(dcmtk_get, fresh, args.repeat)
@@ -212,10 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             assert len(list(out.rglob("*.dcm"))) == len(files)
 
         def dcmtk_move() -> None:
-            run(["movescu", "-aet", MOVE_AET, "-aem", MOVE_AET, "-aec", "ORTHANC",
-                 "--port", str(orthanc.move_port), "-S", "-k", "QueryRetrieveLevel=SERIES",
-                 "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID={series}",
-                 "-od", str(out), "127.0.0.1", str(orthanc.dicom)])  # fmt: skip
+            run(["movescu", "-aet", MOVE_AET, "-aem", MOVE_AET,
+                 "--port", str(orthanc.move_port), *dcmtk_query])  # fmt: skip
             assert len(list(out.glob("*"))) == len(files)
 
         t_dcmtk_move = timed(dcmtk_move, fresh, args.repeat)

@@ -151,14 +151,18 @@ def test_echo_find_get_from_pynetdicom_scp(series: Any, tmp_path: Path) -> None:
     assert_same_instances(series.files, sorted(out.rglob("*.dcm")))
 
 
-def test_peer_abort_during_cget_keeps_nothing(series: Any, tmp_path: Path) -> None:
-    scp = _Scp(series.files, abort_after=2)
-    out = tmp_path / "out"
+def _fetch(scp: _Scp, series_uid: str, out: Path) -> Path:
+    """C-GET series `series_uid` from `scp` into `out`, then stop the SCP."""
     try:
-        with pytest.raises(AssociationRejectedError, match="ended the association during C-GET"):
-            fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series.series_instance_uid}", out)
+        return fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series_uid}", out)
     finally:
         scp.close()
+
+
+def test_peer_abort_during_cget_keeps_nothing(series: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(AssociationRejectedError, match="ended the association during C-GET"):
+        _fetch(_Scp(series.files, abort_after=2), series.series_instance_uid, out)
     assert list(out.rglob("*.dcm")) == []
 
 
@@ -171,13 +175,9 @@ def test_failed_write_during_cget_is_an_error(
         return open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(dimse, "open", full_disk, raising=False)
-    scp = _Scp(series.files)
     out = tmp_path / "out"
-    try:
-        with pytest.raises(WriteError, match="No space left on device"):
-            fetch_to_folder(f"{scp.url}?SeriesInstanceUID={series.series_instance_uid}", out)
-    finally:
-        scp.close()
+    with pytest.raises(WriteError, match="No space left on device"):
+        _fetch(_Scp(series.files), series.series_instance_uid, out)
     assert list(out.rglob("*.dcm")) == []
 
 
@@ -232,12 +232,7 @@ def test_store_to_peer_without_storage_names_the_titles(series: Any) -> None:
 def test_large_dataset_fragments_round_trip(tmp_path: Path) -> None:
     """A 1 MB image through a peer with 4 kB PDUs: hundreds of fragments each way."""
     big = unique_series(tmp_path, shape=(2, 512, 1024))
-    scp = _Scp(big.files)
-    try:
-        out = fetch_to_folder(f"{scp.url}?SeriesInstanceUID={big.series_instance_uid}",
-                              tmp_path / "out")  # fmt: skip
-    finally:
-        scp.close()
+    out = _fetch(_Scp(big.files), big.series_instance_uid, tmp_path / "out")
     assert_same_instances(big.files, sorted(out.rglob("*.dcm")))
 
 
@@ -295,11 +290,7 @@ def test_cget_of_images_kept_compressed(name: str, tmp_path: Path) -> None:
     source = Path(str(get_testdata_file(name)))
     ds = pydicom.dcmread(source)
     scp = _Scp([source], storage_syntaxes=[str(ds.file_meta.TransferSyntaxUID)])
-    try:
-        out = fetch_to_folder(f"{scp.url}?SeriesInstanceUID={ds.SeriesInstanceUID}",
-                              tmp_path / "out")  # fmt: skip
-    finally:
-        scp.close()
+    out = _fetch(scp, str(ds.SeriesInstanceUID), tmp_path / "out")
     (got,) = out.rglob("*.dcm")
     received = pydicom.dcmread(got)
     assert received.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
