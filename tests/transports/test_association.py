@@ -295,3 +295,19 @@ def test_cget_of_images_kept_compressed(name: str, tmp_path: Path) -> None:
     received = pydicom.dcmread(got)
     assert received.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
     assert received.PixelData == ds.PixelData  # the same compressed bytes
+
+
+def test_absurd_pdu_length_is_refused_without_allocating() -> None:
+    """A peer announcing a 4 GB PDU gets an abort, not a 4 GB buffer."""
+    import socket
+
+    from imagedata.transports._association import Association
+
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    assoc = Association(ours, "TEST@peer", 5.0, {}, 0)
+    theirs.sendall(struct.pack(">BBL", 4, 0, 0xFFFFFFF0))
+    with pytest.raises(NetworkError, match="PDU of 4294967280 bytes"):
+        assoc.receive()
+    assert theirs.recv(10)[:1] == b"\x07"  # A-ABORT
+    theirs.close()

@@ -38,6 +38,8 @@ APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 IMPLEMENTATION_VERSION = "IMAGEDATA4"
 #: Our maximum receive PDU size (bytes); larger PDUs mean fewer round trips.
 MAX_PDU = 262144
+#: Larger PDUs are refused outright (a peer should keep to MAX_PDU; some exceed it a little).
+LARGEST_PDU = 64 * MAX_PDU
 #: PDV payload size used when the peer sets no PDU size limit.
 UNLIMITED_CHUNK = 1 << 20
 
@@ -296,6 +298,12 @@ class Association:
     def _read_header(self) -> tuple[int, int]:
         header = self._recv_exact(6)
         pdu_type, _, length = _PDU_HEADER.unpack(header)
+        if length > LARGEST_PDU:
+            self.abort()
+            raise NetworkError(
+                f"{self.peer} sent a PDU of {length} bytes (we accept at most {MAX_PDU}); "
+                "not a DICOM peer, or a broken one: aborted"
+            )
         return pdu_type, length
 
     def _read_body(self, length: int) -> memoryview:
