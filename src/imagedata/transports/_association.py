@@ -40,6 +40,8 @@ IMPLEMENTATION_VERSION = "IMAGEDATA4"
 MAX_PDU = 262144
 #: Larger PDUs are refused outright (a peer should keep to MAX_PDU; some exceed it a little).
 LARGEST_PDU = 64 * MAX_PDU
+#: Bytes of PDUs gathered into one socket write.
+SEND_BATCH = 1 << 20
 #: PDV payload size used when the peer sets no PDU size limit.
 UNLIMITED_CHUNK = 1 << 20
 
@@ -215,22 +217,34 @@ class Association:
         )
 
     def send(self, context: Context, command: bytes, dataset: bytes | memoryview | None) -> None:
-        """Send a DIMSE message: the command set, then the dataset in PDU-sized fragments."""
-        self._send_pdv(context.id, 0x03, command)
-        if dataset is None:
-            return
-        view = memoryview(dataset)
-        total = len(view)
-        for start in range(0, max(total, 1), self._chunk):
-            last = start + self._chunk >= total
-            self._send_pdv(context.id, 0x02 if last else 0x00, view[start : start + self._chunk])
+        """Send a DIMSE message: the command set, then the dataset in PDU-sized fragments.
+
+        PDUs are gathered into writes of about :data:`SEND_BATCH` bytes: one system call
+        (and one wake-up of the peer) per batch rather than per PDU.
+        """
+        batch = bytearray(_pdu_header(context.id, 0x03, len(command)))
+        batch += command
+        if dataset is not None:
+            view = memoryview(dataset)
+            total = len(view)
+            for start in range(0, max(total, 1), self._chunk):
+                chunk = view[start : start + self._chunk]
+                last = start + self._chunk >= total
+                batch += _pdu_header(context.id, 0x02 if last else 0x00, len(chunk))
+                batch += chunk
+                if len(batch) >= SEND_BATCH:
+                    self._send_pdus(batch)
+                    batch = bytearray()
+        if batch:
+            self._send_pdus(batch)
 
     def _send_pdv(self, context_id: int, flags: int, payload: bytes | memoryview) -> None:
-        n = len(payload)
-        header = _PDU_HEADER.pack(4, 0, n + 6) + _PDV_HEADER.pack(n + 2, context_id, flags)
+        """Send one P-DATA-TF PDU holding one PDV."""
+        self._send_pdus(_pdu_header(context_id, flags, len(payload)) + bytes(payload))
+
+    def _send_pdus(self, data: bytes | bytearray) -> None:
         try:
-            # one segment per PDU: a separate 12-byte header would cost the peer a wake-up
-            self.sock.sendall(header + bytes(payload))
+            self.sock.sendall(data)
         except OSError as err:
             self.is_open = False
             raise self._broken("sending", err) from err
@@ -392,6 +406,11 @@ class Association:
             self.release()
         else:
             self.abort()
+
+
+def _pdu_header(context_id: int, flags: int, n: int) -> bytes:
+    """Header of a P-DATA-TF PDU holding one PDV of `n` bytes (PS3.8 9.3.5)."""
+    return _PDU_HEADER.pack(4, 0, n + 6) + _PDV_HEADER.pack(n + 2, context_id, flags)
 
 
 def _abort_reason(raw: bytes) -> str:
