@@ -17,15 +17,17 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
 
 from imagedata.errors import ImageDataError, MultipleSeriesError
+from imagedata.formats.dicom._progress import StageBars
 
 if TYPE_CHECKING:
     from imagedata.series import Series
@@ -263,27 +265,20 @@ def write_series(
         raise WriteError(text.replace("overwrite=True", "--overwrite")) from err
 
 
-#: How a stage is named in a bar's label (others by their own name).
-STAGE_LABELS = {"write": "images", "": "transfer"}
-
-
-class _Activity:
+class _Activity(StageBars):
     """What :func:`activity` shows: an elapsed-time line, then one tqdm bar per stage.
 
     Calling it is a progress callback ``f(done, total, stage)``, as the readers,
     writers and network transports call theirs.
     """
 
-    def __init__(self, desc: str, tqdm: Any) -> None:
-        import threading
+    labels: ClassVar[Mapping[str, str]] = {"write": "images", "": "transfer"}
 
-        self.desc = desc
-        self._tqdm = tqdm
-        self.stage: str | None = None  # None: the elapsed-time line
-        self.bar = tqdm(
+    def __init__(self, desc: str) -> None:
+        super().__init__(desc)
+        self.bar = self._tqdm(
             total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr
         )
-        self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)
         self._thread.start()
@@ -293,30 +288,12 @@ class _Activity:
             with self._lock:
                 self.bar.refresh()
 
-    def __call__(self, done: int, total: int | None = None, stage: str = "") -> None:
-        """Show `done` of `total` in the bar of `stage` (a new bar when the stage changes)."""
-        with self._lock:
-            if stage != self.stage:
-                self.bar.close()
-                label = STAGE_LABELS.get(stage, stage)
-                self.bar = self._tqdm(
-                    total=total,
-                    desc=f"{self.desc} ({label})",
-                    unit="file" if stage == "headers" else "img",
-                    leave=False,
-                    file=sys.stderr,
-                )
-                self.stage = stage
-            if total is not None and self.bar.total != total:
-                self.bar.total = total
-            self.bar.update(done - self.bar.n)
-
     def close(self) -> None:
         """Stop the clock and remove the bar."""
-        self._done.set()
-        self._thread.join()
-        with self._lock:
-            self.bar.close()
+        if hasattr(self, "_done") and not self._done.is_set():
+            self._done.set()
+            self._thread.join()
+        super().close()
 
 
 #: A progress callback as the readers and writers take it: ``f(done, total, stage)``.
@@ -340,11 +317,10 @@ def activity(desc: str, *, quiet: bool = False) -> Iterator[ProgressCallback | N
         yield None
         return
     try:
-        from tqdm import tqdm
-    except ImportError:
+        shown = _Activity(desc)
+    except ImportError:  # no tqdm
         yield None
         return
-    shown = _Activity(desc, tqdm)
     try:
         yield shown
     finally:

@@ -32,8 +32,8 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ class StageBars:
         Text before the stage in the bar's label (e.g. the file name).
     """
 
+    #: How a stage is named in a bar's label (others by their own name).
+    labels: ClassVar[Mapping[str, str]] = {}
+
     def __init__(self, desc: str = "") -> None:
         from tqdm import tqdm
 
@@ -110,12 +113,17 @@ class StageBars:
         self.bar: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self, done: int, total: int | None, stage: str = "") -> None:
+    def __call__(self, done: int, total: int | None = None, stage: str = "") -> None:
         """Show `done` of `total` in the bar of `stage` (a new bar when the stage changes)."""
         with self._lock:
             if self.bar is None or stage != self.stage:
-                self.close()
-                label = f"{self.desc} ({stage})" if self.desc and stage else self.desc or stage
+                self._close_bar()
+                stage_label = self.labels.get(stage, stage)
+                label = (
+                    f"{self.desc} ({stage_label})"
+                    if self.desc and stage_label
+                    else self.desc or stage_label
+                )
                 unit = "file" if stage == "headers" else "img"
                 self.bar = self._tqdm(
                     total=total, desc=label, unit=unit, leave=False, file=sys.stderr
@@ -127,6 +135,9 @@ class StageBars:
 
     def close(self) -> None:
         """Remove the current bar."""
+        self._close_bar()
+
+    def _close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
