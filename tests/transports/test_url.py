@@ -112,3 +112,13 @@ def test_missing_net_extra_is_named(monkeypatch: pytest.MonkeyPatch, module: str
     monkeypatch.setitem(sys.modules, f"{module}.sop_class", None)
     with pytest.raises(MissingDependencyError, match=r"imagedata\[net\]"):
         list_url(url)
+
+
+def test_progress_true_draws_a_bar_named_by_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    p = Progress(True, 3, desc="series from pacs", stage="transfer")
+    for _ in range(3):
+        p()
+    p.close()
+    err = capsys.readouterr().err
+    assert "series from pacs (transfer)" in err and "3/3" in err

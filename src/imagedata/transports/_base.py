@@ -81,38 +81,33 @@ class Progress:
         self.expected = expected
         self._lock = threading.Lock()
         self._callback: ProgressCallback | None = progress if callable(progress) else None
-        self._bar: Any = None
+        self._bars: Any = None
         want_bar = progress is True or (progress is None and sys.stderr.isatty())
         if self._callback is None and want_bar:
+            from imagedata.formats.dicom._progress import StageBars
+
             try:
-                from tqdm import tqdm
+                self._bars = self._callback = StageBars(desc)
             except ImportError:
                 logger.debug("tqdm not installed; no progress bar")
-            else:
-                self._bar = tqdm(total=expected, desc=desc, unit="img", leave=False)
 
     def set_expected(self, expected: int) -> None:
         """Set the number of images expected, once it is known."""
         if self.expected is None:
             self.expected = expected
-            if self._bar is not None:
-                self._bar.total = expected
-                self._bar.refresh()
 
     def __call__(self, n: int = 1) -> None:
         """Count `n` more images."""
         with self._lock:
             self.done += n
-            if self._bar is not None:
-                self._bar.update(n)
             if self._callback is not None:
                 self._callback(self.done, self.expected, self.stage)
 
     def close(self) -> None:
         """Close the bar."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        if self._bars is not None:
+            self._bars.close()
+            self._bars = None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._^-]+")
