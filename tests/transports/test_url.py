@@ -119,6 +119,7 @@ def test_progress_true_draws_a_bar_named_by_stage(capsys: pytest.CaptureFixture[
     p = Progress(True, 3, desc="series from pacs", stage="transfer")
     for _ in range(3):
         p()
+    bar = p._bars.bar
+    assert (bar.n, bar.total) == (3, 3)
     p.close()
-    err = capsys.readouterr().err
-    assert "series from pacs (transfer)" in err and "3/3" in err
+    assert "series from pacs (transfer)" in capsys.readouterr().err
