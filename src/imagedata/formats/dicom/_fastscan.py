@@ -89,6 +89,8 @@ _ABORT = {0x52009229, 0x52009230, 0x7FE00008, 0x7FE00009}
 _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
 _tag = struct.Struct("<HH").unpack_from
+_explicit_header = struct.Struct("<HH2sH").unpack_from
+_implicit_header = struct.Struct("<HHI").unpack_from
 
 
 class _Short(Exception):
@@ -119,18 +121,18 @@ def _element(data: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, 
     """(tag, VR or None, header length, value length) of the element at `pos`."""
     if pos + 8 > len(data):
         raise _End if pos == len(data) else _Short
-    group, elem = _tag(data, pos)
-    tag = group << 16 | elem
-    if not explicit or group == 0xFFFE:
-        return tag, None, 8, _u32(data, pos + 4)[0]
-    vr = data[pos + 4 : pos + 6]
-    if vr in _LONG_VRS:
-        if pos + 12 > len(data):
-            raise _Short
-        return tag, vr, 12, _u32(data, pos + 8)[0]
-    if not vr.isalpha():
-        raise _Bad
-    return tag, vr, 8, _u16(data, pos + 6)[0]
+    if explicit:
+        group, elem, vr, short = _explicit_header(data, pos)
+        if group != 0xFFFE:  # items and delimiters have no VR
+            if vr in _LONG_VRS:
+                if pos + 12 > len(data):
+                    raise _Short
+                return group << 16 | elem, vr, 12, _u32(data, pos + 8)[0]
+            if not vr.isalpha():
+                raise _Bad
+            return group << 16 | elem, vr, 8, short
+    group, elem, length = _implicit_header(data, pos)
+    return group << 16 | elem, None, 8, length
 
 
 def _skip_sequence(data: bytes, pos: int, explicit: bool) -> int:
