@@ -196,7 +196,12 @@ def test_abort_in_the_middle_of_an_image_leaves_nothing(tmp_path: Path) -> None:
     import time
 
     from imagedata.transports import parse_url
-    from imagedata.transports._association import C_STORE_RQ, associate, encode_command
+    from imagedata.transports._association import (
+        C_STORE_RQ,
+        _pdu_header,
+        associate,
+        encode_command,
+    )
 
     truth = unique_series(tmp_path, shape=(1, 64, 64))
     raw = truth.files[0].read_bytes()
@@ -215,8 +220,13 @@ def test_abort_in_the_middle_of_an_image_leaves_nothing(tmp_path: Path) -> None:
             Priority=0,
             CommandDataSetType=1,
         )
-        assoc._send_pdv(cx.id, 0x03, cmd)
-        assoc._send_pdv(cx.id, 0x00, raw[400:2400])  # a first fragment, not the last
+        fragment = raw[400:2400]  # a first fragment, not the last
+        assoc.sock.sendall(
+            _pdu_header(cx.id, 0x03, len(cmd))
+            + cmd
+            + _pdu_header(cx.id, 0x00, len(fragment))
+            + fragment
+        )
         assoc.sock.sendall(struct.pack(">BBL", 7, 0, 4) + b"\0\0\0\0")  # A-ABORT
         assoc.sock.shutdown(socket.SHUT_RDWR)
         assoc.close()

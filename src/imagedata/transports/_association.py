@@ -188,12 +188,16 @@ class Association:
         self.sock = sock
         self.peer = peer
         self.timeout = timeout
-        self.contexts = contexts
-        self._chunk = peer_max_pdu - 6 if peer_max_pdu > 6 else UNLIMITED_CHUNK
+        self.established(contexts, peer_max_pdu)
         self._buffer = bytearray(MAX_PDU + 6)
         self._pending: tuple[memoryview, int] | None = None
         self._message_id = 0
         self.is_open = True
+
+    def established(self, contexts: dict[int, Context], peer_max_pdu: int) -> None:
+        """Record the negotiated contexts and the peer's largest PDU (0: no limit)."""
+        self.contexts = contexts
+        self._chunk = peer_max_pdu - 6 if peer_max_pdu > 6 else UNLIMITED_CHUNK
 
     # - sending -
 
@@ -238,9 +242,19 @@ class Association:
         if batch:
             self._send_pdus(batch)
 
-    def _send_pdv(self, context_id: int, flags: int, payload: bytes | memoryview) -> None:
-        """Send one P-DATA-TF PDU holding one PDV."""
-        self._send_pdus(_pdu_header(context_id, flags, len(payload)) + bytes(payload))
+    def respond(self, request: Message, status: int) -> None:
+        """Answer `request` (a C-STORE or C-ECHO request) with `status`, without a dataset."""
+        cmd = request.command
+        fields: dict[str, int | str] = {
+            "CommandField": int(cmd.get("CommandField", 0)) | 0x8000,  # PS3.7 E.1
+            "MessageIDBeingRespondedTo": int(cmd.get("MessageID", 0)),
+            "AffectedSOPClassUID": str(cmd.get("AffectedSOPClassUID", "")),
+            "CommandDataSetType": NO_DATASET,
+            "Status": status,
+        }
+        if "AffectedSOPInstanceUID" in cmd:
+            fields["AffectedSOPInstanceUID"] = str(cmd["AffectedSOPInstanceUID"])
+        self.send(request.context, encode_command(**fields), None)
 
     def _send_pdus(self, data: bytes | bytearray) -> None:
         try:
@@ -308,6 +322,11 @@ class Association:
             if pdu_type == 0x04:
                 return body, 0
             self._unexpected(pdu_type, bytes(body), length)
+
+    def read_pdu(self) -> tuple[int, bytes]:
+        """The next PDU, whole (header included), as pynetdicom's PDU classes decode it."""
+        pdu_type, length = self._read_header()
+        return pdu_type, _PDU_HEADER.pack(pdu_type, 0, length) + bytes(self._read_body(length))
 
     def _read_header(self) -> tuple[int, int]:
         header = self._recv_exact(6)
@@ -442,8 +461,8 @@ def _request_pdu(
     url: PacsURL,
     contexts: Sequence[tuple[str, Sequence[str]]],
     scp_roles: Iterable[str],
-) -> tuple[bytes, dict[int, tuple[str, str]]]:
-    """The encoded A-ASSOCIATE-RQ and the requested contexts by id."""
+) -> tuple[bytes, dict[int, str]]:
+    """The encoded A-ASSOCIATE-RQ and the abstract syntaxes requested, by context id."""
     import_optional("pynetdicom", "net", "talk to a PACS")
     prim_mod = import_optional("pynetdicom.pdu_primitives", "net", "talk to a PACS")
     pdu_mod = import_optional("pynetdicom.pdu", "net", "talk to a PACS")
@@ -470,7 +489,7 @@ def _request_pdu(
     rq.user_information = items
     pdu = pdu_mod.A_ASSOCIATE_RQ()
     pdu.from_primitive(rq)
-    by_id = {cx.context_id: (str(cx.abstract_syntax), "") for cx in requested}
+    by_id = {cx.context_id: str(cx.abstract_syntax) for cx in requested}
     return pdu.encode(), by_id
 
 
@@ -538,8 +557,7 @@ def associate(
     titles = f"called AE title {url.called_aet!r}, calling AE title {url.calling_aet!r}"
     try:
         sock.sendall(request)
-        pdu_type, length = assoc._read_header()
-        raw = _PDU_HEADER.pack(pdu_type, 0, length) + bytes(assoc._read_body(length))
+        pdu_type, raw = assoc.read_pdu()
     except NetworkError as err:
         assoc.close()
         what = (
@@ -564,12 +582,11 @@ def associate(
             f"{url.where()} accepted none of the requested services ({titles}); check the "
             "PACS's configuration for our AE title"
         )
-    assoc.contexts = contexts_by_id
-    assoc._chunk = peer_max - 6 if peer_max > 6 else UNLIMITED_CHUNK
+    assoc.established(contexts_by_id, peer_max)
     return assoc
 
 
-def _accepted(raw: bytes, requested: dict[int, tuple[str, str]]) -> tuple[dict[int, Context], int]:
+def _accepted(raw: bytes, requested: dict[int, str]) -> tuple[dict[int, Context], int]:
     pdu_mod = import_optional("pynetdicom.pdu", "net", "talk to a PACS")
     ac = pdu_mod.A_ASSOCIATE_AC()
     ac.decode(raw)
@@ -578,7 +595,7 @@ def _accepted(raw: bytes, requested: dict[int, tuple[str, str]]) -> tuple[dict[i
     for cx in prim.presentation_context_definition_results_list:
         if cx.result == 0 and cx.context_id in requested and cx.transfer_syntax:
             out[cx.context_id] = Context(
-                cx.context_id, requested[cx.context_id][0], str(cx.transfer_syntax[0])
+                cx.context_id, requested[cx.context_id], str(cx.transfer_syntax[0])
             )
     return out, int(prim.maximum_length_received or 0)
 
@@ -627,8 +644,7 @@ def accept(
     presentation = import_optional("pynetdicom.presentation", "net", "receive DICOM images")
     assoc = Association(sock, peer, timeout, {}, 0)
     try:
-        pdu_type, length = assoc._read_header()
-        raw = _PDU_HEADER.pack(pdu_type, 0, length) + bytes(assoc._read_body(length))
+        pdu_type, raw = assoc.read_pdu()
     except NetworkError as err:
         logger.info("%s: no association request (%s)", peer, err)
         assoc.close()
@@ -673,6 +689,5 @@ def accept(
         return None
     limits = [i for i in items if isinstance(i, prim_mod.MaximumLengthNotification)]
     peer_max = int(limits[0].maximum_length_received or 0) if limits else 0
-    assoc.contexts = accepted
-    assoc._chunk = peer_max - 6 if peer_max > 6 else UNLIMITED_CHUNK
+    assoc.established(accepted, peer_max)
     return assoc

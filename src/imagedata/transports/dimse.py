@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata._optional import import_optional
@@ -34,7 +34,6 @@ from imagedata.transports._association import (
     C_GET_RQ,
     C_MOVE_RQ,
     C_STORE_RQ,
-    C_STORE_RSP,
     NO_DATASET,
     Association,
     Context,
@@ -309,21 +308,6 @@ class _FileSink:
             )
 
 
-def _store_response(assoc: Association, msg: Message, status: int) -> None:
-    assoc.send(
-        msg.context,
-        encode_command(
-            CommandField=C_STORE_RSP,
-            MessageIDBeingRespondedTo=int(msg.command.get("MessageID", 0)),
-            AffectedSOPClassUID=str(msg.command.get("AffectedSOPClassUID", "")),
-            AffectedSOPInstanceUID=str(msg.command.get("AffectedSOPInstanceUID", "")),
-            CommandDataSetType=NO_DATASET,
-            Status=status,
-        ),
-        None,
-    )
-
-
 def get(
     url: PacsURL,
     level: str,
@@ -353,7 +337,7 @@ def get(
                 if msg.command.get("CommandField") == C_STORE_RQ:
                     sink.finish()
                     sink.check()  # a failed write ends the transfer at once
-                    _store_response(assoc, msg, 0x0000)
+                    assoc.respond(msg, 0x0000)
                     progress()
                     continue
                 code = check_status(msg.command, url, "C-GET")
@@ -471,17 +455,7 @@ def _outgoing(item: Dataset | str | Path) -> _Outgoing:
                 str(meta.TransferSyntaxUID),
                 raw=memoryview(data)[144 + int(length) :],
             )
-    ds = dcmread(BytesIO(data), force=True)
-    return _outgoing(_with_meta(ds))
-
-
-def _with_meta(ds: Dataset) -> Dataset:
-    meta = getattr(ds, "file_meta", None)
-    if meta is None or "TransferSyntaxUID" not in meta:
-        meta = meta if meta is not None else FileMetaDataset()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
-    return ds
+    return _outgoing(dcmread(BytesIO(data), force=True))  # a dataset without File Meta
 
 
 def _store_context(assoc: Association, item: _Outgoing) -> Context:

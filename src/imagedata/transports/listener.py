@@ -31,16 +31,11 @@ from typing import Any, BinaryIO
 from imagedata._optional import import_optional
 from imagedata.transports._association import (
     C_ECHO_RQ,
-    C_ECHO_RSP,
     C_STORE_RQ,
-    C_STORE_RSP,
-    NO_DATASET,
     Association,
     Context,
-    Message,
     PeerReleased,
     accept,
-    encode_command,
 )
 from imagedata.transports._base import NetworkError, instance_path, part10_header
 
@@ -229,27 +224,14 @@ class Listener:
                 status = self._handle_store(item)
                 if status != SUCCESS:
                     item.discard()
-                self._respond(assoc, msg, C_STORE_RSP, status)
+                assoc.respond(msg, status)
             elif field == C_ECHO_RQ:
-                self._respond(assoc, msg, C_ECHO_RSP, SUCCESS)
+                assoc.respond(msg, SUCCESS)
             else:
                 logger.warning("%s sent command 0x%04X, which a storage SCP does not serve; "
                                "aborting", assoc.peer, field or 0)  # fmt: skip
                 assoc.abort()
                 return
-
-    @staticmethod
-    def _respond(assoc: Association, msg: Message, field: int, status: int) -> None:
-        fields: dict[str, int | str] = {
-            "CommandField": field,
-            "MessageIDBeingRespondedTo": int(msg.command.get("MessageID", 0)),
-            "AffectedSOPClassUID": str(msg.command.get("AffectedSOPClassUID", "")),
-            "CommandDataSetType": NO_DATASET,
-            "Status": status,
-        }
-        if "AffectedSOPInstanceUID" in msg.command:
-            fields["AffectedSOPInstanceUID"] = str(msg.command["AffectedSOPInstanceUID"])
-        assoc.send(msg.context, encode_command(**fields), None)
 
     # --- life cycle ---------------------------------------------------------------------
 
