@@ -119,7 +119,12 @@ def test_progress_true_draws_a_bar_named_by_stage(capsys: pytest.CaptureFixture[
     p = Progress(True, 3, desc="series from pacs", stage="transfer")
     for _ in range(3):
         p()
-    bar = p._bars.bar
+    bar = p._callback.bar  # type: ignore[union-attr]
     assert (bar.n, bar.total) == (3, 3)
     p.close()
     assert "series from pacs (transfer)" in capsys.readouterr().err
+
+
+def test_progress_rejects_other_values() -> None:
+    with pytest.raises(TypeError, match="progress='yes'"):
+        Progress("yes")

@@ -22,12 +22,12 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
 
 from imagedata.errors import ImageDataError, MultipleSeriesError
-from imagedata.formats.dicom._progress import StageBars
+from imagedata.formats.dicom._progress import StageBars, is_terminal
 
 if TYPE_CHECKING:
     from imagedata.series import Series
@@ -227,15 +227,6 @@ def _silence_stdout() -> None:
 # --- output helpers ----------------------------------------------------------------------
 
 
-def is_terminal(stream: IO[str] | None = None) -> bool:
-    """True when `stream` (default stderr) is an interactive terminal."""
-    stream = sys.stderr if stream is None else stream
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
 def progress(
     items: Iterable[T], *, desc: str, total: int | None = None, quiet: bool = False
 ) -> Iterable[T]:
@@ -290,7 +281,7 @@ class _Activity(StageBars):
 
     def close(self) -> None:
         """Stop the clock and remove the bar."""
-        if hasattr(self, "_done") and not self._done.is_set():
+        if not self._done.is_set():
             self._done.set()
             self._thread.join()
         super().close()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import struct
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from imagedata.errors import ImageDataError, NoDataError
+from imagedata.formats.dicom._progress import resolved
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +81,8 @@ class Progress:
         self.stage = stage
         self.expected = expected
         self._lock = threading.Lock()
-        self._callback: ProgressCallback | None = progress if callable(progress) else None
-        self._bars: Any = None
-        want_bar = progress is True or (progress is None and sys.stderr.isatty())
-        if self._callback is None and want_bar:
-            from imagedata.formats.dicom._progress import StageBars
-
-            try:
-                self._bars = self._callback = StageBars(desc)
-            except ImportError:
-                logger.debug("tqdm not installed; no progress bar")
+        self._bars = contextlib.ExitStack()  # closes a bar made for True/None
+        self._callback: ProgressCallback | None = self._bars.enter_context(resolved(progress, desc))
 
     def set_expected(self, expected: int) -> None:
         """Set the number of images expected, once it is known."""
@@ -105,9 +98,7 @@ class Progress:
 
     def close(self) -> None:
         """Close the bar."""
-        if self._bars is not None:
-            self._bars.close()
-            self._bars = None
+        self._bars.close()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._^-]+")

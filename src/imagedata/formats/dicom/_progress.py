@@ -143,9 +143,11 @@ class StageBars:
             self.bar = None
 
 
-def _is_terminal() -> bool:
+def is_terminal(stream: Any = None) -> bool:
+    """True when `stream` (default stderr) is an interactive terminal."""
+    stream = sys.stderr if stream is None else stream
     try:
-        return bool(sys.stderr.isatty())
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 
@@ -167,7 +169,7 @@ def resolved(progress: Any, desc: str = "") -> Iterator[ProgressCallback | None]
             f"progress={progress!r}: pass True (a bar), False (quiet), None (a bar on a "
             "terminal) or a callable f(done, total, stage)"
         )
-    if progress is False or (progress is None and not _is_terminal()):
+    if progress is False or (progress is None and not is_terminal()):
         yield None
         return
     try:
