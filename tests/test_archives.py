@@ -12,7 +12,7 @@ import pytest
 
 from imagedata.archives import expand
 from imagedata.errors import MultipleSeriesError, NoDataError, ReadError
-from imagedata.formats import read
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"

@@ -22,13 +22,13 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from imagedata.collections import Cohort, Patient, Study
-    from imagedata.formats import read, write
+    from imagedata.loadsave import read, write
     from imagedata.series import Series
 
 _LAZY = {
     "Series": "imagedata.series",
-    "read": "imagedata.formats",
-    "write": "imagedata.formats",
+    "read": "imagedata.loadsave",
+    "write": "imagedata.loadsave",
     "Study": "imagedata.collections",
     "Patient": "imagedata.collections",
     "Cohort": "imagedata.collections",

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from pydicom.dataset import Dataset
 
-from imagedata.errors import ImageDataError, MultipleSeriesError
+from imagedata.errors import MultipleSeriesError
 from imagedata.series import Series
 
 logger = logging.getLogger(__name__)
@@ -72,42 +72,15 @@ def read_all(
     `options` are those of :func:`imagedata.formats.dicom.reader.read_series` except
     ``series``.  A PACS URL (``dicom://``, ``dicomweb+http://``) is fetched into a
     temporary folder first (transport options such as ``timeout`` apply); arrays are
-    loaded before the folder is removed.
+    loaded before the folder is removed.  See :func:`imagedata.loadsave.read_groups`.
     """
-    from imagedata.archives import expand
-    from imagedata.formats import URL_SCHEMES
-    from imagedata.formats.dicom.reader import _scaling, read_group, scan_groups
+    from imagedata.loadsave import read_groups
 
-    if isinstance(source, str) and source.startswith(URL_SCHEMES):
-        from imagedata.transports import fetched, split_options
+    def warn(message: str) -> None:
+        warnings.warn(message, stacklevel=4)
 
-        transport, options = split_options(options)
-        with fetched(source, **transport) as folder:
-            return read_all(folder, strict=strict, input_order=input_order, **options)
-    members = expand(source)
-    groups = scan_groups(
-        members,
-        skip_broken=bool(options.pop("skip_broken", False)),
-        source=str(source),
-        progress=options.get("progress", False),
-    )
-    scaling = _scaling(bool(options.pop("rescale", True)), options.pop("scaling", None))
-    out: list[tuple[str, Series]] = []
-    counts: dict[str, int] = {}
-    for g in groups:
-        counts[g.uid] = counts.get(g.uid, 0) + 1
-        key = g.uid if counts[g.uid] == 1 else f"{g.uid}#{counts[g.uid]}"
-        try:
-            arr, header = read_group(g, input_order=input_order, scaling=scaling, **options)
-        except ImageDataError as err:
-            if strict:
-                raise
-            warnings.warn(f"series {g.label} ({g.description!r}) skipped: {err}", stacklevel=3)
-            continue
-        si = Series(arr)
-        si.header = header
-        out.append((key, si))
-    return out
+    found = read_groups(source, strict=strict, input_order=input_order, warn=warn, **options)
+    return [(key, Series._wrap(arr, header)) for key, arr, header in found]
 
 
 class _Collection(dict):

@@ -14,7 +14,7 @@ import dataclasses
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -368,3 +368,83 @@ def reduce_header(
     if len(new_axes) != len(shape):
         return None
     return header.replace(shape=shape, axes=tuple(new_axes), positions=positions)
+
+
+# --- what the plugins take ----------------------------------------------------------------
+
+
+@runtime_checkable
+class SeriesLike(Protocol):
+    """What format plugins and transports take: an array with a :class:`Header`.
+
+    :class:`imagedata.series.Series` is one; :class:`HeaderedArray` is the plain one
+    the lower layers make for a bare array.  Plugins use ``obj.header`` and
+    ``np.asarray(obj)``, and never import the Series type.
+    """
+
+    @property
+    def header(self) -> Header:
+        """Geometry, axes and DICOM template."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array shape."""
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The array dtype (``np.asarray(obj)`` gives the values)."""
+
+
+@dataclass(frozen=True, eq=False)
+class HeaderedArray:
+    """A plain ndarray with its :class:`Header`: the SeriesLike of the lower layers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = HeaderedArray(np.zeros((2, 3, 4)), Header.default((2, 3, 4)))
+    >>> isinstance(h, SeriesLike), np.asarray(h).shape
+    (True, (2, 3, 4))
+    """
+
+    array: np.ndarray
+    header: Header
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array shape."""
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The array dtype."""
+        return self.array.dtype
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions."""
+        return int(self.array.ndim)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
+
+def has_header(obj: Any) -> bool:
+    """True when `obj` carries a :class:`Header` (a Series with geometry, a HeaderedArray)."""
+    header = obj._header if hasattr(obj, "_header") else getattr(obj, "header", None)
+    return isinstance(header, Header)
+
+
+def series_like(obj: Any) -> SeriesLike:
+    """`obj` when it carries a header, else the array with the default header.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> series_like(np.zeros((4, 5))).header.shape
+    (4, 5)
+    """
+    if has_header(obj):
+        return obj
+    arr = np.asarray(obj)
+    return HeaderedArray(arr, Header.default(arr.shape))

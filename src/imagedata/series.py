@@ -109,7 +109,7 @@ class Series(np.ndarray):
             arr: np.ndarray = data.view(np.ndarray)
             header = data._header
         elif _is_source(data):
-            from imagedata.formats import read
+            from imagedata.loadsave import read
 
             order = (
                 "auto" if input_order == "none" and "input_order" not in options else input_order
@@ -506,6 +506,13 @@ class Series(np.ndarray):
 
     # --- I/O and interop ----------------------------------------------------------------
 
+    @classmethod
+    def _wrap(cls, array: np.ndarray, header: Header) -> Series:
+        """A Series of `array` with `header` (what the plugins return)."""
+        out = cls(array)
+        out.header = header
+        return out
+
     def write(
         self, destination: Source, formats: Sequence[str] | None = None, **options: Any
     ) -> list[str]:
@@ -513,7 +520,7 @@ class Series(np.ndarray):
 
         Returns the paths (or URLs) written.
         """
-        from imagedata.formats import write
+        from imagedata.loadsave import write
 
         return write(self, destination, formats=formats, **options)
 
@@ -544,9 +551,9 @@ class Series(np.ndarray):
     @classmethod
     def from_nibabel(cls, img: Any) -> Series:
         """Create a Series from a nibabel image."""
-        from imagedata.formats.nifti import from_nibabel
+        from imagedata.formats.nifti import decode_nibabel
 
-        return from_nibabel(img)
+        return cls._wrap(*decode_nibabel(img))
 
     def to_sitk(self) -> Any:
         """Return a :class:`SimpleITK.Image` (3D, or 4D with the tag axis last in ITK order)."""
@@ -557,9 +564,9 @@ class Series(np.ndarray):
     @classmethod
     def from_sitk(cls, img: Any) -> Series:
         """Create a Series from a SimpleITK image."""
-        from imagedata.formats.itk import from_sitk
+        from imagedata.formats.itk import decode_sitk
 
-        return from_sitk(img)
+        return cls._wrap(*decode_sitk(img))
 
 
 # --- helpers used by Series.__new__ and numpy protocols --------------------------------
@@ -580,7 +587,7 @@ def _header_of(obj: Any) -> Header:
     if isinstance(obj, Header):
         return obj
     if _is_source(obj):
-        from imagedata.formats import read
+        from imagedata.loadsave import read
 
         return read(obj, input_order="auto", headers_only=True)[1]
     raise TypeError(f"expected a Series, Header or path, got {type(obj).__name__}")

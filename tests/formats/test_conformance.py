@@ -303,7 +303,7 @@ class FormatConformance:
 
 
 def test_unknown_extension_lists_formats(tmp_path: Path) -> None:
-    from imagedata.formats import read
+    from imagedata.loadsave import read
 
     bad = tmp_path / "x.xyz"
     bad.write_bytes(b"not an image" * 40)
@@ -354,8 +354,8 @@ def test_geometry_survives_nibabel_and_simpleitk(
 ) -> None:
     pytest.importorskip("nibabel")
     pytest.importorskip("SimpleITK")
-    from imagedata.formats.itk import from_sitk, to_sitk
-    from imagedata.formats.nifti import from_nibabel, to_nibabel
+    from imagedata.formats.itk import to_sitk
+    from imagedata.formats.nifti import to_nibabel
 
     rot = _rotation(a, b, c)
     iop = np.concatenate([rot[:, 0], rot[:, 1]])
@@ -369,11 +369,11 @@ def test_geometry_survives_nibabel_and_simpleitk(
         [img.TransformIndexToPhysicalPoint([int(cc), int(r), int(k)]) for k, r, cc in corners]
     )
     np.testing.assert_allclose(got, want, atol=1e-6)
-    np.testing.assert_allclose(from_sitk(img).affine, si.affine, atol=1e-9)
+    np.testing.assert_allclose(Series.from_sitk(img).affine, si.affine, atol=1e-9)
     nimg = to_nibabel(si, embed_header=False)
     ras = np.array([nimg.affine @ [cc, r, k, 1.0] for k, r, cc in corners])[:, :3]
     np.testing.assert_allclose(ras * [-1, -1, 1], want, atol=1e-4)
-    np.testing.assert_allclose(from_nibabel(nimg).affine, si.affine, atol=1e-4)
+    np.testing.assert_allclose(Series.from_nibabel(nimg).affine, si.affine, atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from imagedata import geometry
 from imagedata.axis import tag_axis
 from imagedata.errors import MissingDependencyError, ReadError, WriteError
 from imagedata.formats import _bids
-from imagedata.formats.nifti import from_nibabel, to_nibabel
+from imagedata.formats.nifti import to_nibabel
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
 
@@ -309,7 +309,7 @@ def test_to_from_nibabel(tmp_path: Path) -> None:
     np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
     np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
     assert back.patientID == si.patientID
-    assert from_nibabel(to_nibabel(si, embed_header=False)).patientID == ""
+    assert Series.from_nibabel(to_nibabel(si, embed_header=False)).patientID == ""
 
 
 def test_nifti2(tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
 
+from imagedata._progress import StageBars, is_terminal
 from imagedata.errors import ImageDataError, MultipleSeriesError
-from imagedata.formats.dicom._progress import StageBars, is_terminal
 
 if TYPE_CHECKING:
     from imagedata.series import Series
@@ -363,8 +363,10 @@ def check_inputs(sources: Sequence[str]) -> None:
     URLs, glob patterns and archive member selectors (``study.zip?series3/``) are
     left to the reader.
     """
+    from imagedata.loadsave import is_url
+
     for s in sources:
-        if "://" in s or any(c in s for c in "*?["):
+        if is_url(s) or any(c in s for c in "*?["):
             continue
         p = Path(s)
         if not p.exists():

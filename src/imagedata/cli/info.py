@@ -67,7 +67,7 @@ def read_headers(
 
     `progress` (from :func:`_common.activity`) sees the header pass (stage "headers").
     """
-    from imagedata.formats import read
+    from imagedata.loadsave import read
 
     _common.check_inputs(sources)
     src: Any = sources[0] if len(sources) == 1 else list(sources)

@@ -1,4 +1,4 @@
-"""Format registry, and the top-level :func:`read` and :func:`write`.
+"""The format registry: which plugin reads and writes which files.
 
 A format plugin (see :class:`FormatPlugin`) declares a ``name``, its ``extensions``,
 ``sniff()`` on the first bytes of a file, and ``read``/``write``.  Builtin plugins are
@@ -6,8 +6,10 @@ listed in :data:`BUILTIN` as import paths and imported only when needed; third-p
 plugins register in the entry-point group ``imagedata.formats``.
 
 The format of an input is chosen by its file extension, then by sniffing its first
-bytes; never by trying every reader.  Members of a folder or archive that no format
-claims by extension go to the DICOM reader, which skips files that are not DICOM.
+bytes; never by trying every reader.  Reading and writing go through
+:mod:`imagedata.loadsave` (``imagedata.read``/``imagedata.write``), which uses this
+registry; plugins take and return ``(array, Header)`` or a
+:class:`~imagedata.header.SeriesLike`, never the Series type.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from imagedata.errors import NoDataError, UnknownFormatError
+from imagedata.errors import UnknownFormatError
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ BUILTIN_EXTENSIONS: dict[str, tuple[str, ...]] = {
 #: The format that takes folder members no other format claims by extension.
 CONTAINER_FORMAT = "dicom"
 
-#: URL schemes handled by :mod:`imagedata.transports`.
-URL_SCHEMES = ("dicom://", "dicoms://", "dicomweb+http://", "dicomweb+https://")
-
 
 @runtime_checkable
 class FormatPlugin(Protocol):
@@ -75,7 +73,7 @@ class FormatPlugin(Protocol):
     ) -> tuple[np.ndarray, Header]:
         """Read members into one array and its header."""
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` at `destination` (a file or folder path); return what was written."""
 
 
@@ -168,107 +166,3 @@ def sniff(member: Member) -> FormatPlugin | None:
         if p.sniff(member.name, head):
             return p
     return None
-
-
-def _is_url(source: Any) -> bool:
-    return isinstance(source, str) and source.startswith(URL_SCHEMES)
-
-
-def read(
-    source: Any, *, input_order: str = "auto", headers_only: bool = False, **options: Any
-) -> tuple[np.ndarray, Header]:
-    """Read a path, list of paths, archive or URL into an array and its header.
-
-    Raises
-    ------
-    NoDataError
-        If the input holds no image files.
-    UnknownFormatError
-        If a single file is in no known format.
-    """
-    if _is_url(source):
-        from imagedata.transports import read_url
-
-        return read_url(source, input_order=input_order, headers_only=headers_only, **options)
-    from imagedata.archives import expand
-
-    members = expand(source)
-    if not members:
-        raise NoDataError(f"no files found in {source!s}; check the path")
-    plugin, chosen = _choose(source, members)
-    options = _progress_option(plugin, options)
-    return plugin.read(chosen, input_order=input_order, headers_only=headers_only, **options)
-
-
-def _progress_option(plugin: FormatPlugin, options: dict[str, Any]) -> dict[str, Any]:
-    """`options` without ``progress=`` for plugins that report no progress (single files)."""
-    if "progress" in options and not getattr(plugin, "reports_progress", False):
-        return {k: v for k, v in options.items() if k != "progress"}
-    return options
-
-
-def _choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[Member]]:
-    """Pick the format of the members and the members it reads.
-
-    Members claimed by a file format's extension (NIfTI, MetaImage, ...) go to that
-    format, and the files beside them that no format claims (BIDS ``.json``,
-    ``.bval``/``.bvec``, MetaImage ``.raw``) are sidecars that its reader finds
-    itself.  Without such files, every member goes to the DICOM reader, which skips
-    what is not DICOM.
-    """
-    if len(members) == 1:
-        plugin = sniff(members[0])
-        if plugin is None:
-            raise UnknownFormatError(
-                f"{members[0].name}: not in a known format (known: {', '.join(names())}); "
-                "check the file or pass a file in one of these formats"
-            )
-        return plugin, list(members)
-    claimed: dict[str, list[Member]] = {}
-    unclaimed: list[Member] = []
-    for m in members:
-        p = by_extension(m.name)
-        if p is None:
-            unclaimed.append(m)
-        else:
-            claimed.setdefault(p.name, []).append(m)
-    files = {n: ms for n, ms in claimed.items() if n != CONTAINER_FORMAT}
-    if not files:
-        return get(CONTAINER_FORMAT), list(members)
-    if len(claimed) > 1:
-        detail = ", ".join(f"{n} ({len(ms)} files)" for n, ms in sorted(claimed.items()))
-        raise UnknownFormatError(
-            f"{source!s} holds files of several formats: {detail}; read them one format at a time"
-        )
-    name, chosen = next(iter(files.items()))
-    for m in unclaimed:
-        logger.debug("%s: not read as an image (beside %s files)", m.name, name)
-    return get(name), chosen
-
-
-def write(
-    si: Series, destination: Any, *, formats: Sequence[str] | str | None = None, **options: Any
-) -> list[str]:
-    """Write `si` to `destination` in each of `formats`.
-
-    Without `formats`, a destination with a known extension (``out.nii.gz``,
-    ``out.mha``, ``out.dcm``) chooses the format; otherwise the series is written in
-    its input format, and a Series made from an array (input format 'none') as DICOM.
-    """
-    if _is_url(destination):
-        from imagedata.transports import write_url
-
-        return write_url(si, destination, **options)
-    if isinstance(formats, str):
-        formats = [formats]
-    if not formats:
-        by_ext = by_extension(str(destination))
-        if by_ext is not None:
-            formats = [by_ext.name]
-        else:
-            formats = [si.input_format if si.input_format in names() else "dicom"]
-    written: list[str] = []
-    for fmt in formats:
-        plugin = get(fmt)
-        written.extend(plugin.write(si, Path(destination), **_progress_option(plugin, options)))
-    return written

@@ -39,7 +39,7 @@ from imagedata.errors import ReadError, WriteError
 from imagedata.header import Header, new_template
 
 if TYPE_CHECKING:
-    from imagedata.series import Series
+    from imagedata.header import SeriesLike
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class Volume:
     header: Header
 
 
-def volume(si: Series, target: str, max_tags: int | None = 1) -> Volume:
+def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
     """Return the volume of `si` for writing to `target`.
 
     Raises

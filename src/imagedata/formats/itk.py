@@ -35,8 +35,7 @@ from imagedata.formats import _headerio, _output, _paths
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def _tag_geometry(axis: Axis | None) -> tuple[float, float]:
 
 
 def make_image(
-    si: Series, target: str, *, vector_tags: bool = False, embed_header: bool = True
+    si: SeriesLike, target: str, *, vector_tags: bool = False, embed_header: bool = True
 ) -> Any:
     """Return the SimpleITK image of `si` (3D; 4D or a 3D vector image with a tag axis)."""
     sitk = _sitk()
@@ -116,7 +115,7 @@ def _pieces(key: str, text: str) -> list[tuple[str, str]]:
     return [(f"{key}_{i:03d}", p) for i, p in enumerate(_headerio.split_chunks(text, CHUNK))]
 
 
-def to_sitk(si: Series, *, vector_tags: bool = False, embed_header: bool = True) -> Any:
+def to_sitk(si: SeriesLike, *, vector_tags: bool = False, embed_header: bool = True) -> Any:
     """Return a :class:`SimpleITK.Image` of `si` with LPS origin, spacing and unit direction.
 
     A 4D series becomes a 4D image (tag axis last in ITK order), or with
@@ -259,24 +258,21 @@ def decode(
     return data, header
 
 
-def from_sitk(img: Any) -> Series:
-    """Create a Series from a SimpleITK image (geometry, tag axis, embedded header).
+def decode_sitk(img: Any) -> tuple[np.ndarray, Header]:
+    """The (array, header) of a SimpleITK image (geometry, tag axis, embedded header).
+
+    :meth:`imagedata.series.Series.from_sitk` wraps the pair in a Series.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from imagedata import Series
-    >>> si = Series(np.arange(60, dtype=np.int16).reshape(3, 4, 5))
-    >>> back = from_sitk(to_sitk(si))
-    >>> bool(np.array_equal(back, si)), back.shape
+    >>> from imagedata.header import Header, HeaderedArray
+    >>> data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    >>> back, header = decode_sitk(to_sitk(HeaderedArray(data, Header.default(data.shape))))
+    >>> bool(np.array_equal(back, data)), header.shape
     (True, (3, 4, 5))
     """
-    from imagedata.series import Series
-
-    data, header = decode(img, "SimpleITK image", "itk")
-    out = Series(data)
-    out.header = header
-    return out
+    return decode(img, "SimpleITK image", "itk")
 
 
 # --- files ------------------------------------------------------------------------------
@@ -436,7 +432,7 @@ class ItkFormat:
             member, "itk", EXTENSIONS, input_order=input_order, headers_only=headers_only
         )
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` as MetaImage at `destination` (a ``.mha``/``.mhd`` file or a folder)."""
         opts = dict(options)
         overwrite, compress, embed = pop_write_options(opts, "MetaImage")
@@ -450,4 +446,4 @@ class ItkFormat:
 
 plugin = ItkFormat()
 
-__all__ = ["ItkFormat", "decode", "from_sitk", "make_image", "plugin", "read_file", "to_sitk"]
+__all__ = ["ItkFormat", "decode", "decode_sitk", "make_image", "plugin", "read_file", "to_sitk"]

@@ -38,8 +38,7 @@ from imagedata.formats import _headerio, _output, _paths
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def _from_matlab_order(data: np.ndarray) -> np.ndarray:
     return np.transpose(data, (*range(n - 1, 2, -1), 2, 0, 1))
 
 
-def _variables(si: Series, target: str, embed: bool) -> dict[str, Any]:
+def _variables(si: SeriesLike, target: str, embed: bool) -> dict[str, Any]:
     vol = _headerio.volume(si, target, max_tags=None)
     data = vol.data.astype(np.uint8) if vol.data.dtype == np.bool_ else vol.data
     if data.dtype.kind not in "iufc":
@@ -91,7 +90,7 @@ def _variables(si: Series, target: str, embed: bool) -> dict[str, Any]:
     return out
 
 
-def _write(si: Series, destination: Path, options: dict[str, Any]) -> list[str]:
+def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[str]:
     scipy_io = import_optional("scipy.io", "mat", "write MATLAB files")
     overwrite = bool(options.pop("overwrite", False))
     embed = bool(options.pop("embed_header", True))
@@ -270,7 +269,7 @@ class MatFormat:
             raise MultipleSeriesError(f"expected one MATLAB file, got {len(images)} ({names})")
         return read_member(images[0], input_order=input_order, variable=variable)
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` as a MATLAB 5 file at `destination` (a ``.mat`` file or a folder)."""
         return _write(si, destination, dict(options))
 

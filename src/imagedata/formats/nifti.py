@@ -40,8 +40,7 @@ from imagedata.formats import _bids, _headerio, _output, _paths
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def _nifti_affine(vol: _headerio.Volume, target: str) -> npt.NDArray[np.float64]
     return geometry.nifti_from_affine(a)
 
 
-def _make_image(si: Series, target: str, nifti2: bool | None, embed: bool) -> Any:
+def _make_image(si: SeriesLike, target: str, nifti2: bool | None, embed: bool) -> Any:
     nib = _nib()
     vol = _headerio.volume(si, target, max_tags=4)
     data = _file_dtype(vol.data, target)
@@ -141,7 +140,7 @@ def _add_extensions(hdr: Any, header: Header) -> None:
     hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_COMMENT, text))
 
 
-def to_nibabel(si: Series, *, nifti2: bool | None = None, embed_header: bool = True) -> Any:
+def to_nibabel(si: SeriesLike, *, nifti2: bool | None = None, embed_header: bool = True) -> Any:
     """Return a :class:`nibabel.Nifti1Image` (or Nifti2Image) of `si`.
 
     The image holds the voxels transposed to (column, row, slice[, tag]), sform and
@@ -255,24 +254,21 @@ def _decode(
     return data, header
 
 
-def from_nibabel(img: Any) -> Series:
-    """Create a Series from a nibabel NIfTI image (geometry, tag step, embedded header).
+def decode_nibabel(img: Any) -> tuple[np.ndarray, Header]:
+    """The (array, header) of a nibabel NIfTI image (geometry, tag step, embedded header).
+
+    :meth:`imagedata.series.Series.from_nibabel` wraps the pair in a Series.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from imagedata import Series
-    >>> si = Series(np.arange(60, dtype=np.int16).reshape(3, 4, 5))
-    >>> back = from_nibabel(to_nibabel(si))
-    >>> bool(np.array_equal(back, si)), back.shape
+    >>> from imagedata.header import Header, HeaderedArray
+    >>> data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    >>> back, header = decode_nibabel(to_nibabel(HeaderedArray(data, Header.default(data.shape))))
+    >>> bool(np.array_equal(back, data)), header.shape
     (True, (3, 4, 5))
     """
-    from imagedata.series import Series
-
-    data, header = _decode(img, "nibabel image")
-    out = Series(data)
-    out.header = header
-    return out
+    return _decode(img, "nibabel image")
 
 
 # --- files ------------------------------------------------------------------------------
@@ -352,7 +348,7 @@ def _merge_sidecar(header: Header, path: Path) -> Header:
     return header
 
 
-def _write(si: Series, destination: Path, options: dict[str, Any]) -> list[str]:
+def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[str]:
     target = _paths.target_file(destination, EXTENSIONS, DEFAULT_EXTENSION)
     overwrite = bool(options.pop("overwrite", False))
     nifti2 = options.pop("nifti2", None)
@@ -379,7 +375,7 @@ def _write(si: Series, destination: Path, options: dict[str, Any]) -> list[str]:
     return [str(p) for p in targets]
 
 
-def _sidecar_texts(si: Series, target: Path, write_sidecar: bool) -> dict[Path, str]:
+def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:
     from imagedata import __version__
 
     h = si.header
@@ -446,11 +442,11 @@ class NiftiFormat:
         except (ValueError, TypeError) as err:
             raise ReadError(f"{images[0].name}: not a valid NIfTI file ({err})") from err
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` as NIfTI at `destination` (a ``.nii``/``.nii.gz`` file or a folder)."""
         return _write(si, destination, dict(options))
 
 
 plugin = NiftiFormat()
 
-__all__ = ["NiftiFormat", "from_nibabel", "plugin", "read_member", "to_nibabel"]
+__all__ = ["NiftiFormat", "decode_nibabel", "plugin", "read_member", "to_nibabel"]

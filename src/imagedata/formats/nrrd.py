@@ -27,8 +27,7 @@ from imagedata.formats import _paths, itk
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 EXTENSIONS = (".nrrd", ".nhdr")
 DEFAULT_EXTENSION = ".nrrd"
@@ -60,7 +59,7 @@ class NrrdFormat:
             member, "nrrd", EXTENSIONS, input_order=input_order, headers_only=headers_only
         )
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` as NRRD at `destination` (a ``.nrrd``/``.nhdr`` file or a folder)."""
         opts = dict(options)
         overwrite, compress, embed = itk.pop_write_options(opts, "NRRD")

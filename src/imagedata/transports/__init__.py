@@ -1,7 +1,6 @@
 """Read and write series on a PACS: DICOM network (DIMSE) and DICOMweb.
 
-URLs work wherever a path does (:func:`imagedata.formats.read`/``write`` route
-them here)::
+URLs work wherever a path does (:mod:`imagedata.loadsave` routes them here)::
 
     Series("dicom://pacs:104/PACS?PatientID=P1&SeriesNumber=3")           # C-FIND + C-GET
     Series("dicom://pacs:104/PACS?SeriesInstanceUID=1.2.3&move=ME&move_port=11112")  # C-MOVE
@@ -9,16 +8,17 @@ them here)::
     si.write("dicom://pacs:104/PACS")                                     # C-STORE
     si.write("dicomweb+https://pacs/dicom-web", token="...")              # STOW-RS
 
-See :mod:`imagedata.transports._url` for the query keys and options.  Received
-images are filed into a temporary folder, read by the DICOM reader, and the
-folder is removed; a failed or partial transfer leaves nothing behind.
+See :mod:`imagedata.transports._url` for the query keys and options.  This package
+only moves files: received images are filed into a (temporary) folder that
+:mod:`imagedata.loadsave` then reads like any other, and a failed or partial transfer
+leaves nothing behind; sending takes datasets or files made by the DICOM writer.  It
+never imports :mod:`imagedata.formats`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -43,8 +43,6 @@ from imagedata.transports._url import QUERY_KEYS, PacsURL, URLError, parse_url, 
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
 
 logger = logging.getLogger(__name__)
 
@@ -274,37 +272,15 @@ def _merge(staging: Path, folder: Path, one_series: bool) -> None:
         path.replace(target)
 
 
-def read_url(
-    url: str, *, input_order: str = "auto", headers_only: bool = False, **options: Any
-) -> tuple[np.ndarray, Header]:
-    """Read the one series a PACS URL names; see :mod:`imagedata.transports`.
+def series_headers(url: str, *, progress: Any = None, **options: Any) -> list[Member] | None:
+    """The image headers of the one series `url` names, as in-memory files, no pixel data.
 
-    Transport options (timeout=, calling_aet=, move=, move_port=, username=,
-    password=, token=, cafile=, progress= ...) are taken out of `options`; the rest
-    go to the DICOM reader.  A `progress=` given is reported for the transfer (stage
-    "transfer") and by the reader ("headers", "pixels").
-
-    With `headers_only`, no pixel data are fetched: the image headers come from the
-    WADO-RS metadata resource (DICOMweb) or an IMAGE-level C-FIND (DICOM network);
-    see :mod:`imagedata.transports._headers`.
+    From the WADO-RS metadata resource (DICOMweb) or an IMAGE-level C-FIND (DICOM
+    network); see :mod:`imagedata.transports._headers`.  None when whole files are
+    needed (multi-frame or mosaic images): fetch the series then.
     """
-    transport, rest = split_options(options)
-    progress = transport.pop("progress", None)
-    if "progress" in options:  # given: the reader's stages are reported too
-        rest["progress"] = progress
-    u = parse_url(url, **transport)
-    ds = select_series(u)
-    if headers_only:
-        members = _fetch_headers(u, ds, progress)
-        if members is not None:
-            from imagedata.formats import get
-
-            return get("dicom").read(members, input_order=input_order, headers_only=True, **rest)
-    with tempfile.TemporaryDirectory(prefix="imagedata-") as tmp:
-        _retrieve(u, "SERIES", ds, Path(tmp), progress)
-        from imagedata.formats import read
-
-        return read(tmp, input_order=input_order, headers_only=headers_only, **rest)
+    u = parse_url(url, **options)
+    return _fetch_headers(u, select_series(u), progress)
 
 
 def _fetch_headers(url: PacsURL, ds: Dataset, progress: Any) -> list[Member] | None:
@@ -349,21 +325,6 @@ def send(
     return stored
 
 
-def write_url(si: Series, url: str, **options: Any) -> list[str]:
-    """Send `si` to a PACS as a new series (C-STORE or STOW-RS); return the SOP Instance UIDs.
-
-    Writer options (e.g. series number, description) go to
-    :func:`imagedata.formats.dicom.writer.build_datasets`; transport options as in
-    :func:`read_url`.
-    """
-    transport, rest = split_options(options)
-    progress = transport.pop("progress", None)
-    from imagedata.formats.dicom.writer import build_datasets
-
-    images = math.prod(si.shape[:-2]) if si.ndim > 2 else 1
-    return send(url, build_datasets(si, **rest), expected=images, progress=progress, **transport)
-
-
 def list_url(url: str, **options: Any) -> list[tuple[Dataset, list[Dataset]]]:
     """The studies a URL matches, each with its (matching) series.
 
@@ -394,9 +355,8 @@ __all__ = [
     "find_studies",
     "list_url",
     "parse_url",
-    "read_url",
     "select_series",
     "send",
+    "series_headers",
     "split_options",
-    "write_url",
 ]

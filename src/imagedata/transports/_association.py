@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -493,8 +494,20 @@ def _request_pdu(
     return pdu.encode(), by_id
 
 
+def ssl_context(url: PacsURL) -> ssl.SSLContext | None:
+    """The client TLS context for a dicoms:// URL (None for plain dicom://)."""
+    if not url.tls:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=url.cafile)
+    if url.certfile:
+        ctx.load_cert_chain(url.certfile, url.keyfile)
+    if not url.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def _connect(url: PacsURL) -> socket.socket:
-    from imagedata.transports.dimse import ssl_context
 
     try:
         sock = socket.create_connection((url.host, url.port), timeout=url.connect_timeout)

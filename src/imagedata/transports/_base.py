@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imagedata._progress import resolved
 from imagedata.errors import ImageDataError, NoDataError
-from imagedata.formats.dicom._progress import resolved
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from imagedata._fastscan import FAST_KEYWORDS, US_KEYWORDS
 from imagedata.archives import Member
-from imagedata.formats.dicom._fastscan import FAST_KEYWORDS, US_KEYWORDS
 from imagedata.header import TEMPLATE_KEYWORDS
 from imagedata.transports._base import PartialTransferError, Progress, part10_header
 from imagedata.transports._url import PacsURL

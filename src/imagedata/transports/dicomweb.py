@@ -314,7 +314,7 @@ def _write_parts(rsp: Any, folder: Path, url: PacsURL) -> Iterator[Path]:
 
 def _names(head: bytes, complete: bool) -> SimpleNamespace | None:
     """The naming attributes parsed from the first bytes of a Part 10 file (None: use pydicom)."""
-    from imagedata.formats.dicom._fastscan import parse
+    from imagedata._fastscan import parse
 
     try:
         found = parse(head, complete=complete)

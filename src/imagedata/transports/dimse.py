@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import queue
-import ssl
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -115,19 +114,6 @@ def _model(level: str, op: str) -> str:
 def _dsutils() -> Any:
     """pynetdicom's dataset encoder and decoder (for identifiers and Datasets)."""
     return import_optional("pynetdicom.dsutils", "net", "talk to a PACS")
-
-
-def ssl_context(url: PacsURL) -> ssl.SSLContext | None:
-    """The client TLS context for a dicoms:// URL (None for plain dicom://)."""
-    if not url.tls:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=url.cafile)
-    if url.certfile:
-        ctx.load_cert_chain(url.certfile, url.keyfile)
-    if not url.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def check_status(status: dict[str, Any], url: PacsURL, op: str) -> int:

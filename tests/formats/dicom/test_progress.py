@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from imagedata._progress import MAX_STEP, Reporter, resolved
 from imagedata.archives import expand
-from imagedata.formats import read
-from imagedata.formats.dicom._progress import MAX_STEP, Reporter, resolved
 from imagedata.formats.dicom.reader import read_series
+from imagedata.loadsave import read
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
 

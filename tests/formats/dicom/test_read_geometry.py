@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from imagedata import geometry
 from imagedata.errors import MultipleSeriesError, SortError
-from imagedata.formats import read
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 
 

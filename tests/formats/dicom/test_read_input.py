@@ -11,11 +11,11 @@ import pydicom
 import pytest
 from _readutil import PYDICOM_FILES
 
+from imagedata import _fastscan
 from imagedata.archives import Member
 from imagedata.errors import NoDataError, ReadError
-from imagedata.formats import read
-from imagedata.formats.dicom import _fastscan
 from imagedata.formats.dicom.reader import read_series
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 
 

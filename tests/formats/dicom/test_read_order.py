@@ -11,7 +11,7 @@ import pytest
 from _readutil import edit
 
 from imagedata.errors import SortError
-from imagedata.formats import read
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 
 

@@ -13,8 +13,8 @@ from tests.conftest import require_tool
 
 from imagedata import geometry
 from imagedata.errors import MultipleSeriesError
-from imagedata.formats import read
 from imagedata.header import Header
+from imagedata.loadsave import read
 
 ORIENTATIONS = ["sag_ap", "sag_hf", "cor_hf", "cor_rl", "tra_rl"]
 

@@ -10,7 +10,7 @@ import pytest
 from _readutil import PYDICOM_FILES, by_position, edit
 
 from imagedata.errors import MissingDependencyError
-from imagedata.formats import read
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 
 

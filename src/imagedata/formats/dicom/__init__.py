@@ -10,8 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
-    from imagedata.header import Header
-    from imagedata.series import Series
+    from imagedata.header import Header, SeriesLike
 
 
 class DicomFormat:
@@ -20,7 +19,7 @@ class DicomFormat:
     name = "dicom"
     extensions: tuple[str, ...] = (".dcm", ".ima", ".dicom")
     extra: str | None = None
-    #: Takes ``progress=`` (see :mod:`._progress`); formats without it never receive it.
+    #: Takes ``progress=`` (see :mod:`imagedata._progress`); formats without it never receive it.
     reports_progress = True
 
     def sniff(self, name: str, head: bytes) -> bool:
@@ -37,7 +36,7 @@ class DicomFormat:
 
         return read_series(members, input_order=input_order, headers_only=headers_only, **options)
 
-    def write(self, si: Series, destination: Path, **options: Any) -> list[str]:
+    def write(self, si: SeriesLike, destination: Path, **options: Any) -> list[str]:
         """Write `si` as DICOM; see :func:`.writer.write_series`."""
         from imagedata.formats.dicom.writer import write_series
 

@@ -46,7 +46,7 @@ from imagedata.formats.dicom._write_tags import format_time
 
 if TYPE_CHECKING:
     from imagedata.axis import Axis
-    from imagedata.formats.dicom.writer import _Plan
+    from imagedata.formats.dicom._plan import _Plan
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from imagedata._progress import Reporter
 from imagedata.errors import HeaderError, MissingDependencyError, ReadError
 from imagedata.formats.dicom._mosaic import tile
-from imagedata.formats.dicom._progress import Reporter
 from imagedata.formats.dicom._scan import FileInfo, Image, private_value
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from imagedata.archives import Member
-from imagedata.errors import ReadError
-from imagedata.formats.dicom._fastscan import (
+from imagedata._fastscan import (
     FAST_KEYWORDS,
     KNOWN,
     NO_IMAGE,
@@ -35,7 +33,9 @@ from imagedata.formats.dicom._fastscan import (
     US_KEYWORDS,
     parse,
 )
-from imagedata.formats.dicom._progress import Reporter
+from imagedata._progress import Reporter
+from imagedata.archives import Member
+from imagedata.errors import ReadError
 
 logger = logging.getLogger(__name__)
 

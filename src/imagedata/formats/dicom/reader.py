@@ -32,13 +32,13 @@ import numpy.typing as npt
 from pydicom.dataset import Dataset
 
 from imagedata import geometry
+from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import NoDataError
 from imagedata.formats.dicom import _pixels
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
-from imagedata.formats.dicom._progress import ProgressOption, reporter, resolved
 from imagedata.formats.dicom._scan import Image, images_of, scan
 from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
 from imagedata.header import Header
@@ -140,7 +140,7 @@ def read_series(
         ``None``: a bar only when stderr is a terminal; or a callable
         ``f(done, total, stage)`` called with the files read in stage ``"headers"``,
         then the images decoded in stage ``"pixels"`` (at most every 1 % or 50
-        items, and at the end of each stage).  See :mod:`._progress`.
+        items, and at the end of each stage).  See :mod:`imagedata._progress`.
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""Write a Series as DICOM: one file per image in a folder or a zip archive.
+"""Write a series as DICOM: one file per image in a folder or a zip archive.
 
 :func:`write_series` is what ``si.write(path, formats=['dicom'])`` calls;
 :func:`build_datasets` yields the same complete datasets (with File Meta
@@ -25,14 +25,13 @@ Information) without writing files, e.g. for a C-STORE.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import io
 import logging
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,10 +53,11 @@ from pydicom.uid import (
 )
 
 from imagedata import geometry
+from imagedata._progress import Reporter, reporter, resolved
 from imagedata.errors import GeometryError, MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_folder, atomic_zip, is_zip_target
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
-from imagedata.formats.dicom._progress import Reporter, reporter, resolved
+from imagedata.formats.dicom._plan import _Image, _Plan
 from imagedata.formats.dicom._values import (
     Quantized,
     colour_values,
@@ -66,13 +66,13 @@ from imagedata.formats.dicom._values import (
     user_stacklevel,
 )
 from imagedata.formats.dicom._write_fast import SharedEncoder
-from imagedata.formats.dicom._write_tags import TagSetter, axis_keywords, base_date, tag_setter
+from imagedata.formats.dicom._write_tags import axis_keywords, base_date, tag_setter
 from imagedata.formats.dicom._write_template import (
     base_dataset,
     colour_attributes,
     patient_orientation,
 )
-from imagedata.series import Series
+from imagedata.header import SeriesLike, series_like
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,6 @@ class WriteOptions:
     compression: Compression = Compression.NONE
     modality: str | None = None
     enhanced: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_options(options: dict[str, Any]) -> WriteOptions:
@@ -166,7 +165,7 @@ def parse_options(options: dict[str, Any]) -> WriteOptions:
     ValueError
         For an invalid choice.
     """
-    known = {f.name for f in fields(WriteOptions)} - {"extra"}
+    known = {f.name for f in fields(WriteOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown DICOM write option(s) {unknown}; known options: {sorted(known)}")
@@ -188,35 +187,7 @@ def parse_options(options: dict[str, Any]) -> WriteOptions:
     return WriteOptions(**opts)
 
 
-@dataclass(frozen=True)
-class _Image:
-    """One output image: where it goes and which part of the array it is."""
-
-    relpath: str
-    tag: int  # flat index over the tag axes
-    slice: int
-    instance: int
-
-
-@dataclass
-class _Plan:
-    """Everything needed to make the datasets of one series."""
-
-    base: Dataset
-    stored: npt.NDArray[np.integer]  # (T, S, R, C) little-endian
-    tag_shape: tuple[int, ...]
-    setters: list[TagSetter | None]
-    positions: list[list[str]]
-    locations: list[str]
-    images: list[_Image]
-    transfer_syntax: UID
-    quantized: Quantized
-    keep_uid: bool = False
-    tag_axes: list[Any] = field(default_factory=list)
-    day0: dt.date = field(default_factory=dt.date.today)
-
-
-def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...], bool]:
+def _arrange(si: SeriesLike) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int, ...], bool]:
     """Return (array as (T, S, R, C[, 3]), tag axes, tag shape, colour) checking axis order."""
     header = si.header
     names = header.axis_names
@@ -244,7 +215,7 @@ def _arrange(si: Series) -> tuple[npt.NDArray[np.generic], list[Any], tuple[int,
     return arr.reshape(ntags, header.nslices, *image_shape), tag_axes, tag_shape, colour
 
 
-def _geometry(si: Series, base: Dataset) -> tuple[list[list[str]], list[str]]:
+def _geometry(si: SeriesLike, base: Dataset) -> tuple[list[list[str]], list[str]]:
     """Set the shared image plane attributes; return per-slice IPP and SliceLocation strings."""
     header = si.header
     affine = header.affine
@@ -332,7 +303,7 @@ def _order(
     return images
 
 
-def _warn_quantized(si: Series, q: Quantized) -> None:
+def _warn_quantized(si: SeriesLike, q: Quantized) -> None:
     if q.nonfinite:
         warnings.warn(
             f"{q.nonfinite} NaN/inf values cannot be stored in DICOM and were written as "
@@ -348,10 +319,9 @@ def _warn_quantized(si: Series, q: Quantized) -> None:
         )
 
 
-def _plan(si: Series, opts: WriteOptions) -> _Plan:
+def _plan(si: SeriesLike, opts: WriteOptions) -> _Plan:
     """Prepare the shared dataset, the stored values and the image list."""
-    if not isinstance(si, Series):
-        si = Series(si)
+    si = series_like(si)
     header = si.header
     arr, tag_axes, tag_shape, colour = _arrange(si)
     ntags, nslices = arr.shape[:2]
@@ -538,7 +508,7 @@ def _compress(ds: Dataset, syntax: UID) -> None:
         ) from err
 
 
-def build_datasets(si: Series, **options: Any) -> Iterator[Dataset]:
+def build_datasets(si: SeriesLike, **options: Any) -> Iterator[Dataset]:
     """Yield the complete DICOM datasets of `si` (with File Meta), in output order.
 
     The same datasets :func:`write_series` writes, for sending without files.
@@ -546,8 +516,7 @@ def build_datasets(si: Series, **options: Any) -> Iterator[Dataset]:
 
     Examples
     --------
-    >>> si = Series(np.zeros((3, 4, 5), dtype=np.uint16))
-    >>> [int(ds.InstanceNumber) for ds in build_datasets(si)]
+    >>> [int(ds.InstanceNumber) for ds in build_datasets(np.zeros((3, 4, 5), dtype=np.uint16))]
     [1, 2, 3]
     """
     opts = parse_options(options)
@@ -559,13 +528,13 @@ def build_datasets(si: Series, **options: Any) -> Iterator[Dataset]:
         yield _dataset(plan, image)
 
 
-def write_series(si: Series, destination: Path, **options: Any) -> list[str]:
+def write_series(si: SeriesLike, destination: Path, **options: Any) -> list[str]:
     """Write `si` as DICOM at `destination` (a folder, or a zip archive if it ends in .zip).
 
     Parameters
     ----------
     si
-        The series (a bare array is wrapped in a Series first).
+        The series (a bare array gets the default header: axial, unit spacing).
     destination
         Target folder or ``.zip`` file.
     **options

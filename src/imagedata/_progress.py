@@ -1,4 +1,4 @@
-"""Progress reporting of the DICOM reader and writer.
+"""Progress reporting of the readers, writers and network transports.
 
 A ``progress=`` option takes the same values as the network transports
 (:class:`imagedata.transports._base.Progress`), with one difference: file reads and
