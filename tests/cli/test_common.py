@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 from imagedata.errors import NoDataError, ReadError
 
 from .conftest import one_line
@@ -126,18 +126,18 @@ def test_progress_only_on_a_terminal(monkeypatch):
 
 def test_check_inputs_names_the_missing_path(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        _common.check_inputs([str(tmp_path), str(tmp_path / "nope")])
+        _inputs.check_inputs([str(tmp_path), str(tmp_path / "nope")])
     message = _common.error_message(info.value)
     assert message == f"{tmp_path / 'nope'}: no such file or folder; check the path"
-    _common.check_inputs([str(tmp_path / "*.dcm"), "dicom://pacs:104/x"])  # left to the reader
+    _inputs.check_inputs([str(tmp_path / "*.dcm"), "dicom://pacs:104/x"])  # left to the reader
 
 
 def test_safe_names_and_selectors():
-    assert _common.safe_name("T1 / post-contrast (3D)") == "T1_post-contrast_3D"
-    assert _common.safe_name("../../etc") == "etc"
-    assert _common.selector("12") == 12
-    assert _common.selector("1.2.840.1") == "1.2.840.1"
-    assert _common.selector("T1 axial") == "T1 axial"
+    assert _inputs.safe_name("T1 / post-contrast (3D)") == "T1_post-contrast_3D"
+    assert _inputs.safe_name("../../etc") == "etc"
+    assert _inputs.selector("12") == 12
+    assert _inputs.selector("1.2.840.1") == "1.2.840.1"
+    assert _inputs.selector("T1 axial") == "T1 axial"
 
 
 def test_activity_line_only_on_a_terminal(monkeypatch):
@@ -166,7 +166,7 @@ def test_unreadable_file_is_named(tmp_path, monkeypatch):
     path.write_bytes(b"x")
     monkeypatch.setattr("os.access", lambda p, mode: False)  # as root, chmod would not do
     with pytest.raises(PermissionError) as info:
-        _common.check_inputs([str(path)])
+        _inputs.check_inputs([str(path)])
     message = _common.error_message(info.value)
     assert message == f"{path}: cannot read this file (permission denied)"
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagedata.cli import _common, _expr
+from imagedata.cli import _common, _expr, _inputs
 from imagedata.cli._common import FORMATS, UsageError
 from imagedata.errors import GeometryError
 
@@ -145,11 +145,11 @@ def calc(args: argparse.Namespace) -> int:
         _expr.parse(args.expression, bindings)
     except _expr.ExpressionError as err:
         raise UsageError(str(err)) from err
-    _common.check_inputs(list(bindings.values()))
+    _inputs.check_inputs(list(bindings.values()))
     inputs = {}
     for name, path in bindings.items():
         with _common.activity(f"reading {path}", quiet=args.quiet) as progress:
-            inputs[name] = _common.read_one([path], order=args.order, progress=progress)
+            inputs[name] = _inputs.read_one([path], order=args.order, progress=progress)
     result = compute(args.expression, inputs, args.dtype)
     if args.sernum is not None:
         result.setDicomAttribute("SeriesNumber", args.sernum)

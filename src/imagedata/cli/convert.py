@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 from imagedata.cli._common import FORMATS, UsageError
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def read_reference(path: str | None, option: str) -> Series | None:
     if path is None:
         return None
     try:
-        return _common.read_one([path], headers_only=True)
+        return _inputs.read_one([path], headers_only=True)
     except MultipleSeriesError as err:
         first = str(err).split(";")[0]
         raise MultipleSeriesError(
@@ -194,7 +194,7 @@ def _targets(output: str, fmt: str, series: Sequence[Series]) -> list[Path]:
     out = output.replace("%p", fmt)
     if len(series) == 1:
         return [Path(out)]
-    labels = _unique([_common.series_label(si) for si in series])
+    labels = _unique([_inputs.series_label(si) for si in series])
     low = out.lower()
     ext = next((e for e in _EXTENSIONS.get(fmt, ()) if low.endswith(e)), None)
     if ext is None:
@@ -225,12 +225,12 @@ def _write_options(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
 def convert(args: argparse.Namespace) -> int:
     """Run ``convert`` with parsed arguments."""
     inputs, output, formats = _split(args)
-    _common.check_inputs(inputs)
+    _inputs.check_inputs(inputs)
     for fmt in formats:
         _check_not_input(Path(output.replace("%p", fmt)), inputs)
     with _common.activity(f"reading {inputs[0]}", quiet=args.quiet) as progress:
-        series = _common.read_all(
-            inputs, order=args.order, select=_common.selector(args.series), progress=progress
+        series = _inputs.read_all(
+            inputs, order=args.order, select=_inputs.selector(args.series), progress=progress
         )
     if len(series) > 1 and (args.sernum is not None or args.keep_uid):
         raise UsageError(
@@ -247,7 +247,7 @@ def convert(args: argparse.Namespace) -> int:
             list(zip(series, targets)), desc=f"writing {fmt}", quiet=args.quiet or len(series) < 2
         )
         for si, target in steps:
-            logger.info("writing %s series %s to %s", fmt, _common.series_label(si), target)
+            logger.info("writing %s series %s to %s", fmt, _inputs.series_label(si), target)
             with _common.activity(f"writing {target}", quiet=args.quiet) as progress:
                 options = _write_options(fmt, args)
                 files = _common.write_series(si, target, fmt, progress, **options)

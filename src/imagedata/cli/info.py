@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from imagedata import geometry
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 from imagedata.errors import MultipleSeriesError
 from imagedata.header import Header
 
@@ -69,7 +69,7 @@ def read_headers(
     """
     from imagedata.loadsave import read
 
-    _common.check_inputs(sources)
+    _inputs.check_inputs(sources)
     src: Any = sources[0] if len(sources) == 1 else list(sources)
     options: dict[str, Any] = {"progress": False if progress is None else progress}
     if select is not None:
@@ -80,7 +80,7 @@ def read_headers(
     except MultipleSeriesError:
         if select is not None:
             raise
-    series = _common.read_every(sources, order=order, headers_only=True, progress=progress)
+    series = _inputs.read_every(sources, order=order, headers_only=True, progress=progress)
     return [(si.header, str(si.dtype)) for si in series]
 
 
@@ -256,7 +256,7 @@ def info(args: argparse.Namespace) -> int:
     items: list[tuple[Header, str]] = []
     for group in group_inputs(args.inputs):
         with _common.activity(f"reading {group[0]}", quiet=args.quiet) as progress:
-            items.extend(read_headers(group, args.order, _common.selector(args.series), progress))
+            items.extend(read_headers(group, args.order, _inputs.selector(args.series), progress))
     patients = tree(items)
     if args.json:
         json.dump(patients, sys.stdout, indent=2)

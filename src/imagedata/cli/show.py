@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 from imagedata.cli._common import UsageError
 
 EPILOG = """examples:
@@ -98,7 +98,7 @@ def default_output(inputs: Sequence[str]) -> Path:
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
             break
-    return Path(f"{_common.safe_name(name) or 'series'}.png")
+    return Path(f"{_inputs.safe_name(name) or 'series'}.png")
 
 
 def show(args: argparse.Namespace) -> int:
@@ -109,8 +109,8 @@ def show(args: argparse.Namespace) -> int:
     if args.columns is not None and args.columns < 1:
         raise UsageError("--columns must be at least 1")
     with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet) as progress:
-        si = _common.read_one(
-            args.inputs, order=args.order, select=_common.selector(args.series), progress=progress
+        si = _inputs.read_one(
+            args.inputs, order=args.order, select=_inputs.selector(args.series), progress=progress
         )
     window = tuple(args.window) if args.window else None
     output = Path(args.output) if args.output else None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 from imagedata.errors import GeometryError
 
 if TYPE_CHECKING:
@@ -109,12 +109,12 @@ def _tag_label(si: Series, t: int) -> str:
 def stats(args: argparse.Namespace) -> int:
     """Run ``stats`` with parsed arguments."""
     with _common.activity(f"reading {args.inputs[0]}", quiet=args.quiet) as progress:
-        series = _common.read_all(
-            args.inputs, order=args.order, select=_common.selector(args.series), progress=progress
+        series = _inputs.read_all(
+            args.inputs, order=args.order, select=_inputs.selector(args.series), progress=progress
         )
     mask_data = None
     if args.mask:
-        mask_data = np.asarray(_common.read_one([args.mask], order="none"))
+        mask_data = np.asarray(_inputs.read_one([args.mask], order="none"))
     report = []
     for si in series:
         mask = None if mask_data is None else fit_mask(mask_data, si, args.mask)
