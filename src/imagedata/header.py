@@ -444,7 +444,8 @@ def series_like(obj: Any) -> SeriesLike:
     >>> series_like(np.zeros((4, 5))).header.shape
     (4, 5)
     """
-    if has_header(obj):
+    if has_header(obj) or hasattr(obj, "_header"):
+        # A Series whose header was lost is passed on: its ``header`` raises, naming why.
         return obj
     arr = np.asarray(obj)
     return HeaderedArray(arr, Header.default(arr.shape))

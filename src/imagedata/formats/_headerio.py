@@ -36,7 +36,7 @@ from pydicom.dataset import Dataset
 
 from imagedata.axis import SPATIAL, Axis, tag_axis
 from imagedata.errors import ReadError, WriteError
-from imagedata.header import Header, new_template
+from imagedata.header import Header, has_header, new_template
 
 if TYPE_CHECKING:
     from imagedata.header import SeriesLike
@@ -325,11 +325,11 @@ def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
         If `si` has no geometry, a colour axis, axes out of the (tag..., slice, row,
         column) order, or more than `max_tags` tag axes.
     """
-    h = getattr(si, "_header", None)
-    if h is None:
+    if not has_header(si):
         raise WriteError(
             f"{target}: this array has no header (geometry); wrap it as Series(array, geometry=...)"
         )
+    h = si.header
     names = h.axis_names
     spatial = tuple(n for n in names if n in SPATIAL)
     if "rgb" in names:
