@@ -1,7 +1,8 @@
 """The interactive viewer behind :func:`imagedata.viewer.show` (matplotlib, imported lazily).
 
 Kept apart from :mod:`imagedata.viewer` (colour, montages, PNG rendering), which
-re-exports :class:`Viewer`, :func:`show` and :func:`is_headless`.
+re-exports :class:`Viewer`, :func:`show` and :func:`is_headless`.  Both use the display
+helpers of :mod:`imagedata._display`; this module never imports :mod:`imagedata.viewer`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from imagedata import geometry
-from imagedata.viewer import (
+from imagedata._display import (
     _EDGE_SPOTS,
     Window,
     _attr,
