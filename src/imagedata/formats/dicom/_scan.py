@@ -1,9 +1,10 @@
 """The header pass: read every file up to its pixel data and describe each image.
 
 One :class:`FileInfo` per DICOM file (its header dataset, transfer syntax, where its
-pixel data start) and one :class:`Image` per 2D image in it: a single-frame file gives
-one, an enhanced or legacy multi-frame file one per frame, a Siemens mosaic one per tile.
-No pixel data are read here.
+pixel data start), the :class:`Image` record of one 2D image and the image of a
+single-frame file (:func:`single_image`).  Multi-frame files and mosaics are split by
+:mod:`._enhanced` and :mod:`._mosaic`, which build on this module (the reader's
+``images_of`` chooses between them).  No pixel data are read here.
 """
 
 from __future__ import annotations
@@ -395,23 +396,6 @@ def scan(
     if report is not None:
         report.finish()
     return out
-
-
-def images_of(info: FileInfo) -> list[Image]:
-    """Split a file into its 2D images (frames, mosaic tiles, or the single image)."""
-    from imagedata.formats.dicom import _enhanced, _mosaic
-
-    if not info.fast:  # the fast parser hands functional groups and multi-frame to pydicom
-        ds = info.ds
-        if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
-            return _enhanced.frames_of(info)
-        if info.nframes > 1:
-            return _enhanced.legacy_frames_of(info)
-    mosaic = "MOSAIC" in str(info.get("ImageType", "")).upper()
-    tiles = _mosaic.mosaic_tiles(info.ds) if mosaic else 0
-    if tiles:
-        return _mosaic.tiles_of(info, tiles)
-    return [single_image(info)]
 
 
 def single_image(info: FileInfo) -> Image:

@@ -3,7 +3,8 @@
 The reader works in passes, so a huge series never holds more than its final array:
 
 1. :mod:`._scan` reads every header up to the pixel data (non-DICOM files and
-   non-image objects are skipped) and splits multi-frame files and mosaics into images;
+   non-image objects are skipped); :func:`images_of` splits each file into its images
+   (:mod:`._enhanced` for multi-frame files, :mod:`._mosaic` for Siemens mosaics);
 2. :mod:`._group` groups images into series and geometry sub-series;
 3. :mod:`._sort` orders the chosen series into (tag..., slice) with all checks;
 4. :mod:`._pixels` allocates the final array once and decodes every image into it.
@@ -36,10 +37,10 @@ from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import NoDataError
-from imagedata.formats.dicom import _pixels
+from imagedata.formats.dicom import _enhanced, _mosaic, _pixels
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
-from imagedata.formats.dicom._scan import Image, images_of, scan
+from imagedata.formats.dicom._scan import FileInfo, Image, scan, single_image
 from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
 from imagedata.header import Header
 
@@ -94,6 +95,21 @@ def scan_groups(
             "(non-DICOM files and non-image objects such as SR, RTSTRUCT are skipped)"
         )
     return group_images(images)
+
+
+def images_of(info: FileInfo) -> list[Image]:
+    """Split a file into its 2D images (frames, mosaic tiles, or the single image)."""
+    if not info.fast:  # the fast parser hands functional groups and multi-frame to pydicom
+        ds = info.ds
+        if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+            return _enhanced.frames_of(info)
+        if info.nframes > 1:
+            return _enhanced.legacy_frames_of(info)
+    mosaic = "MOSAIC" in str(info.get("ImageType", "")).upper()
+    tiles = _mosaic.mosaic_tiles(info.ds) if mosaic else 0
+    if tiles:
+        return _mosaic.tiles_of(info, tiles)
+    return [single_image(info)]
 
 
 def read_series(
