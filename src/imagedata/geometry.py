@@ -26,8 +26,10 @@ from imagedata.errors import GeometryError
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Tolerance for comparing direction cosines read from decimal strings (16 chars).
-ORIENTATION_TOLERANCE = 1e-4
+#: Largest |X . Y| (cosine between the row and column directions) taken as rounding of
+#: decimal-string cosines (16 chars) and made exact by :func:`orthonormalize`.  The DICOM
+#: reader and writer share it, so every series imagedata reads can be written back.
+ORTHOGONALITY_TOLERANCE = 1e-3
 #: Absolute slice-step tolerance in mm (GEOMETRY.md: max(0.01 mm, 1 % of the step)).
 STEP_ABS_TOLERANCE = 0.01
 STEP_REL_TOLERANCE = 0.01
@@ -61,7 +63,7 @@ def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, Fl
     ------
     GeometryError
         If `iop` does not have six finite values, an axis has zero length, or the two
-        axes are not orthogonal within :data:`ORIENTATION_TOLERANCE` (after normalising).
+        axes are not orthogonal within :data:`ORTHOGONALITY_TOLERANCE` (after normalising).
 
     Examples
     --------
@@ -83,7 +85,7 @@ def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, Fl
     x /= nx
     y /= ny
     dot = float(np.dot(x, y))
-    if abs(dot) > ORIENTATION_TOLERANCE * 10:
+    if abs(dot) > ORTHOGONALITY_TOLERANCE:
         raise GeometryError(
             f"orientation {v.tolist()} is not orthogonal (X.Y = {dot:.6g}); "
             "expected two perpendicular unit vectors"
@@ -227,7 +229,22 @@ def slice_positions(affine: npt.ArrayLike, nslices: int) -> FloatArray:
 
 def slice_locations(affine: npt.ArrayLike, positions: npt.ArrayLike) -> FloatArray:
     """Return n . S_k for each slice position (imagedata 3.x ``sliceLocations``)."""
-    return np.asarray(positions, dtype=np.float64) @ normal(affine)
+    return locations_along(normal(affine), positions)
+
+
+def locations_along(normal_: npt.ArrayLike, positions: npt.ArrayLike) -> FloatArray:
+    """Return n . S_k for each position S_k (shape (N, 3) or (3,)): the slice locations.
+
+    The one place slice locations are computed; :func:`slice_locations` takes the
+    normal from an affine, readers pass :func:`slice_normal` of the orientation.
+
+    Examples
+    --------
+    >>> locations_along([0, 0, 1], [[0, 0, -2.5], [10, 5, 0.5]]).tolist()
+    [-2.5, 0.5]
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    return pos @ np.asarray(normal_, dtype=np.float64).reshape(3)
 
 
 def affine_from_positions(
@@ -256,9 +273,7 @@ def uneven_steps(positions: npt.ArrayLike, normal_: npt.ArrayLike) -> list[tuple
     of the mean step (GEOMETRY.md); an empty list means they are.  Otherwise the
     steps that differ from the median step are returned, naming the gap.
     """
-    d = np.asarray(positions, dtype=np.float64).reshape(-1, 3) @ np.asarray(
-        normal_, dtype=np.float64
-    )
+    d = locations_along(normal_, np.asarray(positions, dtype=np.float64).reshape(-1, 3))
     if len(d) < 3:
         return []
     steps = np.diff(d)

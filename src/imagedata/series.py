@@ -368,7 +368,8 @@ class Series(np.ndarray):
         if loc.shape != (len(pos),):
             raise GeometryError(f"expected {len(pos)} slice locations, got {loc.size}")
         n = geometry.normal(h.affine)
-        self._header = h.with_positions(pos + (loc - pos @ n)[:, None] * n[None, :])
+        shift = loc - geometry.locations_along(n, pos)
+        self._header = h.with_positions(pos + shift[:, None] * n[None, :])
 
     @property
     def transformationMatrix(self) -> FloatArray:

@@ -257,14 +257,13 @@ def make_dicom_series(
     if shuffle:
         names = [f"IM{n:08x}" for n in rng.choice(2**31, size=len(names), replace=False)]
     files = []
-    x, y = geometry.direction_cosines(affine)
-    normal = np.cross(x, y)
+    locations = geometry.slice_locations(affine, positions)
     i = 0
     for t in range(ntag):
         for k in range(nslice):
             ds = _image_dataset(base, stored[t, k], positions[k], iop, pixel_spacing, slice_spacing)
             ds.InstanceNumber = i + 1
-            ds.SliceLocation = round(float(np.dot(normal, positions[k])), 6)
+            ds.SliceLocation = round(float(locations[k]), 6)
             ds.AcquisitionNumber = t + 1 if order == "time" else 1
             ds.AcquisitionTime = start.strftime("%H%M%S.%f")
             _set_tag(ds, order, float(tags[t]), start)

@@ -189,3 +189,64 @@ def test_one_time_point_of_a_time_series(tmp_path: Path) -> None:
     back = Series(tmp_path / "w")
     np.testing.assert_array_equal(np.asarray(back), truth.data[1])
     np.testing.assert_allclose(back.affine, a.affine, atol=1e-9)
+
+
+def _skewed_iop(cosine: float) -> tuple[float, ...]:
+    """Axial IOP whose column direction leans `cosine` towards the row direction."""
+    return (1.0, 0.0, 0.0, cosine, float(np.sqrt(1.0 - cosine**2)), 0.0)
+
+
+def test_nearly_perpendicular_dicom_reads_and_writes_back(tmp_path: Path) -> None:
+    # decimal-string IOPs are only nearly perpendicular: what the reader accepts, the
+    # writer must accept too (one geometry.ORTHOGONALITY_TOLERANCE for both)
+    truth = make_dicom_series(tmp_path / "src", shape=(4, 6, 8), orientation=_skewed_iop(5e-4))
+    si = Series(truth.path)
+    si.write(tmp_path / "out")
+    back = Series(tmp_path / "out")
+    assert_same_series(si, back)
+    iop = [
+        float(v)
+        for v in pydicom.dcmread(sorted((tmp_path / "out").iterdir())[0]).ImageOrientationPatient
+    ]
+    assert abs(float(np.dot(iop[:3], iop[3:]))) < 1e-12  # written as read: orthonormal
+
+
+def test_nearly_perpendicular_nifti_writes_to_dicom(tmp_path: Path) -> None:
+    # a NIfTI whose voxel axes are 5e-4 from perpendicular reads; DICOM refused it before
+    nib = pytest.importorskip("nibabel")
+    lean = 5e-4
+    ras = np.diag([-0.9, -0.8, 2.0, 1.0])  # (i, j, k) = (column, row, slice) spacings
+    ras[:3, 3] = [100.0, 90.0, -20.0]
+    ras[0, 1] = 0.8 * lean  # the row axis j leans towards x
+    image = nib.Nifti1Image(np.arange(7 * 6 * 5, dtype=np.int16).reshape(5, 6, 7), ras)
+    image.set_sform(ras, 1)
+    image.set_qform(None, 0)
+    nib.save(image, tmp_path / "lean.nii.gz")
+    si = Series(tmp_path / "lean.nii.gz")
+    si.write(tmp_path / "out", formats=["dicom"])
+    back = Series(tmp_path / "out")
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(si))
+    np.testing.assert_allclose(back.header.slice_positions(), si.header.slice_positions())
+    # the row direction is made perpendicular, as the reader does: it turns by 5e-4 rad
+    np.testing.assert_allclose(back.affine, si.affine, atol=0.8 * lean * 1.01)
+    assert not np.allclose(back.affine, si.affine, atol=1e-6)
+
+
+def test_orthogonality_tolerance_is_shared_by_reader_and_writer(tmp_path: Path) -> None:
+    from imagedata import geometry
+    from imagedata.errors import GeometryError
+
+    too_far = 2 * geometry.ORTHOGONALITY_TOLERANCE
+    truth = make_dicom_series(tmp_path / "src", shape=(2, 4, 4), shuffle=False)
+    for f in Path(truth.path).iterdir():
+        ds = pydicom.dcmread(f)
+        ds.ImageOrientationPatient = list(_skewed_iop(too_far))
+        ds.save_as(f)
+    with pytest.raises(GeometryError, match="not orthogonal"):
+        Series(truth.path)
+    si = Series(np.zeros((2, 4, 4), np.uint16))
+    affine = si.affine.copy()
+    affine[:3, 1] = _skewed_iop(too_far)[3:]
+    si.header = si.header.replace(affine=affine)
+    with pytest.raises(GeometryError, match="perpendicular"):
+        si.write(tmp_path / "out")

@@ -23,6 +23,7 @@ from imagedata.formats.dicom._scan import (
     floats,
     pixel_spacing_of,
     resolution_of,
+    slice_normal_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def legacy_frames_of(info: FileInfo) -> list[Image]:
         logger.debug("%s: multi-frame without position, frames placed along z", info.name)
     pos0 = pos0 if pos0 is not None else np.zeros(3)
     iop = iop if iop is not None else np.array(AXIAL_IOP)
-    normal = np.cross(iop[:3], iop[3:])
+    normal = slice_normal_of(info, iop)
     timed = _frame_time_pointer(ds)
     offsets = floats(ds.get("GridFrameOffsetVector"), info.nframes)
     step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)

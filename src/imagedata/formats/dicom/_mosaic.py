@@ -25,6 +25,7 @@ from imagedata.formats.dicom._scan import (
     pixel_spacing_of,
     private_value,
     resolution_of,
+    slice_normal_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
     csa = csa_image_header(ds)
     normal = floats(csa.get("SliceNormalVector"), 3)
     if normal is None:
-        normal = np.cross(x, y)
+        normal = slice_normal_of(info, iop)
     step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
     extra: dict[str, Any] = {}
     b = csa_value(csa, "B_value")

@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from imagedata import geometry
 from imagedata._fastscan import (
     FAST_KEYWORDS,
     KNOWN,
@@ -36,7 +37,7 @@ from imagedata._fastscan import (
 )
 from imagedata._progress import Reporter
 from imagedata.archives import Member
-from imagedata.errors import ReadError
+from imagedata.errors import GeometryError, HeaderError, ReadError
 
 logger = logging.getLogger(__name__)
 
@@ -420,6 +421,20 @@ def single_image(info: FileInfo) -> Image:
         extra=extra,
         resolution=resolution_of(ipp),
     )
+
+
+def slice_normal_of(info: FileInfo, iop: npt.ArrayLike) -> FloatArray:
+    """The slice normal of a file's ImageOrientationPatient (:func:`geometry.slice_normal`).
+
+    Raises
+    ------
+    HeaderError
+        If the orientation is not two (nearly) perpendicular axes, naming the file.
+    """
+    try:
+        return geometry.slice_normal(iop)
+    except GeometryError as err:
+        raise HeaderError(f"{info.name}: ImageOrientationPatient: {err}") from err
 
 
 def pixel_spacing_of(info: FileInfo | Dataset) -> tuple[float, float]:

@@ -129,7 +129,7 @@ def cluster_positions(images: Sequence[Image]) -> tuple[list[list[Image]], Float
     normal = geometry.slice_normal(images[0].iop)
     res = max(img.resolution for img in images)
     tol = max(1e-3, 2.0 * res)
-    d = np.array([float(np.dot(normal, img.position)) for img in images])
+    d = geometry.locations_along(normal, [img.position for img in images])
     order = sorted(range(len(images)), key=lambda i: (d[i], _tiebreak(images[i])))
     groups: list[list[Image]] = []
     last = -math.inf
@@ -352,8 +352,7 @@ def check_spacing(
     odd = geometry.uneven_steps(positions, normal)
     if not odd:
         return True
-    d = positions @ normal
-    steps = np.diff(d)
+    steps = np.diff(geometry.locations_along(normal, positions))
     median = float(np.median(steps))
     tol = max(
         geometry.STEP_ABS_TOLERANCE,

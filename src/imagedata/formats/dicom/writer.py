@@ -220,14 +220,15 @@ def _geometry(si: SeriesLike, base: Dataset) -> tuple[list[list[str]], list[str]
     header = si.header
     affine = header.affine
     positions = header.slice_positions()
-    normal = geometry.normal(affine)
-    x, y = geometry.direction_cosines(affine)
-    if abs(float(np.dot(x, y))) > 1e-4:
+    try:  # the reader's tolerance and orthonormalisation: what imagedata reads, it writes
+        x, y = geometry.orthonormalize(geometry.iop(affine))
+    except GeometryError as err:
         raise GeometryError(
-            f"the rows and columns of this series are not perpendicular (cos = {np.dot(x, y):.3g})"
-            "; DICOM images need perpendicular axes: resample the series first"
-        )
-    base.ImageOrientationPatient = [ds_str(v) for v in geometry.iop(affine)]
+            f"the rows and columns of this series are not perpendicular ({err}); DICOM images "
+            "need perpendicular axes: resample the series first"
+        ) from err
+    iop = np.concatenate([x, y])
+    base.ImageOrientationPatient = [ds_str(v) for v in iop]
     base.PixelSpacing = [ds_str(v) for v in geometry.pixel_spacing(affine)]
     step = geometry.slice_distance(affine)
     if step > 0:
@@ -240,7 +241,7 @@ def _geometry(si: SeriesLike, base: Dataset) -> tuple[list[list[str]], list[str]
     if base.SOPClassUID not in (MRImageStorage, CTImageStorage):
         base.PatientOrientation = [patient_orientation(x), patient_orientation(y)]
     ipp = [[ds_str(v) for v in p] for p in positions]
-    locations = [ds_str(float(np.dot(normal, p))) for p in positions]
+    locations = [ds_str(v) for v in geometry.locations_along(geometry.slice_normal(iop), positions)]
     return ipp, locations
 
 
