@@ -315,6 +315,7 @@ def index_affine(
     a = np.asarray(affine, dtype=np.float64)
     out = a * (float(steps[0]), float(steps[1]), float(steps[2]), 1.0)
     out[:3, 3] += a[:3, :3] @ (float(starts[0]), float(starts[1]), float(starts[2]))
+    out += 0.0  # a reversed axis gives -0.0 for zero components: keep them +0.0
     return out
 
 

@@ -76,8 +76,8 @@ def new_template(modality: str = "OT") -> Dataset:
     Examples
     --------
     >>> ds = new_template()
-    >>> ds.SeriesNumber, ds.Modality
-    (1, 'OT')
+    >>> ds.SeriesNumber == 1, ds.Modality
+    (True, 'OT')
     """
     ds = Dataset()
     ds.PatientName = ""

@@ -472,10 +472,10 @@ class Series(np.ndarray):
         Examples
         --------
         >>> si = Series(np.zeros((2, 4, 4)))
-        >>> si.getDicomAttribute("SeriesNumber")
-        1
-        >>> si.getDicomAttribute((0x0020, 0x0011))
-        1
+        >>> si.getDicomAttribute("SeriesNumber")  # an IS (integer string) value
+        '1'
+        >>> si.getDicomAttribute((0x0020, 0x0011)) == 1
+        True
         """
         ds = self.header.template
         tag = _tag_of(keyword)

@@ -467,7 +467,7 @@ def private_value(ds: Dataset, group: int, creator: str, element: int) -> Any:
     >>> ds = Dataset()
     >>> block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
     >>> block.add_new(0x0C, "IS", 800)
-    >>> private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C)
+    >>> int(private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0C))
     800
     """
     block = _private_blocks(ds).get((group, creator.upper()))
