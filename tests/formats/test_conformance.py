@@ -126,6 +126,12 @@ def read_plugin(path: str | Path, fmt: str, **options: Any) -> Series:
     return si
 
 
+def _contents(path: Path) -> dict[str, bytes]:
+    """The bytes of a file, or of every file in a folder, by name."""
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return {str(f.relative_to(path.parent)): f.read_bytes() for f in files if f.is_file()}
+
+
 def voxel_centres_lps(affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """World positions of every voxel centre of a (slice, row, column) grid."""
     idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
@@ -142,10 +148,24 @@ class FormatConformance:
     ext: ClassVar[str] = ""
     #: dtypes the format must keep exactly.
     dtypes: ClassVar[tuple[str, ...]] = ("uint8", "int16", "uint16", "int32", "float32", "float64")
+    #: dtypes the format stores quantised (DICOM: 16-bit integers with a slope and an
+    #: intercept); they come back as floats within half a step, ``(max - min) / 131070``,
+    #: and the write warns.
+    quantised: ClassVar[tuple[str, ...]] = ()
+    #: dtypes whose values come back exactly in another dtype (DICOM: 16-bit integers).
+    stored_as: ClassVar[dict[str, str]] = {}
+    #: Write options that keep the series' identity (DICOM: ``keep_uid=True``).
+    identity_options: ClassVar[dict[str, Any]] = {}
+    #: Attributes a read adds to the template (keyword, or the tag of a private one).
+    template_added: ClassVar[frozenset[str]] = frozenset()
 
     def write_read(self, si: Series, folder: Path, name: str = "img", **options: Any) -> Series:
         out = si.write(folder / f"{name}{self.ext}", formats=[self.fmt], **options)
-        return read_plugin(self.image_file(out), self.fmt)
+        return self.read_back(out)
+
+    def read_back(self, written: list[str], **options: Any) -> Series:
+        """Read what a write returned with the plugin (one file; DICOM overrides: a folder)."""
+        return read_plugin(self.image_file(written), self.fmt, **options)
 
     def image_file(self, written: list[str]) -> str:
         return next(p for p in written if p.lower().endswith(self.ext))
@@ -153,14 +173,30 @@ class FormatConformance:
     # values and dtype
     @pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32", "float64"])
     def test_values_and_dtype(self, tmp_path: Path, dtype: str) -> None:
-        if dtype not in self.dtypes:
+        if dtype in self.quantised:
+            self.check_quantised(tmp_path, dtype)
+            return
+        if dtype not in self.dtypes and dtype not in self.stored_as:
             pytest.skip(f"{self.fmt} does not hold {dtype}")
         rng = np.random.default_rng(1)
         data = (rng.random((4, 6, 9)) * 100).astype(dtype)
         back = self.write_read(Series(data), tmp_path)
-        assert back.dtype == np.dtype(dtype)
+        assert back.dtype == np.dtype(self.stored_as.get(dtype, dtype))
         assert back.shape == data.shape
         np.testing.assert_array_equal(np.asarray(back), data)
+
+    def check_quantised(self, tmp_path: Path, dtype: str) -> None:
+        """Values stored as 16-bit integers with a slope: within half a step, with a warning."""
+        rng = np.random.default_rng(1)
+        data = (rng.random((4, 6, 9)) * 100 - 30).astype(dtype)
+        with pytest.warns(UserWarning, match="quantised"):
+            back = self.write_read(Series(data), tmp_path)
+        assert back.shape == data.shape
+        assert back.dtype.kind == "f"
+        step = (float(data.max()) - float(data.min())) / 65535
+        error = np.abs(np.asarray(back, dtype=np.float64) - data.astype(np.float64))
+        ulp = float(np.spacing(back.dtype.type(np.abs(data).max())))  # of the dtype read back
+        assert 0 < error.max() <= step / 2 * (1 + 1e-6) + ulp
 
     def test_2d_series_stays_2d(self, tmp_path: Path) -> None:
         si = Series(np.arange(6 * 9, dtype=np.int16).reshape(6, 9))
@@ -231,10 +267,13 @@ class FormatConformance:
     # header
     def test_dicom_header_survives(self, tmp_path: Path) -> None:
         si = synthetic(tmp_path, (2, 4, 4, 5), order="time")
-        back = self.write_read(si, tmp_path)
+        back = self.write_read(si, tmp_path, **self.identity_options)
         for kw in KEPT:
             assert back.getDicomAttribute(kw) == si.getDicomAttribute(kw), kw
-        assert list(back.dicomTemplate.keys()) == list(si.dicomTemplate.keys())
+        names = [elem.keyword or str(elem.tag) for elem in back.dicomTemplate]
+        assert set(names) - {elem.keyword for elem in si.dicomTemplate} <= self.template_added
+        kept = [elem.tag for elem in back.dicomTemplate if elem.tag in si.dicomTemplate]
+        assert kept == list(si.dicomTemplate.keys())
         for elem in si.dicomTemplate:
             assert back.dicomTemplate[elem.tag].value == elem.value, elem.keyword
         assert back.input_format == self.fmt
@@ -242,7 +281,7 @@ class FormatConformance:
     def test_headers_only(self, tmp_path: Path) -> None:
         si = synthetic(tmp_path, (3, 4, 5))
         out = si.write(tmp_path / f"h{self.ext}", formats=[self.fmt])
-        back = read_plugin(self.image_file(out), self.fmt, headers_only=True)
+        back = self.read_back(out, headers_only=True)
         assert back.shape == si.shape
         np.testing.assert_allclose(back.affine, si.affine, atol=1e-4)
         assert back.getDicomAttribute("PatientID") == si.getDicomAttribute("PatientID")
@@ -252,6 +291,7 @@ class FormatConformance:
         si = Series(np.zeros((2, 3, 4), dtype=np.int16))
         out = si.write(tmp_path / "out", formats=[self.fmt])
         default = {
+            "dicom": "Image_00000.dcm",
             "nifti": "Image.nii.gz",
             "itk": "Image.mha",
             "nrrd": "Image.nrrd",
@@ -264,12 +304,12 @@ class FormatConformance:
         si = Series(np.zeros((2, 3, 4), dtype=np.int16))
         target = tmp_path / f"x{self.ext}"
         si.write(target, formats=[self.fmt])
-        before = target.read_bytes()
+        before = _contents(target)
         with pytest.raises(WriteError, match="overwrite=True"):
             (si + 1).write(target, formats=[self.fmt])
-        assert target.read_bytes() == before
+        assert _contents(target) == before
         (si + 1).write(target, formats=[self.fmt], overwrite=True)
-        assert np.all(np.asarray(read_plugin(target, self.fmt)) == 1)
+        assert np.all(np.asarray(self.read_back([str(target)])) == 1)
 
     def test_failed_write_leaves_nothing(self, tmp_path: Path) -> None:
         si = Series(np.zeros((2, 3, 4), dtype=np.int16))
@@ -279,11 +319,12 @@ class FormatConformance:
 
     def test_truncated_file_is_read_error(self, tmp_path: Path) -> None:
         si = synthetic(tmp_path, (4, 16, 16))
-        out = self.image_file(si.write(tmp_path / f"t{self.ext}", formats=[self.fmt]))
+        written = si.write(tmp_path / f"t{self.ext}", formats=[self.fmt])
+        out = self.image_file(written)
         data = Path(out).read_bytes()
         Path(out).write_bytes(data[: len(data) * 2 // 3])
         with pytest.raises(ReadError, match=re.escape(Path(out).name)):
-            read_plugin(out, self.fmt)
+            self.read_back(written)
 
     def test_garbage_is_not_sniffed(self, tmp_path: Path) -> None:
         plugin = get(self.fmt)

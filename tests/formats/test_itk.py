@@ -16,23 +16,13 @@ from imagedata.errors import MissingDependencyError, WriteError
 from imagedata.formats import itk
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
-
-try:
-    from .test_conformance import (
-        ORIENTATIONS,
-        FormatConformance,
-        dicom_series,
-        read_plugin,
-        synthetic,
-    )
-except ImportError:  # tests/formats is not a package
-    from test_conformance import (  # type: ignore[no-redef]
-        ORIENTATIONS,
-        FormatConformance,
-        dicom_series,
-        read_plugin,
-        synthetic,
-    )
+from tests.formats.test_conformance import (
+    ORIENTATIONS,
+    FormatConformance,
+    dicom_series,
+    read_plugin,
+    synthetic,
+)
 
 sitk = pytest.importorskip("SimpleITK")
 

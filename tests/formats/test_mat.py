@@ -10,15 +10,7 @@ import pytest
 
 from imagedata.errors import MultipleSeriesError, ReadError
 from imagedata.series import Series
-
-try:
-    from .test_conformance import FormatConformance, read_plugin, synthetic
-except ImportError:  # tests/formats is not a package
-    from test_conformance import (  # type: ignore[no-redef]
-        FormatConformance,
-        read_plugin,
-        synthetic,
-    )
+from tests.formats.test_conformance import FormatConformance, read_plugin, synthetic
 
 scipy_io = pytest.importorskip("scipy.io")
 

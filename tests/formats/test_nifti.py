@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from tests.conftest import require_tool
 
 from imagedata import geometry
 from imagedata.axis import tag_axis
@@ -20,23 +19,14 @@ from imagedata.formats import _bids
 from imagedata.formats.nifti import to_nibabel
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
-
-try:
-    from .test_conformance import (
-        ORIENTATIONS,
-        FormatConformance,
-        dicom_series,
-        read_plugin,
-        synthetic,
-    )
-except ImportError:  # tests/formats is not a package
-    from test_conformance import (  # type: ignore[no-redef]
-        ORIENTATIONS,
-        FormatConformance,
-        dicom_series,
-        read_plugin,
-        synthetic,
-    )
+from tests.conftest import require_tool
+from tests.formats.test_conformance import (
+    ORIENTATIONS,
+    FormatConformance,
+    dicom_series,
+    read_plugin,
+    synthetic,
+)
 
 nib = pytest.importorskip("nibabel")
 

@@ -8,18 +8,8 @@ import numpy as np
 import pytest
 
 from imagedata.series import Series
-
-try:
-    from .test_conformance import ORIENTATIONS, FormatConformance, read_plugin, synthetic
-    from .test_itk import check_sitk_geometry
-except ImportError:  # tests/formats is not a package
-    from test_conformance import (  # type: ignore[no-redef]
-        ORIENTATIONS,
-        FormatConformance,
-        read_plugin,
-        synthetic,
-    )
-    from test_itk import check_sitk_geometry  # type: ignore[no-redef]
+from tests.formats.test_conformance import ORIENTATIONS, FormatConformance, read_plugin, synthetic
+from tests.formats.test_itk import check_sitk_geometry
 
 sitk = pytest.importorskip("SimpleITK")
 

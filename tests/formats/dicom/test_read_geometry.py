@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import by_position, edit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from imagedata import geometry
 from imagedata.errors import MultipleSeriesError, SortError
 from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
+from tests.formats.dicom._readutil import by_position, edit
 
 
 def test_vector1_axial_unequal_spacing(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import PYDICOM_FILES
 
 from imagedata import _fastscan
 from imagedata.archives import Member
@@ -17,6 +16,7 @@ from imagedata.errors import NoDataError, ReadError
 from imagedata.formats.dicom.reader import read_series
 from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
+from tests.formats.dicom._readutil import PYDICOM_FILES
 
 
 def test_empty_folder_names_path(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import edit
 
 from imagedata.errors import SortError
 from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
+from tests.formats.dicom._readutil import edit
 
 
 def _multi_echo(

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import PYDICOM_FILES, nibabel_file
-from tests.conftest import require_tool
 
 from imagedata import geometry
 from imagedata.errors import MultipleSeriesError
 from imagedata.header import Header
 from imagedata.loadsave import read
+from tests.conftest import require_tool
+from tests.formats.dicom._readutil import PYDICOM_FILES, nibabel_file
 
 ORIENTATIONS = ["sag_ap", "sag_hf", "cor_hf", "cor_rl", "tra_rl"]
 

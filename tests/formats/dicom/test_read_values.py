@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import PYDICOM_FILES, by_position, edit
 
 from imagedata.errors import MissingDependencyError
 from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
+from tests.formats.dicom._readutil import PYDICOM_FILES, by_position, edit
 
 
 def test_ct_rescale_integer_dtype(tmp_path: Path) -> None:

@@ -13,8 +13,6 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
-from tests.conftest import require_tool
-from tests.formats.dicom._helpers import dcentvfy, dciodvfy, make_series
 
 from imagedata import geometry
 from imagedata.axis import tag_axis
@@ -23,6 +21,8 @@ from imagedata.formats.dicom import writer
 from imagedata.formats.dicom.writer import build_datasets, write_series
 from imagedata.series import Series
 from imagedata.testing import oblique_orientation
+from tests.conftest import require_tool
+from tests.formats.dicom._helpers import dcentvfy, dciodvfy, make_series
 
 
 def _read(files: list[str]) -> list[pydicom.Dataset]:

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from tests.conftest import require_tool
-from tests.formats.dicom._helpers import dciodvfy, make_series
-from tests.formats.dicom.test_write_tools import _check_mapping
 
 from imagedata.axis import tag_axis
 from imagedata.errors import WriteError
 from imagedata.formats.dicom.writer import build_datasets, write_series
 from imagedata.series import Series
 from imagedata.testing import oblique_orientation
+from tests.conftest import require_tool
+from tests.formats.dicom._helpers import dciodvfy, make_series
+from tests.formats.dicom.test_write_tools import _check_mapping
 
 CASES = [
     ("none", (4, 6, 8), "MR"),

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import require_tool
-from tests.formats.dicom._helpers import dcentvfy, dciodvfy, make_series
 
 from imagedata.axis import tag_axis
 from imagedata.formats.dicom.writer import write_series
 from imagedata.series import Series
+from tests.conftest import require_tool
+from tests.formats.dicom._helpers import dcentvfy, dciodvfy, make_series
 
 SETS = [
     ("time_all", "time"),

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import require_tool
-from tests.formats.dicom._helpers import make_series
 
 from imagedata.formats.dicom.writer import write_series
 from imagedata.series import Series
 from imagedata.testing import oblique_orientation
+from tests.conftest import require_tool
+from tests.formats.dicom._helpers import make_series
 
 CASES = {
     "axial": dict(orientation="axial"),
