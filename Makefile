@@ -39,8 +39,9 @@ pytest:
 
 test: install-test system-tools lint typecheck pytest
 
+# every bench/bench_*.py; `make bench BENCH_ARGS=--quick` for small runs
 bench: install-test
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

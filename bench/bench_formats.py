@@ -25,6 +25,9 @@ import SimpleITK as sitk
 from imagedata import geometry
 from imagedata.series import Series
 
+#: Arguments for a small run (``bench/run.py --quick``).
+QUICK_ARGS: list[str] = ["--slices", "30", "--repeat", "1"]
+
 
 def make_series(slices: int, rows: int, cols: int) -> Series:
     """A phantom-like int16 volume (smooth structure plus noise, compressible like MR data)."""

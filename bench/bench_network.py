@@ -29,6 +29,9 @@ from pydicom.uid import generate_uid
 from imagedata.testing import make_dicom_series
 from imagedata.transports import fetch_to_folder, send
 
+#: Arguments for a small run (``bench/run.py --quick``).
+QUICK_ARGS: list[str] = ["--slices", "20", "--size", "128", "--repeat", "1"]
+
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 MOVE_AET = "BENCHMOVE"
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")

@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Arguments for a small run (``bench/run.py --quick``).
+QUICK_ARGS: list[str] = ["--quick", "--repeat", "1"]
+
 RUNNER = r"""
 import json, resource, sys, time
 

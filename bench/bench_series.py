@@ -11,6 +11,9 @@ import sys
 
 from _common import baseline_python, run_python, table
 
+#: Arguments for a small run (``bench/run.py --quick``): none, this one is small already.
+QUICK_ARGS: list[str] = []
+
 CALLS = {
     "si[2]": "si[2]",
     "si + 1": "si + 1",

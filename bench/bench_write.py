@@ -33,6 +33,9 @@ from imagedata import geometry
 from imagedata.formats.dicom.writer import write_series
 from imagedata.series import Series
 
+#: Arguments for a small run (``bench/run.py --quick``).
+QUICK_ARGS: list[str] = ["--slices", "30", "--repeat", "1"]
+
 
 def make_series(nslices: int) -> Series:
     rng = np.random.default_rng(0)
