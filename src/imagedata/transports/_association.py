@@ -1,17 +1,22 @@
-"""A single-threaded DICOM upper-layer client: one socket, no reactor threads.
+"""DICOM associations on one socket, without reactor threads: both ends of the upper layer.
 
-pynetdicom runs two threads per association that hand every PDU and every DIMSE
-message through queues and decode each command set into a pydicom Dataset; for a
-300-image C-GET that costs several milliseconds of CPU per image, four times the time
-dcmtk takes.  This client keeps pynetdicom's PDU codec for the association handshake
-(A-ASSOCIATE-RQ/AC/RJ, A-ABORT) and does the data phase itself: PDUs are read into
-one reusable buffer, dataset fragments go straight into the caller's file, and
-command sets are parsed and made with :mod:`struct`.  Every socket operation has a
-timeout (the URL's ``timeout``), and TCP_NODELAY is set.
+Requestor: :func:`associate` connects to the PACS of a URL (TCP_NODELAY, the URL's
+``connect_timeout`` and ``timeout``, TLS for ``dicoms://``), sends the A-ASSOCIATE-RQ
+and returns an :class:`Association` with the accepted presentation contexts; refusals
+and silences become :class:`~imagedata.transports.NetworkError` subclasses naming the
+peer and both AE titles.  Acceptor: :func:`accept` answers an association request that
+arrives on a socket (the storage SCP of :mod:`imagedata.transports.listener`).
 
-Only the association *requestor* side is here (C-ECHO, C-FIND, C-GET, C-MOVE,
-C-STORE as SCU, and the C-STORE sub-operations of a C-GET as SCP); the storage SCP
-that listens for C-MOVE (:mod:`imagedata.transports.listener`) uses pynetdicom.
+pynetdicom is used only to encode and decode the association PDUs (A-ASSOCIATE-RQ/AC/RJ,
+A-ABORT) and to negotiate presentation contexts as acceptor.  The data phase is done
+here: :meth:`Association.send` and :meth:`Association.receive` carry DIMSE messages
+(command sets made and parsed with :mod:`struct`, see :func:`encode_command` and
+:func:`decode_command`) in P-DATA PDUs read into one reusable buffer, so dataset
+fragments go straight into the caller's file without decoding; :meth:`Association.respond`
+answers a request.  pynetdicom's own association handling runs two threads that pass
+every PDU through queues and decode every command set into a Dataset, several
+milliseconds of CPU per image of a C-GET.  The DIMSE services built on this (C-ECHO,
+C-FIND, C-GET, C-MOVE, C-STORE) are in :mod:`imagedata.transports.dimse`.
 """
 
 from __future__ import annotations
