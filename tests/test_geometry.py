@@ -34,6 +34,17 @@ def test_vector2_sagittal_normal() -> None:
     assert list(np.argsort(d)) == [2, 1, 0]
 
 
+def test_slice_locations_one_function() -> None:
+    # readers (normal from the orientation) and the header (normal from the affine) agree
+    iop = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+    a = geometry.affine_from_parts((5.0, -3.0, 7.0), iop, (0.7, 0.9), 2.5)
+    positions = geometry.slice_positions(a, 4)
+    from_iop = geometry.locations_along(geometry.slice_normal(iop), positions)
+    np.testing.assert_allclose(from_iop, geometry.slice_locations(a, positions))
+    np.testing.assert_allclose(from_iop, -5.0 + 2.5 * np.arange(4))
+    assert geometry.locations_along((0, 0, 1), (1.0, 2.0, 3.0)) == 3.0
+
+
 def test_vector3_tilt_keeps_exact_step() -> None:
     th = np.deg2rad(20)
     iop = (1, 0, 0, 0, np.cos(th), -np.sin(th))

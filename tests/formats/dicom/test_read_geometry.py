@@ -282,3 +282,33 @@ def test_random_geometry_round_trip(
     ours = geometry.voxel_to_world(h.affine, np.indices(arr.shape).reshape(3, -1).T)
     expected = geometry.voxel_to_world(truth.affine, np.indices(arr.shape).reshape(3, -1).T)
     np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def _legacy_multiframe(folder: Path, iop: list[float]) -> tuple[Path, np.ndarray]:
+    """One legacy multi-frame file: 3 frames, one position, SpacingBetweenSlices 2.5."""
+    truth = make_dicom_series(folder / "src", shape=(3, 4, 5), shuffle=False)
+    first = pydicom.dcmread(truth.files[0])
+    first.NumberOfFrames = 3
+    first.SpacingBetweenSlices = 2.5
+    first.ImageOrientationPatient = iop
+    first.PixelData = np.asarray(truth.data, dtype=np.uint16).tobytes()
+    out = folder / "multi.dcm"
+    first.save_as(out, enforce_file_format=True)
+    return out, np.asarray(truth.data)
+
+
+def test_legacy_multiframe_frames_lie_along_the_normal(tmp_path: Path) -> None:
+    sag = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # normal X x Y = (-1, 0, 0)
+    path, data = _legacy_multiframe(tmp_path, sag)
+    arr, h = read(path)
+    np.testing.assert_array_equal(arr, data)
+    start = np.asarray(pydicom.dcmread(path).ImagePositionPatient, dtype=np.float64)
+    np.testing.assert_allclose(h.slice_positions(), start + np.outer([0, 2.5, 5.0], (-1, 0, 0)))
+
+
+def test_legacy_multiframe_with_bad_orientation_names_the_file(tmp_path: Path) -> None:
+    from imagedata.errors import HeaderError
+
+    path, _ = _legacy_multiframe(tmp_path, [1.0, 0.0, 0.0, 0.1, 1.0, 0.0])
+    with pytest.raises(HeaderError, match=r"multi\.dcm: ImageOrientationPatient.*not orthogonal"):
+        read(path)
