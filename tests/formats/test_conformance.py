@@ -339,7 +339,7 @@ class FormatConformance:
         )
         head = Path(out).read_bytes()[:348]
         assert get(self.fmt).sniff(out, head)
-        others = [get(n) for n in ("nifti", "itk", "nrrd", "mat") if n != self.fmt]
+        others = [get(n) for n in ("dicom", "nifti", "itk", "nrrd", "mat") if n != self.fmt]
         assert not any(p.sniff("noext", head) for p in others)
 
 
