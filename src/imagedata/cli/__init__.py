@@ -19,12 +19,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "calc": ("imagedata.cli.calc", "voxel-wise arithmetic over series"),
     "ls": ("imagedata.cli.ls", "list patients/studies/series on a PACS"),
     "listen": ("imagedata.cli.listen", "receive images from a PACS (storage SCP)"),
+    "anonymize": ("imagedata.cli.anonymize", "de-identify DICOM files (PS3.15 Basic Profile)"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: imagedata SUBCOMMAND [options]", "", "subcommands:"]
-    lines += [f"  {name:<8} {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items()]
     lines += ["", "Run 'imagedata SUBCOMMAND --help' for the options of each."]
     return "\n".join(lines)
 

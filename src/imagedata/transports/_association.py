@@ -4,8 +4,9 @@ Requestor: :func:`associate` connects to the PACS of a URL (TCP_NODELAY, the URL
 ``connect_timeout`` and ``timeout``, TLS for ``dicoms://``), sends the A-ASSOCIATE-RQ
 and returns an :class:`Association` with the accepted presentation contexts; refusals
 and silences become :class:`~imagedata.transports.NetworkError` subclasses naming the
-peer and both AE titles.  Acceptor: :func:`accept` answers an association request that
-arrives on a socket (the storage SCP of :mod:`imagedata.transports.listener`).
+peer and both AE titles.  Acceptor: :func:`imagedata.transports._accept.accept` answers
+an association request that arrives on a socket (the storage SCP of
+:mod:`imagedata.transports.listener`).
 
 pynetdicom is used only to encode and decode the association PDUs (A-ASSOCIATE-RQ/AC/RJ,
 A-ABORT) and to negotiate presentation contexts as acceptor.  The data phase is done
@@ -17,6 +18,11 @@ answers a request.  pynetdicom's own association handling runs two threads that 
 every PDU through queues and decode every command set into a Dataset, several
 milliseconds of CPU per image of a C-GET.  The DIMSE services built on this (C-ECHO,
 C-FIND, C-GET, C-MOVE, C-STORE) are in :mod:`imagedata.transports.dimse`.
+
+A peer is not trusted: a PDU or PDV whose lengths do not add up, dataset fragments
+before their command set, a command set or an in-memory dataset above its cap, or an
+association request that does not arrive whole within its deadline end the
+association with an A-ABORT and a :class:`~imagedata.transports.NetworkError`.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import logging
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, NoReturn
 
 from imagedata._optional import import_optional
 from imagedata.transports._base import (
@@ -50,6 +57,12 @@ LARGEST_PDU = 64 * MAX_PDU
 SEND_BATCH = 1 << 20
 #: PDV payload size used when the peer sets no PDU size limit.
 UNLIMITED_CHUNK = 1 << 20
+#: Largest command set accepted (a real one is a few hundred bytes).
+MAX_COMMAND = 1 << 16
+#: Largest A-ASSOCIATE-RQ accepted (128 contexts with many transfer syntaxes fit).
+MAX_REQUEST = 1 << 20
+#: Default cap on the bytes of one dataset collected in memory (no sink given).
+MAX_BUFFERED = 256 << 20
 
 _PDU_HEADER = struct.Struct(">BBL")
 _PDV_HEADER = struct.Struct(">LBB")
@@ -199,6 +212,10 @@ class Association:
         self._pending: tuple[memoryview, int] | None = None
         self._message_id = 0
         self.is_open = True
+        #: time.monotonic() by which every read must be done (None: only `timeout` per read).
+        self.deadline: float | None = None
+        #: Cap on the bytes of a dataset collected in memory by :meth:`receive`.
+        self.max_buffered = MAX_BUFFERED
 
     def established(self, contexts: dict[int, Context], peer_max_pdu: int) -> None:
         """Record the negotiated contexts and the peer's largest PDU (0: no limit)."""
@@ -275,40 +292,83 @@ class Association:
         """The next complete DIMSE message.
 
         When a dataset follows a command, ``sink(context, command)`` may return a
-        binary file: the fragments are written to it as they arrive.
+        binary file: the fragments are written to it as they arrive.  Without one the
+        dataset is collected in memory, up to :attr:`max_buffered` bytes.
+
+        Raises
+        ------
+        NetworkError
+            The peer broke the protocol (the association is then aborted), went
+            silent for `timeout` seconds, or the connection broke.
         """
-        command = bytearray()
-        cmd: dict[str, Any] | None = None
-        context: Context | None = None
-        out: BinaryIO | None = None
-        data = bytearray()
+        state = _Receiving()
         while True:
             body, pos = self._pending or self._read_pdata()
             self._pending = None
             end = len(body)
             while pos < end:
-                length, cx_id, flags = _PDV_HEADER.unpack_from(body, pos)
+                length, cx_id, flags = self._pdv_header(body, pos, end)
                 payload = body[pos + 6 : pos + 4 + length]
                 pos += 4 + length
-                if context is None:
-                    context = self._context_by_id(cx_id)
-                if flags & 0x01:
-                    command += payload
-                    if not flags & 0x02:
-                        continue
-                    cmd = decode_command(command)
-                    if not has_dataset(cmd):
-                        self._pending = (body, pos) if pos < end else None
-                        return Message(context, cmd)
-                    out = sink(context, cmd) if sink is not None else None
-                    continue
-                if out is not None:
-                    out.write(payload)
-                else:
-                    data += payload
-                if flags & 0x02:
+                done = self._take(state, cx_id, flags, payload, sink)
+                if done is not None:
                     self._pending = (body, pos) if pos < end else None
-                    return Message(context, cmd or {}, None if out is not None else bytes(data))
+                    return done
+
+    def _take(
+        self,
+        state: _Receiving,
+        cx_id: int,
+        flags: int,
+        payload: memoryview,
+        sink: SinkFactory | None,
+    ) -> Message | None:
+        """Add one PDV to the message being received; the message once it is complete."""
+        if state.context is None:
+            state.context = self._context_by_id(cx_id)
+        elif cx_id != state.context.id:
+            self._violation(f"switched from presentation context {state.context.id} to {cx_id}")
+        if flags & 0x01:  # a command fragment
+            if state.command is not None:
+                self._violation("sent a second command set before the dataset of the first")
+            state.raw += payload
+            if len(state.raw) > MAX_COMMAND:
+                self._violation(f"sent a command set of more than {MAX_COMMAND} bytes")
+            if not flags & 0x02:
+                return None
+            state.command = decode_command(state.raw)
+            if not has_dataset(state.command):
+                return Message(state.context, state.command)
+            state.out = sink(state.context, state.command) if sink is not None else None
+            return None
+        if state.command is None:
+            self._violation("sent dataset fragments before their command set")
+        if state.out is not None:
+            state.out.write(payload)
+        else:
+            state.data += payload
+            if len(state.data) > self.max_buffered:
+                self._violation(f"sent a dataset of more than {self.max_buffered} bytes")
+        if not flags & 0x02:
+            return None
+        dataset = None if state.out is not None else bytes(state.data)
+        return Message(state.context, state.command or {}, dataset)
+
+    def _pdv_header(self, body: memoryview, pos: int, end: int) -> tuple[int, int, int]:
+        """(item length, context id, flags) of the PDV at `pos`, checked against the PDU."""
+        if end - pos < 6:
+            self._violation(f"sent a PDV of {end - pos} bytes (a PDV header alone is 6)")
+        length, cx_id, flags = _PDV_HEADER.unpack_from(body, pos)
+        if length < 2 or pos + 4 + length > end:
+            self._violation(
+                f"sent a PDV item length of {length} where {end - pos - 4} bytes remain in the PDU"
+            )
+        return length, cx_id, flags
+
+    def _violation(self, what: str) -> NoReturn:
+        """Abort the association for a protocol violation of the peer."""
+        self.abort()
+        raise NetworkError(f"{self.peer} {what}; not a DICOM peer, or a broken one: aborted")
 
     def _context_by_id(self, cx_id: int) -> Context:
         try:
@@ -329,20 +389,16 @@ class Association:
                 return body, 0
             self._unexpected(pdu_type, bytes(body), length)
 
-    def read_pdu(self) -> tuple[int, bytes]:
+    def read_pdu(self, largest: int = LARGEST_PDU) -> tuple[int, bytes]:
         """The next PDU, whole (header included), as pynetdicom's PDU classes decode it."""
-        pdu_type, length = self._read_header()
+        pdu_type, length = self._read_header(largest)
         return pdu_type, _PDU_HEADER.pack(pdu_type, 0, length) + bytes(self._read_body(length))
 
-    def _read_header(self) -> tuple[int, int]:
+    def _read_header(self, largest: int = LARGEST_PDU) -> tuple[int, int]:
         header = self._recv_exact(6)
         pdu_type, _, length = _PDU_HEADER.unpack(header)
-        if length > LARGEST_PDU:
-            self.abort()
-            raise NetworkError(
-                f"{self.peer} sent a PDU of {length} bytes (we accept at most {MAX_PDU}); "
-                "not a DICOM peer, or a broken one: aborted"
-            )
+        if length > largest:
+            self._violation(f"sent a PDU of {length} bytes (we accept at most {largest})")
         return pdu_type, length
 
     def _read_body(self, length: int) -> memoryview:
@@ -352,6 +408,8 @@ class Association:
         got = 0
         try:
             while got < length:
+                if self.deadline is not None:
+                    self._until_deadline()
                 n = self.sock.recv_into(view[got:], length - got)
                 if not n:
                     raise ConnectionResetError("the connection was closed")
@@ -360,6 +418,14 @@ class Association:
             self.is_open = False
             raise self._broken("receiving", err) from err
         return view
+
+    def _until_deadline(self) -> None:
+        """Shorten the socket timeout to what is left before :attr:`deadline`."""
+        assert self.deadline is not None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self.sock.settimeout(min(self.timeout, left))
 
     def _recv_exact(self, n: int) -> bytes:
         return bytes(self._read_body(n))
@@ -381,6 +447,8 @@ class Association:
         raise NetworkError(f"{self.peer} sent an unexpected PDU (type 0x{pdu_type:02X}); aborted")
 
     def _broken(self, doing: str, err: OSError) -> NetworkError:
+        if isinstance(err, TimeoutError) and self.deadline is not None:
+            return NetworkError(f"{self.peer}: not done within the deadline while {doing}")
         if isinstance(err, TimeoutError):
             return NetworkError(
                 f"{self.peer}: no answer within {self.timeout:g} s while {doing}; "
@@ -431,6 +499,17 @@ class Association:
             self.release()
         else:
             self.abort()
+
+
+@dataclass
+class _Receiving:
+    """A DIMSE message being received: its context, command set and dataset so far."""
+
+    context: Context | None = None
+    raw: bytearray = field(default_factory=bytearray)
+    command: dict[str, Any] | None = None
+    out: BinaryIO | None = None
+    data: bytearray = field(default_factory=bytearray)
 
 
 def _pdu_header(context_id: int, flags: int, n: int) -> bytes:
@@ -638,74 +717,3 @@ def _refusal(url: PacsURL, pdu_type: int, raw: bytes, titles: str) -> NetworkErr
         f"{url.where()} answered the association request with PDU type 0x{pdu_type:02X} "
         f"({titles}); is it a DICOM service?"
     )
-
-
-# --- accepting (storage SCP) ----------------------------------------------------------------
-
-
-def accept(
-    sock: socket.socket, *, peer: str, timeout: float, supported: Sequence[Any]
-) -> Association | None:
-    """Answer the A-ASSOCIATE-RQ that arrives on `sock` as the association acceptor.
-
-    Presentation contexts are negotiated by pynetdicom's rules against `supported`
-    (pynetdicom PresentationContext objects); any called AE title is accepted.
-
-    Returns
-    -------
-    Association or None
-        None when the peer sent no association request, or when nothing it proposed
-        is supported (the association is then rejected or aborted, and the socket closed).
-    """
-    pdu_mod = import_optional("pynetdicom.pdu", "net", "receive DICOM images")
-    prim_mod = import_optional("pynetdicom.pdu_primitives", "net", "receive DICOM images")
-    presentation = import_optional("pynetdicom.presentation", "net", "receive DICOM images")
-    assoc = Association(sock, peer, timeout, {}, 0)
-    try:
-        pdu_type, raw = assoc.read_pdu()
-    except NetworkError as err:
-        logger.info("%s: no association request (%s)", peer, err)
-        assoc.close()
-        return None
-    if pdu_type != 0x01:
-        logger.info("%s: expected an association request, got PDU type 0x%02X", peer, pdu_type)
-        assoc.abort()
-        return None
-    rq_pdu = pdu_mod.A_ASSOCIATE_RQ()
-    rq_pdu.decode(raw)
-    rq = rq_pdu.to_primitive()
-    peer = f"{rq.calling_ae_title}@{peer}"
-    assoc.peer = peer
-    items = rq.user_information
-    rq_roles = {
-        str(i.sop_class_uid): (i.scu_role, i.scp_role)
-        for i in items
-        if isinstance(i, prim_mod.SCP_SCU_RoleSelectionNegotiation)
-    }
-    results, ac_roles = presentation.negotiate_as_acceptor(
-        rq.presentation_context_definition_list, list(supported), rq_roles
-    )
-    accepted = {
-        cx.context_id: Context(cx.context_id, str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
-        for cx in results
-        if cx.result == 0
-    }
-    ac = prim_mod.A_ASSOCIATE()
-    ac.application_context_name = APPLICATION_CONTEXT
-    ac.calling_ae_title = rq.calling_ae_title
-    ac.called_ae_title = rq.called_ae_title
-    ac.result = 0x00
-    ac.result_source = 0x01
-    ac.presentation_context_definition_results_list = results
-    ac.user_information = [*_our_user_items(prim_mod), *ac_roles]
-    ac_pdu = pdu_mod.A_ASSOCIATE_AC()
-    ac_pdu.from_primitive(ac)
-    assoc._send_raw(ac_pdu.encode())
-    if not accepted:
-        logger.info("%s: none of the proposed presentation contexts is supported", peer)
-        assoc.abort()
-        return None
-    limits = [i for i in items if isinstance(i, prim_mod.MaximumLengthNotification)]
-    peer_max = int(limits[0].maximum_length_received or 0) if limits else 0
-    assoc.established(accepted, peer_max)
-    return assoc

@@ -197,16 +197,36 @@ def find(
     return found
 
 
+_DONE = ("Completed", "Warning")
+
+
 def check_complete(
-    url: PacsURL, what: str, received: int, expected: int | None, final: dict[str, Any] | None
+    url: PacsURL,
+    what: str,
+    received: int,
+    expected: int | None,
+    final: dict[str, Any] | None,
+    note: str = "",
 ) -> None:
-    """Raise :class:`PartialTransferError` unless every expected image arrived."""
-    failed = int((final or {}).get("NumberOfFailedSuboperations", 0) or 0)
+    """Raise :class:`PartialTransferError` unless every expected image arrived.
+
+    `received` counts distinct images (files); the PACS's own count of completed
+    sub-operations in its `final` response is expected too, so that images sent under
+    a SOP Instance UID already received are not taken for complete.
+    """
+    final = final or {}
+    failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
+    sent = sum(
+        int(final.get(f"NumberOf{k}Suboperations", 0) or 0) for k in ("Completed", "Warning")
+    )
+    if sent > (expected or 0):
+        expected = sent
     if (expected is not None and received < expected) or failed:
         total = expected if expected is not None else received + failed
         raise PartialTransferError(
             f"only {received} of {total} images of {what} arrived from {url.where()}"
-            f" ({failed} failed sub-operations); nothing was kept. Retry, or read the PACS's log",
+            f" ({failed} failed sub-operations{note}); nothing was kept. Retry, or read the "
+            "PACS's log",
             received,
             total,
         )
@@ -225,12 +245,16 @@ class _FileSink:
     The C-STORE response goes out as soon as an image has arrived, so that the PACS
     sends the next one while this one is written; at most `window` images wait in
     memory.  A failed write makes :meth:`close` raise (the transfer fails as a whole,
-    and the caller removes the private `folder`).
+    and the caller removes the private `folder`).  `written` counts distinct files: an
+    image sent under a SOP Instance UID already received replaces the earlier one and is
+    counted in `duplicates` instead.
     """
 
     def __init__(self, folder: Path, window: int = 8) -> None:
         self.folder = folder
         self.written = 0
+        self.duplicates = 0
+        self._names: set[str] = set()
         self.errors: list[tuple[Path, OSError]] = []
         self._queue: queue.Queue[tuple[Path, bytes, bytearray] | None] = queue.Queue(window)
         self._current: tuple[Path, bytes, bytearray] | None = None
@@ -242,6 +266,10 @@ class _FileSink:
         uid = str(command.get("AffectedSOPInstanceUID", ""))
         sop_class = str(command.get("AffectedSOPClassUID", ""))
         path = self.folder / f"{safe_name(uid, 'instance')}.dcm"
+        if path.name in self._names:
+            logger.warning("%s sent a second image with SOP Instance UID %s", self.folder, uid)
+            self.duplicates += 1
+        self._names.add(path.name)
         self._current = (path, part10_header(sop_class, uid, context.transfer_syntax), bytearray())
         return self  # type: ignore[return-value]
 
@@ -266,8 +294,6 @@ class _FileSink:
             except OSError as err:
                 self.errors.append((path, err))
                 path.unlink(missing_ok=True)
-            else:
-                self.written += 1
 
     def close(self, check: bool = True) -> int:
         """Wait for the writes; return how many images were written.
@@ -282,6 +308,7 @@ class _FileSink:
             self._thread.join()
         if check:
             self.check()
+        self.written = len(self._names) - len(self.errors)
         return self.written
 
     def check(self) -> None:
@@ -335,7 +362,8 @@ def get(
         sink.close(check=False)
         raise
     received = sink.close()
-    check_complete(url, _describe(level, match), received, expected, final)
+    note = f"; {sink.duplicates} sent under a UID already received" if sink.duplicates else ""
+    check_complete(url, _describe(level, match), received, expected, final, note)
     return received
 
 

@@ -10,12 +10,21 @@ pushing images)::
 
 Images land in ``folder/PatientID/StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm``,
 each written under a temporary name and renamed, so no half-written file is ever
-visible.
+visible.  An image whose file name is taken by a different image is kept beside it
+(``SOPInstanceUID-2.dcm``); the same image sent twice is kept once.
+
+The listener expects a hostile network: it binds to 127.0.0.1 unless told otherwise,
+can restrict the calling AE titles, serves at most `max_associations` associations at
+once (more are rejected as "local limit exceeded"), wants each association request
+whole within `request_timeout` seconds, ends an association idle for `timeout`
+seconds, and aborts an association whose peer breaks the protocol, removing any
+partly received image.
 """
 
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import itertools
 import logging
 import os
@@ -23,19 +32,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
 from imagedata._optional import import_optional
+from imagedata.transports._accept import accept, reject
 from imagedata.transports._association import (
     C_ECHO_RQ,
     C_STORE_RQ,
     Association,
     Context,
     PeerReleased,
-    accept,
 )
 from imagedata.transports._base import NetworkError, instance_path, part10_header
 
@@ -116,7 +125,14 @@ class Listener:
     on_stored
         Called with the path of each filed image (from the receiving thread).
     timeout
-        Network/DIMSE timeout in seconds for each association.
+        Network/DIMSE timeout in seconds for each association: an association idle
+        for that long is ended.
+    allow
+        Calling AE titles accepted (None: any); others are rejected.
+    max_associations
+        Associations served at once; more are rejected (transient, local limit exceeded).
+    request_timeout
+        Seconds within which a whole association request must arrive.
     """
 
     def __init__(
@@ -129,6 +145,9 @@ class Listener:
         ssl_context: ssl.SSLContext | None = None,
         on_stored: Callable[[Path], None] | None = None,
         timeout: float = 60.0,
+        allow: Collection[str] | None = None,
+        max_associations: int = 16,
+        request_timeout: float = 10.0,
     ) -> None:
         self.folder = Path(folder)
         self.port = port
@@ -137,6 +156,9 @@ class Listener:
         self.ssl_context = ssl_context
         self.on_stored = on_stored
         self.timeout = timeout
+        self.allow = None if allow is None else frozenset(a.strip() for a in allow)
+        self.max_associations = max_associations
+        self.request_timeout = request_timeout
         self.received: list[Path] = []
         self.failed: list[str] = []
         self._cond = threading.Condition()
@@ -146,6 +168,7 @@ class Listener:
         self._workers: list[threading.Thread] = []
         self._open: set[Association] = set()
         self._supported: list[Any] = []
+        self._filing = threading.Lock()
 
     # --- one association -------------------------------------------------------------
 
@@ -158,9 +181,11 @@ class Listener:
                 raise incoming.error
             keys = ["PatientID", "StudyInstanceUID", "SeriesInstanceUID"]
             ds = dcmread(incoming.path, stop_before_pixels=True, specific_tags=keys)
-            path = instance_path(self.folder, ds, incoming.sop_instance)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(incoming.path, path)
+            target = instance_path(self.folder, ds, incoming.sop_instance)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._filing:
+                path, new = _free_name(target, incoming.path)
+                os.replace(incoming.path, path)
         except Exception as err:  # answer the sender with a failure status, never crash
             logger.error("could not file image %s: %s", incoming.sop_instance, err)
             incoming.discard()
@@ -168,6 +193,8 @@ class Listener:
                 self.failed.append(incoming.sop_instance)
                 self._cond.notify_all()
             return OUT_OF_RESOURCES
+        if not new:
+            return SUCCESS
         with self._cond:
             self.received.append(path)
             self._cond.notify_all()
@@ -179,11 +206,26 @@ class Listener:
         """Receive on one association until the peer releases or aborts it."""
         peer = f"{address[0]}:{address[1]}"
         try:
+            self._serve_one(conn, peer)
+        except Exception as err:  # a thread must never end with a traceback
+            logger.error("%s: association ended by an unexpected error: %r", peer, err)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _serve_one(self, conn: socket.socket, peer: str) -> None:
+        try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(self.timeout)
+            conn.settimeout(min(self.timeout, self.request_timeout))
             if self.ssl_context is not None:
                 conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            assoc = accept(conn, peer=peer, timeout=self.timeout, supported=self._supported)
+            assoc = accept(
+                conn,
+                peer=peer,
+                timeout=self.timeout,
+                supported=self._supported,
+                allow=self.allow,
+                deadline=self.request_timeout,
+            )
         except (OSError, NetworkError) as err:
             logger.info("%s: association not made: %s", peer, err)
             conn.close()
@@ -192,15 +234,18 @@ class Listener:
             return
         with self._cond:
             self._open.add(assoc)
+        incoming: list[Incoming] = []
         try:
-            self._receive_all(assoc)
+            self._receive_all(assoc, incoming)
         finally:
             assoc.close()
+            for item in incoming:
+                item.discard()
             with self._cond:
                 self._open.discard(assoc)
 
-    def _receive_all(self, assoc: Association) -> None:
-        incoming: list[Incoming] = []
+    def _receive_all(self, assoc: Association, incoming: list[Incoming]) -> None:
+        """Serve C-STORE and C-ECHO until the association ends; `incoming`: images in flight."""
 
         def sink(context: Context, command: dict[str, Any]) -> Incoming:
             incoming.append(Incoming(self.folder, context, command))
@@ -214,8 +259,6 @@ class Listener:
             except NetworkError as err:
                 if not self._stop.is_set():
                     logger.warning("%s", err)
-                for item in incoming:
-                    item.discard()
                 return
             field = msg.command.get("CommandField")
             if field == C_STORE_RQ and incoming:
@@ -225,7 +268,7 @@ class Listener:
                 if status != SUCCESS:
                     item.discard()
                 assoc.respond(msg, status)
-            elif field == C_ECHO_RQ:
+            elif field == C_ECHO_RQ and not incoming:
                 assoc.respond(msg, SUCCESS)
             else:
                 logger.warning("%s sent command 0x%04X, which a storage SCP does not serve; "
@@ -279,7 +322,16 @@ class Listener:
             )
             worker.daemon = True
             with self._cond:
-                self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+                self._workers = [w for w in self._workers if w.is_alive()]
+                busy = len(self._workers) >= self.max_associations
+                if not busy:
+                    self._workers.append(worker)
+            if busy:
+                logger.warning("%s:%d: already %d associations open; rejected", *address[:2],
+                               self.max_associations)  # fmt: skip
+                conn.settimeout(1.0)
+                reject(conn, 2, 3, 2)  # transient, local limit exceeded
+                continue
             worker.start()
 
     def stop(self) -> None:
@@ -343,3 +395,24 @@ class Listener:
                 return
             if idle_timeout is not None and now - last[1] >= idle_timeout:
                 return
+
+
+def _free_name(target: Path, received: Path) -> tuple[Path, bool]:
+    """Where to file `received`: `target`, or the first free ``stem-N.dcm`` beside it.
+
+    Returns the path and whether it is a new image (False: a byte-identical copy of the
+    image already at that path, which it replaces).
+    """
+    candidate, k = target, 1
+    while candidate.exists():
+        if filecmp.cmp(candidate, received, shallow=False):
+            return candidate, False
+        k += 1
+        candidate = target.with_name(f"{target.stem}-{k}{target.suffix}")
+    if k > 1:
+        logger.warning(
+            "%s: a different image with the same file name is there already; filed as %s",
+            target,
+            candidate.name,
+        )
+    return candidate, True

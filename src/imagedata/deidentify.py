@@ -1,0 +1,450 @@
+"""De-identification: the DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile.
+
+:func:`deidentify` returns a de-identified copy of a pydicom Dataset; a
+:class:`Deidentifier` does the same for many datasets with one set of options and one
+UID map, so that a study keeps its references (Study, Series, SOP Instance and Frame
+of Reference UIDs, and UIDs in referencing sequences, are replaced consistently).
+
+The profile's attribute table is data (:mod:`imagedata._deid_profile`), with its
+actions D (dummy), Z (empty or dummy), X (remove), K (keep), C (clean) and U (new
+UID), and the options Retain Longitudinal Temporal Information (Full Dates: keep, or
+Modified Dates: shift by a number of days), Retain Patient Characteristics, Retain
+Device Identity and Clean Descriptors.  Private attributes are removed unless listed
+as safe.  Pixel data and geometry are never changed; an image that says it has
+burned-in annotation is refused unless allowed.
+
+Examples
+--------
+>>> from pydicom.dataset import Dataset
+>>> ds = Dataset()
+>>> ds.PatientName, ds.PatientID, ds.StudyDate = "Doe^Jane", "12345", "20240229"
+>>> ds.StudyInstanceUID = "1.2.3.4"
+>>> out = deidentify(ds, shift_days=-10)
+>>> str(out.PatientName) != "Doe^Jane", out.StudyDate, out.PatientIdentityRemoved
+(True, '20240219', 'YES')
+>>> out.StudyInstanceUID.startswith("2.25."), ds.PatientName  # the input is unchanged
+(True, 'Doe^Jane')
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import hmac
+import logging
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence as DicomSequence
+
+from imagedata._deid_profile import profile
+from imagedata.errors import ImageDataError
+
+logger = logging.getLogger(__name__)
+
+#: DICOM-defined UIDs (SOP classes, transfer syntaxes, ...) are never replaced.
+_DICOM_ROOT = "1.2.840.10008."
+#: Dummy values (action D) by VR.
+_DUMMY = {
+    "PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
+    "ST": "ANONYMIZED", "UT": "ANONYMIZED", "UC": "ANONYMIZED", "CS": "ANONYMIZED",
+    "AE": "ANONYMIZED", "DA": "19000101", "TM": "000000", "DT": "19000101000000",
+    "AS": "000Y", "IS": "0", "DS": "0", "UR": "",
+}  # fmt: skip
+#: (code value, meaning) of the profile and each option (PS3.16 CID 7050).
+CODES = {
+    "basic": ("113100", "Basic Application Confidentiality Profile"),
+    "full_dates": ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+    "modified_dates": ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+    "patient": ("113108", "Retain Patient Characteristics Option"),
+    "device": ("113109", "Retain Device Identity Option"),
+    "descriptors": ("113105", "Clean Descriptors Option"),
+}
+
+
+class DeidentificationError(ImageDataError, ValueError):
+    """A dataset cannot be de-identified as asked (burned-in annotation, bad option ...)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the profile keeps besides its basic actions.
+
+    Parameters
+    ----------
+    keep_dates
+        Retain Longitudinal Temporal Information, Full Dates: keep dates and times.
+    shift_days
+        Retain Longitudinal Temporal Information, Modified Dates: shift every date by
+        this many days (times are kept).  Exclusive with `keep_dates`.
+    keep_patient_characteristics
+        Keep sex, age, size, weight, ethnic group, smoking and pregnancy status.
+    keep_device_identity
+        Keep device serial numbers, station names and other device identifiers.
+    keep_descriptions
+        Keep descriptions and comments (study/series description, protocol name ...)
+        as they are: they are not cleaned, so check them for names.
+    patient_id
+        The new Patient ID (and Patient's Name); default: a pseudonym derived from the
+        original Patient ID through the UID map.
+    allow_burned_in
+        De-identify images with BurnedInAnnotation=YES (the pixels may still show names).
+    safe_private
+        Private attributes to keep, as (private creator, element offset 0x00-0xFF).
+    """
+
+    keep_dates: bool = False
+    shift_days: int | None = None
+    keep_patient_characteristics: bool = False
+    keep_device_identity: bool = False
+    keep_descriptions: bool = False
+    patient_id: str | None = None
+    allow_burned_in: bool = False
+    safe_private: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.keep_dates and self.shift_days is not None:
+            raise DeidentificationError(
+                "keep_dates and shift_days exclude each other: keep the dates, or shift them"
+            )
+
+    def codes(self) -> list[tuple[str, str]]:
+        """The (code value, meaning) of the profile and of the options in use."""
+        chosen = ["basic"]
+        chosen += ["full_dates"] if self.keep_dates else []
+        chosen += ["modified_dates"] if self.shift_days is not None else []
+        chosen += ["patient"] if self.keep_patient_characteristics else []
+        chosen += ["device"] if self.keep_device_identity else []
+        chosen += ["descriptors"] if self.keep_descriptions else []
+        return [CODES[c] for c in chosen]
+
+
+class UIDMap:
+    """Replacement UIDs and pseudonyms, the same for the same input.
+
+    Parameters
+    ----------
+    path
+        A SQLite file keeping the mapping across runs (created if missing); None: a
+        keyed hash with a random key, consistent within this object only.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self._key = secrets.token_bytes(32)
+        self._db: sqlite3.Connection | None = None
+        if self.path is not None:
+            try:
+                self._db = sqlite3.connect(self.path)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS mapping (kind TEXT, original TEXT, "
+                    "replacement TEXT, PRIMARY KEY (kind, original))"
+                )
+                self._db.commit()
+            except sqlite3.Error as err:
+                raise DeidentificationError(
+                    f"{self.path}: cannot use it as a map file ({err}); give a new file "
+                    "name or an existing map"
+                ) from err
+
+    def _get(self, kind: str, original: str, make: Any) -> str:
+        if self._db is None:
+            return str(make(hmac.new(self._key, f"{kind}:{original}".encode(), hashlib.sha256)))
+        row = self._db.execute(
+            "SELECT replacement FROM mapping WHERE kind = ? AND original = ?", (kind, original)
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        new = str(make(hashlib.sha256(uuid.uuid4().bytes)))
+        self._db.execute("INSERT INTO mapping VALUES (?, ?, ?)", (kind, original, new))
+        self._db.commit()
+        return new
+
+    def uid(self, original: str) -> str:
+        """The replacement of UID `original` (a ``2.25.`` UUID-derived UID)."""
+        return self._get(
+            "uid", original, lambda h: f"2.25.{int.from_bytes(h.digest()[:16], 'big')}"
+        )
+
+    def pseudonym(self, patient_id: str) -> str:
+        """A pseudonym for `patient_id` (``ANON`` and 12 hexadecimal digits)."""
+        return self._get("patient", patient_id, lambda h: f"ANON{h.hexdigest()[:12].upper()}")
+
+    def close(self) -> None:
+        """Close the map file."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> UIDMap:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _resolve(basic: str) -> str:
+    """One action for a compound entry: keep the object valid (Z for X/Z, D for .../D)."""
+    if basic == "X/Z/U*":
+        return "U*"
+    if "/" in basic:
+        return "D" if basic.endswith("D") else "Z"
+    return basic
+
+
+class Deidentifier:
+    """De-identify many datasets with one set of options and one UID map.
+
+    Parameters
+    ----------
+    options
+        What to keep (:class:`Options`); keyword arguments build one.
+    uids
+        The UID map (default: a new keyed-hash map for this object).
+    """
+
+    def __init__(self, options: Options | None = None, uids: UIDMap | None = None, **kw: Any):
+        self.options = options if options is not None else Options(**kw)
+        self.uids = uids if uids is not None else UIDMap()
+        self._table = profile()
+
+    # - actions -
+
+    def action(self, tag: int) -> str | None:
+        """The action for a public attribute under these options (None: not in the table)."""
+        entry = self._table.get(tag)
+        if entry is None:
+            group, elem = tag >> 16, tag & 0xFFFF
+            if (group & 0xFF00) == 0x5000 or (
+                (group & 0xFF00) == 0x6000 and elem in (0x3000, 0x4000)
+            ):
+                return "X"  # curve data, overlay data and comments
+            return None
+        basic, opts = entry
+        o = self.options
+        if "t" in opts and o.keep_dates:
+            return "K"
+        if "t" in opts and o.shift_days is not None:
+            return "SHIFT"
+        if ("pK" in opts and o.keep_patient_characteristics) or (
+            "dK" in opts and o.keep_device_identity
+        ):
+            return "K"
+        if "c" in opts and o.keep_descriptions:
+            return "K"
+        return _resolve(basic)
+
+    def dataset(self, ds: Dataset, source: str = "dataset") -> Dataset:
+        """A de-identified copy of `ds` (`source` names it in errors).
+
+        Raises
+        ------
+        DeidentificationError
+            `ds` has BurnedInAnnotation=YES and `allow_burned_in` is not set.
+        """
+        if (
+            str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+            and not self.options.allow_burned_in
+        ):
+            raise DeidentificationError(
+                f"{source}: BurnedInAnnotation is YES (names may be in the pixels); "
+                "not de-identified. Check the images and use --allow-burned-in "
+                "(allow_burned_in=True) if they are clean"
+            )
+        out = copy.deepcopy(ds)
+        patient_id = str(ds.get("PatientID", "") or "")
+        self._clean(out)
+        new_id = self.options.patient_id or self.uids.pseudonym(patient_id)
+        out.PatientID = new_id
+        out.PatientName = new_id
+        self._mark(out)
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            out.file_meta = self._meta(meta, out)
+        return out
+
+    def _meta(self, meta: FileMetaDataset, ds: Dataset) -> FileMetaDataset:
+        new = FileMetaDataset()
+        for keyword in ("MediaStorageSOPClassUID", "TransferSyntaxUID"):
+            if keyword in meta:
+                setattr(new, keyword, meta[keyword].value)
+        if "SOPInstanceUID" in ds:
+            new.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        return new
+
+    def _mark(self, ds: Dataset) -> None:
+        o = self.options
+        ds.PatientIdentityRemoved = "YES"
+        names = [meaning.replace(" Option", "") for _, meaning in o.codes()]
+        ds.DeidentificationMethod = ("imagedata: " + "; ".join(names))[:64]
+        items = []
+        for value, meaning in o.codes():
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+            items.append(item)
+        ds.DeidentificationMethodCodeSequence = DicomSequence(items)
+        ds.LongitudinalTemporalInformationModified = (
+            "UNMODIFIED" if o.keep_dates else "MODIFIED" if o.shift_days is not None else "REMOVED"
+        )
+
+    def _clean(self, ds: Dataset) -> None:
+        """Apply the profile to `ds` in place, items of sequences included."""
+        self._private(ds)
+        for elem in list(ds):
+            if elem.tag.is_private:
+                continue
+            act = self.action(int(elem.tag))
+            if act == "X":
+                del ds[elem.tag]
+                continue
+            if elem.VR == "UI" and (act in ("U", "D") or _is_instance_uid(elem)):
+                elem.value = self._map_uids(elem.value)
+            elif act == "Z":
+                elem.value = DicomSequence([]) if elem.VR == "SQ" else None
+            elif act == "D" and elem.VR != "SQ":
+                elem.value = _DUMMY.get(elem.VR)
+            elif act == "SHIFT":
+                self._shift(ds, elem)
+            if elem.VR == "SQ" and elem.tag in ds:
+                for item in elem.value or []:
+                    self._clean(item)
+
+    def _map_uids(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            return [self._map_uids(v) for v in value]
+        text = str(value or "")
+        return text if not text or text.startswith(_DICOM_ROOT) else self.uids.uid(text)
+
+    def _shift(self, ds: Dataset, elem: DataElement) -> None:
+        days = self.options.shift_days or 0
+        if elem.VR not in ("DA", "DT") or not elem.value:
+            return  # times (TM) and offsets are kept with the Modified Dates option
+        values = elem.value if type(elem.value).__name__ == "MultiValue" else [elem.value]
+        try:
+            shifted = [_shift_date(str(v), days) for v in values]
+        except ValueError:
+            logger.warning("%s: date %r cannot be shifted; removed", elem.keyword, elem.value)
+            del ds[elem.tag]
+            return
+        elem.value = shifted if len(shifted) > 1 else shifted[0]
+
+    def _private(self, ds: Dataset) -> None:
+        """Remove private attributes except the safe ones (and their creators)."""
+        safe = self.options.safe_private
+        keep_blocks: set[tuple[int, int]] = set()
+        doomed = []
+        for elem in ds:
+            if not elem.tag.is_private or elem.tag.element < 0x1000:
+                continue
+            creator_tag = (elem.tag.group << 16) | (elem.tag.element >> 8)
+            creator = str(ds[creator_tag].value) if creator_tag in ds else ""
+            if (creator, elem.tag.element & 0xFF) in safe:
+                keep_blocks.add((elem.tag.group, elem.tag.element >> 8))
+            else:
+                doomed.append(elem.tag)
+        for elem in ds:
+            block = (elem.tag.group, elem.tag.element)
+            if elem.tag.is_private and elem.tag.element < 0x1000 and block not in keep_blocks:
+                doomed.append(elem.tag)
+        for tag in doomed:
+            del ds[tag]
+
+
+def _is_instance_uid(elem: DataElement) -> bool:
+    keyword = elem.keyword or ""
+    return keyword.endswith(("InstanceUID", "FrameOfReferenceUID")) or keyword == "UID"
+
+
+def _shift_date(value: str, days: int) -> str:
+    """`value` (DA ``YYYYMMDD`` or the date part of a DT) moved by `days`."""
+    date = datetime.datetime.strptime(value[:8], "%Y%m%d").date() + datetime.timedelta(days=days)
+    return date.strftime("%Y%m%d") + value[8:]
+
+
+def deidentify(ds: Dataset, **options: Any) -> Dataset:
+    """A de-identified copy of `ds` (keyword arguments: those of :class:`Options`)."""
+    return Deidentifier(Options(**options)).dataset(ds)
+
+
+def anonymize_series(si: Any, deidentifier: Deidentifier | None = None, **options: Any) -> Any:
+    """The header of `si` (anything with ``.header``) with a de-identified template.
+
+    Geometry, axes and the array are untouched; the template gets new UIDs from the
+    deidentifier's map, so series anonymized with one :class:`Deidentifier` keep
+    their shared study and frame of reference.
+    """
+    deid = deidentifier if deidentifier is not None else Deidentifier(Options(**options))
+    header = si.header
+    return header.replace(template=deid.dataset(header.template, source="the series' template"))
+
+
+def anonymize_study(series: Iterable[Any], **options: Any) -> list[Any]:
+    """:func:`anonymize_series` for each of `series` with one UID map (one new study)."""
+    deid = Deidentifier(Options(**options))
+    return [anonymize_series(si, deid) for si in series]
+
+
+def dicom_files(source: Path) -> Sequence[Path]:
+    """The files under `source` (or `source` itself), DICOMDIR left out, sorted."""
+    if source.is_file():
+        return [source]
+    if not source.is_dir():
+        raise DeidentificationError(f"{source}: no such file or folder")
+    return sorted(p for p in source.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+
+
+def deidentify_files(
+    files: Collection[Path], out: Path, deid: Deidentifier, *, overwrite: bool = False
+) -> list[Path]:
+    """De-identify `files` into the new folder `out` (written atomically); the files written.
+
+    Files land in ``out/PatientID/StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm``
+    with the new values; nothing of the input's paths is kept (folder names can hold
+    names).  Files that are not DICOM are left out with a warning naming them.
+    """
+    import warnings
+
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    from imagedata.formats._output import atomic_folder
+
+    written: list[Path] = []
+    with atomic_folder(out, overwrite=overwrite) as tmp:
+        for path in files:
+            try:
+                ds = dcmread(path)
+            except (InvalidDicomError, OSError) as err:
+                warnings.warn(f"{path}: not a DICOM file, left out ({err})", stacklevel=2)
+                continue
+            new = deid.dataset(ds, source=str(path))
+            rel = (
+                Path(*(_safe(new.get(k, "")) for k in _LAYOUT))
+                / f"{_safe(new.get('SOPInstanceUID', ''))}.dcm"
+            )
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            new.save_as(tmp / rel, enforce_file_format=True)
+            written.append(out / rel)
+    return written
+
+
+_LAYOUT = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def _safe(value: Any) -> str:
+    text = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(value or ""))
+    return text.strip("._")[:64] or "unknown"
