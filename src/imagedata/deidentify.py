@@ -224,8 +224,13 @@ class Deidentifier:
 
     # - actions -
 
-    def action(self, tag: int) -> str | None:
-        """The action for a public attribute under these options (None: not in the table)."""
+    def action(self, tag: int, vr: str = "") -> str | None:
+        """The action for a public attribute under these options (None: keep it).
+
+        Attributes outside the table are kept, except curve data, overlay data and
+        comments (removed) and dates and times of value representation `vr` DA, DT or
+        TM, which are treated like the table's dates (emptied, kept, or shifted).
+        """
         entry = self._table.get(tag)
         if entry is None:
             group, elem = tag >> 16, tag & 0xFFFF
@@ -233,7 +238,9 @@ class Deidentifier:
                 (group & 0xFF00) == 0x6000 and elem in (0x3000, 0x4000)
             ):
                 return "X"  # curve data, overlay data and comments
-            return None
+            if vr not in ("DA", "DT", "TM"):
+                return None
+            entry = ("Z", frozenset({"t"}))
         basic, opts = entry
         o = self.options
         if "t" in opts and o.keep_dates:
@@ -307,7 +314,7 @@ class Deidentifier:
         for elem in list(ds):
             if elem.tag.is_private:
                 continue
-            act = self.action(int(elem.tag))
+            act = self.action(int(elem.tag), elem.VR)
             if act == "X":
                 del ds[elem.tag]
                 continue

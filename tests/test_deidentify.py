@@ -1,0 +1,314 @@
+"""De-identification against the PS3.15 Table E.1-1 and against an independent de-identifier."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+from imagedata._deid_profile import profile
+from imagedata.cli.anonymize import main as anonymize_main
+from imagedata.deidentify import (
+    DeidentificationError,
+    Deidentifier,
+    Options,
+    UIDMap,
+    anonymize_series,
+    anonymize_study,
+    deidentify,
+)
+from imagedata.header import Header
+from imagedata.testing import make_dicom_series
+
+TABLE = profile()
+PHI = "SECRET"  # every identifying text value in the tests contains this
+
+
+def _value(vr: str, tag: int) -> Any:
+    """A value of `vr` for `tag` that is easy to recognise."""
+    if vr == "SQ":
+        item = Dataset()
+        item.CodeMeaning = f"{PHI} code meaning"
+        return DicomSequence([item])
+    return {
+        "PN": f"{PHI}^Person", "DA": "20240229", "TM": "101112", "DT": "20240229101112",
+        "UI": f"1.2.826.0.1.3680043.2.9999.{tag}", "AS": "042Y", "DS": "72.5", "IS": "7",
+        "US": 7, "SS": 7, "UL": 7, "SL": 7, "FL": 1.5, "FD": 1.5, "CS": "SECRET",
+        "OB": b"SECRET", "OW": b"SECRET", "UN": b"SECRET", "AT": 0x00100010,
+    }.get(vr, f"{PHI} {tag:08X}")  # fmt: skip
+
+
+def _everything() -> Dataset:
+    """A dataset with every attribute of Table E.1-1 that the data dictionary knows."""
+    ds = Dataset()
+    for tag in TABLE:
+        if tag >> 16 in (0x0000, 0x0002):  # command and file meta groups are not data set
+            continue
+        try:
+            vr = dictionary_VR(tag).split(" or ")[0]
+        except KeyError:
+            continue
+        ds.add_new(tag, vr, _value(vr, tag))
+    return ds
+
+
+def _expect(act: str, before: Any, after: Any, vr: str, kw: str) -> None:
+    if act == "X":
+        assert after is None, f"{kw} should be removed"
+    elif act == "K":
+        assert after is not None and after.value == before.value, f"{kw} should be kept"
+    else:
+        assert after is not None, f"{kw} should be present ({act})"
+        if vr == "UI":
+            assert after.value != before.value and str(after.value).startswith("2.25."), kw
+        elif vr != "SQ":
+            assert PHI not in str(after.value), f"{kw} ({act}) still holds {after.value!r}"
+            assert after.value != before.value or not before.value, kw
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"keep_dates": True},
+        {"shift_days": -100},
+        {"keep_patient_characteristics": True, "keep_device_identity": True},
+        {"keep_descriptions": True},
+    ],
+    ids=["basic", "full-dates", "modified-dates", "patient-device", "descriptions"],
+)
+def test_every_table_attribute_gets_its_action(options: dict[str, Any]) -> None:
+    ds = _everything()
+    deid = Deidentifier(Options(**options))
+    out = deid.dataset(ds)
+    checked = 0
+    for tag, (basic, opts) in TABLE.items():
+        if tag not in ds or tag in (0x00100010, 0x00100020):  # name and ID: pseudonym
+            continue
+        kw, vr = keyword_for_tag(tag) or hex(tag), ds[tag].VR
+        act = deid.action(tag)
+        assert act is not None
+        if act == "SHIFT":
+            if vr == "DA":
+                assert out[tag].value == "20231121", kw  # 2024-02-29 minus 100 days
+            elif vr == "DT":
+                assert out[tag].value == "20231121101112", kw
+            else:
+                assert out[tag].value == ds[tag].value, kw  # times are kept
+        else:
+            _expect(act if act != "U*" else "SQ", ds[tag], out.get(tag), vr, kw)
+        checked += 1
+        # the options change exactly the columns they name
+        if "t" in opts and options.get("keep_dates"):
+            assert act == "K"
+        if "c" in opts and options.get("keep_descriptions"):
+            assert act == "K"
+        if not options and basic in ("X", "Z", "D", "U"):
+            assert act == basic
+    assert checked > 380, checked
+    assert out.PatientIdentityRemoved == "YES"
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert codes[0] == "113100" and len(codes) == 1 + len(options)
+
+
+def test_table_rows_as_the_standard_states() -> None:
+    """Spot checks of the data against PS3.15 Table E.1-1 (2024 edition)."""
+    assert TABLE[0x00100010] == ("Z", frozenset())  # Patient's Name
+    assert TABLE[0x00100030] == ("Z", frozenset())  # Patient's Birth Date: no option keeps it
+    assert TABLE[0x00080018] == ("U", frozenset())  # SOP Instance UID
+    assert TABLE[0x00080020] == ("Z", frozenset({"t"}))  # Study Date
+    assert TABLE[0x00080080] == ("X/Z/D", frozenset())  # Institution Name
+    assert TABLE[0x00181000] == ("X/Z/D", frozenset({"dK"}))  # Device Serial Number
+    assert TABLE[0x00101010] == ("X", frozenset({"pK"}))  # Patient's Age
+    assert TABLE[0x0008103E] == ("X", frozenset({"c"}))  # Series Description
+    assert TABLE[0x00081140] == ("X/Z/U*", frozenset())  # Referenced Image Sequence
+    assert all(a in {"X", "Z", "D", "U", "K", "C", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
+               for a, _ in TABLE.values())  # fmt: skip
+
+
+@pytest.fixture
+def series(tmp_path: Path) -> Any:
+    return make_dicom_series(
+        tmp_path / "src", (3, 8, 8), PatientName="SECRET^Jane", PatientID="SECRET-ID",
+        InstitutionName="SECRET hospital", StationName="SECRET-MR1",
+        ReferringPhysicianName="SECRET^Doctor", SeriesDescription="SECRET protocol",
+        AccessionNumber="SECRET42", StudyDate="20240229", PatientBirthDate="19700101",
+    )  # fmt: skip
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_pixels_geometry_and_references_survive(series: Any) -> None:
+    files = [pydicom.dcmread(f) for f in series.files]
+    ref = files[1]
+    ref.ReferencedImageSequence = DicomSequence([Dataset()])
+    ref.ReferencedImageSequence[0].ReferencedSOPClassUID = files[0].SOPClassUID
+    ref.ReferencedImageSequence[0].ReferencedSOPInstanceUID = files[0].SOPInstanceUID
+    ref.add_new(0x00091010, "LO", "SECRET private")
+    ref.add_new(0x00090010, "LO", "ACME")
+    before = copy.deepcopy(ref)
+    deid = Deidentifier()
+    a, b = deid.dataset(files[0]), deid.dataset(ref)
+    assert ref == before  # the input is not modified
+    assert b.ReferencedImageSequence[0].ReferencedSOPInstanceUID == a.SOPInstanceUID
+    assert b.ReferencedImageSequence[0].ReferencedSOPClassUID == files[0].SOPClassUID
+    assert a.StudyInstanceUID == b.StudyInstanceUID != files[0].StudyInstanceUID
+    assert a.FrameOfReferenceUID == b.FrameOfReferenceUID != files[0].FrameOfReferenceUID
+    assert a.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+    assert a.SOPClassUID == files[0].SOPClassUID
+    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+               "SliceThickness", "Rows", "Columns", "PixelData", "RescaleSlope"):  # fmt: skip
+        if kw in files[0]:
+            assert a[kw].value == files[0][kw].value, kw
+    np.testing.assert_array_equal(a.pixel_array, files[0].pixel_array)
+    assert not any(e.tag.is_private for e in b)
+    kept = Deidentifier(safe_private=frozenset({("ACME", 0x10)})).dataset(ref)
+    assert kept[0x00091010].value == "SECRET private" and kept[0x00090010].value == "ACME"
+
+
+def test_uid_map_is_consistent_across_runs(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.PatientID = "1.2.3.4.5", "P1"
+    with UIDMap(tmp_path / "map.sqlite") as m1:
+        first = Deidentifier(uids=m1).dataset(ds)
+    with UIDMap(tmp_path / "map.sqlite") as m2:
+        again = Deidentifier(uids=m2).dataset(ds)
+    assert first.StudyInstanceUID == again.StudyInstanceUID
+    assert first.PatientID == again.PatientID != "P1"
+    other = deidentify(ds)  # no map: a random key per run
+    assert other.StudyInstanceUID != first.StudyInstanceUID
+    assert len(first.StudyInstanceUID) <= 64 and len(other.StudyInstanceUID) <= 64
+    assert deidentify(ds, patient_id="SUBJ01").PatientID == "SUBJ01"
+    with pytest.raises(DeidentificationError, match="exclude each other"):
+        Options(keep_dates=True, shift_days=3)
+
+
+def test_burned_in_annotation_is_refused(series: Any) -> None:
+    ds = pydicom.dcmread(series.files[0])
+    ds.BurnedInAnnotation = "YES"
+    with pytest.raises(DeidentificationError, match=r"BurnedInAnnotation.*--allow-burned-in"):
+        deidentify(ds)
+    assert deidentify(ds, allow_burned_in=True).BurnedInAnnotation == "YES"
+
+
+def test_cli_anonymize(series: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = series.files[0].parent
+    before = _tree(src)
+    out, mapfile = tmp_path / "anon", tmp_path / "map.sqlite"
+    args = [str(src), str(out), "--map", str(mapfile), "--shift-dates", "-10"]
+    assert anonymize_main(args) == 0
+    assert _tree(src) == before  # the input is untouched
+    got = sorted(out.rglob("*.dcm"))
+    assert len(got) == len(series.files)
+    for path in got:
+        assert b"SECRET" not in path.read_bytes(), path
+        ds = pydicom.dcmread(path)
+        assert ds.StudyDate == "20240219" and not ds.get("PatientBirthDate")
+    # a second run with the same map gives the same UIDs
+    assert anonymize_main([str(src), str(tmp_path / "again"), "--map", str(mapfile)]) == 0
+    assert sorted(p.name for p in (tmp_path / "again").rglob("*.dcm")) == [p.name for p in got]
+    capsys.readouterr()
+
+
+def test_cli_refusal_leaves_nothing(
+    series: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = pydicom.dcmread(series.files[-1])
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(series.files[-1])
+    out = tmp_path / "anon"
+    assert anonymize_main([str(series.files[0].parent), str(out)]) == 1
+    assert "BurnedInAnnotation" in capsys.readouterr().err
+    assert not out.exists()
+    assert anonymize_main([str(series.files[0].parent), str(out), "--allow-burned-in"]) == 0
+    assert len(list(out.rglob("*.dcm"))) == len(series.files)
+    assert anonymize_main([str(series.files[0].parent), str(out), "--keep-dates",
+                           "--shift-dates", "3"]) == 2  # fmt: skip
+
+
+class _Like:
+    """Anything with a header (what Series.anonymize hands over)."""
+
+    def __init__(self, header: Header) -> None:
+        self.header = header
+
+
+def test_anonymize_series_and_study(series: Any) -> None:
+    template = pydicom.dcmread(series.files[0], stop_before_pixels=True)
+    a = _Like(Header.default((3, 8, 8), template=template))
+    b = _Like(Header.default((3, 8, 8), template=copy.deepcopy(template)))
+    h = anonymize_series(a)
+    assert "SECRET" not in str(h.template) and np.array_equal(h.affine, a.header.affine)
+    assert a.header.template.PatientName == "SECRET^Jane"
+    ha, hb = anonymize_study([a, b])
+    assert ha.template.StudyInstanceUID == hb.template.StudyInstanceUID
+    assert ha.template.StudyInstanceUID != template.StudyInstanceUID
+
+
+# --- against dicognito ----------------------------------------------------------------------
+
+
+def _sources(tmp_path: Path) -> list[Dataset]:
+    from pydicom.data import get_testdata_file
+
+    out = []
+    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtstruct.dcm"):
+        ds = pydicom.dcmread(str(get_testdata_file(name)), force=True)
+        for kw, value in {
+            "PatientAddress": "SECRET street 1", "OtherPatientIDs": "SECRET-2",
+            "PatientTelephoneNumbers": "555-SECRET", "InstitutionAddress": "SECRET road",
+            "PerformingPhysicianName": "SECRET^Doc", "OperatorsName": "SECRET^Op",
+            "RequestingPhysician": "SECRET^Req", "PatientMotherBirthName": "SECRET^Mom",
+            "MilitaryRank": "SECRET", "IssuerOfPatientID": "SECRET issuer",
+        }.items():  # fmt: skip
+            setattr(ds, kw, value)
+        out.append(ds)
+    return out
+
+
+def test_nothing_dicognito_removes_survives(tmp_path: Path) -> None:
+    """Every value dicognito changes (an identifying one) is gone or changed in ours too."""
+    dicognito = pytest.importorskip("dicognito.anonymizer")
+    compared = 0
+    for ds in _sources(tmp_path):
+        theirs = copy.deepcopy(ds)
+        dicognito.Anonymizer().anonymize(theirs)
+        ours = Deidentifier().dataset(ds)
+        their_values, our_values = dict(_walk(theirs)), dict(_walk(ours))
+        for path, value in _walk(ds):
+            if their_values.get(path, object()) == value or path[-1] in _MARKS:
+                continue  # kept by dicognito too, or its own de-identification marks
+            compared += 1
+            assert our_values.get(path) != value, f"{path}={value!r} changed by dicognito"
+    assert compared > 60, compared
+
+
+_MARKS = {0x00120062, 0x00120063}  # PatientIdentityRemoved, DeidentificationMethod
+
+
+def _walk(ds: Dataset, prefix: tuple[int, ...] = ()) -> Any:
+    """(path, value) of every non-empty public, non-binary element, items numbered."""
+    for elem in ds:
+        path = (*prefix, int(elem.tag))
+        if elem.VR == "SQ":
+            for k, item in enumerate(elem.value or []):
+                yield from _walk(item, (*path, k))
+        elif not elem.tag.is_private and elem.VR not in ("OB", "OW", "UN") and elem.value:
+            yield path, elem.value
+
+
+def test_output_identical_for_identical_input_within_a_run(series: Any) -> None:
+    deid = Deidentifier()
+    ds = pydicom.dcmread(series.files[0])
+    one, two = deid.dataset(ds), deid.dataset(ds)
+    assert hashlib.sha256(str(one).encode()).digest() == hashlib.sha256(str(two).encode()).digest()
