@@ -18,6 +18,7 @@ from imagedata._optional import import_optional
 from imagedata.transports._association import (
     _PDU_HEADER,
     APPLICATION_CONTEXT,
+    MAX_PDU,
     MAX_REQUEST,
     Association,
     Context,
@@ -26,6 +27,10 @@ from imagedata.transports._association import (
 from imagedata.transports._base import NetworkError
 
 logger = logging.getLogger(__name__)
+
+#: Largest PDU a storage SCP accepts from a sender: we announce MAX_PDU, some senders
+#: exceed it a little; the receive buffer of each association grows at most this much.
+ACCEPTOR_LARGEST_PDU = 4 * MAX_PDU
 
 
 def reject(sock: socket.socket, result: int, source: int, reason: int) -> None:
@@ -72,6 +77,7 @@ def accept(
     """
     pdu_mod = import_optional("pynetdicom.pdu", "net", "receive DICOM images")
     assoc = Association(sock, peer, timeout, {}, 0)
+    assoc.largest_pdu = ACCEPTOR_LARGEST_PDU
     assoc.deadline = time.monotonic() + (timeout if deadline is None else deadline)
     try:
         pdu_type, raw = assoc.read_pdu(MAX_REQUEST)

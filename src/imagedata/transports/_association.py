@@ -216,6 +216,8 @@ class Association:
         self.deadline: float | None = None
         #: Cap on the bytes of a dataset collected in memory by :meth:`receive`.
         self.max_buffered = MAX_BUFFERED
+        #: Larger PDUs abort the association (the receive buffer grows up to this).
+        self.largest_pdu = LARGEST_PDU
 
     def established(self, contexts: dict[int, Context], peer_max_pdu: int) -> None:
         """Record the negotiated contexts and the peer's largest PDU (0: no limit)."""
@@ -389,14 +391,15 @@ class Association:
                 return body, 0
             self._unexpected(pdu_type, bytes(body), length)
 
-    def read_pdu(self, largest: int = LARGEST_PDU) -> tuple[int, bytes]:
+    def read_pdu(self, largest: int | None = None) -> tuple[int, bytes]:
         """The next PDU, whole (header included), as pynetdicom's PDU classes decode it."""
         pdu_type, length = self._read_header(largest)
         return pdu_type, _PDU_HEADER.pack(pdu_type, 0, length) + bytes(self._read_body(length))
 
-    def _read_header(self, largest: int = LARGEST_PDU) -> tuple[int, int]:
+    def _read_header(self, largest: int | None = None) -> tuple[int, int]:
         header = self._recv_exact(6)
         pdu_type, _, length = _PDU_HEADER.unpack(header)
+        largest = self.largest_pdu if largest is None else largest
         if length > largest:
             self._violation(f"sent a PDU of {length} bytes (we accept at most {largest})")
         return pdu_type, length
