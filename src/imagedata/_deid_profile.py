@@ -501,3 +501,16 @@ def profile() -> dict[int, tuple[str, frozenset[str]]]:
             tag, action, *options = line.split()
             out[int(tag, 16)] = (action, frozenset(options))
     return out
+
+
+#: Private attributes kept by default, as (private creator, element offset): those the
+#: DICOM reader needs for geometry and diffusion (mosaic tiles, slice normal, b-values,
+#: gradient directions, Philips scale slope); technical values, no identifiers.
+READER_PRIVATE: frozenset[tuple[str, int]] = frozenset(
+    [("SIEMENS MR HEADER", e) for e in (0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x27)]
+    + [("SIEMENS CSA HEADER", e) for e in (0x08, 0x09, 0x10)]  # the CSA *image* header
+    + [("GEMS_ACQU_01", e) for e in (0xBB, 0xBC, 0xBD)]
+    + [("GEMS_PARM_01", 0x39)]
+    + [("Philips Imaging DD 001", 0x03)]
+    + [("Philips MR Imaging DD 001", e) for e in (0x0E, 0xB0, 0xB1, 0xB2)]
+)

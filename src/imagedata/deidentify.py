@@ -37,7 +37,7 @@ import secrets
 import sqlite3
 import uuid
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,7 +46,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from imagedata._deid_profile import profile
+from imagedata._deid_profile import READER_PRIVATE, profile
 from imagedata.errors import ImageDataError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ CODES = {
     "patient": ("113108", "Retain Patient Characteristics Option"),
     "device": ("113109", "Retain Device Identity Option"),
     "descriptors": ("113105", "Clean Descriptors Option"),
+    "private": ("113111", "Retain Safe Private Option"),
 }
 
 
@@ -99,7 +100,11 @@ class Options:
     allow_burned_in
         De-identify images with BurnedInAnnotation=YES (the pixels may still show names).
     safe_private
-        Private attributes to keep, as (private creator, element offset 0x00-0xFF).
+        Private attributes to keep, as (private creator, element offset 0x00-0xFF);
+        default: those the DICOM reader needs for geometry and diffusion (Siemens mosaic
+        and CSA image header, b-values and gradient directions of Siemens, GE and
+        Philips, :data:`imagedata._deid_profile.READER_PRIVATE`).  An empty set removes
+        every private attribute.
     """
 
     keep_dates: bool = False
@@ -109,7 +114,7 @@ class Options:
     keep_descriptions: bool = False
     patient_id: str | None = None
     allow_burned_in: bool = False
-    safe_private: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+    safe_private: frozenset[tuple[str, int]] = READER_PRIVATE
 
     def __post_init__(self) -> None:
         if self.keep_dates and self.shift_days is not None:
@@ -125,6 +130,7 @@ class Options:
         chosen += ["patient"] if self.keep_patient_characteristics else []
         chosen += ["device"] if self.keep_device_identity else []
         chosen += ["descriptors"] if self.keep_descriptions else []
+        chosen += ["private"] if self.safe_private else []
         return [CODES[c] for c in chosen]
 
 
@@ -255,8 +261,11 @@ class Deidentifier:
             return "K"
         return _resolve(basic)
 
-    def dataset(self, ds: Dataset, source: str = "dataset") -> Dataset:
+    def dataset(self, ds: Dataset, source: str = "dataset", *, in_place: bool = False) -> Dataset:
         """A de-identified copy of `ds` (`source` names it in errors).
+
+        With `in_place`, `ds` itself is changed and returned (for a dataset read just
+        for this: saves a copy).
 
         Raises
         ------
@@ -272,14 +281,14 @@ class Deidentifier:
                 "not de-identified. Check the images and use --allow-burned-in "
                 "(allow_burned_in=True) if they are clean"
             )
-        out = copy.deepcopy(ds)
         patient_id = str(ds.get("PatientID", "") or "")
+        meta = getattr(ds, "file_meta", None)
+        out = ds if in_place else copy.deepcopy(ds)
         self._clean(out)
         new_id = self.options.patient_id or self.uids.pseudonym(patient_id)
         out.PatientID = new_id
         out.PatientName = new_id
         self._mark(out)
-        meta = getattr(ds, "file_meta", None)
         if meta is not None:
             out.file_meta = self._meta(meta, out)
         return out
@@ -318,7 +327,9 @@ class Deidentifier:
             if act == "X":
                 del ds[elem.tag]
                 continue
-            if elem.VR == "UI" and (act in ("U", "D") or _is_instance_uid(elem)):
+            if act == "K":
+                pass  # kept by an option (Device UID with Retain Device Identity ...)
+            elif elem.VR == "UI" and (act in ("U", "D") or _is_instance_uid(elem)):
                 elem.value = self._map_uids(elem.value)
             elif act == "Z":
                 elem.value = DicomSequence([]) if elem.VR == "SQ" else None
@@ -350,30 +361,33 @@ class Deidentifier:
         elem.value = shifted if len(shifted) > 1 else shifted[0]
 
     def _private(self, ds: Dataset) -> None:
-        """Remove private attributes except the safe ones (and their creators)."""
+        """Remove private attributes except the safe ones (and their creators).
+
+        Works on the tags: the values of private elements are never decoded, except
+        those of private creators when a safe list is given.
+        """
+        private = [tag for tag in ds.keys() if tag.is_private]  # noqa: SIM118 - tags, not elements
         safe = self.options.safe_private
-        keep_blocks: set[tuple[int, int]] = set()
-        doomed = []
-        for elem in ds:
-            if not elem.tag.is_private or elem.tag.element < 0x1000:
-                continue
-            creator_tag = (elem.tag.group << 16) | (elem.tag.element >> 8)
-            creator = str(ds[creator_tag].value) if creator_tag in ds else ""
-            if (creator, elem.tag.element & 0xFF) in safe:
-                keep_blocks.add((elem.tag.group, elem.tag.element >> 8))
-            else:
-                doomed.append(elem.tag)
-        for elem in ds:
-            block = (elem.tag.group, elem.tag.element)
-            if elem.tag.is_private and elem.tag.element < 0x1000 and block not in keep_blocks:
-                doomed.append(elem.tag)
-        for tag in doomed:
-            del ds[tag]
+        keep: set[int] = set()
+        if safe:
+            for tag in private:
+                creator_tag = (tag.group << 16) | (tag.element >> 8)
+                if tag.element >= 0x1000 and creator_tag in ds:
+                    creator = str(ds[creator_tag].value)
+                    if (creator, tag.element & 0xFF) in safe:
+                        keep |= {int(tag), creator_tag}
+        for tag in private:
+            if int(tag) not in keep:
+                del ds[tag]
+
+
+#: UIDs that name a class, an encoding or a code system (not an instance): kept.
+_DEFINITIONAL = ("ClassUID", "TransferSyntaxUID", "CodingSchemeUID", "MappingResourceUID")
 
 
 def _is_instance_uid(elem: DataElement) -> bool:
-    keyword = elem.keyword or ""
-    return keyword.endswith(("InstanceUID", "FrameOfReferenceUID")) or keyword == "UID"
+    """A UID outside the table that identifies something (kept: class, syntax, code system)."""
+    return not (elem.keyword or "").endswith(_DEFINITIONAL)
 
 
 def _shift_date(value: str, days: int) -> str:
@@ -438,7 +452,7 @@ def deidentify_files(
             except (InvalidDicomError, OSError) as err:
                 warnings.warn(f"{path}: not a DICOM file, left out ({err})", stacklevel=2)
                 continue
-            new = deid.dataset(ds, source=str(path))
+            new = deid.dataset(ds, source=str(path), in_place=True)
             rel = (
                 Path(*(_safe(new.get(k, "")) for k in _LAYOUT))
                 / f"{_safe(new.get('SOPInstanceUID', ''))}.dcm"

@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also de-identify images with BurnedInAnnotation=YES (check their pixels)",
     )
+    parser.add_argument(
+        "--remove-all-private",
+        action="store_true",
+        help="also remove the private attributes kept for geometry and diffusion (Siemens "
+        "mosaic and CSA image header, b-values, gradient directions)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
     return parser
 
@@ -75,6 +81,7 @@ def _body(args: argparse.Namespace) -> int:
         keep_descriptions=args.keep_descriptions,
         patient_id=args.patient_id,
         allow_burned_in=args.allow_burned_in,
+        **({"safe_private": frozenset()} if args.remove_all_private else {}),
     )
     files = dicom_files(source)
     with UIDMap(args.map) as uids:
