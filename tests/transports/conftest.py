@@ -186,3 +186,17 @@ def orthanc(_orthancs: dict[str, Orthanc]) -> Orthanc:
 def orthanc_auth(_orthancs: dict[str, Orthanc]) -> Orthanc:
     """The Orthanc with HTTP authentication and DICOM access for known AE titles only."""
     return _orthancs["auth"]
+
+
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with openssl)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    r = subprocess.run(
+        [require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return cert, key

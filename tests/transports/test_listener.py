@@ -125,20 +125,6 @@ def test_cli_ls_errors_are_one_line(orthanc: Orthanc, capsys: pytest.CaptureFixt
     assert "nothing on the PACS matches" in capsys.readouterr().out
 
 
-@pytest.fixture
-def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (made with openssl)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    r = subprocess.run(
-        [require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    return cert, key
-
-
 def test_dicom_tls_store(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
     import ssl
 

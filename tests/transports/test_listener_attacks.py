@@ -340,3 +340,56 @@ def test_cli_listen_binds_loopback_and_allows_titles(tmp_path: Path) -> None:
     finally:
         mp.undo()
     assert seen and seen[0][0] == "127.0.0.1"
+
+
+def test_image_above_the_size_limit_is_refused(tmp_path: Path, thread_errors: list[Any]) -> None:
+    """An image above max_image_bytes gets a failure status; nothing of it stays on disk."""
+    from imagedata.transports import PartialTransferError
+
+    small = unique_series(tmp_path, shape=(1, 8, 8))
+    big = unique_series(tmp_path, shape=(1, 128, 128))
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="IDSIZE", max_image_bytes=8000) as listener:
+        url = f"dicom://127.0.0.1:{port}/IDSIZE"
+        with pytest.raises(PartialTransferError, match=r"0xA700"):
+            send(url, big.files, progress=False)
+        send(url, small.files, progress=False)
+        assert listener.count == 1 and len(listener.failed) == 1
+    assert [p.name for p in (tmp_path / "in").rglob("*") if p.is_file()] == [
+        f"{pydicom.dcmread(small.files[0]).SOPInstanceUID}.dcm"
+    ]
+    assert not thread_errors
+
+
+def test_slow_tls_handshake_meets_the_deadline(
+    tmp_path: Path, tls_cert: tuple[Path, Path], thread_errors: list[Any]
+) -> None:
+    """A ClientHello sent one byte every 0.3 s is cut off after request_timeout (1 s)."""
+    import ssl
+
+    cert, key = tls_cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context()
+    client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    hello_maker = client.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with pytest.raises(ssl.SSLWantReadError):
+        hello_maker.do_handshake()
+    hello = outgoing.read()
+    port = free_port()
+    with Listener(tmp_path / "in", port=port, aet="IDTLS", ssl_context=server,
+                  request_timeout=1.0, timeout=10.0):  # fmt: skip
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        start = time.monotonic()
+        with pytest.raises(OSError):  # the listener closes while we dribble
+            for byte in hello:  # a few hundred bytes: bounded
+                sock.sendall(bytes([byte]))
+                time.sleep(0.3)
+                if time.monotonic() - start > 10:
+                    pytest.fail("the TLS handshake was not cut off within 10 s")
+            sock.recv(1)
+        took = time.monotonic() - start
+        sock.close()
+    assert 0.9 < took < 2.5, took
+    assert not thread_errors

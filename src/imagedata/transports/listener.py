@@ -70,12 +70,20 @@ def storage_contexts(transfer_syntaxes: list[str] | None = None) -> list[Any]:
 
 
 class Incoming:
-    """One image being received: written to a hidden file in `folder` as it arrives."""
+    """One image being received: written to a hidden file in `folder` as it arrives.
 
-    def __init__(self, folder: Path, context: Context, command: dict[str, Any]) -> None:
+    Past `limit` bytes the image is refused: the rest of it is read and dropped, the
+    file removed, and the sender gets a failure status.
+    """
+
+    def __init__(
+        self, folder: Path, context: Context, command: dict[str, Any], limit: int | None = None
+    ) -> None:
         self.sop_instance = str(command.get("AffectedSOPInstanceUID", ""))
         self.path = folder / f".incoming-{os.getpid()}-{next(_serial)}.part"
         self.error: OSError | None = None
+        self.limit = limit
+        self.size = 0
         self._fh: BinaryIO | None = None
         try:
             self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
@@ -86,6 +94,10 @@ class Incoming:
 
     def write(self, data: memoryview) -> None:
         """Add a fragment."""
+        self.size += len(data)
+        if self.limit is not None and self.size > self.limit and self.error is None:
+            self.error = OSError(f"image larger than {self.limit} bytes (max_image_bytes)")
+            self.discard()
         if self._fh is not None and self.error is None:
             try:
                 self._fh.write(data)
@@ -132,7 +144,10 @@ class Listener:
     max_associations
         Associations served at once; more are rejected (transient, local limit exceeded).
     request_timeout
-        Seconds within which a whole association request must arrive.
+        Seconds within which a whole association request (and TLS handshake) must
+        arrive.
+    max_image_bytes
+        Larger images are refused with a failure status (None: no limit).
     """
 
     def __init__(
@@ -148,6 +163,7 @@ class Listener:
         allow: Collection[str] | None = None,
         max_associations: int = 16,
         request_timeout: float = 10.0,
+        max_image_bytes: int | None = 4 << 30,
     ) -> None:
         self.folder = Path(folder)
         self.port = port
@@ -159,6 +175,7 @@ class Listener:
         self.allow = None if allow is None else frozenset(a.strip() for a in allow)
         self.max_associations = max_associations
         self.request_timeout = request_timeout
+        self.max_image_bytes = max_image_bytes
         self.received: list[Path] = []
         self.failed: list[str] = []
         self._cond = threading.Condition()
@@ -217,7 +234,7 @@ class Listener:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(min(self.timeout, self.request_timeout))
             if self.ssl_context is not None:
-                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+                conn = self._tls(conn)
             assoc = accept(
                 conn,
                 peer=peer,
@@ -244,11 +261,21 @@ class Listener:
             with self._cond:
                 self._open.discard(assoc)
 
+    def _tls(self, conn: socket.socket) -> socket.socket:
+        """The TLS handshake, cut off after `request_timeout` seconds however it trickles."""
+        assert self.ssl_context is not None
+        watchdog = threading.Timer(self.request_timeout, _cut, args=(conn,))
+        watchdog.start()
+        try:
+            return self.ssl_context.wrap_socket(conn, server_side=True)
+        finally:
+            watchdog.cancel()
+
     def _receive_all(self, assoc: Association, incoming: list[Incoming]) -> None:
         """Serve C-STORE and C-ECHO until the association ends; `incoming`: images in flight."""
 
         def sink(context: Context, command: dict[str, Any]) -> Incoming:
-            incoming.append(Incoming(self.folder, context, command))
+            incoming.append(Incoming(self.folder, context, command, self.max_image_bytes))
             return incoming[-1]
 
         while True:
@@ -395,6 +422,12 @@ class Listener:
                 return
             if idle_timeout is not None and now - last[1] >= idle_timeout:
                 return
+
+
+def _cut(conn: socket.socket) -> None:
+    """End both directions of `conn` (wakes a thread blocked on it)."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
 
 
 def _free_name(target: Path, received: Path) -> tuple[Path, bool]:
