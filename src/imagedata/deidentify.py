@@ -33,9 +33,11 @@ import datetime
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import sqlite3
 import uuid
+import warnings
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +94,10 @@ class Options:
     keep_device_identity
         Keep device serial numbers, station names and other device identifiers.
     keep_descriptions
-        Keep descriptions and comments (study/series description, protocol name ...)
-        as they are: they are not cleaned, so check them for names.
+        Clean Descriptors: keep descriptions and comments (study/series description,
+        protocol name ...) with every name, ID, accession number and birth date found
+        in the dataset blanked out.  Other identifying text (a name not in the dataset,
+        an address) is not recognised: check them.
     patient_id
         The new Patient ID (and Patient's Name); default: a pseudonym derived from the
         original Patient ID through the UID map.
@@ -258,7 +262,7 @@ class Deidentifier:
         ):
             return "K"
         if "c" in opts and o.keep_descriptions:
-            return "K"
+            return "C"
         return _resolve(basic)
 
     def dataset(self, ds: Dataset, source: str = "dataset", *, in_place: bool = False) -> Dataset:
@@ -281,10 +285,17 @@ class Deidentifier:
                 "not de-identified. Check the images and use --allow-burned-in "
                 "(allow_burned_in=True) if they are clean"
             )
+        if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+            warnings.warn(
+                f"{source}: BurnedInAnnotation is YES; de-identified as allowed, but names "
+                "may still be in the pixels",
+                stacklevel=2,
+            )
         patient_id = str(ds.get("PatientID", "") or "")
         meta = getattr(ds, "file_meta", None)
+        cleaner = _cleaner(ds) if self.options.keep_descriptions else None
         out = ds if in_place else copy.deepcopy(ds)
-        self._clean(out)
+        self._clean(out, cleaner)
         new_id = self.options.patient_id or self.uids.pseudonym(patient_id)
         out.PatientID = new_id
         out.PatientName = new_id
@@ -305,8 +316,7 @@ class Deidentifier:
     def _mark(self, ds: Dataset) -> None:
         o = self.options
         ds.PatientIdentityRemoved = "YES"
-        names = [meaning.replace(" Option", "") for _, meaning in o.codes()]
-        ds.DeidentificationMethod = ("imagedata: " + "; ".join(names))[:64]
+        ds.DeidentificationMethod = ["imagedata"] + [meaning for _, meaning in o.codes()]
         items = []
         for value, meaning in o.codes():
             item = Dataset()
@@ -317,13 +327,18 @@ class Deidentifier:
             "UNMODIFIED" if o.keep_dates else "MODIFIED" if o.shift_days is not None else "REMOVED"
         )
 
-    def _clean(self, ds: Dataset) -> None:
-        """Apply the profile to `ds` in place, items of sequences included."""
+    def _clean(self, ds: Dataset, cleaner: re.Pattern[str] | None = None) -> None:
+        """Apply the profile to `ds` in place, items of sequences included.
+
+        `cleaner` matches the identifying words that action C blanks out of text.
+        """
         self._private(ds)
         for elem in list(ds):
             if elem.tag.is_private:
                 continue
             act = self.action(int(elem.tag), elem.VR)
+            if act == "C" and elem.VR not in _TEXT and elem.VR != "SQ":
+                act = "X"  # binary data (a maker note ...) cannot be cleaned
             if act == "X":
                 del ds[elem.tag]
                 continue
@@ -337,9 +352,11 @@ class Deidentifier:
                 elem.value = _DUMMY.get(elem.VR)
             elif act == "SHIFT":
                 self._shift(ds, elem)
+            elif act == "C" and elem.VR in _TEXT and cleaner is not None and elem.value:
+                elem.value = _blank(elem.value, cleaner)
             if elem.VR == "SQ" and elem.tag in ds:
                 for item in elem.value or []:
-                    self._clean(item)
+                    self._clean(item, cleaner)
 
     def _map_uids(self, value: Any) -> Any:
         if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -381,6 +398,37 @@ class Deidentifier:
                 del ds[tag]
 
 
+#: Text value representations that action C cleans.
+_TEXT = frozenset(["LO", "SH", "LT", "ST", "UT", "UC", "PN", "CS"])
+#: Identifying attributes whose words are blanked out of descriptions (action C).
+_IDENTIFYING = ("PatientID", "OtherPatientIDs", "AccessionNumber", "PatientBirthDate",
+                "IssuerOfPatientID", "StudyID", "InstitutionName", "PatientAddress")  # fmt: skip
+
+
+def _cleaner(ds: Dataset) -> re.Pattern[str] | None:
+    """A pattern matching the identifying words of `ds`: names (every PN), IDs, dates.
+
+    Words of fewer than 3 characters are left out (they would blank ordinary text).
+    """
+    words: set[str] = set()
+    for elem in ds.iterall():
+        if elem.VR == "PN" or elem.keyword in _IDENTIFYING:
+            values = elem.value if type(elem.value).__name__ == "MultiValue" else [elem.value]
+            for value in values:
+                words |= {w for w in re.split(r"[\^=\s,]+", str(value or "")) if len(w) >= 3}
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _blank(value: Any, cleaner: re.Pattern[str]) -> Any:
+    """`value` (text, or several) with every match of `cleaner` replaced by ``X``."""
+    if type(value).__name__ == "MultiValue" or isinstance(value, list):
+        return [_blank(v, cleaner) for v in value]
+    return cleaner.sub("X", str(value))
+
+
 #: UIDs that name a class, an encoding or a code system (not an instance): kept.
 _DEFINITIONAL = ("ClassUID", "TransferSyntaxUID", "CodingSchemeUID", "MappingResourceUID")
 
@@ -420,12 +468,21 @@ def anonymize_study(series: Iterable[Any], **options: Any) -> list[Any]:
 
 
 def dicom_files(source: Path) -> Sequence[Path]:
-    """The files under `source` (or `source` itself), DICOMDIR left out, sorted."""
+    """The files under `source` (or `source` itself), sorted; a DICOMDIR is left out.
+
+    A DICOMDIR holds names and paths of the original files: it is not copied (a
+    warning says so), since the output is laid out anew.
+    """
     if source.is_file():
         return [source]
     if not source.is_dir():
         raise DeidentificationError(f"{source}: no such file or folder")
-    return sorted(p for p in source.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    for p in files:
+        if p.name.upper() == "DICOMDIR":
+            warnings.warn(f"{p}: a DICOMDIR is not copied (it names the original files)",
+                          stacklevel=2)  # fmt: skip
+    return [p for p in files if p.name.upper() != "DICOMDIR"]
 
 
 def deidentify_files(
@@ -437,8 +494,6 @@ def deidentify_files(
     with the new values; nothing of the input's paths is kept (folder names can hold
     names).  Files that are not DICOM are left out with a warning naming them.
     """
-    import warnings
-
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
