@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep-descriptions",
         action="store_true",
-        help="keep descriptions and comments as they are (check them for names)",
+        help="keep descriptions and comments, with the dataset's names, IDs and dates "
+        "blanked out (Clean Descriptors; other identifying text is not recognised)",
     )
     parser.add_argument(
         "--keep-patient-characteristics",
