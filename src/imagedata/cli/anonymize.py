@@ -1,15 +1,21 @@
 """``imagedata anonymize``: de-identify DICOM files (PS3.15 Annex E Basic Profile).
 
-The output folder is written whole or not at all; the input is never modified.
+The output folder is written whole or not at all; the input is never modified.  The
+profile itself is :mod:`imagedata.deidentify` (datasets in, datasets out); this module
+finds the files, reads them and writes the results.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from imagedata.cli._common import UsageError, parser_for, run
+from imagedata.deidentify import Deidentifier
+from imagedata.errors import NoDataError
 
 EPILOG = """examples:
   imagedata anonymize scans/ anon/
@@ -63,13 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from imagedata.deidentify import (
-        Deidentifier,
-        Options,
-        UIDMap,
-        deidentify_files,
-        dicom_files,
-    )
+    from imagedata.deidentify import Options, UIDMap
 
     source, out = Path(args.source), Path(args.out)
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
@@ -91,6 +91,65 @@ def _body(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"de-identified {len(written)} of {len(files)} files into {out}")
     return 0
+
+
+def dicom_files(source: Path) -> Sequence[Path]:
+    """The files under `source` (or `source` itself), sorted; a DICOMDIR is left out.
+
+    A DICOMDIR holds names and paths of the original files: it is not copied (a
+    warning says so), since the output is laid out anew.
+    """
+    if source.is_file():
+        return [source]
+    if not source.is_dir():
+        raise NoDataError(f"{source}: no such file or folder")
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    for p in files:
+        if p.name.upper() == "DICOMDIR":
+            warnings.warn(f"{p}: a DICOMDIR is not copied (it names the original files)",
+                          stacklevel=2)  # fmt: skip
+    return [p for p in files if p.name.upper() != "DICOMDIR"]
+
+
+def deidentify_files(
+    files: Collection[Path], out: Path, deid: Deidentifier, *, overwrite: bool = False
+) -> list[Path]:
+    """De-identify `files` into the new folder `out` (written atomically); the files written.
+
+    Files land in ``out/PatientID/StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm``
+    with the new values; nothing of the input's paths is kept (folder names can hold
+    names).  Files that are not DICOM are left out with a warning naming them.
+    """
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    from imagedata.formats._output import atomic_folder
+
+    written: list[Path] = []
+    with atomic_folder(out, overwrite=overwrite) as tmp:
+        for path in files:
+            try:
+                ds = dcmread(path)
+            except (InvalidDicomError, OSError) as err:
+                warnings.warn(f"{path}: not a DICOM file, left out ({err})", stacklevel=2)
+                continue
+            new = deid.dataset(ds, source=str(path), in_place=True)
+            rel = (
+                Path(*(_safe(new.get(k, "")) for k in _LAYOUT))
+                / f"{_safe(new.get('SOPInstanceUID', ''))}.dcm"
+            )
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            new.save_as(tmp / rel, enforce_file_format=True)
+            written.append(out / rel)
+    return written
+
+
+_LAYOUT = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def _safe(value: Any) -> str:
+    text = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(value or ""))
+    return text.strip("._")[:64] or "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
