@@ -396,3 +396,69 @@ def test_real_files_nothing_dicognito_removes_survives(name: str) -> None:
                 and _identifying(value)
             ):
                 assert our_values.get(p) != value, f"{path}: {p}={value!r} kept"
+
+
+@pytest.mark.parametrize("cut", [0.2, 0.5, 0.98], ids=["meta", "half", "end-of-pixels"])
+def test_cli_truncated_file_is_an_error(
+    series: Any, tmp_path: Path, cut: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pydicom reads a truncated file without complaint: anonymize does not write it."""
+    victim = series.files[1]
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[: int(len(raw) * cut)])
+    out = tmp_path / "anon"
+    assert anonymize_main([str(series.files[0].parent), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert victim.name in err and "truncated" in err
+    assert not out.exists()
+
+
+def test_cli_duplicates_and_strays(
+    series: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = series.files[0].parent
+    (src / "notes.txt").write_text("not DICOM")
+    (src / "copy.dcm").write_bytes(series.files[0].read_bytes())
+    out = tmp_path / "anon"
+    assert anonymize_main([str(src), str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "notes.txt: not a DICOM file, left out" in err and "a copy of" in err
+    assert len(list(out.rglob("*.dcm"))) == len(series.files)
+    other = pydicom.dcmread(series.files[1])
+    other.SOPInstanceUID = pydicom.dcmread(series.files[0]).SOPInstanceUID
+    other.save_as(src / "clash.dcm")
+    assert anonymize_main([str(src), str(tmp_path / "anon2")]) == 1
+    assert "same SOP Instance UID but differ" in capsys.readouterr().err
+    assert not (tmp_path / "anon2").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    assert anonymize_main([str(empty), str(tmp_path / "anon3")]) == 1
+    assert "no DICOM files" in capsys.readouterr().err
+
+
+def test_every_truncation_of_an_image_is_found(tmp_path: Path) -> None:
+    """A file cut at any byte is refused (or, before its DICM prefix, is not DICOM)."""
+    import warnings
+
+    from pydicom.errors import InvalidDicomError
+
+    from imagedata.cli.anonymize import _check_complete
+    from imagedata.errors import ReadError
+
+    truth = make_dicom_series(tmp_path / "src", (1, 8, 8))
+    raw = truth.files[0].read_bytes()
+    path = tmp_path / "cut.dcm"
+    accepted = []
+    for cut in range(0, len(raw), 3):  # about 500 files
+        path.write_bytes(raw[:cut])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                _check_complete(pydicom.dcmread(path), path)
+            except (ReadError, InvalidDicomError):
+                continue
+            except Exception:
+                continue
+        accepted.append(cut)
+    assert accepted == []

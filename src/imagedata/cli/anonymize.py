@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from imagedata.cli._common import UsageError, parser_for, run
-from imagedata.deidentify import Deidentifier
-from imagedata.errors import NoDataError
+from imagedata.deidentify import DeidentificationError, Deidentifier
+from imagedata.errors import NoDataError, ReadError
 
 EPILOG = """examples:
   imagedata anonymize scans/ anon/
@@ -119,29 +119,148 @@ def deidentify_files(
     Files land in ``out/PatientID/StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm``
     with the new values; nothing of the input's paths is kept (folder names can hold
     names).  Files that are not DICOM are left out with a warning naming them.
+
+    Raises
+    ------
+    ReadError
+        A DICOM file cannot be read, or is truncated (nothing is written).
+    DeidentificationError
+        Two different files have one SOP Instance UID, or a file is refused.
+    NoDataError
+        None of `files` is a DICOM file.
     """
+    from imagedata.formats._output import atomic_folder
+
+    written: dict[Path, Path] = {}
+    try:
+        with atomic_folder(out, overwrite=overwrite) as tmp:
+            for path in files:
+                _write_one(path, tmp, deid, written)
+            if not written:
+                raise NoDataError(
+                    f"no DICOM files among the {len(files)} files given; nothing written"
+                )
+    except _Unreadable as err:  # atomic_folder would report an OSError as a write error
+        raise err.error from err.error.__cause__
+    return [out / rel for rel in written]
+
+
+class _Unreadable(Exception):
+    """Carries a :class:`ReadError` through atomic_folder (which removes its folder)."""
+
+    def __init__(self, error: ReadError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _write_one(path: Path, tmp: Path, deid: Deidentifier, written: dict[Path, Path]) -> None:
+    """De-identify `path` into `tmp`, recording it in `written` (relative path -> source)."""
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
-    from imagedata.formats._output import atomic_folder
+    try:
+        ds = dcmread(path)
+        _check_complete(ds, path)
+    except InvalidDicomError as err:
+        warnings.warn(f"{path}: not a DICOM file, left out ({err})", stacklevel=3)
+        return
+    except ReadError as err:
+        raise _Unreadable(err) from err
+    except Exception as err:  # unreadable: never skipped silently
+        error = ReadError(f"{path}: cannot read it ({err}); nothing was written")
+        error.__cause__ = err
+        raise _Unreadable(error) from err
+    new = deid.dataset(ds, source=str(path), in_place=True)
+    rel = Path(*(_safe(new.get(k, "")) for k in _LAYOUT))
+    rel = rel / f"{_safe(new.get('SOPInstanceUID', ''))}.dcm"
+    if _seen(rel, path, written):
+        return
+    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+    new.save_as(tmp / rel, enforce_file_format=True)
+    written[rel] = path
 
-    written: list[Path] = []
-    with atomic_folder(out, overwrite=overwrite) as tmp:
-        for path in files:
-            try:
-                ds = dcmread(path)
-            except (InvalidDicomError, OSError) as err:
-                warnings.warn(f"{path}: not a DICOM file, left out ({err})", stacklevel=2)
-                continue
-            new = deid.dataset(ds, source=str(path), in_place=True)
-            rel = (
-                Path(*(_safe(new.get(k, "")) for k in _LAYOUT))
-                / f"{_safe(new.get('SOPInstanceUID', ''))}.dcm"
+
+def _check_complete(ds: Any, path: Path) -> None:
+    """Raise :class:`ReadError` for a file that ends before its dataset does.
+
+    pydicom reads a truncated file without complaint, up to where it ends: a value cut
+    short is kept short, an element header cut short is dropped.  Checked here: every
+    value is as long as its header says, the file does not end inside an element
+    header, and an image has (all) its pixel data.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    size, end = path.stat().st_size, None
+    meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
+    if meta_length is None or size < 144 + int(meta_length) or len(ds) == 0:
+        raise ReadError(
+            f"{path}: the file ends inside its File Meta Information or before its first "
+            "data element: a truncated file; nothing was written"
+        )
+    for tag in ds.keys():  # noqa: SIM118 - the raw elements, not decoded ones
+        elem = ds.get_item(tag)
+        if not isinstance(elem, RawDataElement) or elem.length == 0xFFFFFFFF:
+            end = None
+            continue
+        if elem.value is not None and len(elem.value) < elem.length:
+            raise ReadError(
+                f"{path}: the file ends inside {tag} ({len(elem.value)} of {elem.length} "
+                "bytes): a truncated file; nothing was written"
             )
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            new.save_as(tmp / rel, enforce_file_format=True)
-            written.append(out / rel)
-    return written
+        end = elem.value_tell + elem.length
+    if end is not None and 0 < size - end < 8:
+        raise ReadError(f"{path}: the file ends inside an element header: a truncated file; "
+                        "nothing was written")  # fmt: skip
+    _check_pixels(ds, path)
+
+
+def _check_pixels(ds: Any, path: Path) -> None:
+    """Raise :class:`ReadError` for an image without (all) its native pixel data."""
+    from pydicom.uid import UID
+
+    sop_class = UID(str(ds.file_meta.get("MediaStorageSOPClassUID", ds.get("SOPClassUID", ""))))
+    is_image = "Image Storage" in sop_class.name
+    if is_image and ("Rows" not in ds or "Columns" not in ds):
+        raise ReadError(
+            f"{path}: an image ({sop_class.name}) without Rows or Columns (a truncated "
+            "file?); nothing was written"
+        )
+    if "Rows" not in ds or "Columns" not in ds:
+        return
+    pixels = next((k for k in _PIXELS if k in ds), None)
+    if pixels is None:
+        raise ReadError(
+            f"{path}: an image without pixel data (a truncated file?); nothing was written"
+        )
+    if ds.file_meta.get("TransferSyntaxUID", "") not in _NATIVE or pixels != "PixelData":
+        return
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
+    need = need * int(ds.get("BitsAllocated", 8)) // 8
+    if len(ds.PixelData) < need:
+        raise ReadError(
+            f"{path}: {len(ds.PixelData)} bytes of pixel data where {need} are needed (a "
+            "truncated file?); nothing was written"
+        )
+
+
+_PIXELS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
+
+
+def _seen(rel: Path, path: Path, written: dict[Path, Path]) -> bool:
+    """True when `path` is a copy of a file already written as `rel`; an error if it differs."""
+    import filecmp
+
+    first = written.get(rel)
+    if first is None:
+        return False
+    if filecmp.cmp(first, path, shallow=False):
+        warnings.warn(f"{path}: a copy of {first}, written once", stacklevel=3)
+        return True
+    raise DeidentificationError(
+        f"{first} and {path} have the same SOP Instance UID but differ; remove one of them"
+    )
 
 
 _LAYOUT = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
