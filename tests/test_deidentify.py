@@ -462,3 +462,28 @@ def test_every_truncation_of_an_image_is_found(tmp_path: Path) -> None:
                 continue
         accepted.append(cut)
     assert accepted == []
+
+
+def test_series_and_study_anonymize_return_new_objects(tmp_path: Path) -> None:
+    """Series.anonymize/Study.anonymize: new objects, one study, pixels kept, input kept."""
+    from imagedata.collections import Study
+    from imagedata.series import Series
+    from imagedata.testing import make_dicom_series
+
+    same = {"PatientName": "Doe^Jane", "StudyInstanceUID": "1.2.3.4.5"}
+    make_dicom_series(tmp_path / "a", shape=(3, 6, 5), SeriesNumber=1, **same)
+    make_dicom_series(tmp_path / "b", shape=(2, 6, 5), SeriesNumber=2, **same)
+    study = Study(tmp_path)
+    study_uid = next(iter(study.values())).studyInstanceUID
+    anon = study.anonymize(patient_id="P-ANON")
+    assert len(anon) == 2
+    new_study_uids = {si.studyInstanceUID for si in anon.values()}
+    assert len(new_study_uids) == 1 and study_uid not in new_study_uids
+    for si, new in zip(study.values(), anon.values()):
+        np.testing.assert_array_equal(new, si)
+        np.testing.assert_allclose(new.affine, si.affine)
+        assert new.patientID == "P-ANON" and "Doe" not in str(new.patientName)
+        assert si.patientName == "Doe^Jane"  # the original is unchanged
+        assert np.shares_memory(new, si) is False
+    one = Series(tmp_path / "a").anonymize()
+    assert one.seriesInstanceUID != Series(tmp_path / "a").seriesInstanceUID

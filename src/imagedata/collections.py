@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from imagedata.errors import MultipleSeriesError
@@ -140,6 +141,20 @@ class Study(_Collection):
         instead = "imagedata.Patient or imagedata.Cohort"
         pairs = _read_one(data, "StudyInstanceUID", "studies", instead, strict=strict, **options)
         self.update(pairs)
+
+    def anonymize(self, **options: Any) -> Study:
+        """A de-identified copy: every series with one UID map, so they stay one study.
+
+        See :meth:`imagedata.series.Series.anonymize`; this study is unchanged.
+        """
+        from imagedata.deidentify import anonymize_study
+
+        series = list(self.values())
+        out = Study()
+        for si, header in zip(series, anonymize_study(series, **options)):
+            new = Series._wrap(np.array(si, copy=True), header)
+            out[str(header.template.SeriesInstanceUID)] = new
+        return out
 
 
 class Patient(_Collection):

@@ -525,6 +525,26 @@ class Series(np.ndarray):
 
         return write(self, destination, formats=formats, **options)
 
+    def anonymize(self, **options: Any) -> Series:
+        """A de-identified copy (DICOM PS3.15 Basic Profile); this series is unchanged.
+
+        Pixel values, geometry and axes are kept; the DICOM template is de-identified
+        with new UIDs.  Options: see :class:`imagedata.deidentify.Options`
+        (``keep_dates``, ``shift_days``, ``patient_id``, ``keep_descriptions`` ...).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> si = Series(np.zeros((2, 3, 4), dtype=np.uint16))
+        >>> si.patientName = "Doe^John"
+        >>> anon = si.anonymize(patient_id="ANON1")
+        >>> anon.patientID, si.patientName
+        ('ANON1', 'Doe^John')
+        """
+        from imagedata.deidentify import anonymize_series
+
+        return Series._wrap(np.array(self, copy=True), anonymize_series(self, **options))
+
     def show(self, *others: Series, **options: Any) -> Any:
         """Open the interactive viewer (see :func:`imagedata.viewer.show`)."""
         from imagedata.viewer import show
