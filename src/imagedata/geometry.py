@@ -461,3 +461,49 @@ def orientation_name(affine: npt.ArrayLike) -> str:
     if n[i] < 0.9999:
         return "oblique"
     return ("sagittal", "coronal", "axial")[i]
+
+
+def dominant_plane(iop: Sequence[float] | npt.ArrayLike) -> tuple[str, float]:
+    """The plane nearest to the slices and how clearly it is nearest.
+
+    Returns ('sagittal', 'coronal' or 'axial' for the largest component of the slice
+    normal, ties going to the later one as dcm2niix does) and the margin: the largest
+    minus the second largest absolute component (0 at exactly 45 degrees).
+
+    Examples
+    --------
+    >>> dominant_plane([1, 0, 0, 0, 1, 0])
+    ('axial', 1.0)
+    """
+    n = np.abs(slice_normal(iop))
+    i = 2 if n[2] >= n[0] and n[2] >= n[1] else (1 if n[1] >= n[0] else 0)
+    margin = float(n[i] - np.max(np.delete(n, i)))
+    return ("sagittal", "coronal", "axial")[i], margin
+
+
+def logical_gradient_frame(iop: Sequence[float] | npt.ArrayLike, phase_in_rows: bool) -> FloatArray:
+    """Columns: the LPS directions of GE's logical (frequency, phase, slice) gradient axes.
+
+    GE stores diffusion directions relative to the prescription, not the patient.  With
+    X, Y the row and column directions of the IOP and n = X x Y, the axes are, up to one
+    common sign (a diffusion direction has none)::
+
+        phase along columns (COL): frequency = -X, phase = a * Y, slice = n
+        phase along rows (ROW):    frequency = Y,  phase = a * X, slice = n
+        a = +1 for coronal slices, -1 for axial and sagittal slices
+
+    the plane being the largest component of n (:func:`dominant_plane`).  This is
+    dcm2niix's rule (geCorrectBvecs, derived from dicm2nii and validated by GE on
+    phantoms in every plane; coronal with ROW as corrected in dcm2niix 2025), expressed
+    in patient coordinates; the result does not depend on the order of the slices.
+
+    Examples
+    --------
+    >>> logical_gradient_frame([1, 0, 0, 0, 1, 0], False).astype(int).tolist()
+    [[-1, 0, 0], [0, -1, 0], [0, 0, 1]]
+    """
+    x, y = orthonormalize(iop)
+    n = np.cross(x, y)
+    a = 1.0 if dominant_plane(iop)[0] == "coronal" else -1.0
+    freq, phase = (y, a * x) if phase_in_rows else (-x, a * y)
+    return np.column_stack([freq, phase, n])

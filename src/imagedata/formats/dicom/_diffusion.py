@@ -6,8 +6,9 @@ DiffusionGradientOrientation; per frame for enhanced objects), Siemens private t
 DiffusionGradientDirection), GE (0043,xx39 "GEMS_PARM_01" first value;
 0019,xxBB-BD "GEMS_ACQU_01"), Philips (2001,xx03 "Philips Imaging DD 001";
 2005,xxB0-B2 "Philips MR Imaging DD 001", ordered RL, AP, FH, i.e. LPS).
-Siemens and Philips vectors are in patient (LPS) coordinates; GE vectors are returned
-as stored (GE documents them in the logical gradient frame).
+Siemens and Philips vectors are in patient (LPS) coordinates; GE vectors are stored in
+the logical (frequency, phase, slice) frame and rotated to LPS by :mod:`._diffusion_ge`
+(which also scales GE b-values of shortened vectors as dcm2niix does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from imagedata.formats.dicom import _diffusion_ge
 from imagedata.formats.dicom._csa import csa_image_header, csa_value
 from imagedata.formats.dicom._scan import FloatArray, Image, floats, private_value
 
@@ -63,7 +65,21 @@ def gradient(img: Image) -> FloatArray | None:
     return g
 
 
+def _ge(img: Image) -> tuple[float | None, FloatArray | None]:
+    """GE (b, unit direction in GE's frame), cached."""
+    if "_ge" not in img.extra:
+        b = _to_float(img.get("DiffusionBValue"))
+        if b is None:
+            ge = _to_float(private_value(img.ds, 0x0043, "GEMS_PARM_01", 0x39))
+            b = None if ge is None else (float(ge % 1e9) if ge >= 1e9 else ge)
+        img.extra["_ge"] = _diffusion_ge.scaled(b, _diffusion_ge.raw_direction(img))
+    out: tuple[float | None, FloatArray | None] = img.extra["_ge"]
+    return out
+
+
 def _b_value(img: Image) -> float | None:
+    if _vendor(img) == "ge" and floats(img.get("DiffusionGradientOrientation"), 3) is None:
+        return _ge(img)[0]
     b = _to_float(img.get("DiffusionBValue"))
     if b is not None:
         return b
@@ -75,10 +91,6 @@ def _b_value(img: Image) -> float | None:
         return b if b is not None else _to_float(csa_value(_csa(img), "B_value"))
     if man == "philips":
         return _to_float(private_value(img.ds, 0x2001, "Philips Imaging DD 001", 0x03))
-    if man == "ge":
-        ge = _to_float(private_value(img.ds, 0x0043, "GEMS_PARM_01", 0x39))
-        if ge is not None:
-            return float(ge % 1e9) if ge >= 1e9 else ge
     return None
 
 
@@ -102,13 +114,12 @@ def _gradient(img: Image) -> FloatArray | None:
     if man == "siemens":
         g = floats(private_value(img.ds, 0x0019, "SIEMENS MR HEADER", 0x0E), 3)
         return g if g is not None else floats(_csa(img).get("DiffusionGradientDirection"), 3)
-    if man in ("philips", "ge"):
-        group, creator, elements = (
-            (0x2005, "Philips MR Imaging DD 001", (0xB0, 0xB1, 0xB2))
-            if man == "philips"
-            else (0x0019, "GEMS_ACQU_01", (0xBB, 0xBC, 0xBD))
-        )
-        parts = [private_value(img.ds, group, creator, e) for e in elements]
+    if man == "ge":
+        raw = _ge(img)[1]
+        return None if raw is None else _diffusion_ge.to_patient(img, raw)
+    if man == "philips":
+        elements = (0xB0, 0xB1, 0xB2)
+        parts = [private_value(img.ds, 0x2005, "Philips MR Imaging DD 001", e) for e in elements]
         if all(p is not None for p in parts):
             return np.array([_to_float(p) or 0.0 for p in parts])
     return None

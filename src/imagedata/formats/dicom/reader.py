@@ -37,7 +37,7 @@ from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import NoDataError
-from imagedata.formats.dicom import _enhanced, _mosaic, _pixels
+from imagedata.formats.dicom import _diffusion_ge, _enhanced, _mosaic, _pixels
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
 from imagedata.formats.dicom._scan import FileInfo, Image, scan, single_image
@@ -206,6 +206,7 @@ def read_group(
 
     `progress` reports the images decoded in stage ``"pixels"``.
     """
+    _diffusion_ge.attach(group.images)  # GE gradients need the series' slice order
     result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
     images = result.images
     first = images[0]
