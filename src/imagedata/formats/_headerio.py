@@ -22,6 +22,7 @@ formats store: the array with its spatial axes last, (tag..., slice, row, column
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import warnings
@@ -307,23 +308,31 @@ def join_chunks(get: Callable[[str], str | None], prefix: str) -> str | None:
 class Volume:
     """A Series as the file formats see it: spatial axes last, at least 3D.
 
-    ``data`` has shape (tag..., slice, row, column); ``tag_axes`` describe the leading axes.
+    ``data`` has shape (tag..., slice, row, column), with a last axis of 3 samples when
+    ``rgb``; ``tag_axes`` describe the leading axes.
     """
 
     data: np.ndarray
     affine: FloatArray
     tag_axes: tuple[Axis, ...]
     header: Header
+    rgb: bool = False
 
 
-def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
+def volume(
+    si: SeriesLike, target: str, max_tags: int | None = 1, rgb: bool = False
+) -> Volume:
     """Return the volume of `si` for writing to `target`.
+
+    With `rgb`, a colour series (last axis ``rgb`` of 3 samples) is accepted and kept
+    as the last axis of the volume.
 
     Raises
     ------
     WriteError
-        If `si` has no geometry, a colour axis, axes out of the (tag..., slice, row,
-        column) order, or more than `max_tags` tag axes.
+        If `si` has no geometry, a colour axis the format cannot hold (not `rgb`), axes
+        out of the (tag..., slice, row, column[, rgb]) order, or more than `max_tags` tag
+        axes.
     """
     if not has_header(si):
         raise WriteError(
@@ -332,8 +341,16 @@ def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
     h = si.header
     names = h.axis_names
     spatial = tuple(n for n in names if n in SPATIAL)
-    if "rgb" in names:
-        raise WriteError(f"{target}: colour (rgb) series cannot be written in this format yet")
+    color = "rgb" in names
+    if color and not rgb:
+        raise WriteError(
+            f"{target}: colour (rgb) series cannot be written in this format; "
+            "use NIfTI, MetaImage (.mha) or NRRD, or DICOM"
+        )
+    if color:
+        if names[-1] != "rgb" or h.shape[-1] != 3:
+            raise WriteError(f"{target}: the rgb axis must be last and hold 3 samples: {names}")
+        names = names[:-1]
     if spatial not in (SPATIAL, SPATIAL[1:]) or names[len(names) - len(spatial) :] != spatial:
         raise WriteError(
             f"{target}: axes {names} are not in (tag..., slice, row, column) order; "
@@ -347,7 +364,7 @@ def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
         )
     data = np.asarray(si)
     if len(spatial) == 2:
-        data = data[..., np.newaxis, :, :]
+        data = data[..., np.newaxis, :, :, :] if color else data[..., np.newaxis, :, :]
     if h.positions is not None:
         warnings.warn(
             f"{target}: slices are not evenly spaced; the file holds the mean step "
@@ -355,7 +372,7 @@ def volume(si: SeriesLike, target: str, max_tags: int | None = 1) -> Volume:
             "header only; other tools will place the inner slices at even steps",
             stacklevel=4,
         )
-    return Volume(data, h.affine, tags, h)
+    return Volume(data, h.affine, tags, h, rgb=color)
 
 
 def uniform_step(values: npt.ArrayLike | None) -> float | None:
@@ -397,7 +414,7 @@ def _axes_fit(axes: Sequence[Axis], tag_shape: tuple[int, ...]) -> bool:
 
 
 def restore_shape(data: np.ndarray, embedded: Embedded | None) -> np.ndarray:
-    """Give `data` (tag..., slice, row, column) the Series shape recorded in `embedded`.
+    """Give `data` (tag..., slice, row, column[, rgb]) the Series shape recorded in `embedded`.
 
     A 2D series was written as one slice; it is read back as 2D.
     """
@@ -406,6 +423,11 @@ def restore_shape(data: np.ndarray, embedded: Embedded | None) -> np.ndarray:
     if int(np.prod(embedded.shape)) == data.size and embedded.shape[-2:] == data.shape[-2:]:
         return data.reshape(embedded.shape)
     return data
+
+
+def _without_rgb(embedded: Embedded) -> Embedded:
+    shape = embedded.shape[:-1] if embedded.shape[-1:] == (3,) else embedded.shape
+    return dataclasses.replace(embedded, shape=tuple(shape))
 
 
 def build_header(
@@ -417,13 +439,26 @@ def build_header(
     embedded: Embedded | None = None,
     tag_axes: Sequence[Axis] = (),
     input_order: str = "auto",
+    rgb: bool = False,
 ) -> Header:
     """Build the Header of data read from a file.
 
     The embedded header, when present and consistent with the file (same tag shape,
     positions that agree with the file's affine), restores tag axes, exact slice
     positions and the DICOM template; otherwise `tag_axes` and a fresh template are used.
+    With `rgb`, the last axis of `shape` is the colour axis ``rgb``.
     """
+    if rgb:
+        core = build_header(
+            shape[:-1],
+            affine,
+            input_format=input_format,
+            source=source,
+            embedded=None if embedded is None else _without_rgb(embedded),
+            tag_axes=tag_axes,
+            input_order=input_order,
+        )
+        return core.replace(shape=tuple(shape), axes=(*core.axes, Axis("rgb")))
     nspatial = min(len(shape), 3)
     if embedded is not None and embedded.shape == tuple(shape):
         nspatial = min(max(len(shape) - len(embedded.axes), 2), 3)

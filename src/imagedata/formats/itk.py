@@ -45,6 +45,8 @@ DEFAULT_EXTENSION = ".mha"
 CHUNK = 16000
 KEY_AXIS = "imagedata_tag_axis"
 KEY_VALUES = "imagedata_tag_values"
+#: Marks a colour series: its 3 vector components are the rgb axis, not a tag axis.
+KEY_RGB = "imagedata_rgb"
 
 
 def _sitk() -> Any:
@@ -79,16 +81,22 @@ def make_image(
 ) -> Any:
     """Return the SimpleITK image of `si` (3D; 4D or a 3D vector image with a tag axis)."""
     sitk = _sitk()
-    vol = _headerio.volume(si, target, max_tags=1)
+    vol = _headerio.volume(si, target, max_tags=1, rgb=True)
     data = _file_dtype(vol.data, target)
     origin, spacing, direction = geometry.itk_from_affine(vol.affine)
     tag = vol.tag_axes[0] if vol.tag_axes else None
+    if vol.rgb and tag is not None and vector_tags:
+        raise WriteError(
+            f"{target}: a colour series with a {tag.name} axis cannot be written here (the "
+            "vector components hold either the colour or the tag); write one volume at a "
+            "time or use MetaImage (.mha)"
+        )
     if tag is None:
-        img = sitk.GetImageFromArray(data, isVector=False)
+        img = sitk.GetImageFromArray(data, isVector=vol.rgb)
     elif vector_tags:
         img = sitk.GetImageFromArray(np.moveaxis(data, 0, -1), isVector=True)
     else:
-        img = sitk.GetImageFromArray(data, isVector=False)
+        img = sitk.GetImageFromArray(data, isVector=vol.rgb)
         t0, dt = _tag_geometry(tag)
         origin, spacing = np.append(origin, t0), np.append(spacing, dt)
         d4 = np.eye(4)
@@ -97,6 +105,8 @@ def make_image(
     img.SetOrigin([float(v) for v in origin])
     img.SetSpacing([float(v) for v in spacing])
     img.SetDirection([float(v) for v in direction.ravel()])
+    if vol.rgb:
+        img.SetMetaData(KEY_RGB, "1")
     if tag is not None:
         img.SetMetaData(KEY_AXIS, tag.name)
         if tag.values is not None:
@@ -234,14 +244,15 @@ def decode(
         raise ReadError(f"{source}: a {dim}D image is not supported (2D to 4D only)")
     ncomp = int(img.GetNumberOfComponentsPerPixel())
     data = sitk.GetArrayFromImage(img) if array is None else array
-    if ncomp > 1:
+    meta = _metadata(img)
+    rgb = _is_rgb(meta, ncomp, data.dtype, source)
+    if ncomp > 1 and not rgb:
         data = np.ascontiguousarray(np.moveaxis(data, -1, 0))
     if dim == 2:
-        data = data[..., np.newaxis, :, :]
+        data = data[..., np.newaxis, :, :, :] if rgb else data[..., np.newaxis, :, :]
     affine = _spatial_geometry(img)
-    meta = _metadata(img)
     tags: list[Axis] = []
-    if data.ndim == 4:
+    if data.ndim == 4 + rgb:
         tags = [_tag_axis(img, meta, data.shape[0])]
     text = _headerio.join_chunks(meta.get, _headerio.KEY)
     embedded = None if text is None else _headerio.header_from_json(text, source)
@@ -254,8 +265,25 @@ def decode(
         embedded=embedded,
         tag_axes=tags,
         input_order=input_order,
+        rgb=rgb,
     )
     return data, header
+
+
+def _is_rgb(meta: dict[str, str], ncomp: int, dtype: np.dtype[Any], source: str) -> bool:
+    """True when the vector components are colour samples.
+
+    Our files say so (``imagedata_rgb``, or ``imagedata_tag_axis`` for tags); other
+    files with 3 components of 8 bits and no tag axis are taken as RGB, with a log note.
+    """
+    if ncomp != 3:
+        return False
+    if KEY_RGB in meta or KEY_AXIS in meta or "modality" in meta:
+        return meta.get(KEY_RGB) == "1"
+    if np.dtype(dtype) == np.uint8:
+        logger.info("%s: 3 components of 8 bits read as an rgb axis", source)
+        return True
+    return False
 
 
 def decode_sitk(img: Any) -> tuple[np.ndarray, Header]:

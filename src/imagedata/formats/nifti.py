@@ -102,10 +102,33 @@ def _nifti_affine(vol: _headerio.Volume, target: str) -> npt.NDArray[np.float64]
     return geometry.nifti_from_affine(a)
 
 
+#: NIfTI's RGB24 voxel type as nibabel spells it.
+RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+
+
+def _rgb24(data: np.ndarray, target: str) -> np.ndarray:
+    """(..., 3) uint8 samples as one RGB24 voxel per pixel, shape (...)."""
+    if data.dtype != np.uint8:
+        raise WriteError(
+            f"{target}: NIfTI colour (RGB24) holds 8-bit samples, not {data.dtype}; "
+            "convert first, e.g. si.astype(np.uint8), or write a tag axis instead of rgb"
+        )
+    return np.ascontiguousarray(data).view(RGB24).reshape(data.shape[:-1])
+
+
+def _from_rgb24(raw: np.ndarray, source: str) -> np.ndarray:
+    """RGB24 voxels (...) as uint8 samples (..., 3)."""
+    if raw.dtype.names != RGB24.names:
+        raise ReadError(
+            f"{source}: NIfTI voxel type {raw.dtype} is not supported (RGB24 is; RGBA32 is not)"
+        )
+    return np.ascontiguousarray(raw).view(np.uint8).reshape(*raw.shape, 3)
+
+
 def _make_image(si: SeriesLike, target: str, nifti2: bool | None, embed: bool) -> Any:
     nib = _nib()
-    vol = _headerio.volume(si, target, max_tags=4)
-    data = _file_dtype(vol.data, target)
+    vol = _headerio.volume(si, target, max_tags=4, rgb=True)
+    data = _rgb24(vol.data, target) if vol.rgb else _file_dtype(vol.data, target)
     arr = np.transpose(data, tuple(range(data.ndim - 1, -1, -1)))
     m = _nifti_affine(vol, target)
     if nifti2 is None:
@@ -219,23 +242,20 @@ def _decode(
     if len(shape) < 2:
         raise ReadError(f"{source}: a {len(shape)}D NIfTI image is not an image series")
     m = np.asarray(hdr.get_best_affine(), dtype=np.float64)
-    if headers_only:
-        raw = np.broadcast_to(np.zeros((), dtype=hdr.get_data_dtype()), shape)
-    else:
-        try:
-            raw = np.asanyarray(img.dataobj)
-        except (OSError, EOFError, ValueError, zlib.error) as err:
-            raise ReadError(
-                f"{source}: the NIfTI data cannot be read ({err}); the file may be truncated"
-            ) from err
+    rgb = hdr.get_data_dtype().names is not None
+    raw = _voxels(img, source, shape, headers_only)
     if raw.ndim == 2:
         raw = raw[:, :, np.newaxis]
     data = np.transpose(raw, tuple(range(raw.ndim - 1, -1, -1)))
-    if not headers_only:
+    if rgb and headers_only:
+        data = np.broadcast_to(np.zeros((), dtype=np.uint8), (*data.shape, 3))
+    elif rgb:
+        data = _from_rgb24(data, source)
+    elif not headers_only:
         data = np.ascontiguousarray(data)
     affine = geometry.affine_from_nifti(m)
     embedded = _embedded(hdr, source)
-    ntag = data.ndim - 3
+    ntag = raw.ndim - 3
     tags: list[Axis] = [tag_axis(f"tag{i}", np.arange(n)) for i, n in enumerate(data.shape[:ntag])]
     if ntag:
         tags[-1] = _tag_axis_from_file(hdr, data.shape[ntag - 1], diffusion)
@@ -250,8 +270,21 @@ def _decode(
         embedded=embedded,
         tag_axes=tags,
         input_order=input_order,
+        rgb=rgb,
     )
     return data, header
+
+
+def _voxels(img: Any, source: str, shape: tuple[int, ...], headers_only: bool) -> np.ndarray:
+    """The voxel array as nibabel gives it (column, row, slice, ...), or zeros for headers."""
+    if headers_only:
+        return np.broadcast_to(np.zeros((), dtype=img.header.get_data_dtype()), shape)
+    try:
+        return np.asanyarray(img.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise ReadError(
+            f"{source}: the NIfTI data cannot be read ({err}); the file may be truncated"
+        ) from err
 
 
 def decode_nibabel(img: Any) -> tuple[np.ndarray, Header]:
