@@ -177,7 +177,10 @@ def test_palette_colour_read_as_rgb() -> None:
 def test_hc16_missing_decoder_names_syntax_and_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydicom.pixels.decoders.base import Decoder
 
+    from imagedata.formats.dicom import _codecs
+
     monkeypatch.setattr(Decoder, "is_available", property(lambda self: False))
+    monkeypatch.setattr(_codecs, "_decoder", lambda name: None)  # no imagecodecs either
     with pytest.raises(MissingDependencyError) as info:
         read(PYDICOM_FILES / "MR_small_jp2klossless.dcm")
     msg = str(info.value)

@@ -2,8 +2,10 @@
 
 Uncompressed little-endian data are read straight from the file into the final array
 (``readinto``) when no conversion is needed, else through one small buffer per file.
-Compressed data are decoded by pydicom (pylibjpeg, pyjpegls, ... with the ``[jpeg]``
-extra).  Files are decoded in a thread pool; no decoded dataset is kept.
+JPEG 2000 and JPEG-LS frames are decoded by imagecodecs without the GIL, straight into
+the final array (:mod:`._codecs`); other compressed data by pydicom (pylibjpeg,
+pyjpegls, ... with the ``[jpeg]`` extra).  Files are decoded in a thread pool; no
+decoded dataset is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata._progress import Reporter
 from imagedata.errors import HeaderError, MissingDependencyError, ReadError
+from imagedata.formats.dicom import _codecs
 from imagedata.formats.dicom._mosaic import tile
 from imagedata.formats.dicom._scan import FileInfo, Image, private_value
 
@@ -278,7 +281,10 @@ def _fill_file(
         if n != flat[slot].nbytes:
             raise ReadError(f"{info.name}: truncated pixel data ({n} of {flat[slot].nbytes} bytes)")
         return
-    arr = _read_native(info) if _native_ok(info) else _decode(info)
+    native = _native_ok(info)
+    if not native and _codecs.decode_into(info, slots, flat, store):
+        return
+    arr = _read_native(info) if native else _decode(info)
     for slot, img, slope, intercept in slots:
         src = arr[img.frame]
         if img.tile >= 0:

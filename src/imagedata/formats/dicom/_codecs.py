@@ -1,0 +1,164 @@
+"""JPEG 2000 and JPEG-LS frames decoded without the GIL, straight into the final array.
+
+pydicom's decoders (pylibjpeg-openjpeg, pyjpegls) hold the GIL, so a thread pool
+decodes on one core.  imagecodecs (OpenJPEG and CharLS, the ``[jpeg]`` extra) releases
+it: the reader's threads then decode on every core.  This module takes the
+encapsulated frames of a file (pydicom's :func:`~pydicom.encaps.generate_frames`),
+decodes each one into its slot of the final array when the stored type allows
+(else into a small array converted as pydicom would: the stored bits reinterpreted
+with PixelRepresentation, sign-extended from BitsStored) and returns False for
+anything it does not handle (colour, palette, another transfer syntax, no
+imagecodecs), which the caller then decodes with pydicom.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.encaps import generate_frames
+
+from imagedata.errors import ReadError
+from imagedata.formats.dicom._scan import FileInfo, Image
+
+logger = logging.getLogger(__name__)
+
+#: Transfer syntax UID -> imagecodecs function name.
+CODECS = {
+    "1.2.840.10008.1.2.4.90": "jpeg2k_decode",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "jpeg2k_decode",  # JPEG 2000
+    "1.2.840.10008.1.2.4.80": "jpegls_decode",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "jpegls_decode",  # JPEG-LS near-lossless
+}
+
+Slot = tuple[int, Image, float, float]
+
+
+@cache
+def _decoder(name: str) -> Callable[..., npt.NDArray[Any]] | None:
+    """imagecodecs' decoder `name`, or None when imagecodecs (or the codec) is missing."""
+    try:
+        ic = importlib.import_module("imagecodecs")
+    except ImportError:
+        logger.debug("imagecodecs not installed: compressed frames decode on one core")
+        return None
+    fn = getattr(ic, name, None)
+    if fn is None or not getattr(ic, name.split("_")[0].upper()).available:
+        return None
+    if name == "jpeg2k_decode":
+        return lambda data, out=None: fn(data, numthreads=1, out=out)  # threads: one per file
+    return fn
+
+
+def handles(info: FileInfo) -> bool:
+    """True when :func:`decode_into` decodes this file."""
+    if str(info.transfer_syntax) not in CODECS or info.offset < 0:
+        return False
+    if int(info.get("SamplesPerPixel", 1) or 1) != 1:
+        return False
+    if str(info.get("PhotometricInterpretation", "")).strip() not in ("MONOCHROME1", "MONOCHROME2"):
+        return False
+    if int(info.get("BitsAllocated", 16)) not in (8, 16):
+        return False
+    return _decoder(CODECS[str(info.transfer_syntax)]) is not None
+
+
+def _stored(info: FileInfo) -> np.dtype[Any]:
+    ba = int(info.get("BitsAllocated", 16))
+    signed = int(info.get("PixelRepresentation", 0) or 0) == 1
+    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}")
+
+
+def _fix_bits_inplace(a: npt.NDArray[Any], info: FileInfo) -> None:
+    """Sign-extend (signed) or mask (unsigned) the values above BitsStored, in place."""
+    ba = int(info.get("BitsAllocated", 16))
+    bs = int(info.get("BitsStored", ba) or ba)
+    if bs >= ba:
+        return
+    if a.dtype.kind == "i":
+        np.left_shift(a, ba - bs, out=a)
+        np.right_shift(a, ba - bs, out=a)
+    else:
+        np.bitwise_and(a, (1 << bs) - 1, out=a)
+
+
+def _as_stored(a: npt.NDArray[Any], stored: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The decoded frame as the stored type: same bits when the sizes agree."""
+    if a.dtype == stored:
+        return a
+    if a.dtype.itemsize == stored.itemsize:
+        return a.view(stored)
+    return a.astype(stored)
+
+
+def decode_into(
+    info: FileInfo,
+    slots: list[Slot],
+    flat: npt.NDArray[Any],
+    store: Callable[[npt.NDArray[Any], npt.NDArray[Any], float, float], None],
+) -> bool:
+    """Decode the frames of `info` into `flat`; False when this module does not handle it."""
+    if not handles(info):
+        return False
+    decode = _decoder(CODECS[str(info.transfer_syntax)])
+    assert decode is not None
+    with info.member.fileobj() as f:
+        f.seek(info.offset)
+        data = f.read()
+    try:
+        frames = list(generate_frames(data, number_of_frames=info.nframes))
+        _decode_all(info, frames, slots, flat, store, decode)
+    except (RuntimeError, ValueError, IndexError) as err:
+        raise ReadError(
+            f"{info.name}: cannot decode pixel data ({info.transfer_syntax.name}): {err}"
+        ) from err
+    return True
+
+
+def _decode_all(
+    info: FileInfo,
+    frames: list[bytes],
+    slots: list[Slot],
+    flat: npt.NDArray[Any],
+    store: Callable[[npt.NDArray[Any], npt.NDArray[Any], float, float], None],
+    decode: Callable[..., npt.NDArray[Any]],
+) -> None:
+    stored = _stored(info)
+    shape = (int(info.get("Rows")), int(info.get("Columns")))
+    for slot, img, slope, intercept in slots:
+        dst = flat[slot]
+        frame = frames[img.frame]
+        direct = img.tile < 0 and slope == 1.0 and intercept == 0.0 and dst.dtype == stored
+        if direct and _decode_in_place(decode, frame, dst, shape):
+            _fix_bits_inplace(dst, info)
+            continue
+        arr = _as_stored(np.asarray(decode(frame)), stored).reshape(shape).copy()
+        _fix_bits_inplace(arr, info)
+        if img.tile >= 0:
+            from imagedata.formats.dicom._mosaic import tile
+
+            arr = tile(arr, img.tile, img.rows, img.cols)
+        store(dst, arr, slope, intercept)
+
+
+def _decode_in_place(
+    decode: Callable[..., npt.NDArray[Any]],
+    frame: bytes,
+    dst: npt.NDArray[Any],
+    shape: tuple[int, int],
+) -> bool:
+    """Decode into `dst` (or its same-size unsigned view); False when the codec's type differs."""
+    if dst.shape != shape or not dst.flags.c_contiguous:
+        return False
+    for target in (dst, dst.view(np.dtype(f"<u{dst.dtype.itemsize}"))):
+        try:
+            decode(frame, out=target)
+            return True
+        except (ValueError, TypeError):
+            continue
+    return False

@@ -1,0 +1,115 @@
+"""JPEG 2000 / JPEG-LS decoded by imagecodecs in threads, into the final array.
+
+Every monochrome JPEG 2000 and JPEG-LS file shipped with pydicom (signed, unsigned,
+12/13/14/16 bits, a codestream whose sign disagrees with PixelRepresentation) must give
+exactly what pydicom's own decoders give; a threaded read of a compressed series must
+equal the uncompressed truth; without imagecodecs the pydicom path gives the same.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from imagedata.archives import expand
+from imagedata.formats.dicom import _codecs, _pixels
+from imagedata.formats.dicom._scan import images_of, scan
+from imagedata.formats.dicom.reader import read_series
+from imagedata.testing import make_dicom_series
+
+pytest.importorskip("imagecodecs")
+
+ROOT = Path(get_testdata_file("CT_small.dcm")).parent
+
+
+def _monochrome_files() -> list[str]:
+    out = []
+    for f in sorted(ROOT.glob("*.dcm")):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except Exception:
+            continue
+        ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+        if ts in _codecs.CODECS and int(ds.get("SamplesPerPixel", 1)) == 1:
+            out.append(f.name)
+    return out
+
+
+FILES = _monochrome_files()
+
+
+def test_the_set_covers_both_codecs_and_signs() -> None:
+    kinds = set()
+    for name in FILES:
+        ds = pydicom.dcmread(ROOT / name, stop_before_pixels=True)
+        kinds.add((_codecs.CODECS[str(ds.file_meta.TransferSyntaxUID)], ds.PixelRepresentation))
+    assert {("jpeg2k_decode", 1), ("jpegls_decode", 0), ("jpegls_decode", 1)} <= kinds
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_frames_equal_pydicom(name: str) -> None:
+    ds = pydicom.dcmread(ROOT / name)
+    try:
+        want = ds.pixel_array
+    except Exception as err:
+        pytest.skip(f"pydicom cannot decode {name} either: {err}")
+    (info,) = scan(expand(str(ROOT / name)), False, None)
+    assert _codecs.handles(info)
+    imgs = images_of(info)
+    flat = np.empty((len(imgs), int(ds.Rows), int(ds.Columns)), dtype=_pixels.stored_dtype(info))
+    slots = [(i, img, 1.0, 0.0) for i, img in enumerate(imgs)]
+    assert _codecs.decode_into(info, slots, flat, _pixels.store)
+    np.testing.assert_array_equal(flat, want.reshape(flat.shape))
+
+
+def _compressed_series(tmp: Path, uid: str, n: int = 12) -> tuple[Path, np.ndarray]:
+    truth = make_dicom_series(tmp / "plain", shape=(n, 48, 40), modality="CT", dtype=np.int16)
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 400, truth.data.shape).astype(np.int16)
+    out = tmp / "c"
+    out.mkdir()
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        k = int(ds.InstanceNumber) - 1
+        ds.PixelData = data[k].tobytes()
+        ds.compress(uid)
+        ds.save_as(out / Path(f).name)
+    return out, data
+
+
+@pytest.mark.parametrize("uid", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80"])
+def test_threaded_read_equals_truth_and_pydicom_path(tmp_path, monkeypatch, uid) -> None:
+    folder, data = _compressed_series(tmp_path, uid)
+    members = expand(str(folder))
+    arr, _ = read_series(members, workers=4)
+    np.testing.assert_array_equal(arr, data)
+    # rescaled into another dtype: decoded into a scratch frame, then stored
+    for f in sorted(os.listdir(folder)):
+        ds = pydicom.dcmread(folder / f)
+        ds.RescaleSlope, ds.RescaleIntercept = 2, -5
+        ds.save_as(folder / f)
+    scaled, _ = read_series(expand(str(folder)), workers=4)
+    np.testing.assert_array_equal(scaled, data.astype(np.int32) * 2 - 5)
+    # without imagecodecs, pydicom decodes the same values
+    monkeypatch.setattr(_codecs, "_decoder", lambda name: None)
+    again, _ = read_series(expand(str(folder)), workers=4)
+    np.testing.assert_array_equal(again, scaled)
+
+
+def test_broken_codestream_names_the_file(tmp_path) -> None:
+    from pydicom.encaps import encapsulate
+
+    from imagedata.errors import ReadError
+
+    folder, _ = _compressed_series(tmp_path, "1.2.840.10008.1.2.4.90", n=4)
+    victim = sorted(folder.iterdir())[1]
+    ds = pydicom.dcmread(victim)
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 20])  # SOC, cut SIZ
+    ds.save_as(victim)
+    with pytest.raises(ReadError, match=victim.name):
+        read_series(expand(str(folder)), workers=2)
