@@ -72,7 +72,8 @@ def _ge(img: Image) -> tuple[float | None, FloatArray | None]:
         if b is None:
             ge = _to_float(private_value(img.ds, 0x0043, "GEMS_PARM_01", 0x39))
             b = None if ge is None else (float(ge % 1e9) if ge >= 1e9 else ge)
-        img.extra["_ge"] = _diffusion_ge.scaled(b, _diffusion_ge.raw_direction(img))
+        raw = _diffusion_ge.raw_direction(img) if b is not None and b > 0 else None
+        img.extra["_ge"] = _diffusion_ge.scaled(b, raw)
     out: tuple[float | None, FloatArray | None] = img.extra["_ge"]
     return out
 
