@@ -1,6 +1,6 @@
-"""JPEG 2000 / JPEG-LS decoded by imagecodecs in threads, into the final array.
+"""JPEG 2000 / JPEG-LS / lossless JPEG decoded by imagecodecs in threads, into the array.
 
-Every monochrome JPEG 2000 and JPEG-LS file shipped with pydicom (signed, unsigned,
+Every monochrome JPEG 2000, JPEG-LS and lossless JPEG file shipped with pydicom (signed, unsigned,
 12/13/14/16 bits, a codestream whose sign disagrees with PixelRepresentation) must give
 exactly what pydicom's own decoders give; a threaded read of a compressed series must
 equal the uncompressed truth; without imagecodecs the pydicom path gives the same.
@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from tests.conftest import SHARED_DATA
 
 from imagedata.archives import expand
 from imagedata.formats.dicom import _codecs, _pixels
@@ -35,7 +36,7 @@ def _monochrome_files() -> list[str]:
         except Exception:
             continue
         ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-        if ts in _codecs.CODECS and int(ds.get("SamplesPerPixel", 1)) == 1:
+        if ts in _codecs.CODECS and "Rows" in ds and int(ds.get("SamplesPerPixel", 1)) == 1:
             out.append(f.name)
     return out
 
@@ -48,7 +49,11 @@ def test_the_set_covers_both_codecs_and_signs() -> None:
     for name in FILES:
         ds = pydicom.dcmread(ROOT / name, stop_before_pixels=True)
         kinds.add((_codecs.CODECS[str(ds.file_meta.TransferSyntaxUID)], ds.PixelRepresentation))
-    assert {("jpeg2k_decode", 1), ("jpegls_decode", 0), ("jpegls_decode", 1)} <= kinds
+    assert {
+        ("jpeg2k_decode", 1),
+        ("jpegls_decode", 0),
+        ("jpegls_decode", 1),
+    } <= kinds
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -65,6 +70,22 @@ def test_frames_equal_pydicom(name: str) -> None:
     slots = [(i, img, 1.0, 0.0) for i, img in enumerate(imgs)]
     assert _codecs.decode_into(info, slots, flat, _pixels.store)
     np.testing.assert_array_equal(flat, want.reshape(flat.shape))
+
+
+TS_FILES = SHARED_DATA / "dcm_qa" / "dcm_qa_ts" / "In"
+
+
+@pytest.mark.parametrize("name", ["5.dcm", "6.dcm", "7.dcm", "8.dcm", "9.dcm"])
+def test_scanner_files_in_every_codec_equal_the_uncompressed_one(name: str) -> None:
+    """dcm_qa_ts: one Siemens image stored as lossless JPEG (two encoders), JPEG-LS
+    (two encoders) and JPEG 2000; all must decode to the uncompressed file's values."""
+    if not TS_FILES.is_dir():
+        pytest.skip(f"dcm_qa_ts not found at {TS_FILES} (../shared/data is not beside the repo)")
+    want, _ = read_series(expand(str(TS_FILES / "1.dcm")))  # a mosaic: 64x64 tiles
+    (info,) = scan(expand(str(TS_FILES / name)), False, None)
+    assert _codecs.handles(info)
+    got, _ = read_series(expand(str(TS_FILES / name)), workers=2)
+    np.testing.assert_array_equal(got, want)
 
 
 def _compressed_series(tmp: Path, uid: str, n: int = 12) -> tuple[Path, np.ndarray]:

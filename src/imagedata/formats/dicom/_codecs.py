@@ -1,8 +1,8 @@
-"""JPEG 2000 and JPEG-LS frames decoded without the GIL, straight into the final array.
+"""JPEG 2000, JPEG-LS and lossless JPEG frames decoded without the GIL, into the array.
 
-pydicom's decoders (pylibjpeg-openjpeg, pyjpegls) hold the GIL, so a thread pool
-decodes on one core.  imagecodecs (OpenJPEG and CharLS, the ``[jpeg]`` extra) releases
-it: the reader's threads then decode on every core.  This module takes the
+pydicom's decoders (pylibjpeg-openjpeg, pyjpegls, pylibjpeg-libjpeg) hold the GIL, so
+a thread pool decodes on one core.  imagecodecs (OpenJPEG, CharLS and its lossless
+JPEG decoder, the ``[jpeg]`` extra) releases it: the reader's threads then decode on every core.  This module takes the
 encapsulated frames of a file (pydicom's :func:`~pydicom.encaps.generate_frames`),
 decodes each one into its slot of the final array when the stored type allows
 (else into a small array converted as pydicom would: the stored bits reinterpreted
@@ -34,6 +34,8 @@ CODECS = {
     "1.2.840.10008.1.2.4.91": "jpeg2k_decode",  # JPEG 2000
     "1.2.840.10008.1.2.4.80": "jpegls_decode",  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.81": "jpegls_decode",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.57": "ljpeg_decode",  # JPEG lossless (process 14)
+    "1.2.840.10008.1.2.4.70": "ljpeg_decode",  # JPEG lossless, first-order prediction
 }
 
 Slot = tuple[int, Image, float, float]
