@@ -2,13 +2,13 @@
 
 pydicom's decoders (pylibjpeg-openjpeg, pyjpegls, pylibjpeg-libjpeg) hold the GIL, so
 a thread pool decodes on one core.  imagecodecs (OpenJPEG, CharLS and its lossless
-JPEG decoder, the ``[jpeg]`` extra) releases it: the reader's threads then decode on every core.  This module takes the
-encapsulated frames of a file (pydicom's :func:`~pydicom.encaps.generate_frames`),
-decodes each one into its slot of the final array when the stored type allows
-(else into a small array converted as pydicom would: the stored bits reinterpreted
-with PixelRepresentation, sign-extended from BitsStored) and returns False for
-anything it does not handle (colour, palette, another transfer syntax, no
-imagecodecs), which the caller then decodes with pydicom.
+JPEG decoder, the ``[jpeg]`` extra) releases it: the reader's threads then decode on
+every core.  This module takes the encapsulated frames of a file (pydicom's
+:func:`~pydicom.encaps.generate_frames`), decodes each one into its slot of the final
+array when the stored type allows (else into a small array converted as pydicom
+would: the stored bits reinterpreted with PixelRepresentation, sign-extended from
+BitsStored) and returns False for anything it does not handle (colour, palette,
+another transfer syntax, no imagecodecs), which the caller then decodes with pydicom.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Uncompressed little-endian data are read straight from the file into the final array
 (``readinto``) when no conversion is needed, else through one small buffer per file.
-JPEG 2000, JPEG-LS and lossless JPEG frames are decoded by imagecodecs without the GIL, straight into
-the final array (:mod:`._codecs`); other compressed data by pydicom (pylibjpeg,
-pyjpegls, ... with the ``[jpeg]`` extra).  Files are decoded in a thread pool; no
+JPEG 2000, JPEG-LS and lossless JPEG frames are decoded by imagecodecs without the
+GIL, straight into the final array (:mod:`._codecs`); other compressed data by pydicom
+(pylibjpeg, pyjpegls, ... with the ``[jpeg]`` extra).  Files are decoded in a thread pool; no
 decoded dataset is kept.
 """
 
