@@ -94,6 +94,11 @@ def template_to_json(ds: Dataset) -> dict[str, Any]:
     naming them.
     """
     stripped = strip_bulk(ds)
+    try:  # one call for the whole dataset; element by element only to find the bad ones
+        whole: dict[str, Any] = stripped.to_json_dict(bulk_data_threshold=BULK_LIMIT)
+        return whole
+    except (TypeError, ValueError, AttributeError):
+        pass
     out: dict[str, Any] = {}
     for elem in stripped:
         single = Dataset()
