@@ -327,9 +327,7 @@ class Volume:
     rgb: bool = False
 
 
-def volume(
-    si: SeriesLike, target: str, max_tags: int | None = 1, rgb: bool = False
-) -> Volume:
+def volume(si: SeriesLike, target: str, max_tags: int | None = 1, rgb: bool = False) -> Volume:
     """Return the volume of `si` for writing to `target`.
 
     With `rgb`, a colour series (last axis ``rgb`` of 3 samples) is accepted and kept

@@ -15,13 +15,13 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from tests.conftest import SHARED_DATA
 
 from imagedata.archives import expand
 from imagedata.formats.dicom import _codecs, _pixels
-from imagedata.formats.dicom._scan import images_of, scan
-from imagedata.formats.dicom.reader import read_series
+from imagedata.formats.dicom._scan import scan
+from imagedata.formats.dicom.reader import images_of, read_series
 from imagedata.testing import make_dicom_series
+from tests.conftest import SHARED_DATA
 
 pytest.importorskip("imagecodecs")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import SHARED_DATA, require_tool
 
 from imagedata import Series, geometry
+from tests.conftest import SHARED_DATA, require_tool
 
 pydicom = pytest.importorskip("pydicom")
 nib = pytest.importorskip("nibabel")

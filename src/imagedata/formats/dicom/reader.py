@@ -206,7 +206,7 @@ def read_group(
 
     `progress` reports the images decoded in stage ``"pixels"``.
     """
-    _diffusion_ge.attach(group.images)  # GE gradients need the series' slice order
+    _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
     result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
     images = result.images
     first = images[0]
