@@ -30,6 +30,8 @@ import warnings
 from pathlib import Path
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "dcm_qa"
+#: What ``bench/run.py --quick`` passes.
+QUICK_ARGS = ["--repeat", "1"]
 
 
 def _cpu() -> float:
@@ -86,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     exe = shutil.which("dcm2niix")
     folders = sorted(p for p in args.root.glob("*/In") if p.is_dir())
     if exe is None or not folders:
-        print(f"needs dcm2niix on PATH and dcm_qa data in {args.root}", file=sys.stderr)
-        return 1
+        print(f"skipped: needs dcm2niix on PATH and dcm_qa data in {args.root}", file=sys.stderr)
+        return 0
     t0 = time.perf_counter()
     import imagedata.collections
     import imagedata.formats.dicom.reader
