@@ -27,7 +27,8 @@ import json, os, sys, time
 method, folder = sys.argv[1], sys.argv[2]
 import numpy as np
 if method.startswith("imagedata"):
-    from imagedata.formats import all_plugins, read
+    from imagedata.formats import all_plugins
+    from imagedata.loadsave import read
     import imagedata.formats.dicom.reader  # noqa: F401
     all_plugins()
 else:
