@@ -46,7 +46,8 @@ method, folder = sys.argv[1], sys.argv[2]
 import numpy as np
 import pydicom
 if method == "imagedata":
-    from imagedata.formats import all_plugins, read
+    from imagedata.formats import all_plugins
+    from imagedata.loadsave import read
     import imagedata.formats.dicom.reader  # noqa: F401
     all_plugins()  # import cost is not read cost
 elif method == "simpleitk":
@@ -58,7 +59,8 @@ if method == "imagedata":
 elif method == "simpleitk":
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(folder))
-    arr = sitk.GetArrayViewFromImage(reader.Execute())
+    image = reader.Execute()  # kept alive: the view below points into it
+    arr = sitk.GetArrayViewFromImage(image)
 else:
     from pathlib import Path
     items = []
