@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from imagedata import geometry
+from imagedata import _gzip, geometry
 from imagedata._optional import import_optional
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import MultipleSeriesError, ReadError, WriteError
@@ -387,6 +387,7 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     nifti2 = options.pop("nifti2", None)
     embed = bool(options.pop("embed_header", True))
     write_sidecar = bool(options.pop("sidecar", True))
+    level = _gzip.check_level(options.pop("compression_level", None))
     if options:
         raise TypeError(f"unexpected options for NIfTI output: {sorted(options)}")
     img = _make_image(si, str(target), nifti2, embed)
@@ -394,7 +395,7 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     targets = [target, *texts]
     with _output.atomic_files(targets, overwrite) as tmp:
         try:
-            _nib().save(img, str(tmp / target.name))
+            _save(img, tmp / target.name, level)
         except (ValueError, TypeError) as err:
             raise WriteError(f"{target}: nibabel cannot write this image ({err})") from err
         for path, text in texts.items():
@@ -406,6 +407,14 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
                 stale.unlink()
     logger.debug("wrote %s", target)
     return [str(p) for p in targets]
+
+
+def _save(img: Any, path: Path, level: int | None) -> None:
+    """Save `img`; a ``.gz`` file is compressed by :mod:`imagedata._gzip` (fast backend)."""
+    if not path.name.lower().endswith(".gz"):
+        _nib().save(img, str(path))
+        return
+    path.write_bytes(_gzip.compress(img.to_bytes(), level))
 
 
 def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:
@@ -437,7 +446,8 @@ class NiftiFormat:
 
     Write options: ``overwrite`` (bool), ``nifti2`` (bool; default NIfTI-1 unless a
     dimension exceeds 32767), ``embed_header`` (bool, default True), ``sidecar``
-    (bool, default True: write the BIDS ``.json``).
+    (bool, default True: write the BIDS ``.json``), ``compression_level`` (1-9 for
+    ``.nii.gz``; default: the fast backend's default, see :mod:`imagedata._gzip`).
     """
 
     name = "nifti"

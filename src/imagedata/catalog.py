@@ -1,0 +1,646 @@
+"""A catalogue of DICOM archives in SQLite: patients, studies, series and instances.
+
+:class:`Catalog` scans folders, zip and tar archives (also archives found inside
+folders) with the DICOM header pass only (no pixel data) and keeps what it found in
+an SQLite database (the standard library's :mod:`sqlite3`).  A second
+:meth:`Catalog.index` of the same sources re-reads only new or changed files (by
+size and modification time; an archive is re-read as a whole when it changed) and
+forgets files that were deleted.  Queries select series by patient, modality and
+study date.
+
+Tables: ``files`` (every file seen, with ``kind`` 'image', 'other' or 'broken'),
+``instances`` (one row per DICOM image file with its UIDs and geometry signature),
+and ``patients``, ``studies``, ``series`` (rebuilt from the instances after each
+scan).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from imagedata.testing import make_dicom_series
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = make_dicom_series(d / "a", shape=(3, 4, 4), PatientID="P1")
+>>> with Catalog(d / "catalog.sqlite") as cat:
+...     report = cat.index([d / "a"])
+...     [(s.PatientID, s.Images) for s in cat.series(modality="MR")]
+[('P1', 3)]
+>>> report.added, report.removed
+(3, 0)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagedata.archives import Member, expand
+from imagedata.errors import ImageDataError, NoDataError, ReadError
+
+logger = logging.getLogger(__name__)
+
+#: File name endings opened as archives (also when found inside a scanned folder).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+#: Patient/study/series attributes read once per series (pydicom, first file).
+DESCRIPTIVE = (
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyTime",
+    "StudyDescription",
+    "StudyID",
+    "AccessionNumber",
+    "SeriesTime",
+    "ProtocolName",
+    "BodyPartExamined",
+    "InstitutionName",
+)
+
+#: Rows written between two commits while indexing (an interrupted scan keeps them).
+COMMIT_EVERY = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, container TEXT, size INTEGER, mtime_ns INTEGER,
+    kind TEXT NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS files_container ON files(container);
+CREATE TABLE IF NOT EXISTS instances (
+    path TEXT PRIMARY KEY, sop_instance_uid TEXT, series_instance_uid TEXT,
+    study_instance_uid TEXT, patient_id TEXT, instance_number INTEGER, frames INTEGER,
+    series_number INTEGER, series_description TEXT, modality TEXT, study_date TEXT,
+    series_date TEXT, signature TEXT);
+CREATE INDEX IF NOT EXISTS instances_series ON instances(series_instance_uid);
+CREATE TABLE IF NOT EXISTS series_attrs (series_instance_uid TEXT PRIMARY KEY, attrs TEXT);
+CREATE TABLE IF NOT EXISTS patients (
+    patient_id TEXT PRIMARY KEY, patient_name TEXT, birth_date TEXT, sex TEXT);
+CREATE TABLE IF NOT EXISTS studies (
+    study_instance_uid TEXT PRIMARY KEY, patient_id TEXT, study_date TEXT, study_time TEXT,
+    study_description TEXT, accession_number TEXT, study_id TEXT);
+CREATE TABLE IF NOT EXISTS series (
+    series_instance_uid TEXT PRIMARY KEY, study_instance_uid TEXT, patient_id TEXT,
+    series_number INTEGER, series_description TEXT, modality TEXT, images INTEGER,
+    files INTEGER, groups INTEGER, broken INTEGER, folder TEXT, attrs TEXT);
+"""
+
+
+class CatalogError(ImageDataError, ValueError):
+    """A catalogue that cannot be opened or a query that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a series: its path (``archive?member`` inside archives), size, mtime.
+
+    For archive members, `size` and `mtime_ns` are those of the archive.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class SeriesRecord:
+    """One series of the catalogue (attribute names are DICOM keywords)."""
+
+    PatientID: str
+    PatientName: str
+    StudyInstanceUID: str
+    StudyDate: str
+    StudyTime: str
+    StudyDescription: str
+    AccessionNumber: str
+    SeriesInstanceUID: str
+    SeriesNumber: int | None
+    SeriesDescription: str
+    Modality: str
+    Images: int
+    Files: int
+    Groups: int
+    #: Files of the series that are DICOM but cannot be read (the series cannot be converted).
+    Broken: int
+    Folder: str
+    #: Further attributes read from the first file (ProtocolName, SeriesTime, ...).
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-ready dict (`attributes` merged in)."""
+        out = asdict(self)
+        extra = out.pop("attributes")
+        return {**extra, **out}
+
+
+@dataclass
+class IndexReport:
+    """What one :meth:`Catalog.index` run did (counts of files)."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    broken: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {len(self.broken)} broken"
+        )
+
+
+@dataclass
+class _Unit:
+    """A plain file, or an archive read as a whole."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    archive: bool
+
+
+def _is_archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _unit(path: Path) -> _Unit:
+    st = path.stat()
+    return _Unit(str(path), st.st_size, st.st_mtime_ns, _is_archive(path.name))
+
+
+def _units(sources: Iterable[str | os.PathLike[str]]) -> tuple[list[_Unit], list[str]]:
+    """The files and archives under `sources`, and the resolved roots that were walked."""
+    units: list[_Unit] = []
+    roots: list[str] = []
+    for s in sources:
+        p = Path(s).resolve()
+        if p.is_dir():
+            roots.append(str(p))
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                units.extend(_unit(Path(root) / f) for f in sorted(files) if not f.startswith("."))
+        elif p.is_file():
+            roots.append(str(p))
+            units.append(_unit(p))
+        else:
+            raise NoDataError(f"{s}: no such file or folder; check the path")
+    return units, roots
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(float(str(value))) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _signature(info: Any) -> str:
+    """Geometry signature of a file: matrix, orientation, pixel spacing, frame of reference."""
+    from imagedata.formats.dicom._scan import floats
+
+    iop = floats(info.get("ImageOrientationPatient"), 6)
+    spacing = floats(info.get("PixelSpacing"), 2)
+    return json.dumps(
+        [
+            _int(info.get("Rows")),
+            _int(info.get("Columns")),
+            None if iop is None else [round(float(v), 4) for v in iop],
+            None if spacing is None else [round(float(v), 6) for v in spacing],
+            _text(info.get("FrameOfReferenceUID")),
+            _text(info.get("ImageType")),
+        ]
+    )
+
+
+def _instance_row(path: str, info: Any) -> tuple[Any, ...]:
+    get = info.get
+    return (
+        path,
+        _text(get("SOPInstanceUID")),
+        _text(get("SeriesInstanceUID")),
+        _text(get("StudyInstanceUID")),
+        _text(get("PatientID")),
+        _int(get("InstanceNumber")),
+        int(info.nframes),
+        _int(get("SeriesNumber")),
+        _text(get("SeriesDescription")),
+        _text(get("Modality")),
+        _text(get("StudyDate")),
+        _text(get("SeriesDate")),
+        _signature(info),
+    )
+
+
+#: Signature of a file that is DICOM but cannot be read (its series cannot be converted).
+BROKEN = "broken"
+_Q13 = ",".join("?" * 13)
+
+
+@dataclass
+class _Values:
+    """Header values of a broken file (what the fast parser got before the error)."""
+
+    values: dict[str, Any]
+    nframes: int = 1
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        return self.values.get(keyword, default)
+
+
+def _salvage(member: Member) -> _Values | None:
+    """The header values of a broken file when its header parses (truncated pixel data)."""
+    from imagedata.formats.dicom._scan import _fast_header
+
+    try:
+        fast = _fast_header(member)
+    except (OSError, ValueError, ImageDataError):
+        return None
+    if isinstance(fast, str) or not fast[0].get("SeriesInstanceUID"):
+        return None
+    return _Values(fast[0])
+
+
+def _parse_date(text: str) -> str:
+    digits = text.strip().replace("-", "")
+    if digits and not (len(digits) == 8 and digits.isdigit()):
+        raise CatalogError(
+            f"date {text!r} is not YYYY-MM-DD or YYYYMMDD; give e.g. 2024-01-01:2024-06-30"
+        )
+    return digits
+
+
+def parse_date_range(text: str) -> tuple[str, str]:
+    """``'2024-01-01:2024-06-30'`` -> ``('20240101', '20240630')``; either side may be empty.
+
+    Examples
+    --------
+    >>> parse_date_range("2024-01-01:2024-06-30")
+    ('20240101', '20240630')
+    >>> parse_date_range(":20240630"), parse_date_range("2024-03-01")
+    (('', '20240630'), ('20240301', '20240301'))
+    """
+    if ":" not in text:
+        day = _parse_date(text)
+        return day, day
+    start, _, end = text.partition(":")
+    return _parse_date(start), _parse_date(end)
+
+
+#: Progress callback ``f(done, total, stage)`` (stage "headers").
+ProgressCallback = Callable[[int, int | None, str], None]
+
+
+class Catalog:
+    """A catalogue of DICOM series in an SQLite file (``":memory:"`` for a temporary one).
+
+    Parameters
+    ----------
+    path
+        The database file; created when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(
+                f"{self.path}: not a usable catalogue ({err}); give a new file name"
+            ) from err
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- indexing ------------------------------------------------------------------------
+
+    def index(
+        self,
+        sources: Iterable[str | os.PathLike[str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Scan `sources` (folders, files, zip/tar archives): read new or changed files.
+
+        Files the catalogue holds under a scanned folder that no longer exist are
+        forgotten.  Broken DICOM files are recorded (kind 'broken', with the error) and
+        listed in the report; they are retried when they change.
+
+        Raises
+        ------
+        NoDataError
+            If a source does not exist.
+        """
+        units, roots = _units(sources)
+        report = IndexReport()
+        known = self._known(roots)
+        seen: set[str] = set()
+        todo: list[_Unit] = []
+        for u in units:
+            seen.add(u.path)
+            if known.get(u.path) == (u.size, u.mtime_ns):
+                report.unchanged += 1
+            else:
+                todo.append(u)
+        report.removed = self._forget([p for p in known if p not in seen])
+        firsts: dict[str, Any] = {}
+        done = 0
+        for u in todo:
+            new = u.path not in known
+            members = self._members(u, report)
+            for path, member in members:
+                self._read_one(path, member, u, report, firsts)
+                done += 1
+                if progress is not None:
+                    progress(done, None, "headers")
+                if done % COMMIT_EVERY == 0:
+                    self.db.commit()
+            if new:
+                report.added += max(len(members), 1) if u.archive else 1
+            else:
+                report.updated += max(len(members), 1) if u.archive else 1
+        self._describe(firsts)
+        self._rebuild()
+        self.db.commit()
+        logger.info("indexed %s: %s", ", ".join(roots), report)
+        return report
+
+    def _known(self, roots: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """{file or archive path: (size, mtime_ns)} of what the catalogue holds under `roots`."""
+        out: dict[str, tuple[int, int]] = {}
+        rows = self.db.execute("SELECT path, container, size, mtime_ns FROM files")
+        for path, container, size, mtime in rows:
+            key = container or path
+            if _under(key, roots):
+                out[key] = (size, mtime)
+        return out
+
+    def _forget(self, paths: Sequence[str]) -> int:
+        """Remove files (or whole archives) from the catalogue; return the files removed."""
+        removed = 0
+        for p in paths:
+            rows = self.db.execute(
+                "SELECT path FROM files WHERE path = ? OR container = ?", (p, p)
+            ).fetchall()
+            for (path,) in rows:
+                self.db.execute("DELETE FROM instances WHERE path = ?", (path,))
+                self.db.execute("DELETE FROM files WHERE path = ?", (path,))
+            removed += len(rows)
+        return removed
+
+    def _members(self, u: _Unit, report: IndexReport) -> list[tuple[str, Member]]:
+        """The members to read for a unit (an archive's old rows are dropped first)."""
+        self._forget([u.path])
+        if not u.archive:
+            return [(u.path, Member(u.path, Path(u.path)))]
+        try:
+            members = expand(u.path)
+        except (ReadError, NoDataError) as err:
+            self._record(u.path, None, u, "broken", str(err))
+            report.broken.append(str(err))
+            return []
+        return [(m.name, m) for m in members]
+
+    def _record(self, path: str, container: str | None, u: _Unit, kind: str, error: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            (path, container, u.size, u.mtime_ns, kind, error or None),
+        )
+
+    def _read_one(
+        self, path: str, member: Member, u: _Unit, report: IndexReport, firsts: dict[str, Any]
+    ) -> None:
+        from imagedata.formats.dicom._scan import read_header
+
+        container = u.path if u.archive else None
+        try:
+            info = read_header(member)
+        except ReadError as err:
+            self._record(path, container, u, "broken", str(err))
+            report.broken.append(str(err))
+            values = _salvage(member)
+            if values is not None:  # the series is known: it must not look complete
+                row = (*_instance_row(path, values)[:-1], BROKEN)
+                self.db.execute(f"INSERT OR REPLACE INTO instances VALUES ({_Q13})", row)
+            return
+        if info is None:
+            self._record(path, container, u, "other", "")
+            return
+        self._record(path, container, u, "image", "")
+        row = _instance_row(path, info)
+        self.db.execute(f"INSERT OR REPLACE INTO instances VALUES ({_Q13})", row)
+        firsts.setdefault(row[2], info)
+
+    def _describe(self, firsts: dict[str, Any]) -> None:
+        """Store the descriptive attributes of each series that got new files."""
+        for uid, info in firsts.items():
+            try:
+                ds = info.ds
+                attrs = {kw: _text(ds.get(kw)) for kw in DESCRIPTIVE if ds.get(kw) is not None}
+            except (OSError, ValueError, ImageDataError) as err:
+                logger.warning("%s: descriptive attributes not read (%s)", info.name, err)
+                attrs = {}
+            self.db.execute(
+                "INSERT OR REPLACE INTO series_attrs VALUES (?, ?)", (uid, json.dumps(attrs))
+            )
+
+    def _rebuild(self) -> None:
+        """Recompute the patients, studies and series tables from the instances."""
+        db = self.db
+        db.execute(
+            "DELETE FROM series_attrs WHERE series_instance_uid NOT IN "
+            "(SELECT series_instance_uid FROM instances)"
+        )
+        for table in ("patients", "studies", "series"):
+            db.execute(f"DELETE FROM {table}")
+        rows = db.execute(
+            "SELECT i.series_instance_uid, i.study_instance_uid, i.patient_id, "
+            "MIN(i.series_number), MIN(i.series_description), MIN(i.modality), "
+            "SUM(i.frames), COUNT(*), COUNT(DISTINCT NULLIF(i.signature, 'broken')), SUM(i.signature = 'broken'), "
+            "MIN(i.study_date), "
+            "a.attrs FROM instances i LEFT JOIN series_attrs a "
+            "ON a.series_instance_uid = i.series_instance_uid GROUP BY i.series_instance_uid"
+        ).fetchall()
+        for uid, study, patient, number, desc, modality, images, files, groups, bad, date, a in rows:
+            attrs = json.loads(a) if a else {}
+            row = (uid, study, patient, number, desc, modality, images, files, groups, bad)
+            db.execute(
+                "INSERT INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*row, self._folder(uid), a),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO studies VALUES (?,?,?,?,?,?,?)",
+                (
+                    study,
+                    patient,
+                    date,
+                    attrs.get("StudyTime", ""),
+                    attrs.get("StudyDescription", ""),
+                    attrs.get("AccessionNumber", ""),
+                    attrs.get("StudyID", ""),
+                ),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO patients VALUES (?,?,?,?)",
+                (
+                    patient,
+                    attrs.get("PatientName", ""),
+                    attrs.get("PatientBirthDate", ""),
+                    attrs.get("PatientSex", ""),
+                ),
+            )
+
+    def _folder(self, uid: str) -> str:
+        rows = self.db.execute(
+            "SELECT path FROM instances WHERE series_instance_uid = ?", (uid,)
+        ).fetchall()
+        return _common_folder([p for (p,) in rows])
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def series(
+        self,
+        *,
+        patient: str | None = None,
+        modality: str | None = None,
+        date: str | tuple[str, str] | None = None,
+        study: str | None = None,
+        uid: str | None = None,
+    ) -> list[SeriesRecord]:
+        """The series matching all the given conditions, by patient, study date, number.
+
+        Parameters
+        ----------
+        patient
+            PatientID (exact).
+        modality
+            Modality (case-insensitive), e.g. 'MR'.
+        date
+            StudyDate range ``'2024-01-01:2024-06-30'`` (either end may be empty), or a
+            (start, end) pair of ``YYYYMMDD`` strings.
+        study
+            StudyInstanceUID.
+        uid
+            SeriesInstanceUID.
+        """
+        where, args = [], []
+        if patient is not None:
+            where.append("s.patient_id = ?")
+            args.append(patient)
+        if modality is not None:
+            where.append("UPPER(s.modality) = ?")
+            args.append(modality.upper())
+        if date is not None:
+            start, end = parse_date_range(date) if isinstance(date, str) else date
+            if start:
+                where.append("t.study_date >= ?")
+                args.append(start)
+            if end:
+                where.append("t.study_date <= ?")
+                args.append(end)
+        if study is not None:
+            where.append("s.study_instance_uid = ?")
+            args.append(study)
+        if uid is not None:
+            where.append("s.series_instance_uid = ?")
+            args.append(uid)
+        sql = (
+            "SELECT s.patient_id, p.patient_name, s.study_instance_uid, t.study_date, "
+            "t.study_time, t.study_description, t.accession_number, s.series_instance_uid, "
+            "s.series_number, s.series_description, s.modality, s.images, s.files, s.groups, "
+            "s.broken, s.folder, s.attrs FROM series s JOIN studies t USING (study_instance_uid) "
+            "LEFT JOIN patients p ON p.patient_id = s.patient_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY s.patient_id, t.study_date, t.study_time, s.study_instance_uid, "
+            "s.series_number, s.series_instance_uid"
+        )
+        out = []
+        for row in self.db.execute(sql, args):
+            *values, attrs = row
+            rec = SeriesRecord(*[("" if v is None and i != 8 else v) for i, v in enumerate(values)])
+            rec.attributes = json.loads(attrs) if attrs else {}
+            out.append(rec)
+        return out
+
+    def files(self, uid: str) -> list[SourceFile]:
+        """The files of series `uid` (sorted by path) with their size and mtime."""
+        rows = self.db.execute(
+            "SELECT f.path, f.size, f.mtime_ns FROM instances i JOIN files f USING (path) "
+            "WHERE i.series_instance_uid = ? ORDER BY f.path",
+            (uid,),
+        )
+        return [SourceFile(p, s, m) for p, s, m in rows]
+
+    def broken(self) -> list[tuple[str, str]]:
+        """(path, error) of the files that could not be read."""
+        rows = self.db.execute("SELECT path, error FROM files WHERE kind = 'broken' ORDER BY path")
+        return [(p, e or "") for p, e in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of patients, studies, series, instances and files in the catalogue."""
+        out = {}
+        for table in ("patients", "studies", "series", "instances", "files"):
+            (out[table],) = self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        return out
+
+    def __iter__(self) -> Iterator[SeriesRecord]:
+        return iter(self.series())
+
+
+def _common_folder(paths: Sequence[str]) -> str:
+    """The deepest folder (or ``archive?folder``) holding all `paths`.
+
+    Examples
+    --------
+    >>> _common_folder(["/a/b/1.dcm", "/a/b/2.dcm"])
+    '/a/b'
+    >>> _common_folder(["/x/s.zip?p1/s1/1", "/x/s.zip?p1/s1/2"])
+    '/x/s.zip?p1/s1'
+    """
+    if not paths:
+        return ""
+    archives = {p.partition("?")[0] for p in paths if "?" in p}
+    if len(archives) == 1 and all("?" in p for p in paths):
+        (archive,) = archives
+        inner = [p.partition("?")[2] for p in paths]
+        folder = os.path.dirname(inner[0]) if len(inner) == 1 else os.path.commonpath(inner)
+        if len(inner) > 1 and folder in inner:
+            folder = os.path.dirname(folder)
+        return f"{archive}?{folder}" if folder else archive
+    plain = [p.partition("?")[0] for p in paths]
+    if len(plain) == 1 or len(set(plain)) == 1:
+        return plain[0] if plain[0] in archives else os.path.dirname(plain[0])
+    return os.path.commonpath(plain)
+
+
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "Catalog",
+    "CatalogError",
+    "IndexReport",
+    "SeriesRecord",
+    "SourceFile",
+    "parse_date_range",
+]
