@@ -50,7 +50,9 @@ def make_archive(root: Path) -> Archive:
     out = Archive(export)
 
     def add(folder: Path, shape: tuple[int, ...], number: int, desc: str, **kw: object) -> str:
-        s = make_dicom_series(folder, shape=shape, SeriesNumber=number, SeriesDescription=desc, **kw)
+        s = make_dicom_series(
+            folder, shape=shape, SeriesNumber=number, SeriesDescription=desc, **kw
+        )
         out.series[s.series_instance_uid] = s
         return s.series_instance_uid
 

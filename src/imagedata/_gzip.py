@@ -89,7 +89,9 @@ def native_level(name: str, level: int | None) -> int:
     return 1 if level is None else level
 
 
-def compress(data: bytes | memoryview, level: int | None = None, prefer: str | None = None) -> bytes:
+def compress(
+    data: bytes | memoryview, level: int | None = None, prefer: str | None = None
+) -> bytes:
     """Compress `data` into one standard gzip member with the fastest backend.
 
     Parameters
@@ -117,4 +119,3 @@ def decompress(data: bytes) -> bytes:
 
 
 __all__ = ["BACKENDS", "backend", "check_level", "compress", "decompress", "native_level"]
-

@@ -478,14 +478,15 @@ class Catalog:
         rows = db.execute(
             "SELECT i.series_instance_uid, i.study_instance_uid, i.patient_id, "
             "MIN(i.series_number), MIN(i.series_description), MIN(i.modality), "
-            "SUM(i.frames), COUNT(*), COUNT(DISTINCT NULLIF(i.signature, 'broken')), SUM(i.signature = 'broken'), "
+            "SUM(i.frames), COUNT(*), COUNT(DISTINCT NULLIF(i.signature, 'broken')), "
+            "SUM(i.signature = 'broken'), "
             "MIN(i.study_date), "
             "a.attrs FROM instances i LEFT JOIN series_attrs a "
             "ON a.series_instance_uid = i.series_instance_uid GROUP BY i.series_instance_uid"
         ).fetchall()
-        for uid, study, patient, number, desc, modality, images, files, groups, bad, date, a in rows:
+        for *row, date, a in rows:
+            uid, study, patient = row[:3]
             attrs = json.loads(a) if a else {}
-            row = (uid, study, patient, number, desc, modality, images, files, groups, bad)
             db.execute(
                 "INSERT INTO series VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*row, self._folder(uid), a),
@@ -579,7 +580,8 @@ class Catalog:
         out = []
         for row in self.db.execute(sql, args):
             *values, attrs = row
-            rec = SeriesRecord(*[("" if v is None and i != 8 else v) for i, v in enumerate(values)])
+            cleaned: list[Any] = [("" if v is None and i != 8 else v) for i, v in enumerate(values)]
+            rec = SeriesRecord(*cleaned)
             rec.attributes = json.loads(attrs) if attrs else {}
             out.append(rec)
         return out
