@@ -17,7 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "show": ("imagedata.cli.show", "look at a series (viewer, or a PNG montage)"),
     "stats": ("imagedata.cli.stats", "voxel statistics per series"),
     "calc": ("imagedata.cli.calc", "voxel-wise arithmetic over series"),
-    "ls": ("imagedata.cli.ls", "list patients/studies/series on a PACS"),
+    "ls": ("imagedata.cli.ls", "list patients/studies/series on a PACS or in a catalogue"),
+    "index": ("imagedata.cli.index", "catalogue DICOM folders/archives in SQLite"),
     "listen": ("imagedata.cli.listen", "receive images from a PACS (storage SCP)"),
     "anonymize": ("imagedata.cli.anonymize", "de-identify DICOM files (PS3.15 Basic Profile)"),
 }

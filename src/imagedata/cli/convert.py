@@ -26,6 +26,9 @@ EPILOG = """examples:
   imagedata convert dicom_folder/ nifti_out/ --to nifti
   imagedata convert study.zip sorted/ --to nifti        (one sub-folder per series)
   imagedata convert mask.nii.gz mask_dicom/ --template dicom_folder/ --serdes "Tumour mask"
+  imagedata convert export/ nifti/ --recursive --to nifti --workers 4   (whole archives, see below)
+  imagedata convert export/ bids/ --recursive --bids
+  imagedata convert --db catalog.sqlite nifti/ --modality MR --scheduler tcp://10.0.0.5:8786
 """
 
 #: File name extensions of each output format (for naming one file per series).
@@ -96,6 +99,17 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing output file or folder"
     )
+    parser.add_argument(
+        "--compression-level",
+        type=int,
+        choices=range(1, 10),
+        metavar="1-9",
+        help=".nii.gz compression: 1 fastest (default) .. 9 smallest",
+    )
+    if not legacy:
+        from imagedata.cli import _batch
+
+        _batch.add_options(parser)
     return parser
 
 
@@ -219,11 +233,17 @@ def _write_options(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
         options["overwrite"] = True
     if fmt == "dicom" and args.keep_uid:
         options["keep_uid"] = True
+    if fmt == "nifti" and args.compression_level is not None:
+        options["compression_level"] = args.compression_level
     return options
 
 
 def convert(args: argparse.Namespace) -> int:
     """Run ``convert`` with parsed arguments."""
+    if getattr(args, "recursive", False) or getattr(args, "db", None):
+        from imagedata.cli import _batch
+
+        return _batch.convert_batch(args)
     inputs, output, formats = _split(args)
     _inputs.check_inputs(inputs)
     for fmt in formats:

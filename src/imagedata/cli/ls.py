@@ -1,4 +1,4 @@
-"""``imagedata ls URL``: list the patients, studies and series on a PACS.
+"""``imagedata ls URL``: list the patients, studies and series on a PACS (or ``--db`` a catalogue).
 
 Examples
 --------
@@ -15,12 +15,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from imagedata.cli._common import parser_for, run
+from imagedata.cli import _catalog
+from imagedata.cli._common import UsageError, parser_for, run
 
 EPILOG = """examples:
   imagedata ls dicom://127.0.0.1:4242/ORTHANC
   imagedata ls "dicom://pacs:104/PACS?PatientID=P1&Modality=MR"
   imagedata ls "dicomweb+http://127.0.0.1:8042/dicom-web?StudyDate=20240101-20240331"
+  imagedata ls --db catalog.sqlite --patient P1 --modality MR --date 2024-01-01:2024-06-30 --json
 
 The password and token may also come from IMAGEDATA_PASSWORD / IMAGEDATA_TOKEN."""
 
@@ -31,10 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ls",
         "List patients, studies and series on a PACS (C-FIND or QIDO-RS). Query keys in the "
         "URL (PatientID, StudyInstanceUID, SeriesNumber, Modality, StudyDate=A-B ...) narrow "
-        "the list.",
+        "the list. With --db FILE, list the series of a catalogue made by 'imagedata index'.",
         EPILOG,
     )
-    parser.add_argument("url", help="dicom://host:port/AET?... or dicomweb+http(s)://host/root?...")
+    parser.add_argument(
+        "url", nargs="?", help="dicom://host:port/AET?... or dicomweb+http(s)://host/root?..."
+    )
+    parser.add_argument("--db", metavar="FILE", help="list a catalogue (imagedata index) instead")
+    parser.add_argument("--json", action="store_true", help="with --db: a JSON list of series")
+    _catalog.add_query_options(parser)
     parser.add_argument("--calling-aet", help="our AE title (default IMAGEDATA)")
     parser.add_argument("--timeout", type=float, help="seconds per network operation (default 30)")
     parser.add_argument("--username", help="DICOMweb user (HTTP basic authentication)")
@@ -78,6 +85,12 @@ def format_tree(tree: Sequence[tuple[Any, Sequence[Any]]], studies_only: bool = 
 
 
 def _body(args: argparse.Namespace) -> int:
+    if args.db:
+        if args.url:
+            raise UsageError("give a PACS URL or --db FILE, not both")
+        return _catalog.list_catalog(args)
+    if not args.url:
+        raise UsageError("give a PACS URL, or --db FILE for a catalogue")
     from imagedata.transports import list_url
 
     options = {

@@ -1,0 +1,161 @@
+"""One task of a batch conversion: read one series from its files and write it.
+
+:func:`run_task` is what a worker process (local or on a Dask cluster) runs.  It
+never raises for a bad series: the error comes back in the :class:`Result`, with
+the warnings the series gave, so one bad series never stops the batch.  A series
+whose images split into several geometry groups (a localizer inside the series) is
+written once per group: the target, then ``<target>_g2``, ``<target>_g3`` ...; if
+one group fails, the outputs of the others are removed again (a failed series
+leaves no output).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagedata.archives import Member, expand
+from imagedata.catalog import SourceFile
+from imagedata.errors import ImageDataError, ReadError
+
+logger = logging.getLogger(__name__)
+
+#: ``f(done, total, stage)``, as the DICOM reader and the writers call it.
+ProgressCallback = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a worker needs to convert one series (picklable, no open files)."""
+
+    key: str
+    label: str
+    sources: tuple[SourceFile, ...]
+    target: str
+    fmt: str
+    extension: str = ""
+    input_order: str = "auto"
+    write_options: dict[str, Any] = field(default_factory=dict)
+
+    def source_list(self) -> list[list[Any]]:
+        """[[path, size, mtime_ns], ...] as the manifest records them."""
+        return [[s.path, s.size, s.mtime_ns] for s in self.sources]
+
+
+@dataclass
+class Result:
+    """What became of one task."""
+
+    key: str
+    status: str
+    outputs: list[str] = field(default_factory=list)
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+    sha256: str = ""
+    seconds: float = 0.0
+    images: int = 0
+
+
+def members_of(paths: Sequence[str]) -> list[Member]:
+    """Members for file paths and ``archive?member`` names (each archive opened once)."""
+    out: dict[str, Member] = {}
+    archives: dict[str, set[str]] = {}
+    for p in paths:
+        base, sep, _ = p.partition("?")
+        if sep:
+            archives.setdefault(base, set()).add(p)
+        else:
+            out[p] = Member(p, Path(p))
+    for archive, wanted in archives.items():
+        found = {m.name: m for m in expand(archive) if m.name in wanted}
+        missing = sorted(wanted - set(found))
+        if missing:
+            raise ReadError(f"{missing[0]}: no longer in the archive; re-index or re-run")
+        out.update(found)
+    return [out[p] for p in paths]
+
+
+def _digest(members: Sequence[Member]) -> str:
+    """SHA-256 over the bytes of all members, in order."""
+    h = hashlib.sha256()
+    for m in members:
+        h.update(m.read_bytes())
+    return h.hexdigest()
+
+
+def _error_text(err: BaseException) -> str:
+    if isinstance(err, (ImageDataError, OSError, ValueError)):
+        return " ".join(str(err).split()) or type(err).__name__
+    frame = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+    return f"internal error ({type(err).__name__}: {err}{where})"
+
+
+def _targets(task: Task, n: int) -> list[Path]:
+    from imagedata.batch._layout import with_suffix
+
+    return [
+        Path(task.target if k == 0 else with_suffix(task.target, f"_g{k + 1}", task.extension))
+        for k in range(n)
+    ]
+
+
+def _write_groups(
+    task: Task, groups: Sequence[Any], progress: ProgressCallback | bool
+) -> tuple[list[str], int]:
+    """Read and write each group; on failure remove what was written and raise."""
+    from imagedata.formats.dicom.reader import read_group
+    from imagedata.series import Series
+
+    written: list[str] = []
+    images = 0
+    try:
+        for group, target in zip(groups, _targets(task, len(groups))):
+            arr, header = read_group(group, input_order=task.input_order, progress=progress)
+            si = Series(arr)
+            si.header = header
+            images += len(group.images)
+            written.extend(
+                si.write(
+                    target, formats=[task.fmt], overwrite=True, progress=progress,
+                    **task.write_options,
+                )
+            )
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return written, images
+
+
+def run_task(task: Task, progress: ProgressCallback | bool = False) -> Result:
+    """Convert one series; return a :class:`Result` (errors included, never raised).
+
+    `progress` is passed to the reader and writer (per-stage bars when run in the
+    process that shows them); workers run quietly.
+    """
+    from imagedata.formats.dicom.reader import scan_groups
+
+    start = time.perf_counter()
+    result = Result(task.key, "failed")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            members = members_of([s.path for s in task.sources])
+            result.sha256 = _digest(members)
+            groups = scan_groups(members, source=task.label, progress=progress)
+            result.outputs, result.images = _write_groups(task, groups, progress)
+            result.status = "done"
+        except Exception as err:
+            result.error = _error_text(err)
+            logger.debug("%s failed", task.label, exc_info=True)
+    result.warnings = [" ".join(str(w.message).split()) for w in caught]
+    result.seconds = time.perf_counter() - start
+    return result
