@@ -18,11 +18,11 @@ the running ones stopped (their writers remove their temporary files).
 from __future__ import annotations
 
 import contextlib
-from contextlib import AbstractContextManager
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from typing import Any
 
 from imagedata._optional import import_optional

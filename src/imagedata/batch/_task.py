@@ -124,7 +124,10 @@ def _write_groups(
             images += len(group.images)
             written.extend(
                 si.write(
-                    target, formats=[task.fmt], overwrite=True, progress=progress,
+                    target,
+                    formats=[task.fmt],
+                    overwrite=True,
+                    progress=progress,
                     **task.write_options,
                 )
             )
