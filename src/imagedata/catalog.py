@@ -360,8 +360,9 @@ class Catalog:
         todo: list[_Unit] = []
         for u in units:
             seen.add(u.path)
-            if known.get(u.path) == (u.size, u.mtime_ns):
-                report.unchanged += 1
+            old = known.get(u.path)
+            if old is not None and old[:2] == (u.size, u.mtime_ns):
+                report.unchanged += old[2]
             else:
                 todo.append(u)
         report.removed = self._forget([p for p in known if p not in seen])
@@ -387,14 +388,16 @@ class Catalog:
         logger.info("indexed %s: %s", ", ".join(roots), report)
         return report
 
-    def _known(self, roots: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """{file or archive path: (size, mtime_ns)} of what the catalogue holds under `roots`."""
-        out: dict[str, tuple[int, int]] = {}
-        rows = self.db.execute("SELECT path, container, size, mtime_ns FROM files")
-        for path, container, size, mtime in rows:
-            key = container or path
+    def _known(self, roots: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """{file or archive path: (size, mtime_ns, files)} the catalogue holds under `roots`."""
+        out: dict[str, tuple[int, int, int]] = {}
+        rows = self.db.execute(
+            "SELECT COALESCE(container, path), MIN(size), MIN(mtime_ns), COUNT(*) FROM files "
+            "GROUP BY COALESCE(container, path)"
+        )
+        for key, size, mtime, n in rows:
             if _under(key, roots):
-                out[key] = (size, mtime)
+                out[key] = (size, mtime, n)
         return out
 
     def _forget(self, paths: Sequence[str]) -> int:

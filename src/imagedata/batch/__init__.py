@@ -25,12 +25,13 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,54 @@ def _bids_description(out: Path) -> None:
         path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
+#: Name parts of the temporary files writers leave beside a target when killed.
+_LEFTOVERS = (".imagedata-tmp-", ".imagedata-old-")
+
+
+def _remove_leftovers(out: Path) -> int:
+    """Remove temporary folders of writers killed in an earlier run; return how many."""
+    import shutil
+
+    removed = 0
+    for root, dirs, files in os.walk(out):
+        for name in [*dirs, *files]:
+            if name.startswith(".") and any(tag in name for tag in _LEFTOVERS):
+                path = Path(root) / name
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                    if name in dirs:
+                        dirs.remove(name)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        logger.info("%s: removed %d temporary files of an interrupted run", out, removed)
+    return removed
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.imagedata-batch.lock``: one batch at a time per output folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    with open(out / ".imagedata-batch.lock", "w") as fp:
+        try:
+            fcntl.flock(fp.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            raise BatchError(
+                f"{out}: another conversion writes into this folder; wait for it to finish "
+                "or choose another output folder"
+            ) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(fp.fileno(), fcntl.LOCK_UN)
+
+
 def convert_all(
     sources: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -327,15 +376,26 @@ def convert_all(
     if not sources and db is None:
         raise BatchError("give the sources to convert, or a catalogue (db)")
     _check_out(out, sources)
+    with _locked(out):
+        _remove_leftovers(out)
+        return _convert_locked(sources, out, options, db, query or {})
+
+
+def _convert_locked(
+    sources: Sequence[str | os.PathLike[str]],
+    out: Path,
+    options: BatchOptions,
+    db: str | os.PathLike[str] | None,
+    query: dict[str, Any],
+) -> BatchReport:
     report = BatchReport(str(out))
     with Catalog(":memory:" if db is None else db) as catalog:
         if sources:
             catalog.index(sources)
         report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
-        records = select(catalog, sources, query or {})
+        records = select(catalog, sources, query)
         manifest = Manifest.load(out)
         tasks, report.skipped = plan(records, catalog, out, options, manifest)
-    out.mkdir(parents=True, exist_ok=True)
     if options.on_plan is not None:
         options.on_plan(len(tasks) + len(report.skipped), len(report.skipped))
     runner = _Runner(out, manifest, report, options)
