@@ -121,9 +121,7 @@ def render(pattern: str, attrs: Mapping[str, Any], extension: str = "") -> str:
         text = body.format(**values)
     except (ValueError, KeyError, IndexError) as err:
         raise LayoutError(f"layout {pattern!r} cannot format {values}: {err}") from err
-    parts = [safe_part(p) for p in text.split("/") if p.strip()]
-    if not parts:
-        parts = [EMPTY]
+    parts = [safe_part(p) for p in text.split("/")]
     parts[-1] += extension
     return "/".join(parts)
 
@@ -177,6 +175,8 @@ class Names:
         candidate, k = relpath, 1
         while not self.free(candidate):
             k += 1
+            if k > 10_000:
+                raise LayoutError(f"{relpath}: no free name (a folder above it is an output?)")
             candidate = with_suffix(relpath, f"_{k}", extension)
         self.reserve(candidate)
         return candidate
