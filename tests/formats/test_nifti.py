@@ -16,6 +16,7 @@ from imagedata import geometry
 from imagedata.axis import tag_axis
 from imagedata.errors import MissingDependencyError, ReadError, WriteError
 from imagedata.formats import _bids
+from imagedata.formats import nifti as nifti_module
 from imagedata.formats.nifti import to_nibabel
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
@@ -470,11 +471,11 @@ def test_sidecar_fills_template_of_plain_nifti(tmp_path: Path) -> None:
 
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_save(img: object, filename: str) -> None:
+    def broken_save(img: object, filename: Path, level: int | None) -> None:
         Path(filename).write_bytes(b"\0" * 100)  # half a file, then the disk is full
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(nib, "save", broken_save)
+    monkeypatch.setattr(nifti_module, "_save", broken_save)  # where every NIfTI file is written
     si = synthetic(tmp_path / "src", (3, 2, 4, 5), order="b", tag_values=[0.0, 500.0, 1000.0])
     with pytest.raises(WriteError, match="No space left"):
         si.write(tmp_path / "out" / "x.nii.gz", formats=["nifti"])

@@ -30,6 +30,9 @@ from imagedata.batch._task import ProgressCallback, Result, Task, run_task
 
 logger = logging.getLogger(__name__)
 
+#: How long to try to reach a Dask scheduler.
+CONNECT_TIMEOUT = "10s"
+
 #: ``stage_bars(label)``: a context manager yielding a progress callback (or None).
 StageBars = Callable[[str], AbstractContextManager[ProgressCallback | None]]
 
@@ -89,7 +92,7 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         )
         return distributed.Client(cluster), cluster
     try:
-        return distributed.Client(scheduler, timeout="30s"), None
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT), None
     except OSError as err:
         raise ConnectionError(
             f"cannot reach the Dask scheduler at {scheduler} ({err}); check the address "
