@@ -249,7 +249,7 @@ class _Runner:
                     "images": result.images,
                 }
             )
-            self.report.done.append({**entry, "outputs": outputs})
+            self.report.done.append({**entry, "outputs": outputs, "peak_mib": result.peak_mib})
             self.counts["done"] += 1
         else:
             self.manifest.append({"event": "failed", **entry, "error": result.error})

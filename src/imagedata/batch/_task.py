@@ -61,6 +61,8 @@ class Result:
     sha256: str = ""
     seconds: float = 0.0
     images: int = 0
+    #: Peak resident memory of the process that ran the task, MiB (None when unknown).
+    peak_mib: float | None = None
 
 
 def members_of(paths: Sequence[str]) -> list[Member]:
@@ -161,4 +163,14 @@ def run_task(task: Task, progress: ProgressCallback | bool = False) -> Result:
             logger.debug("%s failed", task.label, exc_info=True)
     result.warnings = [" ".join(str(w.message).split()) for w in caught]
     result.seconds = time.perf_counter() - start
+    result.peak_mib = _peak_mib()
     return result
+
+
+def _peak_mib() -> float | None:
+    """Peak resident memory of this process so far (Linux: ru_maxrss in KiB)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
