@@ -172,7 +172,7 @@ def test_safe_names() -> None:
     assert safe_part("NUL") == "NUL_" and safe_part("com1.txt") == "com1.txt_"
     assert safe_part(".hidden") == "hidden" and safe_part("") == "none"
     assert safe_part("Ü-é") == "-" and safe_part("Müller") == "M_ller"
-    assert len(safe_part("x" * 200)) == 64
+    assert len(safe_part("x" * 200)) == 100
     assert render("{SeriesNumber:03d}_{SeriesDescription}", {"SeriesDescription": "../x"}) == (
         "000_.._x"
     )
@@ -311,3 +311,22 @@ def test_interrupted_run_leaves_only_complete_outputs(tmp_path: Path, how: str) 
     assert len(report.done) + len(report.skipped) == 12 and report.failed == []
     assert len(_complete(out)) == 12
     assert [p for p in out.rglob("*") if ".imagedata-tmp-" in p.name] == []
+
+
+def test_batch_options_need_recursive(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    truth = make_dicom_series(tmp_path / "one", shape=(3, 6, 8))
+    for extra in (["--patient", "P1"], ["--workers", "2"], ["--layout", "{PatientID}"]):
+        code = convert_cli.main([str(truth.path), str(tmp_path / "o.nii.gz"), *extra])
+        assert code == 2
+        assert f"{extra[0]} needs --recursive" in capsys.readouterr().err
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_layout_may_use_descriptive_attributes(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    layout = "{PatientName}/{StudyTime}/{AccessionNumber}_{SeriesInstanceUID}.nii"
+    report = convert_all([archive.root], out, BatchOptions(workers=1, layout=layout))
+    assert len(report.done) == 6
+    for entry in report.done:
+        assert entry["target"] == f"Synthetic_Patient/120000/ACC0001_{entry['key']}.nii"
+        assert (out / entry["target"]).is_file()

@@ -41,13 +41,19 @@ from imagedata.batch._layout import DEFAULT_LAYOUT, LayoutError
 from imagedata.batch._manifest import MANIFEST, Manifest
 from imagedata.batch._run import StageBars, run_dask, run_pool, run_serial
 from imagedata.batch._task import Result, Task
-from imagedata.catalog import Catalog, SeriesRecord
+from imagedata.catalog import DESCRIPTIVE, Catalog, SeriesRecord
 from imagedata.errors import ImageDataError
 
 logger = logging.getLogger(__name__)
 
 #: File name of the report in the output folder.
 REPORT = "imagedata-report.json"
+
+
+#: The attributes a layout may use: the catalogue's series fields and descriptive attributes.
+LAYOUT_FIELDS = frozenset(
+    {f for f in SeriesRecord.__dataclass_fields__ if f != "attributes"} | set(DESCRIPTIVE)
+)
 
 
 class BatchError(ImageDataError, ValueError):
@@ -147,9 +153,8 @@ def plan(
     manifest: Manifest,
 ) -> tuple[list[Task], list[str]]:
     """The tasks to run and the relative targets skipped as finished and unchanged."""
-    layout_fields = set(records[0].as_dict()) if records else set()
     if not options.bids:
-        _layout.check(options.layout or DEFAULT_LAYOUT, layout_fields or {"PatientID"})
+        _layout.check(options.layout or DEFAULT_LAYOUT, LAYOUT_FIELDS)
     owned = set(manifest.targets.values())
 
     def exists(rel: str) -> bool:  # something not ours is there
@@ -394,6 +399,8 @@ def _convert_locked(
             catalog.index(sources)
         report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
         records = select(catalog, sources, query)
+        if not sources:  # the catalogue's own sources must not overlap OUT either
+            _check_out(out, sorted({r.Folder.partition("?")[0] for r in records}))
         manifest = Manifest.load(out)
         tasks, report.skipped = plan(records, catalog, out, options, manifest)
     if options.on_plan is not None:

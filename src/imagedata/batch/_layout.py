@@ -4,7 +4,7 @@ A layout is a :meth:`str.format` pattern over DICOM keywords, e.g.
 ``{PatientID}/{StudyDate}_{StudyDescription}/{SeriesNumber:03d}_{SeriesDescription}``.
 Each ``/``-separated part becomes one folder (or, last, the file or folder of the
 series), made safe for every file system: only letters, digits, ``-``, ``_`` and
-``.``; no leading dot; no Windows device name (CON, NUL, COM1 ...); at most 64
+``.``; no leading dot; no Windows device name (CON, NUL, COM1 ...); at most 100
 characters.  Two series that get the same name (compared case-insensitively, as on
 macOS and Windows) get distinct ones: ``name``, ``name_2``, ``name_3`` ...
 
@@ -49,7 +49,7 @@ class LayoutError(ImageDataError, ValueError):
     """A layout pattern that cannot be used (unknown attribute, bad format)."""
 
 
-def safe_part(text: str, limit: int = 64) -> str:
+def safe_part(text: str, limit: int = 100) -> str:
     """One path component safe on every file system.
 
     Examples

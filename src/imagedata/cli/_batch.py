@@ -61,6 +61,26 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     _catalog.add_query_options(parser)
 
 
+#: Whole-archive options (dest -> option) that need --recursive or --db.
+_BATCH_ONLY = {
+    "layout": "--layout",
+    "bids": "--bids",
+    "workers": "--workers",
+    "scheduler": "--scheduler",
+    "force": "--force",
+    "patient": "--patient",
+    "modality": "--modality",
+    "date": "--date",
+}
+
+
+def check_single(args: argparse.Namespace) -> None:
+    """Refuse whole-archive options in single-series mode (they would be ignored)."""
+    for dest, option in _BATCH_ONLY.items():
+        if getattr(args, dest, None) not in (None, False):
+            raise UsageError(f"{option} needs --recursive (or --db)")
+
+
 def _check(args: argparse.Namespace) -> tuple[list[str], Path, str]:
     """(sources, OUT, format) of a batch; usage errors for options that do not apply."""
     for dest, option in _SINGLE_ONLY.items():

@@ -244,6 +244,10 @@ def convert(args: argparse.Namespace) -> int:
         from imagedata.cli import _batch
 
         return _batch.convert_batch(args)
+    if hasattr(args, "recursive"):
+        from imagedata.cli import _batch
+
+        _batch.check_single(args)
     inputs, output, formats = _split(args)
     _inputs.check_inputs(inputs)
     for fmt in formats:
