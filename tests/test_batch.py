@@ -330,3 +330,14 @@ def test_layout_may_use_descriptive_attributes(archive: Archive, tmp_path: Path)
     for entry in report.done:
         assert entry["target"] == f"Synthetic_Patient/120000/ACC0001_{entry['key']}.nii"
         assert (out / entry["target"]).is_file()
+
+
+def test_manifest_line_cut_by_a_kill(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert_all([archive.root], out, BatchOptions(workers=1))
+    manifest = out / MANIFEST
+    manifest.write_text(manifest.read_text() + '{"event":"done","key":"1.2.')
+    again = convert_all([archive.root], out, BatchOptions(workers=1))
+    assert len(again.skipped) == 6 and len(again.failed) == 1
+    lines = manifest.read_text().splitlines()
+    assert json.loads(lines[-1])["event"] == "failed"  # appended on a line of its own

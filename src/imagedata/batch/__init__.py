@@ -225,9 +225,11 @@ class _Runner:
         self.counts = {"done": 0, "failed": 0, "skipped": len(report.skipped)}
 
     def start(self, tasks: Sequence[Task]) -> None:
-        for t in tasks:
-            self.tasks[t.key] = t
-            self.manifest.append({"event": "start", "key": t.key, "target": self._rel(t.target)})
+        self.tasks.update((t.key, t) for t in tasks)
+        if tasks:
+            self.manifest.append(
+                *({"event": "start", "key": t.key, "target": self._rel(t.target)} for t in tasks)
+            )
 
     def _rel(self, path: str) -> str:
         return Path(path).relative_to(self.out).as_posix()

@@ -72,20 +72,37 @@ class Manifest:
             event.get("outputs")
         )
 
-    def append(self, event: dict[str, Any]) -> None:
-        """Add one event and flush it to disk."""
+    def append(self, *events: dict[str, Any]) -> None:
+        """Add events and flush them to disk (one fsync for all)."""
         if self._fp is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut = _ends_cut(self.path)
             self._fp = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._fp.write(json.dumps(event, separators=(",", ":")) + "\n")
+            if cut:  # a line cut short by a kill: end it, so the next record stands alone
+                self._fp.write("\n")
+        self._fp.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events))
         self._fp.flush()
         os.fsync(self._fp.fileno())
-        self.last[str(event["key"])] = event
-        if event.get("target"):
-            self.targets[str(event["key"])] = str(event["target"])
+        for event in events:
+            self.last[str(event["key"])] = event
+            if event.get("target"):
+                self.targets[str(event["key"])] = str(event["target"])
 
     def close(self) -> None:
         """Close the manifest file."""
         if self._fp is not None:
             self._fp.close()
             self._fp = None
+
+
+def _ends_cut(path: Path) -> bool:
+    """True when the file exists, is not empty and does not end with a newline."""
+    try:
+        with open(path, "rb") as fp:
+            fp.seek(0, os.SEEK_END)
+            if fp.tell() == 0:
+                return False
+            fp.seek(-1, os.SEEK_END)
+            return fp.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
