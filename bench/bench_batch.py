@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--skip-gzip", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args()
     if shutil.which("dcm2niix") is None:
         sys.exit("dcm2niix is not installed (make system-tools installs it)")
@@ -222,7 +223,8 @@ def main() -> None:
         tmp = Path(d)
         if not args.skip_gzip:
             print(bench_gzip(tmp, args.repeat), "\n")
-        print(bench_batch(tmp, args.series, args.slices, args.skip_dask))
+        if not args.skip_batch:
+            print(bench_batch(tmp, args.series, args.slices, args.skip_dask))
 
 
 if __name__ == "__main__":

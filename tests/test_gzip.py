@@ -74,3 +74,18 @@ def test_bad_compression_level_is_refused(tmp_path: Path) -> None:
             tmp_path / "x.nii.gz", formats=["nifti"], compression_level=0
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gzip_writer_streams_and_refuses_backward_seeks(tmp_path: Path) -> None:
+    path = tmp_path / "s.gz"
+    with _gzip.GzipWriter(path, 9) as fp:
+        fp.write(b"head")
+        fp.seek(8)  # forward: zeros
+        assert fp.tell() == 8
+        with pytest.raises(OSError, match="cannot seek backwards"):
+            fp.seek(2)
+        fp.write(memoryview(np.arange(4, dtype=np.int16)))
+    assert (
+        gzip.decompress(path.read_bytes())
+        == b"head\0\0\0\0" + np.arange(4, dtype=np.int16).tobytes()
+    )

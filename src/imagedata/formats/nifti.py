@@ -414,7 +414,8 @@ def _save(img: Any, path: Path, level: int | None) -> None:
     if not path.name.lower().endswith(".gz"):
         _nib().save(img, str(path))
         return
-    path.write_bytes(_gzip.compress(img.to_bytes(), level))
+    with _gzip.GzipWriter(path, level) as fp:  # nibabel writes in chunks, compressed as they come
+        img.to_file_map(img.make_file_map({"image": fp, "header": fp}))
 
 
 def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:
