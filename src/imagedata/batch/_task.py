@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 import traceback
 import warnings
@@ -168,9 +169,21 @@ def run_task(task: Task, progress: ProgressCallback | bool = False) -> Result:
 
 
 def _peak_mib() -> float | None:
-    """Peak resident memory of this process so far (Linux: ru_maxrss in KiB)."""
+    """Peak resident memory of this process so far, MiB.
+
+    Linux: VmHWM (ru_maxrss would carry the peak of the process that started this one
+    across exec); elsewhere ru_maxrss; None when neither is available.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fp:
+            for line in fp:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except (OSError, ValueError):
+        pass
     try:
         import resource
     except ImportError:  # not on POSIX
         return None
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)
