@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imagedata.cli import _catalog, _common
+from imagedata.cli import _catalog, _common, _inputs
 from imagedata.cli._common import UsageError
 
 #: Single-series options that have no meaning for a batch.
@@ -103,10 +103,8 @@ def _check(args: argparse.Namespace) -> tuple[list[str], Path, str]:
     fmt = args.to or "nifti"
     if args.bids and fmt != "nifti":
         raise UsageError("--bids writes NIfTI; leave out --to or give --to nifti")
-    from imagedata.cli.convert import check_format
-
-    _common.check_inputs(sources)
-    return sources, out, check_format(fmt)
+    _inputs.check_inputs(sources)
+    return sources, out, fmt
 
 
 class _SeriesBar:
@@ -142,7 +140,7 @@ def _stage_bars(label: str, quiet: bool) -> Iterator[Any]:
 
 
 def convert_batch(args: argparse.Namespace) -> int:
-    """Run the whole-archive mode of ``imagedata convert``."""
+    """Run the whole-archive mode of ``imagedata convert`` (``--to`` already checked)."""
     from imagedata.batch import BatchOptions, convert_all
 
     sources, out, fmt = _check(args)

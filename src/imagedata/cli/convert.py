@@ -243,6 +243,8 @@ def convert(args: argparse.Namespace) -> int:
     if getattr(args, "recursive", False) or getattr(args, "db", None):
         from imagedata.cli import _batch
 
+        if args.to:
+            check_format(args.to)
         return _batch.convert_batch(args)
     if hasattr(args, "recursive"):
         from imagedata.cli import _batch

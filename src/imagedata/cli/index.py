@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from imagedata.cli import _common
+from imagedata.cli import _common, _inputs
 
 EPILOG = """examples:
   imagedata index /data/pacs-export --db catalog.sqlite
@@ -53,7 +53,7 @@ def _counter(quiet: bool) -> Iterator[Any]:
 def _body(args: argparse.Namespace) -> int:
     from imagedata.catalog import Catalog
 
-    _common.check_inputs(args.sources)
+    _inputs.check_inputs(args.sources)
     with Catalog(args.db) as cat, _counter(args.quiet) as progress:
         report = cat.index(args.sources, progress=progress)
         counts = cat.counts()
