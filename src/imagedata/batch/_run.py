@@ -88,7 +88,7 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
     distributed = import_optional("distributed", "dask", "run on a Dask cluster")
     if scheduler == "local":
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         return distributed.Client(cluster), cluster
     try:
