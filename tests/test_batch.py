@@ -341,3 +341,19 @@ def test_manifest_line_cut_by_a_kill(archive: Archive, tmp_path: Path) -> None:
     assert len(again.skipped) == 6 and len(again.failed) == 1
     lines = manifest.read_text().splitlines()
     assert json.loads(lines[-1])["event"] == "failed"  # appended on a line of its own
+
+
+def test_tar_archive_inside_a_folder(tmp_path: Path) -> None:
+    import tarfile
+
+    truth = make_dicom_series(tmp_path / "stage" / "t1", shape=(4, 6, 8), PatientID="PT")
+    src = tmp_path / "src"
+    src.mkdir()
+    with tarfile.open(src / "cd.tar.gz", "w:gz") as tf:
+        tf.add(truth.path, arcname="t1")
+    report = convert_all([src], tmp_path / "out", BatchOptions(workers=1))
+    assert [e["key"] for e in report.done] == [truth.series_instance_uid]
+    nii = next(tmp_path / "out" / o for o in report.done[0]["outputs"] if o.endswith(".nii.gz"))
+    assert np.array_equal(_nifti_data(nii), truth.data)
+    again = convert_all([src], tmp_path / "out", BatchOptions(workers=1))
+    assert len(again.skipped) == 1
