@@ -357,3 +357,11 @@ def test_tar_archive_inside_a_folder(tmp_path: Path) -> None:
     assert np.array_equal(_nifti_data(nii), truth.data)
     again = convert_all([src], tmp_path / "out", BatchOptions(workers=1))
     assert len(again.skipped) == 1
+
+
+def test_nothing_to_convert_is_said(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "readme.txt").write_text("no images here")
+    assert convert_cli.main([str(src), str(tmp_path / "out"), "-r"]) == 0
+    assert "no DICOM series selected" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,9 @@ def convert_batch(args: argparse.Namespace) -> int:
         report = convert_all(sources, out, options, db=args.db, query=_catalog.query_of(args))
     finally:
         bar.close()
+    if not (report.done or report.failed or report.skipped):
+        where = ", ".join(sources) if sources else args.db
+        warnings.warn(f"no DICOM series selected in {where}; nothing converted", stacklevel=2)
     for item in report.failed:
         print(f"imagedata convert: failed: {item['label']}: {item['error']}", file=sys.stderr)
     _common.say(
