@@ -3,8 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-# Debian tools the tests check our output with (dcm2niix, dciodvfy, dcmtk, a real PACS).
-APT_TOOLS := dcm2niix:dcm2niix dciodvfy:dicom3tools dcmdump:dcmtk Orthanc:orthanc
+# Debian tools the tests check our output with (dcm2niix, dciodvfy, dcmtk, a real PACS);
+# pigz so that bench_batch.py compares with dcm2niix -z y as users run it.
+APT_TOOLS := dcm2niix:dcm2niix dciodvfy:dicom3tools dcmdump:dcmtk Orthanc:orthanc pigz:pigz
 APT_FILES := /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb
 
 .PHONY: demo test venv install install-test system-tools lint typecheck pytest bench clean
