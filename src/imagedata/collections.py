@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import warnings
 from collections.abc import Callable
@@ -104,11 +105,71 @@ class _Collection(dict):
             raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
         tmpl = self._template()
         value = None if tmpl is None else tmpl.get(keyword)
-        return (
-            None
-            if value is None
-            else (str(value) if not isinstance(value, (int, float)) else value)
-        )
+        if value is None:
+            return None
+        if keyword in _DATES:
+            return _date_or_time(keyword, str(value))
+        return str(value) if not isinstance(value, (int, float)) else value
+
+    def __getitem__(self, key: Any) -> Any:
+        """Entry by key, or by position (``study[0]``, as in imagedata 3.x)."""
+        if isinstance(key, int) and not isinstance(key, bool) and key not in self:
+            values = list(self.values())
+            try:
+                return values[key]
+            except IndexError:
+                raise IndexError(
+                    f"{type(self).__name__} has {len(values)} entries; index {key} is out of range"
+                ) from None
+        return super().__getitem__(key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._title()}: {len(self)} entries>"
+
+    def __str__(self) -> str:
+        lines = [f"{type(self).__name__}: {self._title()}"]
+        for value in self.values():
+            lines.extend("  " + line for line in _short(value).splitlines())
+        return "\n".join(lines)
+
+    def _title(self) -> str:
+        tmpl = self._template()
+        if tmpl is None:
+            return "(empty)"
+        keys = _TITLES.get(type(self).__name__, ("PatientID",))
+        if not keys:
+            return f"{len(self)} patients"
+        return " ".join(str(tmpl.get(k, "")) for k in keys if tmpl.get(k, "") != "") or "?"
+
+
+#: Attributes returned as datetime.datetime (dates) or datetime.time (times), as in 3.x.
+_DATES = frozenset({"StudyDate", "StudyTime", "PatientBirthDate"})
+
+#: What names a collection in its summary.
+_TITLES = {
+    "Study": ("StudyDate", "StudyTime", "StudyDescription"),
+    "Patient": ("PatientID", "PatientName"),
+    "Cohort": (),
+}
+
+
+def _date_or_time(keyword: str, text: str) -> Any:
+    """A DICOM DA as datetime.datetime, TM as datetime.time; the text when unparseable."""
+    try:
+        if keyword.endswith("Time"):
+            main = text.strip().split(".")[0]
+            fmt = "%H%M%S.%f" if "." in text else {2: "%H", 4: "%H%M"}.get(len(main), "%H%M%S")
+            return _dt.datetime.strptime(text.strip(), fmt).time()
+        return _dt.datetime.strptime(text.strip(), "%Y%m%d")
+    except ValueError:
+        logger.warning("%s %r is not a valid DICOM date/time; returned as text", keyword, text)
+        return text
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, Series):
+        return repr(value)
+    return str(value)
 
 
 class Study(_Collection):
