@@ -139,6 +139,10 @@ class _Collection(dict):
         keys = _TITLES.get(type(self).__name__, ("PatientID",))
         if not keys:
             return f"{len(self)} patients"
+        if type(self).__name__ == "Study":  # as 3.x: "Study: 2024-02-29 12:00:00 <description>"
+            date, time = self.studyDate, self.studyTime
+            when = f"{date.date() if isinstance(date, _dt.datetime) else date or ''} {time or ''}"
+            return f"{when.strip()} {self.studyDescription or ''}".strip() or "?"
         return " ".join(str(tmpl.get(k, "")) for k in keys if tmpl.get(k, "") != "") or "?"
 
 
@@ -147,7 +151,7 @@ _DATES = frozenset({"StudyDate", "StudyTime", "PatientBirthDate"})
 
 #: What names a collection in its summary.
 _TITLES = {
-    "Study": ("StudyDate", "StudyTime", "StudyDescription"),
+    "Study": ("StudyDate",),
     "Patient": ("PatientID", "PatientName"),
     "Cohort": (),
 }

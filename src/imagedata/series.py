@@ -685,7 +685,7 @@ class Series(np.ndarray):
 
 def _tag_of(keyword: str | int | tuple[int, int]) -> Any:
     if isinstance(keyword, str):
-        tag = tag_for_keyword(keyword)
+        tag = tag_for_keyword(keyword[:1].upper() + keyword[1:])  # 3.x: 'seriesNumber' too
         if tag is None:
             raise HeaderError(f"{keyword!r} is not a DICOM keyword (e.g. 'SeriesNumber')")
         return Tag(tag)
