@@ -442,6 +442,12 @@ def expand(destination: Any, fmt: str) -> Any:
     return destination
 
 
+def _is_keyword(text: str) -> bool:
+    from pydicom.datadict import tag_for_keyword
+
+    return text[:1].isupper() and tag_for_keyword(text) is not None
+
+
 def _default_format(si: Series, destination: Any) -> str:
     """The format a write without `formats` chooses (extension, input format, else DICOM)."""
     from imagedata import formats
@@ -463,13 +469,18 @@ def write(
     """``si.write(destination, opts=..., formats=...)`` with 3.x option names and ``%p``."""
     d, from_args = as_dict(opts)
     d.update(options)
-    _unknown(d, WRITE_ONLY | READ_ONLY | IGNORED | frozenset(UNSUPPORTED), from_args, set())
+    tags = {a.name for a in si.header.tag_axes}
+    _unknown(d, WRITE_ONLY | READ_ONLY | IGNORED | frozenset(UNSUPPORTED), from_args, tags)
     if isinstance(formats, str):
         formats = [formats]
     if not formats and _set(d.get("output_format")):
         out = d["output_format"]
         formats = [out] if isinstance(out, str) else list(out)
     target = _prepared(si, d)
+    back = {name: str(kw) for name, kw in d.items() if isinstance(kw, str) and _is_keyword(kw)}
+    if any(a.name in back for a in target.header.tag_axes):
+        target = target.copy()
+        _rename_axes(target, back)  # written under the DICOM keyword, so the values are kept
     if not formats:
         fmt = _default_format(si, destination)
         return writer(target, expand(destination, fmt), None, **write_options(d, fmt))
