@@ -157,10 +157,8 @@ def test_cmdline_namespace_as_opts(tmp_path: Path) -> None:
     parser.add_argument("indir")
     parser.add_argument("outdir")
     add_argparse_options(parser)
-    args = parser.parse_args(
-        [str(tmp_path / "in"), str(tmp_path / "out"), "--order", "ti", "--serdes", "T1 map"]
-        + ["--dtype", "float", "--input_options", "ti=InversionTime"]
-    )
+    argv = [str(tmp_path / "in"), str(tmp_path / "out"), "--order", "ti", "--serdes", "T1 map"]
+    args = parser.parse_args([*argv, "--dtype", "float", "--input_options", "ti=InversionTime"])
     si = Series(args.indir, opts=args)
     assert si.input_order == "ti" and si.shape == (4, 2, 4, 4)
     si.write(args.outdir, opts=args)  # default --of dicom
@@ -335,10 +333,10 @@ def test_align_identical_grid_is_exact_and_shift_matches_sitk(tmp_path: Path) ->
         FrameOfReferenceUID="1.2.3",
     )
     b = Series(tmp_path / "b")
-    ours = np.asarray(a.astype(np.float64).align(b))
-    expected = sitk.GetArrayFromImage(
-        sitk.Resample(a.astype(np.float64).to_sitk(), b.to_sitk(), sitk.Transform(), sitk.sitkLinear)
-    )
+    a64 = a.astype(np.float64)
+    ours = np.asarray(a64.align(b))
+    resampled = sitk.Resample(a64.to_sitk(), b.to_sitk(), sitk.Transform(), sitk.sitkLinear)
+    expected = sitk.GetArrayFromImage(resampled)
     # inside the moving volume the values agree; at its half-voxel border SimpleITK
     # extends the edge voxels where 3.x (scipy) and imagedata give the fill value
     inside = ours != 0
