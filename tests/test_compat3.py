@@ -374,3 +374,15 @@ def test_align_simpleitk_fallback_matches_scipy() -> None:
         processing._resample(volume, coords, "linear", 0),
         atol=1e-9,
     )
+
+
+def test_collections_take_3x_opts(ti_split: tuple[Path, list[float]]) -> None:
+    from imagedata.collection import Study
+
+    folder, _ = ti_split
+    study = Study(folder, opts={"strict_values": False, "skip_broken_series": True})
+    assert len(study) == 3
+    with pytest.raises(UnsupportedOptionError, match="Series\\(path, ignore_series_uid"):
+        Study(folder, opts={"ignore_series_uid": True})
+    with pytest.raises(UnsupportedOptionError, match="sort_on_slice_location"):
+        Study(folder, opts={"sort_on_slice_location": True})

@@ -100,6 +100,10 @@ UNSUPPORTED: dict[str, str] = {
         "read the data, then reshape it and give the axes: Series(np.asarray(si).reshape(...), "
         "axes=...)"
     ),
+    "sort_on_slice_location": (
+        "slices are sorted by their distance along the slice normal (n . position), which "
+        "is exact for any orientation; SliceLocation is not used"
+    ),
     "input_sort": "images are sorted by their DICOM attributes (input_order), never file order",
     "psopt": "PostScript input is not supported; convert it to PNG/DICOM first",
     "window": (
@@ -196,6 +200,24 @@ def _unknown(opts: dict[str, Any], known: frozenset[str], from_args: bool, tags:
             "check the spelling (see docs/migrating.md)",
             stacklevel=4,
         )
+
+
+def collection_options(opts: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Keyword options of Study/Patient/Cohort from 3.x ``opts`` (and keywords)."""
+    d, from_args = as_dict(opts)
+    d.update(options)
+    _unknown(d, READ_ONLY | WRITE_ONLY | IGNORED | frozenset(UNSUPPORTED), from_args, set())
+    for key in ("ignore_series_uid", "input_format", "auto_sort"):
+        if _set(d.get(key)):
+            raise UnsupportedOptionError(
+                f"imagedata 3.x option {key} is not supported for Study/Patient/Cohort: read "
+                f"that series with Series(path, {key}=...) (see docs/migrating.md)"
+            )
+    out = read_options(d, from_args)
+    out.pop("series", None)
+    if isinstance(d.get("input_order"), str):
+        out["input_order"] = d["input_order"]
+    return out
 
 
 def read_options(opts: dict[str, Any], from_args: bool = False) -> dict[str, Any]:

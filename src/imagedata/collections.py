@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydicom.dataset import Dataset
 
+from imagedata import _compat3
 from imagedata.errors import MultipleSeriesError
 from imagedata.series import Series
 
@@ -147,7 +148,7 @@ class _Collection(dict):
 
 
 #: Attributes returned as datetime.datetime (dates) or datetime.time (times), as in 3.x.
-_DATES = frozenset({"StudyDate", "StudyTime", "PatientBirthDate"})
+_DATES = frozenset({"StudyDate", "StudyTime"})
 
 #: What names a collection in its summary.
 _TITLES = {
@@ -199,8 +200,12 @@ class Study(_Collection):
 
     _attributes = STUDY_ATTRIBUTES
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         if data is None:
             return
         instead = "imagedata.Patient or imagedata.Cohort"
@@ -233,8 +238,12 @@ class Patient(_Collection):
 
     _attributes = PATIENT_ATTRIBUTES
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         if data is None:
             return
         pairs = _read_one(
@@ -266,8 +275,12 @@ def _fill_studies(target: dict[str, Study], pairs: list[tuple[str, Series]]) -> 
 class Cohort(_Collection):
     """The patients found in the input, keyed by PatientID (see :class:`Study`)."""
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         self.data = data
         if data is None:
             return
