@@ -386,3 +386,22 @@ def test_collections_take_3x_opts(ti_split: tuple[Path, list[float]]) -> None:
         Study(folder, opts={"ignore_series_uid": True})
     with pytest.raises(UnsupportedOptionError, match="sort_on_slice_location"):
         Study(folder, opts={"sort_on_slice_location": True})
+
+
+def test_folder_naming_difference_is_explained_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("nibabel")
+    from imagedata import _compat3
+
+    monkeypatch.setattr(_compat3, "_noted", set())
+    si = Series(np.zeros((2, 4, 4), np.float32))
+    with pytest.warns(UserWarning, match=r"3\.x wrote .*nii\.nii\.gz; end the name with \.nii\.gz"):
+        written = si.write(tmp_path / "nii", formats=["nifti"])
+    assert written[0].endswith("Image.nii.gz")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        si.write(tmp_path / "again", formats=["nifti"])  # once only
+        si.write(tmp_path / "x.nii.gz", formats=["nifti"])  # a file name: no note

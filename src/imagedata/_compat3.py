@@ -464,6 +464,39 @@ def expand(destination: Any, fmt: str) -> Any:
     return destination
 
 
+_noted: set[str] = set()
+
+#: The file a single-file format writes into a folder (and 3.x appended to the name).
+FILE_EXTENSION = {"nifti": ".nii.gz", "itk": ".mha", "nrrd": ".nrrd", "mat": ".mat"}
+
+
+def note_folder_naming(destination: Any, formats: Sequence[str] | str | None) -> None:
+    """Warn once per format where imagedata names a file differently from 3.x.
+
+    3.x wrote ``write('out', formats=['nifti'])`` to ``out.nii.gz``; imagedata takes a
+    destination without the format's extension as a folder and writes
+    ``out/Image.nii.gz`` (see :mod:`imagedata.formats._paths`).
+    """
+    if formats is None or isinstance(destination, str) and "://" in destination:
+        return
+    from imagedata.formats import BUILTIN_EXTENSIONS
+
+    name = os.fspath(destination).lower() if isinstance(destination, (str, os.PathLike)) else ""
+    for fmt in [formats] if isinstance(formats, str) else formats:
+        exts = BUILTIN_EXTENSIONS.get(str(fmt))
+        if not name or fmt not in FILE_EXTENSION or fmt in _noted or name.endswith(exts or ()):
+            continue
+        ext = FILE_EXTENSION[str(fmt)]
+        _noted.add(str(fmt))
+        warnings.warn(
+            f"{destination}: no {'/'.join(exts or (ext,))} extension, so imagedata writes "
+            f"{os.path.join(os.fspath(destination), 'Image' + ext)} where imagedata 3.x "
+            f"wrote {os.fspath(destination)}{ext}; end the name with {ext} to "
+            "write that file (shown once; see docs/migrating.md)",
+            stacklevel=3,
+        )
+
+
 def _is_keyword(text: str) -> bool:
     from pydicom.datadict import tag_for_keyword
 

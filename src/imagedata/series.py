@@ -592,6 +592,7 @@ class Series(np.ndarray):
             opts, formats = formats, None  # 3.x: write(url, opts, formats)
         if opts is not None or "%p" in str(destination):
             return _compat3.write(self, destination, formats, opts, options, Series.write)
+        _compat3.note_folder_naming(destination, formats)
         from imagedata.loadsave import write
 
         return write(self, destination, formats=formats, **options)
