@@ -477,7 +477,7 @@ def note_folder_naming(destination: Any, formats: Sequence[str] | str | None) ->
     destination without the format's extension as a folder and writes
     ``out/Image.nii.gz`` (see :mod:`imagedata.formats._paths`).
     """
-    if formats is None or isinstance(destination, str) and "://" in destination:
+    if formats is None or (isinstance(destination, str) and "://" in destination):
         return
     from imagedata.formats import BUILTIN_EXTENSIONS
 
