@@ -302,10 +302,10 @@ def test_to_rgb_and_fuse_mask_keep_geometry(tmp_path: Path) -> None:
 
 
 def test_get_roi_headless_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from imagedata import _viewer_window
+    from imagedata import viewer
     from imagedata.processing import HeadlessError, mask_from_vertices
 
-    monkeypatch.setattr(_viewer_window, "is_headless", lambda: True)
+    monkeypatch.setattr(viewer, "is_headless", lambda: True)
     si = Series(np.zeros((2, 4, 4)))
     with pytest.raises(HeadlessError, match="no display"):
         si.get_roi()
@@ -405,3 +405,33 @@ def test_folder_naming_difference_is_explained_once(
         warnings.simplefilter("error")
         si.write(tmp_path / "again", formats=["nifti"])  # once only
         si.write(tmp_path / "x.nii.gz", formats=["nifti"])  # a file name: no note
+
+
+def test_get_roi_draws_a_polygon_in_the_viewer() -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.backend_bases import MouseEvent
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    si = Series(np.zeros((3, 10, 12), np.float32))
+    si.spacing = (2.0, 1.0, 1.0)
+    drawing = si.get_roi(figure=fig, slice=1)
+    ax = drawing.viewer.panels[0].axes
+    fig.canvas.draw()
+
+    def click(col: float, row: float) -> None:
+        x, y = ax.transData.transform((col, row))
+        for name in ("motion_notify_event", "button_press_event", "button_release_event"):
+            MouseEvent(name, fig.canvas, x, y, button=1)._process()
+
+    corners = [(2.5, 3.5), (7.5, 3.5), (7.5, 6.5), (2.5, 6.5), (2.5, 3.5)]
+    for col, row in corners:  # closed on the first corner
+        click(col, row)
+    mask = drawing.mask()
+    assert list(drawing.vertices) == [(1,)]
+    expected = np.zeros(si.shape, np.uint8)
+    expected[1, 4:7, 3:8] = 1  # the pixel centres inside the rectangle
+    np.testing.assert_array_equal(np.asarray(mask), expected)
+    np.testing.assert_allclose(mask.affine, si.affine)

@@ -168,13 +168,48 @@ def mask_from_vertices(
     return out
 
 
+class RoiDrawing:
+    """Polygons drawn on a Series in the viewer, one per (tag, slice) shown.
+
+    :func:`get_roi` returns one when given a ``figure`` (a notebook or a test): draw,
+    then call :meth:`mask` (3.x: ``get_roi_mask()``).
+    """
+
+    def __init__(self, si: Series, **options: Any) -> None:
+        from matplotlib.widgets import PolygonSelector
+
+        from imagedata.viewer import Viewer
+
+        self.si = si
+        self.viewer = Viewer([si], **options)
+        self.vertices: dict[tuple[int, ...], list[tuple[float, float]]] = {}
+        self.selector = PolygonSelector(self.viewer.panels[0].axes, cast(Any, self.add))
+
+    def add(self, corners: Any) -> None:
+        """Keep a completed polygon for the slice (and tag) shown."""
+        v = self.viewer
+        key = (v.slice,) if self.si.ndim <= 3 else (v.tag, v.slice)
+        self.vertices[key] = [(float(x), float(y)) for x, y in corners]
+
+    def mask(self) -> Series:
+        """uint8 mask Series with the geometry of the series (1 inside the polygons)."""
+        from imagedata.series import Series
+
+        si = self.si
+        shape = si.shape if si.ndim >= 3 else (1, *si.shape)
+        out = Series(mask_from_vertices(shape, self.vertices).reshape(si.shape))
+        out.header = si.header.replace(shape=si.shape)
+        return out
+
+
 def get_roi(si: Series, vertices: bool = False, **options: Any) -> Any:
     """Draw polygon ROIs on `si` in the viewer; return the mask (imagedata 3.x ``get_roi``).
 
     Scroll to a slice (and tag) and click the corners of a polygon; close it on its
     first corner.  Each slice keeps its last polygon.  Closing the window returns a
     uint8 Series mask with `si`'s geometry (1 inside), and with ``vertices=True`` also
-    the dict ``{(tag..., slice): [(column, row), ...]}``.
+    the dict ``{(tag..., slice): [(column, row), ...]}``.  With ``figure=`` (e.g. in a
+    notebook) it returns at once a :class:`RoiDrawing`; call its ``mask()`` when done.
 
     Raises
     ------
@@ -182,34 +217,22 @@ def get_roi(si: Series, vertices: bool = False, **options: Any) -> Any:
         Without a display (no window can be opened); draw the mask with another tool
         and read it, or build one with :func:`mask_from_vertices`.
     """
-    from imagedata._viewer_window import Viewer, is_headless
+    from imagedata.viewer import is_headless
 
-    if is_headless() and options.get("figure") is None:
+    if options.get("figure") is not None:
+        return RoiDrawing(si, **options)
+    if is_headless():
         raise HeadlessError(
             "get_roi needs a window to draw in, and no display is available; give "
             "vertices to imagedata.processing.mask_from_vertices() instead, or run with a display"
         )
-    from matplotlib.widgets import PolygonSelector
+    import matplotlib.pyplot as plt
 
-    viewer = Viewer([si], **options)
-    drawn: dict[tuple[int, ...], list[tuple[float, float]]] = {}
-
-    def done(corners: Any) -> None:
-        key = (viewer.slice,) if si.ndim <= 3 else (viewer.tag, viewer.slice)
-        drawn[key] = [(float(x), float(y)) for x, y in corners]
-
-    selector = PolygonSelector(viewer.panels[0].axes, cast(Any, done))
-    if options.get("figure") is None:
-        import matplotlib.pyplot as plt
-
-        plt.show(block=True)
-    selector.disconnect_events()
-    shape = si.shape if si.ndim >= 3 else (1, *si.shape)
-    mask = mask_from_vertices(shape, drawn).reshape(si.shape)
-    from imagedata.series import Series
-
-    out = Series(mask, geometry=si) if si.ndim >= 3 else Series(mask)
-    return (out, drawn) if vertices else out
+    drawing = RoiDrawing(si, **options)
+    plt.show(block=True)
+    drawing.selector.disconnect_events()
+    mask = drawing.mask()
+    return (mask, drawing.vertices) if vertices else mask
 
 
 # --- alignment --------------------------------------------------------------------------
@@ -333,4 +356,12 @@ def _aligned(data: np.ndarray, moving: Series, reference: Series) -> Series:
     return out
 
 
-__all__ = ["HeadlessError", "align", "fuse_mask", "get_roi", "mask_from_vertices", "to_rgb"]
+__all__ = [
+    "HeadlessError",
+    "RoiDrawing",
+    "align",
+    "fuse_mask",
+    "get_roi",
+    "mask_from_vertices",
+    "to_rgb",
+]
