@@ -42,7 +42,9 @@ from imagedata.errors import (
 
 if TYPE_CHECKING:
     from imagedata.header import Header
-    from imagedata.series import Series
+
+#: A :class:`imagedata.series.Series` (not imported: series imports this module).
+Series = Any
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +260,7 @@ def _order_names(input_order: Any, opts: dict[str, Any]) -> tuple[Any, dict[str,
 
 
 def new_series(
-    cls: type[Series],
+    cls: Any,
     data: Any,
     input_order: Any,
     opts: Any,
@@ -277,8 +279,6 @@ def new_series(
             kwargs[key] = d[key]
     if input_order in ("none", "auto") and isinstance(d.get("input_order"), str):
         input_order = d["input_order"]
-    from imagedata.series import _is_source
-
     if not _is_source(data):
         return cls(data, input_order=_array_order(input_order), **kwargs)
     order, renames = _order_names(input_order, d)
@@ -288,7 +288,7 @@ def new_series(
     _unknown(d, READ_ONLY | WRITE_ONLY | IGNORED | frozenset(UNSUPPORTED), from_args, tags)
     native = read_options(d, from_args)
     if _set(d.get("ignore_series_uid")) or _set(d.get("skip_broken_series")):
-        si = _read_special(data, order, native, d)
+        si = _read_special(cls, data, order, native, d)
         if any(kwargs.get(k) is not None for k in kwargs):
             si = cls(si, **kwargs)
     else:
@@ -297,6 +297,15 @@ def new_series(
     _check_format(si, d.get("input_format"), data)
     _check_auto_sort(si, d.get("auto_sort"), input_order, data)
     return si
+
+
+def _is_source(data: object) -> bool:
+    """A path, URL or list of them (what Series reads), as :mod:`imagedata.series` decides."""
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    if isinstance(data, (list, tuple)) and data:
+        return all(isinstance(x, (str, os.PathLike)) for x in data)
+    return False
 
 
 def _array_order(order: Any) -> Any:
@@ -339,11 +348,12 @@ def _check_auto_sort(si: Series, auto_sort: Any, input_order: Any, source: Any) 
         )
 
 
-def _read_special(data: Any, order: Any, native: dict[str, Any], d: dict[str, Any]) -> Series:
+def _read_special(
+    cls: Any, data: Any, order: Any, native: dict[str, Any], d: dict[str, Any]
+) -> Series:
     """ignore_series_uid (one series from several) and skip_broken_series."""
     from imagedata.archives import expand
     from imagedata.formats.dicom import reader
-    from imagedata.series import Series
 
     members = expand(data)
     if not members:
@@ -378,9 +388,7 @@ def _read_special(data: Any, order: Any, native: dict[str, Any], d: dict[str, An
             "pick one with series=<label> or read them all with imagedata.Study"
         )
     arr, header = found[0]
-    si = Series(arr)
-    si.header = header
-    return si
+    return cls._wrap(arr, header)
 
 
 def merge_groups(groups: Sequence[Any]) -> list[Any]:
@@ -434,19 +442,16 @@ ATTRIBUTES = {
 
 def _prepared(si: Series, opts: dict[str, Any]) -> Series:
     """`si`, or a copy with the 3.x attribute options and dtype applied (si is unchanged)."""
-    from imagedata.series import Series
 
     todo = {kw: opts[k] for k, kw in ATTRIBUTES.items() if _set(opts.get(k))}
     dtype = opts.get("dtype")
     if not todo and not _set(dtype):
         return si
     data = np.asarray(si).astype(DTYPES.get(str(dtype), dtype)) if _set(dtype) else np.asarray(si)
-    out = Series(data)
-    header = si.header.deepcopy()
+    header = si.header.deepcopy().replace(shape=data.shape)
     for kw, value in todo.items():
         header = header.with_attribute(kw, value)
-    out.header = header
-    return out
+    return type(si)._wrap(np.array(data), header)
 
 
 def expand(destination: Any, fmt: str) -> Any:

@@ -21,7 +21,9 @@ from imagedata.errors import GeometryError, HeaderError, UnsupportedOptionError
 
 if TYPE_CHECKING:
     from imagedata.header import Header
-    from imagedata.series import Series
+
+#: A :class:`imagedata.series.Series` (not imported: series imports this module).
+Series = Any
 
 FloatArray = npt.NDArray[np.float64]
 

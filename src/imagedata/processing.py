@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +22,8 @@ from imagedata import geometry
 from imagedata.axis import Axis
 from imagedata.errors import GeometryError, ImageDataError, MissingDependencyError
 
-if TYPE_CHECKING:
-    from imagedata.series import Series
+#: A :class:`imagedata.series.Series` (not imported: series calls this module).
+Series = Any
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +37,11 @@ class HeadlessError(ImageDataError, RuntimeError):
 
 def _rgb_series(rgb: np.ndarray, like: Series) -> Series:
     """Wrap RGB uint8 data (``like.shape + (3,)``) as a Series with `like`'s geometry."""
-    from imagedata.series import Series
-
-    out = Series(rgb)
     h = like.header
-    out.header = h.replace(shape=rgb.shape, axes=(*h.axes, Axis("rgb"))).with_attribute(
+    header = h.replace(shape=rgb.shape, axes=(*h.axes, Axis("rgb"))).with_attribute(
         "PhotometricInterpretation", "RGB"
     )
-    return out
+    return type(like)._wrap(rgb, header)
 
 
 def to_rgb(si: Series, colormap: str = "gray", **options: Any) -> Series:
@@ -193,13 +190,10 @@ class RoiDrawing:
 
     def mask(self) -> Series:
         """uint8 mask Series with the geometry of the series (1 inside the polygons)."""
-        from imagedata.series import Series
-
         si = self.si
         shape = si.shape if si.ndim >= 3 else (1, *si.shape)
-        out = Series(mask_from_vertices(shape, self.vertices).reshape(si.shape))
-        out.header = si.header.replace(shape=si.shape)
-        return out
+        mask = mask_from_vertices(shape, self.vertices).reshape(si.shape)
+        return type(si)._wrap(mask, si.header)
 
 
 def get_roi(si: Series, vertices: bool = False, **options: Any) -> Any:
@@ -337,11 +331,9 @@ def _resample_sitk(volume: np.ndarray, coords: np.ndarray, how: str, fill: float
 
 
 def _aligned(data: np.ndarray, moving: Series, reference: Series) -> Series:
-    from imagedata.series import Series
-
     spatial = tuple(a for a in reference.header.axes if a.is_spatial)
     tags = tuple(a for a in moving.header.axes if a.is_tag)
-    out = Series(data, template=moving)
+    out = type(moving)(data, template=moving)
     h = reference.header
     out.header = out.header.replace(
         axes=(*tags, *spatial),
