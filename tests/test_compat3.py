@@ -438,3 +438,15 @@ def test_get_roi_draws_a_polygon_in_the_viewer() -> None:
     expected[1, 4:7, 3:8] = 1  # the pixel centres inside the rectangle
     np.testing.assert_array_equal(np.asarray(mask), expected)
     np.testing.assert_allclose(mask.affine, si.affine)
+
+
+def test_window_set_on_a_series_is_written(tmp_path: Path) -> None:
+    si = Series(np.arange(32, dtype=np.uint16).reshape(2, 4, 4))
+    si.windowCenter, si.windowWidth = 5, 3
+    si.write(tmp_path / "w")
+    ds = pydicom.dcmread(sorted((tmp_path / "w").iterdir())[0])
+    assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (5.0, 3.0)
+    plain = Series(np.arange(32, dtype=np.uint16).reshape(2, 4, 4))
+    plain.write(tmp_path / "p")  # no window set: from the data range
+    ds = pydicom.dcmread(sorted((tmp_path / "p").iterdir())[0])
+    assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (15.5, 31.0)

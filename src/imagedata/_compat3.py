@@ -502,6 +502,30 @@ def note_folder_naming(destination: Any, formats: Sequence[str] | str | None) ->
         )
 
 
+def window_option(
+    si: Series, destination: Any, formats: Sequence[str] | str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """`options` with ``window=(center, width)`` when the series has one set (3.x wrote it).
+
+    Only for DICOM output, only when the caller gave no ``window``: a read series has no
+    WindowCenter in its template (it differs per image), so this is a value someone set
+    with ``si.windowCenter``/``si.windowWidth``.
+    """
+    tmpl = si.header.template
+    if "window" in options or "WindowCenter" not in tmpl or "WindowWidth" not in tmpl:
+        return options
+    fmts = [formats] if isinstance(formats, str) else list(formats or [])
+    if not fmts:
+        if isinstance(destination, str) and "://" in destination:
+            return options
+        fmts = [_default_format(si, destination)]
+    if any(str(f) != "dicom" for f in fmts):
+        return options
+    from imagedata._series3 import window
+
+    return {**options, "window": window(si)}
+
+
 def _is_keyword(text: str) -> bool:
     from pydicom.datadict import tag_for_keyword
 
@@ -518,6 +542,14 @@ def _default_format(si: Series, destination: Any) -> str:
     return si.input_format if si.input_format in formats.names() else "dicom"
 
 
+def native_write_options(
+    si: Series, destination: Any, formats: Sequence[str] | str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """What every ``Series.write`` adds for 3.x users: the naming note, a set window."""
+    note_folder_naming(destination, formats)
+    return window_option(si, destination, formats, options)
+
+
 def write(
     si: Series,
     destination: Any,
@@ -527,6 +559,8 @@ def write(
     writer: Callable[..., list[str]],
 ) -> list[str]:
     """``si.write(destination, opts=..., formats=...)`` with 3.x option names and ``%p``."""
+    if opts is None and (isinstance(formats, dict) or type(formats).__name__ == "Namespace"):
+        opts, formats = formats, None  # 3.x: write(url, opts, formats)
     d, from_args = as_dict(opts)
     d.update(options)
     tags = {a.name for a in si.header.tag_axes}

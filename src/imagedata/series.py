@@ -588,11 +588,9 @@ class Series(np.ndarray):
         3.x options (a dict or argparse.Namespace; see :mod:`imagedata._compat3`).
         Returns the paths (or URLs) written.
         """
-        if isinstance(formats, dict) or type(formats).__name__ == "Namespace":
-            opts, formats = formats, None  # 3.x: write(url, opts, formats)
-        if opts is not None or "%p" in str(destination):
+        if opts is not None or "%p" in str(destination) or _compat3_call(formats, {}):
             return _compat3.write(self, destination, formats, opts, options, Series.write)
-        _compat3.note_folder_naming(destination, formats)
+        options = _compat3.native_write_options(self, destination, formats, options)
         from imagedata.loadsave import write
 
         return write(self, destination, formats=formats, **options)
