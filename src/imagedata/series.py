@@ -538,10 +538,7 @@ class Series(np.ndarray):
     windowCenter = _series3.window_property(0, "WindowCenter")
     windowWidth = _series3.window_property(1, "WindowWidth")
 
-    @property
-    def color(self) -> bool:
-        """True for an RGB series (last axis ``rgb``)."""
-        return self.header.axes[-1].name == "rgb"
+    color = property(lambda self: self.header.axes[-1].name == "rgb", doc="RGB (last axis rgb)")
 
     @property
     def SOPInstanceUIDs(self) -> dict[tuple[int, int], str]:
@@ -556,15 +553,11 @@ class Series(np.ndarray):
         """Nearest voxel (s, r, c) of position (z, y, x), as a (3, 1) column (imagedata 3.x)."""
         return geometry.voxel_for_position_zyx(_series3.affine_of(self, transformation), p)
 
-    def __repr__(self) -> str:
-        if self._header is None or self.ndim == 0:
-            return super().__repr__()
-        return _series3.summary(self)
+    def __repr__(self) -> str:  # a summary, never the values (np.asarray(si) shows them)
+        return _series3.summary(self) if self._header and self.ndim else super().__repr__()
 
     def __str__(self) -> str:
-        if self._header is None or self.ndim == 0:
-            return super().__str__()
-        return _series3.describe(self)
+        return _series3.describe(self) if self._header and self.ndim else super().__str__()
 
     # --- I/O and interop ----------------------------------------------------------------
 
