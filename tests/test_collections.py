@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def test_study_holds_every_series(tmp_path: Path) -> None:
     np.testing.assert_array_equal(study[a.series_instance_uid], a.data)
     assert study.studyInstanceUID == a.study_instance_uid
     assert study.patientID == "SYN0001" and study.patientName == "Synthetic^Patient"
-    assert study.studyDescription == "Brain" and study.studyDate == "20240229"
+    assert study.studyDescription == "Brain"
+    assert study.studyDate == datetime.datetime(2024, 2, 29)  # a datetime, as in 3.x
     assert np.allclose(si.timeline, [0, 2.5])
 
 

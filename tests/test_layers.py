@@ -79,6 +79,9 @@ def _layer(name: str) -> int:
         "batch": 5,
         "cmdline": 5,
         "series": 4,
+        "_compat3": 4,  # the 3.x options and API bodies series.py delegates to
+        "_series3": 4,
+        "processing": 4,  # beside viewer: RGB series, masks, alignment
         "viewer": 4,
         "_viewer_window": 4,
         "loadsave": 3,

@@ -41,6 +41,6 @@ def test_paper_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_allclose(itk.affine, si.affine, atol=1e-6)
     np.testing.assert_allclose(slice5.sliceLocations, [si.sliceLocations[5]])
     back = Series("slice5/")
-    assert back.shape == (1, 160, 160)  # a folder of one image reads as one slice
+    assert back.shape == (160, 160)  # a folder of one image reads 2-D (rows, columns)
     np.testing.assert_allclose(back.sliceLocations, [si.sliceLocations[5]], atol=1e-4)
-    np.testing.assert_array_equal(np.asarray(back)[0], truth.data[5])
+    np.testing.assert_array_equal(np.asarray(back), truth.data[5])

@@ -404,12 +404,12 @@ def test_monochrome1_is_displayed_inverted(agg_figure, tmp_path):
     truth = make_dicom_series(tmp_path / "cr", (1, 8, 8), PhotometricInterpretation="MONOCHROME1")
     si = Series(truth.path)
     assert viewer.is_inverted(si) and not viewer.is_inverted(make_series())
-    np.testing.assert_array_equal(np.asarray(si), truth.data)  # not inverted in the data
+    np.testing.assert_array_equal(np.asarray(si), truth.data[0])  # not inverted; one image: 2-D
     hi = np.unravel_index(np.argmax(si), si.shape)
     lo = np.unravel_index(np.argmin(si), si.shape)
     rgb = viewer.to_rgb(si)
     assert tuple(rgb[hi]) == (0, 0, 0) and tuple(rgb[lo]) == (255, 255, 255)
-    np.testing.assert_array_equal(viewer.montage(si, gap=0), rgb[0])  # the montage too
+    np.testing.assert_array_equal(viewer.montage(si, gap=0), rgb)  # the montage too
     assert tuple(viewer.to_rgb(si, invert=False)[hi]) == (255, 255, 255)
     v = viewer.show(si, figure=agg_figure)
     assert v.panels[0].image.get_cmap().name == "gray_r"

@@ -91,6 +91,32 @@ class Axis:
             sv = sv[:, None]
         return Axis(self.name, self.values, sv)
 
+    @property
+    def step(self) -> float:
+        """Step between tag values (imagedata 3.x ``Axis.step``); 1 for index axes.
+
+        Raises
+        ------
+        ValueError
+            If the tag values are not evenly spaced (read them from ``values``).
+
+        Examples
+        --------
+        >>> tag_axis("time", [0, 2.5, 5.0]).step
+        2.5
+        """
+        if self.values is None or len(self.values) < 2:
+            return 1.0
+        v = np.asarray(self.values, dtype=np.float64)
+        if v.ndim != 1:
+            raise ValueError(f"axis {self.name!r} holds vectors; it has no single step")
+        d = np.diff(v)
+        if not np.allclose(d, d[0], rtol=1e-6, atol=1e-9):
+            raise ValueError(
+                f"axis {self.name!r} values are not evenly spaced ({v.tolist()}); use axis.values"
+            )
+        return float(d[0])
+
     def __repr__(self) -> str:
         if self.values is None:
             return f"Axis({self.name!r})"
@@ -135,3 +161,20 @@ def default_axes(shape: tuple[int, ...]) -> tuple[Axis, ...]:
         name = "time" if i == 0 else f"tag{i}"
         tags.append(Axis(name, np.arange(shape[i], dtype=np.float64)))
     return (*tags, *(Axis(s) for s in spatial))
+
+
+class Axes(tuple):
+    """The axes of a Series: a tuple that also finds an axis by name (``si.axes.time``).
+
+    Examples
+    --------
+    >>> axes = Axes(default_axes((2, 3, 4, 5)))
+    >>> axes.time.name, axes.slice.name, len(axes)
+    ('time', 'slice', 4)
+    """
+
+    def __getattr__(self, name: str) -> Axis:
+        for a in self:
+            if a.name == name:
+                return a
+        raise AttributeError(f"no axis named {name!r}; the axes are {[a.name for a in self]}")

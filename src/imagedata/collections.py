@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydicom.dataset import Dataset
 
+from imagedata import _compat3
 from imagedata.errors import MultipleSeriesError
 from imagedata.series import Series
 
@@ -104,11 +106,75 @@ class _Collection(dict):
             raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
         tmpl = self._template()
         value = None if tmpl is None else tmpl.get(keyword)
-        return (
-            None
-            if value is None
-            else (str(value) if not isinstance(value, (int, float)) else value)
-        )
+        if value is None:
+            return None
+        if keyword in _DATES:
+            return _date_or_time(keyword, str(value))
+        return str(value) if not isinstance(value, (int, float)) else value
+
+    def __getitem__(self, key: Any) -> Any:
+        """Entry by key, or by position (``study[0]``, as in imagedata 3.x)."""
+        if isinstance(key, int) and not isinstance(key, bool) and key not in self:
+            values = list(self.values())
+            try:
+                return values[key]
+            except IndexError:
+                raise IndexError(
+                    f"{type(self).__name__} has {len(values)} entries; index {key} is out of range"
+                ) from None
+        return super().__getitem__(key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._title()}: {len(self)} entries>"
+
+    def __str__(self) -> str:
+        lines = [f"{type(self).__name__}: {self._title()}"]
+        for value in self.values():
+            lines.extend("  " + line for line in _short(value).splitlines())
+        return "\n".join(lines)
+
+    def _title(self) -> str:
+        tmpl = self._template()
+        if tmpl is None:
+            return "(empty)"
+        keys = _TITLES.get(type(self).__name__, ("PatientID",))
+        if not keys:
+            return f"{len(self)} patients"
+        if type(self).__name__ == "Study":  # as 3.x: "Study: 2024-02-29 12:00:00 <description>"
+            date, time = self.studyDate, self.studyTime
+            when = f"{date.date() if isinstance(date, _dt.datetime) else date or ''} {time or ''}"
+            return f"{when.strip()} {self.studyDescription or ''}".strip() or "?"
+        return " ".join(str(tmpl.get(k, "")) for k in keys if tmpl.get(k, "") != "") or "?"
+
+
+#: Attributes returned as datetime.datetime (dates) or datetime.time (times), as in 3.x.
+_DATES = frozenset({"StudyDate", "StudyTime"})
+
+#: What names a collection in its summary.
+_TITLES = {
+    "Study": ("StudyDate",),
+    "Patient": ("PatientID", "PatientName"),
+    "Cohort": (),
+}
+
+
+def _date_or_time(keyword: str, text: str) -> Any:
+    """A DICOM DA as datetime.datetime, TM as datetime.time; the text when unparseable."""
+    try:
+        if keyword.endswith("Time"):
+            main = text.strip().split(".")[0]
+            fmt = "%H%M%S.%f" if "." in text else {2: "%H", 4: "%H%M"}.get(len(main), "%H%M%S")
+            return _dt.datetime.strptime(text.strip(), fmt).time()
+        return _dt.datetime.strptime(text.strip(), "%Y%m%d")
+    except ValueError:
+        logger.warning("%s %r is not a valid DICOM date/time; returned as text", keyword, text)
+        return text
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, Series):
+        return repr(value)
+    return str(value)
 
 
 class Study(_Collection):
@@ -134,8 +200,12 @@ class Study(_Collection):
 
     _attributes = STUDY_ATTRIBUTES
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         if data is None:
             return
         instead = "imagedata.Patient or imagedata.Cohort"
@@ -168,8 +238,12 @@ class Patient(_Collection):
 
     _attributes = PATIENT_ATTRIBUTES
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         if data is None:
             return
         pairs = _read_one(
@@ -201,8 +275,12 @@ def _fill_studies(target: dict[str, Study], pairs: list[tuple[str, Series]]) -> 
 class Cohort(_Collection):
     """The patients found in the input, keyed by PatientID (see :class:`Study`)."""
 
-    def __init__(self, data: Any = None, *, strict: bool = False, **options: Any) -> None:
+    def __init__(
+        self, data: Any = None, *, strict: bool = False, opts: Any = None, **options: Any
+    ) -> None:
         super().__init__()
+        if opts is not None or not _compat3.COMPAT_NAMES.isdisjoint(options):
+            options = _compat3.collection_options(opts, options)
         self.data = data
         if data is None:
             return

@@ -40,6 +40,11 @@ class MissingDependencyError(ImageDataError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 
 
+class UnsupportedOptionError(ImageDataError, TypeError):
+    """An imagedata 3.x option that is deliberately not supported; the message names the
+    replacement (see docs/migrating.md)."""
+
+
 class ReadError(ImageDataError, OSError):
     """A file cannot be read (truncated, corrupt, unsupported encoding)."""
 
@@ -58,5 +63,6 @@ __all__ = [
     "ReadError",
     "SortError",
     "UnknownFormatError",
+    "UnsupportedOptionError",
     "WriteError",
 ]

@@ -360,6 +360,59 @@ def transformation_matrix(affine: npt.ArrayLike) -> FloatArray:
     return _XYZ_TO_ZYX @ np.asarray(affine, dtype=np.float64)
 
 
+def position_for_voxel_zyx(affine: npt.ArrayLike, index: npt.ArrayLike) -> FloatArray:
+    """imagedata 3.x ``getPositionForVoxel``: (s, r, c) -> (z, y, x) as a (3, 1) column.
+
+    Examples
+    --------
+    >>> a = affine_from_parts((10, 20, 30), (1, 0, 0, 0, 1, 0), (0.5, 2.0), 3.0)
+    >>> position_for_voxel_zyx(a, [1, 2, 3]).ravel().tolist()
+    [33.0, 21.0, 16.0]
+    """
+    v = np.asarray(index, dtype=np.float64).reshape(-1)[:3]
+    if v.shape != (3,):
+        raise GeometryError(f"a voxel index is (slice, row, column), got {v.tolist()}")
+    return (transformation_matrix(affine) @ np.append(v, 1.0))[:3].reshape(3, 1)
+
+
+def voxel_for_position_zyx(affine: npt.ArrayLike, position: npt.ArrayLike) -> npt.NDArray[np.int_]:
+    """imagedata 3.x ``getVoxelForPosition``: (z, y, x) -> nearest (s, r, c) as a (3, 1) column.
+
+    Examples
+    --------
+    >>> a = affine_from_parts((10, 20, 30), (1, 0, 0, 0, 1, 0), (0.5, 2.0), 3.0)
+    >>> voxel_for_position_zyx(a, [33.0, 21.0, 16.0]).ravel().tolist()
+    [1, 2, 3]
+    """
+    p = np.asarray(position, dtype=np.float64).reshape(-1)[:3]
+    if p.shape != (3,):
+        raise GeometryError(f"a position is (z, y, x) in mm, got {p.tolist()}")
+    r = np.linalg.solve(transformation_matrix(affine), np.append(p, 1.0))[:3]
+    return np.floor(r + 0.5).astype(int).reshape(3, 1)
+
+
+def resampling_coordinates(
+    moving: npt.ArrayLike, reference: npt.ArrayLike, shape: Sequence[int]
+) -> FloatArray:
+    """Voxel coordinates in `moving` of every voxel of a `reference` grid of `shape`.
+
+    Returns shape (3, *shape): the (k, r, c) index in the moving grid of each reference
+    voxel centre, for world-space resampling (``Series.align``).
+
+    Examples
+    --------
+    >>> a = default_affine()
+    >>> resampling_coordinates(a, a, (1, 2, 2))[:, 0, 1, 1].tolist()
+    [0.0, 1.0, 1.0]
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    mov = np.asarray(moving, dtype=np.float64)
+    m = np.linalg.solve(mov, ref)  # reference index -> moving index
+    idx = np.indices(tuple(shape), dtype=np.float64).reshape(3, -1)
+    out = m[:3, :3] @ idx + m[:3, 3:4]
+    return out.reshape(3, *shape)
+
+
 def affine_from_transformation_matrix(matrix: npt.ArrayLike) -> FloatArray:
     """Inverse of :func:`transformation_matrix`."""
     m = np.asarray(matrix, dtype=np.float64)

@@ -28,14 +28,21 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from imagedata import _dicomattrs, geometry
-from imagedata.axis import Axis, tag_axis
+from imagedata import _compat3, _dicomattrs, _series3, geometry
+from imagedata.axis import Axes, Axis, tag_axis
 from imagedata.errors import GeometryError, HeaderError
 from imagedata.header import Header, index_header, reduce_header
 
 FloatArray = npt.NDArray[np.float64]
 
 Source = str | os.PathLike[str]
+
+
+def _compat3_call(template: Any, options: dict[str, Any]) -> bool:
+    """True for 3.x calls: opts as third positional argument, or 3.x option names."""
+    if isinstance(template, dict) or type(template).__name__ == "Namespace":
+        return True
+    return bool(options) and not _compat3.COMPAT_NAMES.isdisjoint(options)
 
 
 def _is_source(data: object) -> bool:
@@ -79,6 +86,9 @@ class Series(np.ndarray):
         Axes to use for an array (one :class:`~imagedata.axis.Axis` per dimension).
     dtype
         Convert the data to this dtype.
+    opts
+        imagedata 3.x options (a dict or an argparse.Namespace), translated by
+        :mod:`imagedata._compat3`; 3.x option names are accepted as keywords too.
     **options
         Passed to the reader (e.g. ``series=``, ``headers_only=``, ``rescale=``,
         ``progress=``: True for a bar, or ``f(done, total, stage)``).
@@ -102,8 +112,14 @@ class Series(np.ndarray):
         geometry: Any = None,
         axes: Sequence[Axis] | None = None,
         dtype: npt.DTypeLike | None = None,
+        opts: Any = None,
         **options: Any,
     ) -> Series:
+        if opts is not None or _compat3_call(template, options):
+            if opts is None:  # 3.x passed opts as the third positional argument
+                opts, template = template, None
+            kw = {"template": template, "geometry": geometry, "axes": axes, "dtype": dtype}
+            return _compat3.new_series(cls, data, input_order, opts, kw, options)
         header: Header | None = None
         if isinstance(data, Series):
             arr: np.ndarray = data.view(np.ndarray)
@@ -269,9 +285,9 @@ class Series(np.ndarray):
         self._header = value
 
     @property
-    def axes(self) -> tuple[Axis, ...]:
-        """One :class:`~imagedata.axis.Axis` per dimension."""
-        return self.header.axes
+    def axes(self) -> Axes:
+        """One :class:`~imagedata.axis.Axis` per dimension; also by name: ``si.axes.time``."""
+        return Axes(self.header.axes)
 
     @axes.setter
     def axes(self, axes: Sequence[Axis]) -> None:
@@ -344,16 +360,8 @@ class Series(np.ndarray):
     def imagePositions(
         self, value: dict[int, npt.ArrayLike] | Sequence[npt.ArrayLike] | npt.ArrayLike
     ) -> None:
-        if isinstance(value, dict):
-            rows = [np.asarray(value[k], dtype=np.float64).reshape(-1) for k in sorted(value)]
-        else:
-            rows = [
-                np.asarray(v, dtype=np.float64).reshape(-1)
-                for v in np.atleast_2d(np.asarray(value))
-            ]
-        if any(r.shape != (3,) for r in rows):
-            raise GeometryError("each image position must be three numbers in (z, y, x) order")
-        self._header = self.header.with_positions(np.array([r[::-1] for r in rows]))
+        """A dict updates the named slices; ``{0: p}`` alone moves the stack (3.x)."""
+        self._header = self.header.with_positions(_series3.positions_from(self.header, value))
 
     @property
     def sliceLocations(self) -> FloatArray:
@@ -408,6 +416,10 @@ class Series(np.ndarray):
         if axis.slice_values is not None and axis.slice_values.shape[1] == n:
             return {k: axis.slice_values[:, k].copy() for k in range(n)}
         return {k: axis.values.copy() for k in range(n)}
+
+    @tags.setter
+    def tags(self, tags: dict[int, npt.ArrayLike]) -> None:
+        _series3.set_tags(self, tags)
 
     @property
     def timeline(self) -> FloatArray:
@@ -482,8 +494,18 @@ class Series(np.ndarray):
         elem = ds.get(tag)
         return None if elem is None else elem.value
 
-    def setDicomAttribute(self, keyword: str | int | tuple[int, int], value: Any) -> None:
-        """Set a DICOM attribute of the template (None removes it)."""
+    def setDicomAttribute(
+        self,
+        keyword: str | int | tuple[int, int],
+        value: Any,
+        slice: int | None = None,
+        tag: int | None = None,
+    ) -> None:
+        """Set a DICOM attribute of the template (None removes it).
+
+        `slice`/`tag` (3.x per-image attributes) raise UnsupportedOptionError.
+        """
+        _series3.per_image_attribute(slice, tag)
         tag = _tag_of(keyword)
         from pydicom.datadict import keyword_for_tag
 
@@ -504,6 +526,38 @@ class Series(np.ndarray):
     modality = _dicomattrs.attribute("Modality", str)
     imageType = _dicomattrs.attribute("ImageType", list)
     SOPClassUID = _dicomattrs.attribute("SOPClassUID", str, uid=True)
+    studyID = _dicomattrs.attribute("StudyID", str)
+    seriesDate = _dicomattrs.attribute("SeriesDate", str)
+    seriesTime = _dicomattrs.attribute("SeriesTime", str)
+    protocolName = _dicomattrs.attribute("ProtocolName", str)
+    bodyPartExamined = _dicomattrs.attribute("BodyPartExamined", str)
+    patientPosition = _dicomattrs.attribute("PatientPosition", str)
+    laterality = _dicomattrs.attribute("Laterality", str)
+
+    photometricInterpretation = _series3.photometric_property()
+    windowCenter = _series3.window_property(0, "WindowCenter")
+    windowWidth = _series3.window_property(1, "WindowWidth")
+
+    color = property(lambda self: self.header.axes[-1].name == "rgb", doc="RGB (last axis rgb)")
+
+    @property
+    def SOPInstanceUIDs(self) -> dict[tuple[int, int], str]:
+        """{(tag, slice): UID} that ``write(..., keep_uid=True)`` gives each image."""
+        return _series3.sop_instance_uids(self)
+
+    def getPositionForVoxel(self, r: npt.ArrayLike, transformation: Any = None) -> FloatArray:
+        """(z, y, x) position in mm of voxel (s, r, c), as a (3, 1) column (imagedata 3.x)."""
+        return geometry.position_for_voxel_zyx(_series3.affine_of(self, transformation), r)
+
+    def getVoxelForPosition(self, p: npt.ArrayLike, transformation: Any = None) -> np.ndarray:
+        """Nearest voxel (s, r, c) of position (z, y, x), as a (3, 1) column (imagedata 3.x)."""
+        return geometry.voxel_for_position_zyx(_series3.affine_of(self, transformation), p)
+
+    def __repr__(self) -> str:  # a summary, never the values (np.asarray(si) shows them)
+        return _series3.summary(self) if self._header and self.ndim else super().__repr__()
+
+    def __str__(self) -> str:
+        return _series3.describe(self) if self._header and self.ndim else super().__str__()
 
     # --- I/O and interop ----------------------------------------------------------------
 
@@ -515,12 +569,21 @@ class Series(np.ndarray):
         return out
 
     def write(
-        self, destination: Source, formats: Sequence[str] | None = None, **options: Any
+        self,
+        destination: Source,
+        formats: Sequence[str] | None = None,
+        opts: Any = None,
+        **options: Any,
     ) -> list[str]:
         """Write the series; by default in its input format (DICOM for arrays).
 
+        ``%p`` in `destination` is replaced by the format name.  `opts` takes imagedata
+        3.x options (a dict or argparse.Namespace; see :mod:`imagedata._compat3`).
         Returns the paths (or URLs) written.
         """
+        if opts is not None or "%p" in str(destination) or _compat3_call(formats, {}):
+            return _compat3.write(self, destination, formats, opts, options, Series.write)
+        options = _compat3.native_write_options(self, destination, formats, options)
         from imagedata.loadsave import write
 
         return write(self, destination, formats=formats, **options)
@@ -549,13 +612,32 @@ class Series(np.ndarray):
         """Open the interactive viewer (see :func:`imagedata.viewer.show`)."""
         from imagedata.viewer import show
 
-        return show(self, *others, **options)
+        flat = [o for x in others for o in (x if isinstance(x, (list, tuple)) else [x])]
+        return show(self, *flat, **options)
 
-    def to_rgb(self, **options: Any) -> np.ndarray:
-        """Return an RGB uint8 array (see :func:`imagedata.viewer.to_rgb`)."""
-        from imagedata.viewer import to_rgb
+    def to_rgb(self, **options: Any) -> Series:
+        """An RGB Series with this geometry (see :func:`imagedata.processing.to_rgb`)."""
+        from imagedata.processing import to_rgb
 
         return to_rgb(self, **options)
+
+    def fuse_mask(self, mask: Any, **options: Any) -> Series:
+        """RGB Series with `mask` overlaid (see :func:`imagedata.processing.fuse_mask`)."""
+        from imagedata.processing import fuse_mask
+
+        return fuse_mask(self, mask, **options)
+
+    def get_roi(self, **options: Any) -> Any:
+        """Draw a polygon ROI; return the mask (see :func:`imagedata.processing.get_roi`)."""
+        from imagedata.processing import get_roi
+
+        return get_roi(self, **options)
+
+    def align(self, reference: Series, **options: Any) -> Series:
+        """Resample onto `reference`'s grid (see :func:`imagedata.processing.align`)."""
+        from imagedata.processing import align
+
+        return align(self, reference, **options)
 
     def montage(self, **options: Any) -> np.ndarray:
         """Return an RGB montage of the slices (see :func:`imagedata.viewer.montage`)."""
@@ -595,7 +677,7 @@ class Series(np.ndarray):
 
 def _tag_of(keyword: str | int | tuple[int, int]) -> Any:
     if isinstance(keyword, str):
-        tag = tag_for_keyword(keyword)
+        tag = tag_for_keyword(keyword[:1].upper() + keyword[1:])  # 3.x: 'seriesNumber' too
         if tag is None:
             raise HeaderError(f"{keyword!r} is not a DICOM keyword (e.g. 'SeriesNumber')")
         return Tag(tag)

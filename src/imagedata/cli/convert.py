@@ -76,6 +76,10 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
             help="output format (imagedata 3.x name of --to)",
         )
     _common.add_read_options(parser)
+    if legacy:
+        from imagedata.cli import _convert3
+
+        _convert3.add_options(parser)
     parser.add_argument(
         "--template", metavar="T", help="series whose patient/study attributes the output takes"
     )
@@ -88,7 +92,7 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--serdes", metavar="TEXT", help="SeriesDescription of the output")
     parser.add_argument(
         "--dtype",
-        choices=_common.DTYPES,
+        choices=_common.DTYPES if not legacy else _dtype_choices(),
         help="convert the voxels to this type (integers are rounded and clipped)",
     )
     parser.add_argument(
@@ -111,6 +115,12 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
 
         _batch.add_options(parser)
     return parser
+
+
+def _dtype_choices() -> list[str]:
+    from imagedata.cli._convert3 import dtype_choices
+
+    return dtype_choices()
 
 
 def _split(args: argparse.Namespace) -> tuple[list[str], str, list[str]]:
@@ -233,8 +243,12 @@ def _write_options(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
         options["overwrite"] = True
     if fmt == "dicom" and args.keep_uid:
         options["keep_uid"] = True
-    if fmt == "nifti" and args.compression_level is not None:
+    if fmt == "nifti" and getattr(args, "compression_level", None) is not None:
         options["compression_level"] = args.compression_level
+    if hasattr(args, "input_options"):  # image_data, the 3.x command
+        from imagedata.cli._convert3 import write_options
+
+        options.update(write_options(fmt, args))
     return options
 
 
@@ -251,6 +265,11 @@ def convert(args: argparse.Namespace) -> int:
 
         _batch.check_single(args)
     inputs, output, formats = _split(args)
+    legacy = hasattr(args, "input_options")  # image_data, the 3.x command
+    if legacy:
+        from imagedata.cli import _convert3
+
+        renames = _convert3.prepare(args)
     _inputs.check_inputs(inputs)
     for fmt in formats:
         _check_not_input(Path(output.replace("%p", fmt)), inputs)
@@ -258,6 +277,8 @@ def convert(args: argparse.Namespace) -> int:
         series = _inputs.read_all(
             inputs, order=args.order, select=_inputs.selector(args.series), progress=progress
         )
+    if legacy:
+        series = [_convert3.after_read(si, renames, args) for si in series]
     if len(series) > 1 and (args.sernum is not None or args.keep_uid):
         raise UsageError(
             f"the input holds {len(series)} series; --sernum and --keep-uid need one "

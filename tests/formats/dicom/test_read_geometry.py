@@ -278,6 +278,8 @@ def test_random_geometry_round_trip(
         seed=seed,
     )
     arr, h = read(folder)
+    assert arr.shape == truth.data.shape[1:] if nslices == 1 else truth.data.shape  # 2-D image
+    arr = arr.reshape(truth.data.shape)
     np.testing.assert_array_equal(arr, truth.data)
     ours = geometry.voxel_to_world(h.affine, np.indices(arr.shape).reshape(3, -1).T)
     expected = geometry.voxel_to_world(truth.affine, np.indices(arr.shape).reshape(3, -1).T)

@@ -152,15 +152,15 @@ def test_ct_small_rescaled_matches_pydicom() -> None:
     ds = pydicom.dcmread(path)
     arr, _ = read(path)
     expected = ds.pixel_array.astype(np.int64) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
-    np.testing.assert_array_equal(arr[0], expected)
+    np.testing.assert_array_equal(arr, expected)  # one image: 2-D
 
 
 def test_rgb_axis() -> None:
     arr, h = read(PYDICOM_FILES / "examples_rgb_color.dcm")
-    assert arr.shape == (1, 240, 320, 3)
-    assert [a.name for a in h.axes] == ["slice", "row", "column", "rgb"]
+    assert arr.shape == (240, 320, 3)  # one image: (rows, columns, rgb)
+    assert [a.name for a in h.axes] == ["row", "column", "rgb"]
     np.testing.assert_array_equal(
-        arr[0], pydicom.dcmread(PYDICOM_FILES / "examples_rgb_color.dcm").pixel_array
+        arr, pydicom.dcmread(PYDICOM_FILES / "examples_rgb_color.dcm").pixel_array
     )
 
 
@@ -170,8 +170,8 @@ def test_palette_colour_read_as_rgb() -> None:
     path = PYDICOM_FILES / "examples_palette.dcm"
     ds = pydicom.dcmread(path)
     arr, h = read(path)
-    assert arr.shape == (1, ds.Rows, ds.Columns, 3) and h.axes[-1].name == "rgb"
-    np.testing.assert_array_equal(arr[0], apply_color_lut(ds.pixel_array, ds))
+    assert arr.shape == (ds.Rows, ds.Columns, 3) and h.axes[-1].name == "rgb"
+    np.testing.assert_array_equal(arr, apply_color_lut(ds.pixel_array, ds))
 
 
 def test_hc16_missing_decoder_names_syntax_and_extra(monkeypatch: pytest.MonkeyPatch) -> None:

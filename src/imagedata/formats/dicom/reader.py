@@ -232,11 +232,23 @@ def read_group(
         input_format="dicom",
     )
     if headers_only:
-        return np.broadcast_to(np.zeros((), dtype), shape), header
+        return _single_image_2d(np.broadcast_to(np.zeros((), dtype), shape), header)
     with resolved(progress) as callback:
         report = reporter(callback, len(images), "pixels")
         arr = _pixels.read_pixels(images, shape, dtype, scales, workers=workers, report=report)
-    return arr, header
+    return _single_image_2d(arr, header)
+
+
+def _single_image_2d(arr: npt.NDArray[Any], header: Header) -> tuple[npt.NDArray[Any], Header]:
+    """A single image (one slice, no tag axis) is (rows, columns), as in imagedata 3.x.
+
+    The affine keeps the slice direction and thickness, so writing the 2-D series gives
+    the same image position, orientation and spacing back.
+    """
+    if header.axes[0].name != "slice" or header.shape[0] != 1:
+        return arr, header
+    shape = header.shape[1:]
+    return arr.reshape(shape), header.replace(shape=shape, axes=header.axes[1:])
 
 
 def _affine(result: Sorted) -> npt.NDArray[np.float64]:
