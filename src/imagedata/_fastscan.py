@@ -70,6 +70,8 @@ FAST_KEYWORDS = [
     "FrameType",
     "ImagerPixelSpacing",
     "NominalScannedPixelSpacing",
+    "RepetitionTime",
+    "ComplexImageComponent",
 ]
 #: Binary attributes decoded by the fast path.
 _FD = ("DiffusionBValue", "DiffusionGradientOrientation")
@@ -83,6 +85,73 @@ US_KEYWORDS = (
     "PixelRepresentation",
     "PlanarConfiguration",
 )
+#: Vendor private attributes decoded by the fast path: (group, creator, element low byte)
+#: -> (name, VR).  Values are stored under :func:`private_key`.
+PRIVATE: dict[tuple[int, str, int], str] = {
+    (0x0019, "SIEMENS MR HEADER", 0x0A): "US",  # NumberOfImagesInMosaic
+    (0x0019, "SIEMENS MR HEADER", 0x0C): "IS",  # B_value
+    (0x0019, "SIEMENS MR HEADER", 0x0E): "FD",  # DiffusionGradientDirection
+    (0x0043, "GEMS_PARM_01", 0x39): "IS",  # slop_int_6..9: b-value first
+    (0x0019, "GEMS_ACQU_01", 0xBB): "DS",  # gradient x, y, z
+    (0x0019, "GEMS_ACQU_01", 0xBC): "DS",
+    (0x0019, "GEMS_ACQU_01", 0xBD): "DS",
+    (0x2001, "PHILIPS IMAGING DD 001", 0x03): "FL",  # Diffusion B-Factor
+    (0x2001, "PHILIPS IMAGING DD 001", 0x04): "CS",  # Diffusion Direction ('I': isotropic)
+    (0x2005, "PHILIPS MR IMAGING DD 001", 0xB0): "FL",  # Diffusion Direction RL
+    (0x2005, "PHILIPS MR IMAGING DD 001", 0xB1): "FL",  # AP
+    (0x2005, "PHILIPS MR IMAGING DD 001", 0xB2): "FL",  # FH
+    (0x2005, "PHILIPS MR IMAGING DD 005", 0x29): "CS",  # ASL label/control
+}
+_PRIVATE_VRS = frozenset([b"FD", b"FL", b"US", b"DS", b"IS", b"CS", b"LO", b"SH"])
+_PRIVATE_GROUPS = frozenset(g for g, _, _ in PRIVATE)
+
+
+def private_key(group: int, creator: str, element: int) -> str:
+    """Key of a private value in the header values: ``'gggg:CREATOR:ee'``.
+
+    Examples
+    --------
+    >>> private_key(0x2001, "Philips Imaging DD 001", 0x03)
+    '2001:PHILIPS IMAGING DD 001:03'
+    """
+    return f"{group:04X}:{creator.strip().upper()}:{element:02X}"
+
+
+#: Attributes left out of the header digest: they differ from image to image in any
+#: series (identity, position, display, per-image times and counters).
+DIGEST_SKIP = frozenset(
+    tag_for_keyword(kw)
+    for kw in (
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "ImagePositionPatient",
+        "SliceLocation",
+        "ContentTime",
+        "ContentDate",
+        "AcquisitionTime",
+        "AcquisitionDate",
+        "AcquisitionDateTime",
+        "InstanceCreationTime",
+        "InstanceCreationDate",
+        "WindowCenter",
+        "WindowWidth",
+        "WindowCenterWidthExplanation",
+        "LargestImagePixelValue",
+        "SmallestImagePixelValue",
+        "ImageComments",
+        "AcquisitionNumber",
+        "TemporalPositionIdentifier",
+        "TriggerTime",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "InStackPositionNumber",
+        "ReferencedImageSequence",
+        "SourceImageSequence",
+        "IconImageSequence",
+        "RequestAttributesSequence",
+    )
+)
+
 #: Tags that need the full dataset (enhanced multi-frame functional groups, float pixels).
 _ABORT = {0x52009229, 0x52009230, 0x7FE00008, 0x7FE00009}
 
@@ -171,6 +240,83 @@ def _meta(data: bytes) -> tuple[str, int]:
     return ts, pos
 
 
+def _decode(raw: bytes, kind: str) -> Any:
+    """A value from its bytes: US, FD or FL binary, else text (a list for several values)."""
+    if kind == "US":
+        return _u16(raw)[0] if len(raw) == 2 else None
+    if kind in ("FD", "FL"):
+        size = 8 if kind == "FD" else 4
+        n = len(raw) // size
+        fd = struct.unpack_from(f"<{n}{'d' if size == 8 else 'f'}", raw) if n else ()
+        return fd[0] if n == 1 else list(fd)
+    text = raw.decode("latin-1").strip(" \0")
+    parts = text.split("\\")
+    return parts if len(parts) > 1 else text
+
+
+def _private(
+    data: bytes,
+    pos: int,
+    tag: int,
+    vr: bytes | None,
+    length: int,
+    creators: dict[int, str],
+    values: dict[str, Any],
+) -> None:
+    """Record a private creator, or the value of a wanted private element."""
+    elem = tag & 0xFFFF
+    if 0x10 <= elem <= 0xFF:
+        creators[tag >> 16 << 8 | elem] = data[pos : pos + length].decode("latin-1").strip(" \0")
+        return
+    creator = creators.get(tag >> 16 << 8 | elem >> 8)
+    if creator is None:
+        return
+    key = (tag >> 16, creator.upper(), elem & 0xFF)
+    kind = PRIVATE.get(key)
+    if kind is None:
+        return
+    if vr in _PRIVATE_VRS:
+        kind = vr.decode()  # the file's VR wins over the table's (UN, OB: the table's)
+    values[private_key(*key)] = _decode(data[pos : pos + length], kind)
+
+
+def _value(
+    data: bytes,
+    start: int,
+    pos: int,
+    tag: int,
+    vr: bytes | None,
+    length: int,
+    cuts: list[int],
+    creators: dict[int, str],
+    values: dict[str, Any],
+) -> int:
+    """Decode a wanted element whose value is at `pos`; return the position after it.
+
+    Private elements, group lengths and :data:`DIGEST_SKIP` are cut out of the digest.
+    """
+    end = pos + length
+    if end > len(data):
+        raise _Short
+    if tag & 0x10000:
+        cuts += (start, end)
+        if tag >> 16 in _PRIVATE_GROUPS:
+            _private(data, pos, tag, vr, length, creators, values)
+        return end
+    if tag in DIGEST_SKIP or not tag & 0xFFFF:  # group lengths vary with the values
+        cuts += (start, end)
+    hit = _WANTED.get(tag)
+    if hit is not None:
+        values[hit[0]] = _decode(data[pos:end], hit[1])
+    return end
+
+
+def _digest(data: bytes, cuts: list[int]) -> int:
+    """Hash of the header bytes in the ranges `cuts` bounds (start, end, start, end...)."""
+    it = iter(cuts)
+    return hash(b"".join(data[a:b] for a, b in zip(it, it)))
+
+
 def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
     """Parse the header in `data` (the first bytes of a Part 10 file, or all with `complete`).
 
@@ -181,42 +327,33 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
     """
     if data[128:132] != b"DICM":
         return FALLBACK
-    wanted = _WANTED
     try:
         ts, pos = _meta(data)
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
         explicit = ts != _IMPLICIT
         values: dict[str, Any] = {}
+        creators: dict[int, str] = {}
+        # boundaries of the byte ranges kept in the digest (a value left out ends one)
+        cuts: list[int] = [pos]
         while True:  # ends at the pixel data, or with _Short at the end of `data`
             tag, vr, hdr, length = _element(data, pos, explicit)
             if tag == _PIXEL:
                 if "Rows" not in values:
                     return NO_IMAGE
+                cuts.append(pos)
+                values["_digest"] = _digest(data, cuts)
                 return values, ts, pos + hdr, -1 if length == _UNDEFINED else length
             if tag in _ABORT:
                 return FALLBACK
+            start = pos
             pos += hdr
             if length == _UNDEFINED:
                 pos = _skip_sequence(data, pos, explicit and vr != b"UN")
+                if tag in DIGEST_SKIP or tag & 0x10000:
+                    cuts += (start, pos)
                 continue
-            hit = wanted.get(tag)
-            if hit is not None:
-                if pos + length > len(data):
-                    raise _Short
-                raw = data[pos : pos + length]
-                kw, kind = hit
-                if kind == "US":
-                    values[kw] = _u16(raw)[0] if length == 2 else None
-                elif kind == "FD":
-                    n = length // 8
-                    fd = struct.unpack_from(f"<{n}d", raw) if n else ()
-                    values[kw] = fd[0] if n == 1 else list(fd)
-                else:
-                    text = raw.decode("latin-1").strip(" \0")
-                    parts = text.split("\\")
-                    values[kw] = parts if len(parts) > 1 else text
-            pos += length
+            pos = _value(data, start, pos, tag, vr, length, cuts, creators, values)
     except _Short as err:
         if complete:
             return NO_IMAGE if isinstance(err, _End) else TRUNCATED

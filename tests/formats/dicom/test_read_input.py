@@ -112,6 +112,8 @@ def test_fast_parser_agrees_with_pydicom(name: str) -> None:
     values, ts, offset, length = result
     assert ts == ds.file_meta.TransferSyntaxUID
     for kw, value in values.items():
+        if kw.startswith("_") or ":" in kw:  # the header digest, private values
+            continue
         ref = ds.get(kw)
         if isinstance(value, list):
             assert [str(v).strip() for v in ref] == [v.strip() for v in value], kw

@@ -19,7 +19,7 @@ import numpy as np
 
 from imagedata.formats.dicom import _diffusion_ge
 from imagedata.formats.dicom._csa import csa_image_header, csa_value
-from imagedata.formats.dicom._scan import FloatArray, Image, floats, private_value
+from imagedata.formats.dicom._scan import FloatArray, Image, floats
 
 
 def _first(v: Any) -> Any:
@@ -70,7 +70,7 @@ def _ge(img: Image) -> tuple[float | None, FloatArray | None]:
     if "_ge" not in img.extra:
         b = _to_float(img.get("DiffusionBValue"))
         if b is None:
-            ge = _to_float(private_value(img.ds, 0x0043, "GEMS_PARM_01", 0x39))
+            ge = _to_float(img.file.private(0x0043, "GEMS_PARM_01", 0x39))
             b = None if ge is None else (float(ge % 1e9) if ge >= 1e9 else ge)
         raw = _diffusion_ge.raw_direction(img) if b is not None and b > 0 else None
         img.extra["_ge"] = _diffusion_ge.scaled(b, raw)
@@ -88,10 +88,10 @@ def _b_value(img: Image) -> float | None:
         return float(img.extra["_csa_b"])
     man = _vendor(img)
     if man == "siemens":
-        b = _to_float(private_value(img.ds, 0x0019, "SIEMENS MR HEADER", 0x0C))
+        b = _to_float(img.file.private(0x0019, "SIEMENS MR HEADER", 0x0C))
         return b if b is not None else _to_float(csa_value(_csa(img), "B_value"))
     if man == "philips":
-        return _to_float(private_value(img.ds, 0x2001, "Philips Imaging DD 001", 0x03))
+        return _to_float(img.file.private(0x2001, "Philips Imaging DD 001", 0x03))
     return None
 
 
@@ -113,14 +113,14 @@ def _gradient(img: Image) -> FloatArray | None:
         return np.asarray(img.extra["_csa_g"], dtype=np.float64)
     man = _vendor(img)
     if man == "siemens":
-        g = floats(private_value(img.ds, 0x0019, "SIEMENS MR HEADER", 0x0E), 3)
+        g = floats(img.file.private(0x0019, "SIEMENS MR HEADER", 0x0E), 3)
         return g if g is not None else floats(_csa(img).get("DiffusionGradientDirection"), 3)
     if man == "ge":
         raw = _ge(img)[1]
         return None if raw is None else _diffusion_ge.to_patient(img, raw)
     if man == "philips":
         elements = (0xB0, 0xB1, 0xB2)
-        parts = [private_value(img.ds, 0x2005, "Philips MR Imaging DD 001", e) for e in elements]
+        parts = [img.file.private(0x2005, "Philips MR Imaging DD 001", e) for e in elements]
         if all(p is not None for p in parts):
             return np.array([_to_float(p) or 0.0 for p in parts])
     return None

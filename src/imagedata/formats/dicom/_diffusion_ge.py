@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from imagedata import geometry
-from imagedata.formats.dicom._scan import FloatArray, Image, floats, private_value
+from imagedata.formats.dicom._scan import FloatArray, Image, floats
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def is_ge(img: Image) -> bool:
 
 def raw_direction(img: Image) -> FloatArray | None:
     """The direction as GE stores it (frequency, phase, slice), or None."""
-    parts = [private_value(img.ds, 0x0019, "GEMS_ACQU_01", e) for e in (0xBB, 0xBC, 0xBD)]
+    parts = [img.file.private(0x0019, "GEMS_ACQU_01", e) for e in (0xBB, 0xBC, 0xBD)]
     if any(p is None for p in parts):
         return None
     return floats([_number(p) for p in parts], 3)

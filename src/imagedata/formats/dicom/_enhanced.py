@@ -86,6 +86,9 @@ def _frame_extra(groups: list[Dataset]) -> dict[str, Any]:
     )
     if frame_type is not None:
         extra["FrameType"] = tuple(frame_type)
+    component = _get(groups, "MRImageFrameTypeSequence", "ComplexImageComponent")
+    if component:
+        extra["ComplexImageComponent"] = str(component)
     return extra
 
 

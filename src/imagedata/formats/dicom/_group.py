@@ -1,25 +1,37 @@
-"""Group images into series: by SeriesInstanceUID, then by geometry and ImageType.
+"""Group images into series: by SeriesInstanceUID, then by SeriesNumber, geometry and type.
 
-A series whose images differ in orientation, matrix, pixel spacing, frame of
-reference, ImageType or StackID is split into sub-series, so localizers come apart.
-Several groups where one series is expected give :class:`MultipleSeriesError`.
+A series whose images differ in SeriesNumber, orientation, matrix, pixel spacing, frame
+of reference, ImageType/FrameType, ComplexImageComponent or StackID is split into
+sub-series, so localizers, transfer-syntax copies and magnitude/phase frames come apart.
+Philips' derived isotropic ("trace") DWI images get a sub-series of their own.
+
+Two images with one SOPInstanceUID are one image when their pixels are equal (the copy
+is dropped with a logged note naming both files); with different pixels the second goes
+into a sub-series of its own whose listing names both files.  Only images that share a
+SOPInstanceUID have their pixels compared; every other decision comes from the header
+pass.  Several groups where one series is expected give :class:`MultipleSeriesError`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from imagedata.errors import MultipleSeriesError
+from imagedata.formats.dicom import _diffusion
 from imagedata.formats.dicom._scan import Image, as_list
 
 logger = logging.getLogger(__name__)
 
 IOP_TOLERANCE = 1e-4
+
+#: Position of each part of :func:`_signature`.
+_MATRIX, _FOR, _TYPE, _STACK, _NUMBER, _TRACE, _COPY = 0, 3, 4, 5, 6, 7, 8
 
 
 @dataclass(eq=False)
@@ -55,6 +67,11 @@ class Group:
         """SeriesDescription (empty when absent)."""
         return str(self.first.get("SeriesDescription", "") or "")
 
+    @property
+    def trace(self) -> bool:
+        """True for Philips' derived isotropic (trace) DWI images."""
+        return bool(self.signature and self.signature[_TRACE])
+
     def summary(self) -> str:
         """One line for error messages and listings."""
         extra = f" ({self.reason})" if self.reason else ""
@@ -64,15 +81,38 @@ class Group:
         )
 
 
+def is_trace(img: Image) -> bool:
+    """True for a Philips derived isotropic DWI image ("trace", dropped by dcm2niix too).
+
+    Philips marks it with Diffusion Direction (2001,xx04) 'I'; without that tag, a
+    b-value above 0 with a zero gradient direction gives it away.
+    """
+    if "PHILIPS" not in str(img.file.get("Manufacturer", "")).upper():
+        return False
+    direction = img.file.private(0x2001, "Philips Imaging DD 001", 0x04)
+    if direction is not None:
+        return str(direction).strip().upper() == "I"
+    b = _diffusion.b_value(img)
+    g = _diffusion.gradient(img)
+    return b is not None and b > 0 and g is not None and not np.any(g)
+
+
 def _signature(img: Image) -> tuple[Any, ...]:
     get = img.file.get
+    frame_type = img.extra.get("FrameType") or get("ImageType")
     return (
         img.rows,
         img.cols,
         int(get("SamplesPerPixel", 1) or 1),
         str(get("FrameOfReferenceUID", "")),
-        tuple(str(v).strip() for v in as_list(get("ImageType"))),
+        (
+            tuple(str(v).strip().upper() for v in as_list(frame_type)),
+            str(img.get("ComplexImageComponent", "") or "").upper(),
+        ),
         str(img.get("StackID", "")),
+        str(get("SeriesNumber", "")),
+        is_trace(img),
+        0,
     )
 
 
@@ -87,26 +127,76 @@ def _same(img: Image, rep: Image, sig: tuple[Any, ...], rep_sig: tuple[Any, ...]
 def _reason(group: Group, main: Group) -> str:
     a, b = group.first, main.first
     sa, sb = group.signature, main.signature
+    if sa[_COPY]:
+        twin = a.extra.get("_uid_twin", "another file")
+        return (
+            f"SOPInstanceUIDs also used by other images with different pixels, "
+            f"e.g. {a.name} and {twin}"
+        )
+    if sa[_NUMBER] != sb[_NUMBER]:
+        return f"SeriesNumber {sa[_NUMBER] or 'missing'} under the same SeriesInstanceUID"
     if sa[:3] != sb[:3]:
         return f"matrix {a.rows}x{a.cols} instead of {b.rows}x{b.cols}"
     if np.max(np.abs(a.iop - b.iop)) > IOP_TOLERANCE:
         return f"orientation {np.round(a.iop, 4).tolist()} differs (localizer?)"
     if not np.allclose(a.spacing, b.spacing, rtol=1e-4, atol=1e-6):
         return f"pixel spacing {a.spacing} instead of {b.spacing}"
-    if sa[3] != sb[3]:
+    if sa[_FOR] != sb[_FOR]:
         return "other FrameOfReferenceUID"
-    if sa[4] != sb[4]:
-        return "ImageType " + "\\".join(sa[4])
-    return f"StackID {sa[5]}"
+    if sa[_TRACE]:
+        return "Philips derived isotropic (trace) DWI images"
+    if sa[_TYPE] != sb[_TYPE]:
+        kind, component = sa[_TYPE]
+        return "ImageType/FrameType " + "\\".join(kind) + (f", {component}" if component else "")
+    return f"StackID {sa[_STACK]}"
 
 
-def group_images(images: Sequence[Image]) -> list[Group]:
-    """Split images into series and geometry sub-series; labels are SeriesNumber[.k]."""
+SamePixels = Callable[[Image, Image], bool]
+
+
+def _split_uid_twins(
+    img: Image, sig: tuple[Any, ...], seen: dict[tuple[Any, ...], list[Image]], same: SamePixels
+) -> tuple[Any, ...] | None:
+    """`img`'s signature with its copy index; None when it repeats an image seen before.
+
+    Pixels are compared only for images sharing a SOPInstanceUID (and signature).
+    """
+    key = (str(img.file.get("SeriesInstanceUID", "")), img.uid, sig)
+    earlier = seen.setdefault(key, [])
+    for other in earlier:
+        if same(other, img):
+            logger.info(
+                "%s repeats %s (same SOPInstanceUID %s, same pixels): read once",
+                img.name,
+                other.name,
+                img.uid,
+            )
+            return None
+    if earlier:
+        img.extra["_uid_twin"] = earlier[0].name
+        logger.info(
+            "%s and %s share SOPInstanceUID %s but differ in pixels: split apart",
+            img.name,
+            earlier[0].name,
+            img.uid,
+        )
+    earlier.append(img)
+    return (*sig[:_COPY], len(earlier) - 1)
+
+
+def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group]:
+    """Split images into series and sub-series; labels are SeriesNumber[.k].
+
+    `same_pixels` compares two images that share a SOPInstanceUID.
+    """
     by_uid: dict[str, list[Group]] = {}
+    seen: dict[tuple[Any, ...], list[Image]] = {}
     for img in images:
         uid = str(img.file.get("SeriesInstanceUID", ""))
         groups = by_uid.setdefault(uid, [])
-        sig = _signature(img)
+        sig = _split_uid_twins(img, _signature(img), seen, same_pixels)
+        if sig is None:
+            continue
         for g in groups:
             if _same(img, g.first, sig, g.signature):
                 g.images.append(img)
@@ -115,14 +205,7 @@ def group_images(images: Sequence[Image]) -> list[Group]:
             groups.append(Group([img], signature=sig))
     out: list[Group] = []
     for uid, groups in by_uid.items():
-        groups.sort(key=lambda g: -len(g.images))
-        base = str(groups[0].number) if groups[0].number is not None else uid
-        for k, g in enumerate(groups):
-            g.label = base if len(groups) == 1 else f"{base}.{k + 1}"
-            if k > 0:
-                g.reason = _reason(g, groups[0])
-        if len(groups) > 1:
-            logger.info("series %s split into %d groups by geometry/ImageType", uid, len(groups))
+        _label(uid, groups)
         out.extend(groups)
     labels = [g.label for g in out]
     for g in out:
@@ -131,6 +214,45 @@ def group_images(images: Sequence[Image]) -> list[Group]:
                 g.uid if g.label == str(g.number) else f"{g.uid}{g.label[len(str(g.number)) :]}"
             )
     return out
+
+
+def _label(uid: str, groups: list[Group]) -> None:
+    """Label the groups of one SeriesInstanceUID: SeriesNumber, then .k for sub-series."""
+    groups.sort(key=lambda g: (g.signature[_COPY], g.trace, -len(g.images)))
+    by_number: dict[int | None, list[Group]] = {}
+    for g in groups:
+        by_number.setdefault(g.number, []).append(g)
+    for number, same_number in by_number.items():
+        base = str(number) if number is not None else uid
+        for k, g in enumerate(same_number):
+            g.label = base if len(same_number) == 1 else f"{base}.{k + 1}"
+            if g is not groups[0]:
+                g.reason = _reason(g, same_number[0] if k else groups[0])
+    if len(groups) > 1:
+        logger.info(
+            "series %s split into %d groups: %s",
+            uid,
+            len(groups),
+            "; ".join(f"{g.label}: {g.reason or 'main'}" for g in groups),
+        )
+
+
+def _without_trace(groups: Sequence[Group]) -> Group | None:
+    """The one DWI group when the only others are its derived trace images (dropped)."""
+    main = [g for g in groups if not g.trace]
+    if len(main) != 1 or len(main) == len(groups):
+        return None
+    traces = [g for g in groups if g.trace]
+    if any(g.uid != main[0].uid for g in traces):
+        return None
+    labels = ", ".join(repr(g.label) for g in traces)
+    n = sum(len(g.images) for g in traces)
+    warnings.warn(
+        f"{traces[0].first.name}: {n} Philips derived isotropic (trace) DWI images left out "
+        f"of series {main[0].label!r} (as dcm2niix does); read them with series={labels}",
+        stacklevel=5,
+    )
+    return main[0]
 
 
 def _matches(g: Group, series: Any) -> bool:
@@ -155,6 +277,9 @@ def select_group(groups: Sequence[Group], series: Any, source: str) -> Group:
     chosen = list(groups) if series is None else [g for g in groups if _matches(g, series)]
     if len(chosen) == 1:
         return chosen[0]
+    dwi = _without_trace(chosen) if len(chosen) > 1 else None
+    if dwi is not None:
+        return dwi
     if series is not None and len(chosen) > 1:
         exact = [g for g in chosen if str(series) in (g.label, g.uid)]
         if len(exact) == 1:

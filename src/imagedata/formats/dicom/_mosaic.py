@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from imagedata.formats.dicom._csa import csa_image_header, csa_value
 from imagedata.formats.dicom._scan import (
@@ -23,7 +22,6 @@ from imagedata.formats.dicom._scan import (
     as_list,
     floats,
     pixel_spacing_of,
-    private_value,
     resolution_of,
     slice_normal_of,
 )
@@ -31,14 +29,14 @@ from imagedata.formats.dicom._scan import (
 logger = logging.getLogger(__name__)
 
 
-def mosaic_tiles(ds: Dataset) -> int:
-    """Number of images in a Siemens mosaic; 0 when `ds` is not a mosaic."""
-    image_type = [str(v).strip().upper() for v in as_list(ds.get("ImageType"))]
+def mosaic_tiles(info: FileInfo) -> int:
+    """Number of images in a Siemens mosaic; 0 when `info` is not a mosaic."""
+    image_type = [str(v).strip().upper() for v in as_list(info.get("ImageType"))]
     if "MOSAIC" not in image_type:
         return 0
-    n = private_value(ds, 0x0019, "SIEMENS MR HEADER", 0x0A)
+    n = info.private(0x0019, "SIEMENS MR HEADER", 0x0A)
     if n is None:
-        n = csa_value(csa_image_header(ds), "NumberOfImagesInMosaic")
+        n = csa_value(csa_image_header(info.ds), "NumberOfImagesInMosaic")
     try:
         count = int(n[0] if isinstance(n, (list, tuple, bytes)) and not isinstance(n, bytes) else n)
     except (TypeError, ValueError):

@@ -28,12 +28,15 @@ from pydicom.uid import UID
 
 from imagedata import geometry
 from imagedata._fastscan import (
+    DIGEST_SKIP,
     FAST_KEYWORDS,
     KNOWN,
     NO_IMAGE,
+    PRIVATE,
     TRUNCATED,
     US_KEYWORDS,
     parse,
+    private_key,
 )
 from imagedata._progress import Reporter
 from imagedata.archives import Member
@@ -93,6 +96,44 @@ class FileInfo:
                 return default
             value = self.values[keyword] = self.ds.get(keyword)
         return default if value is None else value
+
+    def private(self, group: int, creator: str, element: int) -> Any:
+        """Value of a vendor private element (see :data:`._fastscan.PRIVATE`), or None.
+
+        Read from the header pass for the private elements it knows, else from the dataset.
+        """
+        key = private_key(group, creator, element)
+        if key in self.values:
+            return self.values[key]
+        if self.fast and (group, creator.strip().upper(), element) in PRIVATE:
+            return None
+        value = self.values[key] = private_value(self.ds, group, creator, element)
+        return value
+
+    @property
+    def digest(self) -> int:
+        """Hash of the header without per-image and private attributes.
+
+        Files with equal digests differ at most in identity, position, per-image times
+        and counters (InstanceNumber, AcquisitionNumber, ...) and private attributes.
+        """
+        value = self.values.get("_digest")
+        if value is None:
+            value = self.values["_digest"] = _dataset_digest(self.ds)
+        return int(value)
+
+
+def _dataset_digest(ds: Dataset) -> int:
+    """:attr:`FileInfo.digest` of a dataset read by pydicom."""
+    items = []
+    for key in ds.keys():  # noqa: SIM118 - tags only, no value conversion
+        tag = int(key)
+        if tag & 0x10000 or tag in DIGEST_SKIP or tag >> 16 == 0x7FE0 or not tag & 0xFFFF:
+            continue
+        elem = ds.get_item(key)
+        raw = elem.value if isinstance(elem, RawDataElement) else str(getattr(elem, "value", ""))
+        items.append((tag, raw))
+    return hash(tuple(items))
 
 
 @dataclass(eq=False)

@@ -2,17 +2,19 @@
 
 Slices are ordered by d = n . ImagePositionPatient (n = X x Y); InstanceNumber only
 breaks ties.  Images at the same position are ordered along tag dimensions (see
-:mod:`._tags`): given by ``input_order`` or found by ``'auto'``.  Every check names the
-files, positions and values involved.
+:mod:`._tags`): given by ``input_order`` or found by ``'auto'``.  Images at one position
+whose headers are equal except identity, per-image times and counters and private
+attributes are repeats of one acquisition (e.g. GE fMRI volumes): ``'auto'`` orders them
+by InstanceNumber (then AcquisitionNumber, TemporalPositionIdentifier) into a time
+axis, with a logged note.  Every check names the files, positions and values involved.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from imagedata import geometry
 from imagedata.errors import SortError
+from imagedata.formats.dicom import _repeats
 from imagedata.formats.dicom._scan import FloatArray, Image
 from imagedata.formats.dicom._tags import (
     AUTO_CANDIDATES,
@@ -27,7 +30,6 @@ from imagedata.formats.dicom._tags import (
     Dim,
     make_dim,
     parse_order,
-    time_index_dim,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,20 +103,6 @@ def _tiebreak(img: Image) -> tuple[int, tuple[int, ...], int, int]:
     return inst, index, img.frame, img.tile
 
 
-def dedupe(images: Sequence[Image]) -> list[Image]:
-    """Drop images whose SOPInstanceUID (and frame) was seen before."""
-    seen: set[str] = set()
-    out = []
-    for img in images:
-        uid = img.uid
-        if uid in seen:
-            logger.info("%s: duplicate SOPInstanceUID %s dropped", img.name, uid)
-            continue
-        seen.add(uid)
-        out.append(img)
-    return out
-
-
 def _place_unpositioned(images: list[Image]) -> None:
     """Images without any position: one slice each, 1 mm apart, by InstanceNumber."""
     if not all(img.extra.get("_no_position") for img in images):
@@ -143,30 +131,29 @@ def cluster_positions(images: Sequence[Image]) -> tuple[list[list[Image]], Float
 
 
 def check_counts(groups: list[list[Image]], positions: FloatArray) -> int:
-    """The number of images per position; SortError naming positions with fewer images."""
+    """The number of images per position; SortError naming positions with an odd number."""
     counts = Counter(len(g) for g in groups)
     if len(counts) == 1:
         return len(groups[0])
-    full = max(counts)
-    short = [(k, len(g)) for k, g in enumerate(groups) if len(g) != full]
+    common = max(counts, key=lambda n: (counts[n], n))
+    odd = [(k, len(g)) for k, g in enumerate(groups) if len(g) != common]
     lines = [
         f"  slice {k} at {_fmt(positions[k])} has {n} images ({_names(groups[k])})"
-        for k, n in short[:6]
+        for k, n in odd[:6]
     ]
-    more = f"\n  ... and {len(short) - 6} more positions" if len(short) > 6 else ""
-    hint = ""
-    if len({n for _, n in short}) == 1 and short[0][1] == full - 1:
-        hint = (
-            "\nA partial last volume (or a missing file)? "
-            if len(short) > len(groups) // 2 or len(short) == 1
-            else "\n"
-        )
+    more = f"\n  ... and {len(odd) - 6} more positions" if len(odd) > 6 else ""
+    if all(n == common - 1 for _, n in odd):
+        hint = "\nA partial last volume (or a missing file)? "
+    elif all(n > common for _, n in odd):
+        hint = "\nA partial last volume, or extra files (e.g. a copy under a new SOPInstanceUID)? "
+    else:
+        hint = "\n"
     raise SortError(
-        f"unequal number of images per slice position: {counts[full]} of {len(groups)} "
-        f"positions have {full} images, but\n"
+        f"unequal number of images per slice position: {counts[common]} of {len(groups)} "
+        f"positions have {common} images, but\n"
         + "\n".join(lines)
         + more
-        + (hint or "\n")
+        + hint
         + "Add the missing files, remove the extra ones, or pick images with series=..."
     )
 
@@ -191,50 +178,18 @@ def varying_attributes(imgs: Sequence[Image]) -> list[str]:
     return out
 
 
-def _signature(img: Image, dims: Sequence[Dim]) -> tuple[Hashable, ...]:
-    return (
-        *(d.key(img) for d in dims),
-        str(img.get("EchoNumbers", "")),
-        str(img.get("FrameType", "")),
+def _unexplained(imgs: Sequence[Image], ncells: int) -> SortError:
+    other = varying_attributes(imgs)
+    return SortError(
+        f"cannot tell apart the {len(imgs)} images at one slice position ({_names(imgs)}): "
+        f"known dimensions give {ncells} groups. Attributes that vary: {other or 'none'}; "
+        "read with input_order=<keyword or comma list>, e.g. input_order="
+        f"{(other[0] if other else 'time')!r}"
     )
 
 
-def drop_duplicates(
-    groups: list[list[Image]], positions: FloatArray, same_pixels: Callable[[Image, Image], bool]
-) -> None:
-    """Images at one position with equal tags: identical pixels are dropped, others are an error."""
-    dims = [make_dim(n) for n in AUTO_CANDIDATES]
-    for k, g in enumerate(groups):
-        if len(g) < 2:
-            continue
-        seen: dict[tuple[Hashable, ...], Image] = {}
-        keep = []
-        for img in g:
-            sig = _signature(img, dims)
-            other = seen.get(sig)
-            if other is None:
-                seen[sig] = img
-                keep.append(img)
-                continue
-            if varying_attributes([other, img]):
-                keep.append(img)
-                continue
-            if not same_pixels(other, img):
-                raise SortError(
-                    f"{other.name} and {img.name} have the same position {_fmt(positions[k])} and "
-                    "the same tags but different pixels; remove one of them"
-                )
-            warnings.warn(
-                f"{img.name} duplicates {other.name} (same position, tags and pixels); dropped",
-                stacklevel=6,
-            )
-        g[:] = keep
-
-
-def resolve_auto(imgs: Sequence[Image]) -> list[Dim]:
-    """The dimensions that explain the images at one position ('auto')."""
-    if len(imgs) < 2:
-        return []
+def _candidates(imgs: Sequence[Image]) -> tuple[list[Dim], int]:
+    """The well-known dimensions that vary at one position, and the cells they give."""
     chosen: list[Dim] = []
     keys: list[tuple[Hashable, ...]] = [() for _ in imgs]
     ncells = 1
@@ -252,15 +207,28 @@ def resolve_auto(imgs: Sequence[Image]) -> list[Dim]:
         if n > ncells:
             chosen.append(dim)
             keys, ncells = combined, n
+    return chosen, ncells
+
+
+def resolve_auto(groups: Sequence[Sequence[Image]]) -> list[Dim]:
+    """The dimensions that explain the images at each position ('auto').
+
+    Well-known dimensions first; images they leave alike are repeats ordered by
+    InstanceNumber (:func:`._repeats.repeats_dim`) when their headers are equal apart
+    from identity, per-image times and counters and private attributes.
+    """
+    imgs = groups[0]
+    if len(imgs) < 2:
+        return []
+    chosen, ncells = _candidates(imgs)
     if ncells < len(imgs):
-        other = varying_attributes(imgs)
-        raise SortError(
-            f"cannot tell apart the {len(imgs)} images at one slice position ({_names(imgs)}): "
-            f"known dimensions give {ncells} groups. Attributes that vary: {other or 'none'}; "
-            "read with input_order=<keyword or comma list>, e.g. input_order="
-            f"{(other[0] if other else 'time')!r}"
-        )
-    chosen = _time_by_index(chosen, imgs)
+        others = [d for d in chosen if d.name != "time"]
+        repeats = _repeats.repeats_dim(groups, others, PER_IMAGE)
+        if repeats is None:
+            raise _unexplained(imgs, ncells)
+        chosen = [*others, repeats]
+    else:
+        chosen = _time_by_rank(chosen, groups)
     chosen.sort(key=lambda d: AXIS_ORDER.index(d.name))
     return chosen
 
@@ -271,51 +239,106 @@ def _is_grid(dims: Sequence[Dim], imgs: Sequence[Image]) -> bool:
     return math.prod(sizes) == len(imgs) == len(cells)
 
 
-def _time_by_index(chosen: list[Dim], imgs: Sequence[Image]) -> list[Dim]:
-    """Use the time point number when each image (e.g. each echo) has its own time."""
-    if len(chosen) < 2 or not any(d.name == "time" for d in chosen) or _is_grid(chosen, imgs):
-        return chosen
-    alt = [time_index_dim() if d.name == "time" else d for d in chosen]
-    return alt if _is_grid(alt, imgs) else chosen
+def _time_by_rank(dims: list[Dim], groups: Sequence[Sequence[Image]]) -> list[Dim]:
+    """Time as the rank in time per echo (...) when each image has its own acquisition time."""
+    if len(dims) < 2 or not any(d.name == "time" for d in dims) or _is_grid(dims, groups[0]):
+        return dims
+    others = [d for d in dims if d.name != "time"]
+    rank = _repeats.time_by_rank(groups, others)
+    if rank is None:
+        return dims
+    alt = [rank if d.name == "time" else d for d in dims]
+    if not _is_grid(alt, groups[0]):
+        return dims
+    logger.info(
+        "%s: acquisition times differ within a time point (e.g. per echo); time points "
+        "numbered by acquisition time within each %s",
+        groups[0][0].name,
+        ", ".join(d.name for d in others),
+    )
+    return alt
+
+
+def check_present(dims: Sequence[Dim], groups: Sequence[Sequence[Image]]) -> None:
+    """SortError when an image lacks the attribute of a forced order (never an axis of NaN)."""
+    for d in dims:
+        if d.present is None:
+            continue
+        missing = [img for g in groups for img in g if not d.present(img)]
+        if missing:
+            raise SortError(
+                f"input_order={d.name!r}: {len(missing)} image(s) have no {d.attribute} "
+                f"({_names(missing)}); read with input_order='auto' to sort by what the "
+                "images have"
+            )
+
+
+def _check_distinct(
+    ordered: Sequence[Image], d: Dim, k: int, pos: FloatArray, accept_duplicate_tag: bool
+) -> None:
+    keys = [d.key(img) for img in ordered]
+    if accept_duplicate_tag or len(set(keys)) == len(keys):
+        return
+    dup = [img for img, key in zip(ordered, keys) if keys.count(key) > 1]
+    raise SortError(
+        f"input_order={d.name!r}: slice {k} at {_fmt(pos)} has {len(dup)} images with equal "
+        f"{d.attribute or d.name} {d.value(dup[0])!r} ({_names(dup)}); read with "
+        "input_order='auto', or accept_duplicate_tag=True to keep the equal values "
+        "(in InstanceNumber order)"
+    )
 
 
 def _grid(
-    imgs: Sequence[Image], dims: Sequence[Dim], k: int, pos: FloatArray
+    imgs: Sequence[Image],
+    dims: Sequence[Dim],
+    k: int,
+    pos: FloatArray,
+    accept_duplicate_tag: bool = False,
 ) -> tuple[list[int], list[Image]]:
     """Sizes of each dim and the images of one position in C order over the dims."""
     if len(dims) == 1:
         d = dims[0]
         sort = d.sort or d.key
         ordered = sorted(imgs, key=lambda i: (sort(i), _tiebreak(i)))
+        _check_distinct(ordered, d, k, pos, accept_duplicate_tag)
         return [len(ordered)], ordered
     keys = [[d.key(img) for d in dims] for img in imgs]
     levels: list[list[Any]] = [sorted({kk[j] for kk in keys}) for j in range(len(dims))]
     sizes = [len(lv) for lv in levels]
     cells: dict[tuple[int, ...], Image] = {}
+    names = ", ".join(d.name for d in dims)
     for img, kk in zip(imgs, keys):
         idx = tuple(levels[j].index(kk[j]) for j in range(len(dims)))
         if idx in cells:
             raise SortError(
                 f"slice {k} at {_fmt(pos)}: {cells[idx].name} and {img.name} have the same "
-                f"{', '.join(d.name for d in dims)}; these do not form a regular grid"
+                f"{names}; these do not form a regular grid; read with input_order='auto'"
             )
         cells[idx] = img
     if len(cells) != math.prod(sizes):
+        hint = (
+            "read with input_order='dti' (one axis of (b, direction))"
+            if {d.name for d in dims} == {"b", "bvector"}
+            else "read with input_order='auto'"
+        )
         raise SortError(
             f"slice {k} at {_fmt(pos)}: {len(cells)} images for {'x'.join(map(str, sizes))} "
-            f"combinations of {', '.join(d.name for d in dims)}; some combinations are missing"
+            f"combinations of {names}; some combinations are missing; {hint}"
         )
     return sizes, [cells[idx] for idx in np.ndindex(*sizes)]
 
 
 def order_positions(
-    groups: list[list[Image]], positions: FloatArray, dims: list[Dim]
+    groups: list[list[Image]],
+    positions: FloatArray,
+    dims: list[Dim],
+    accept_duplicate_tag: bool = False,
 ) -> tuple[list[int], list[list[Image]]]:
     """Order each position's images along `dims`; check that all positions agree."""
     out: list[list[Image]] = []
     sizes0: list[int] = [1]
     for k, g in enumerate(groups):
-        sizes, ordered = _grid(g, dims, k, positions[k])
+        sizes, ordered = _grid(g, dims, k, positions[k], accept_duplicate_tag)
         if k == 0:
             sizes0 = sizes
         elif sizes != sizes0:
@@ -378,36 +401,44 @@ def check_spacing(
     )
 
 
+def _dims(order: Any, groups: list[list[Image]], m: int) -> list[Dim]:
+    """The tag dimensions of `order` ('auto': found; forced: checked) for these positions."""
+    dims = parse_order(order)
+    if dims is None:
+        return resolve_auto(groups)
+    if not dims and m > 1:
+        other = varying_attributes(groups[0])
+        raise SortError(
+            f"{m} images at each slice position (e.g. {_names(groups[0])}) but input_order='none'; "
+            f"attributes that vary: {other or 'none'}; read with input_order='auto' or a keyword"
+        )
+    check_present(dims, groups)
+    return _time_by_rank(dims, groups)
+
+
 def sort_group(
     images: Sequence[Image],
     order: Any,
-    same_pixels: Callable[[Image, Image], bool],
     accept_uneven_slices: bool = False,
+    accept_duplicate_tag: bool = False,
 ) -> tuple[Sorted, bool]:
     """Sort a group's images into (tag..., slice) order; return it and whether spacing is even.
 
     Raises
     ------
     SortError
-        For unequal image counts per position, images that cannot be told apart, tags
-        that differ between slices, or uneven spacing (unless accepted).
+        For unequal image counts per position, images that cannot be told apart, a
+        forced order whose attribute is missing or has equal values (unless
+        `accept_duplicate_tag`), tags that differ between slices, or uneven spacing
+        (unless accepted).
     """
-    imgs = dedupe(images)
+    imgs = list(images)
     _place_unpositioned(imgs)
     groups, positions, res = cluster_positions(imgs)
-    drop_duplicates(groups, positions, same_pixels)
     m = check_counts(groups, positions)
-    dims = parse_order(order)
-    if dims is None:
-        dims = resolve_auto(groups[0])
-    elif not dims and m > 1:
-        other = varying_attributes(groups[0])
-        raise SortError(
-            f"{m} images at each slice position (e.g. {_names(groups[0])}) but input_order='none'; "
-            f"attributes that vary: {other or 'none'}; read with input_order='auto' or a keyword"
-        )
+    dims = _dims(order, groups, m)
     if dims:
-        sizes, ordered = order_positions(groups, positions, dims)
+        sizes, ordered = order_positions(groups, positions, dims, accept_duplicate_tag)
     else:
         sizes, ordered = [], groups
     even = check_spacing(positions, groups, res, accept_uneven_slices, imgs[0].iop)

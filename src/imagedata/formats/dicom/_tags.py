@@ -127,6 +127,10 @@ class Dim:
     scalar: bool = True
     #: Sort key when it differs from `key` (gradients keep their acquisition order).
     sort: Callable[[Image], Any] | None = None
+    #: The attribute(s) the values come from (for error messages).
+    attribute: str = ""
+    #: True when an image has the attribute (None: always).
+    present: Callable[[Image], bool] | None = None
 
 
 def _time_key(img: Image) -> Hashable:
@@ -138,20 +142,8 @@ def _time_key(img: Image) -> Hashable:
     )
 
 
-def time_index_dim() -> Dim:
-    """A 'time' dimension keyed by the time point number (TemporalPositionIdentifier,
-    AcquisitionNumber) rather than the acquisition time, whose values are still times."""
-
-    def key(img: Image) -> Hashable:
-        return (
-            _int_or_zero(img.get("TemporalPositionIdentifier")),
-            _int_or_zero(img.get("AcquisitionNumber")),
-        )
-
-    return Dim("time", key, _time_value)
-
-
-def _time_value(img: Image) -> float:
+def time_value(img: Image) -> float:
+    """Acquisition time (seconds) of an image, else its TemporalPositionIdentifier."""
     t = absolute_time(img)
     if t is not None:
         return t
@@ -183,6 +175,29 @@ def _g(img: Image) -> Any:
     return np.zeros(3) if g is None else g
 
 
+_TIME_ATTRS = "AcquisitionDateTime, AcquisitionTime, ContentTime or TemporalPositionIdentifier"
+_B_ATTRS = "DiffusionBValue (or the vendor's b-value tags)"
+
+
+def _has_time(img: Image) -> bool:
+    return absolute_time(img) is not None or img.get("TemporalPositionIdentifier") is not None
+
+
+def _has_b(img: Image) -> bool:
+    return _diffusion.b_value(img) is not None
+
+
+def _float_dim(name: str, keyword: str) -> Dim:
+    value = _float_of(keyword)
+    return Dim(
+        name,
+        _keyed(value),
+        value,
+        attribute=keyword,
+        present=lambda img: not math.isnan(value(img)),
+    )
+
+
 def _keyword_dim(keyword: str) -> Dim:
     def value(img: Image) -> Any:
         v = img.get(keyword)
@@ -193,7 +208,14 @@ def _keyword_dim(keyword: str) -> Dim:
             return float(arr[0]) if arr.size == 1 else arr
         return "" if v is None else str(v)
 
-    return Dim(keyword, _keyed(value), value, scalar=True)
+    return Dim(
+        keyword,
+        _keyed(value),
+        value,
+        scalar=True,
+        attribute=keyword,
+        present=lambda img: img.get(keyword) is not None,
+    )
 
 
 def _callable_dim(fn: Callable[[Dataset], Any]) -> Dim:
@@ -223,13 +245,21 @@ def make_dim(order: str | Callable[[Dataset], Any]) -> Dim:
     name = str(getattr(order, "value", order)).strip()
     low = name if name not in keyword_dict else ""  # 'TriggerTime' is a keyword, 'triggertime' not
     if low == Order.TIME:
-        return Dim("time", _time_key, _time_value)
+        return Dim("time", _time_key, time_value, attribute=_TIME_ATTRS, present=_has_time)
     if low == Order.TRIGGERTIME:
-        return Dim("triggertime", _keyed(_float_of("TriggerTime")), _float_of("TriggerTime"))
+        return _float_dim("triggertime", "TriggerTime")
     if low == Order.B:
-        return Dim("b", _keyed(_b), _b)
+        return Dim("b", _keyed(_b), _b, attribute=_B_ATTRS, present=_has_b)
     if low == Order.BVECTOR:
-        return Dim("bvector", _keyed(_g), _g, scalar=False, sort=_time_key)
+        return Dim(
+            "bvector",
+            _keyed(_g),
+            _g,
+            scalar=False,
+            sort=_time_key,
+            attribute="DiffusionGradientOrientation (or the vendor's gradient tags)",
+            present=lambda img: _diffusion.gradient(img) is not None,
+        )
     if low == Order.DTI:
         return Dim(
             "dti",
@@ -237,10 +267,12 @@ def make_dim(order: str | Callable[[Dataset], Any]) -> Dim:
             _diffusion.dti,
             scalar=False,
             sort=lambda img: (norm_key(_b(img)), _time_key(img)),
+            attribute=_B_ATTRS,
+            present=_has_b,
         )
     for short, kw in (("fa", "FlipAngle"), ("te", "EchoTime"), ("ti", "InversionTime")):
         if low == short:
-            return Dim(short, _keyed(_float_of(kw)), _float_of(kw))
+            return _float_dim(short, kw)
     if name in keyword_dict or name in ("StackID", "InStackPositionNumber", "DimensionIndexValues"):
         return _keyword_dim(name)
     raise ValueError(

@@ -94,7 +94,7 @@ def scan_groups(
             f"{where}: no DICOM images found in {len(members)} file(s) "
             "(non-DICOM files and non-image objects such as SR, RTSTRUCT are skipped)"
         )
-    return group_images(images)
+    return group_images(images, _same_pixels)
 
 
 def images_of(info: FileInfo) -> list[Image]:
@@ -106,7 +106,7 @@ def images_of(info: FileInfo) -> list[Image]:
         if info.nframes > 1:
             return _enhanced.legacy_frames_of(info)
     mosaic = "MOSAIC" in str(info.get("ImageType", "")).upper()
-    tiles = _mosaic.mosaic_tiles(info.ds) if mosaic else 0
+    tiles = _mosaic.mosaic_tiles(info) if mosaic else 0
     if tiles:
         return _mosaic.tiles_of(info, tiles)
     return [single_image(info)]
@@ -119,6 +119,7 @@ def read_series(
     headers_only: bool = False,
     series: int | str | None = None,
     accept_uneven_slices: bool = False,
+    accept_duplicate_tag: bool = False,
     rescale: bool = True,
     scaling: Scaling | str | None = None,
     skip_broken: bool = False,
@@ -142,6 +143,9 @@ def read_series(
         SeriesNumber, SeriesInstanceUID or SeriesDescription.
     accept_uneven_slices
         Keep unevenly spaced slices (exact positions in ``Header.positions``).
+    accept_duplicate_tag
+        Allow equal values along a one-attribute input_order (kept in InstanceNumber
+        order); by default equal values are a :class:`~imagedata.errors.SortError`.
     rescale
         Apply RescaleSlope/Intercept (False keeps stored values; same as
         ``scaling='stored'``).
@@ -176,6 +180,7 @@ def read_series(
             input_order=input_order,
             headers_only=headers_only,
             accept_uneven_slices=accept_uneven_slices,
+            accept_duplicate_tag=accept_duplicate_tag,
             scaling=_scaling(rescale, scaling),
             workers=workers,
             progress=callback,
@@ -189,6 +194,7 @@ def _scaling(rescale: bool, scaling: Scaling | str | None) -> Scaling:
 
 
 def _same_pixels(a: Image, b: Image) -> bool:
+    """Equal stored pixels (only asked for images that share a SOPInstanceUID)."""
     return bool(np.array_equal(_pixels.image_pixels(a), _pixels.image_pixels(b)))
 
 
@@ -198,6 +204,7 @@ def read_group(
     input_order: str | Callable[[Dataset], Any] = "auto",
     headers_only: bool = False,
     accept_uneven_slices: bool = False,
+    accept_duplicate_tag: bool = False,
     scaling: Scaling = Scaling.MODALITY,
     workers: int | None = None,
     progress: ProgressOption = False,
@@ -207,7 +214,9 @@ def read_group(
     `progress` reports the images decoded in stage ``"pixels"``.
     """
     _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
-    result, even = sort_group(group.images, input_order, _same_pixels, accept_uneven_slices)
+    result, even = sort_group(
+        group.images, input_order, accept_uneven_slices, accept_duplicate_tag
+    )
     images = result.images
     first = images[0]
     color = _pixels.is_color(first.file)
