@@ -74,8 +74,9 @@ class Series(np.ndarray):
         An array, a Series, a path or URL, or a list of paths.
     input_order
         How to sort images into tag axes when reading (``'none'``, ``'auto'``,
-        ``'time'``, ``'b'``, ``'te'``, ..., or a DICOM keyword); for an array, the name
-        of its first tag axis.
+        ``'time'``, ``'b'``, ``'te'``, ..., or a DICOM keyword; not given: ``'auto'``,
+        while an explicit ``'none'`` is honoured); for an array, the name of its first
+        tag axis.
     template
         A Series, path or :class:`pydicom.Dataset` whose patient, study, frame of
         reference and equipment attributes the new series takes.
@@ -107,7 +108,7 @@ class Series(np.ndarray):
     def __new__(
         cls,
         data: Any,
-        input_order: str = "none",
+        input_order: str | None = None,
         template: Any = None,
         geometry: Any = None,
         axes: Sequence[Axis] | None = None,
@@ -127,10 +128,7 @@ class Series(np.ndarray):
         elif _is_source(data):
             from imagedata.loadsave import read
 
-            order = (
-                "auto" if input_order == "none" and "input_order" not in options else input_order
-            )
-            arr, header = read(data, input_order=order, **options)
+            arr, header = read(data, input_order=input_order or "auto", **options)
         else:
             if options:
                 raise TypeError(f"unexpected options for array input: {sorted(options)}")
@@ -142,7 +140,7 @@ class Series(np.ndarray):
         obj = arr.view(cls)
         if header is None or header.shape != obj.shape:
             header = Header.default(obj.shape)
-            if input_order not in ("none", "auto") and obj.ndim > 3:
+            if input_order is not None and input_order not in ("none", "auto") and obj.ndim > 3:
                 first = header.axes[0]
                 header = header.with_axes((Axis(input_order, first.values), *header.axes[1:]))
                 header = header.replace(input_order=input_order)

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +188,7 @@ def make_dicom_series(
     shuffle: bool = True,
     seed: int = 0,
     start_time: _dt.datetime | None = None,
+    edit: Callable[[Dataset, int, int], None] | None = None,
     **attributes: object,
 ) -> SyntheticSeries:
     """Write a synthetic DICOM series with known truth into `folder`.
@@ -224,6 +225,9 @@ def make_dicom_series(
         Seed for the shuffling.
     start_time
         Acquisition time of the first volume.
+    edit
+        Called as ``edit(dataset, tag index, slice index)`` before each file is written
+        (vendor private tags, per-image changes; see :mod:`imagedata.testing.vendor`).
     **attributes
         Extra DICOM attributes for every file.
     """
@@ -276,6 +280,8 @@ def make_dicom_series(
                 ds.RescaleSlope = rescale[0]
                 ds.RescaleIntercept = rescale[1]
                 ds.RescaleType = "HU" if modality == "CT" else "US"
+            if edit is not None:
+                edit(ds, t, k)
             path = folder / names[i]
             ds.save_as(path, enforce_file_format=True)
             files.append(path)

@@ -266,10 +266,15 @@ def check_present(dims: Sequence[Dim], groups: Sequence[Sequence[Image]]) -> Non
             continue
         missing = [img for g in groups for img in g if not d.present(img)]
         if missing:
+            hint = (
+                "input_order='dti' (b-value and direction in one axis; b=0 needs no "
+                "direction) or input_order='auto'"
+                if d.name == "bvector"
+                else "input_order='auto' to sort by what the images have"
+            )
             raise SortError(
                 f"input_order={d.name!r}: {len(missing)} image(s) have no {d.attribute} "
-                f"({_names(missing)}); read with input_order='auto' to sort by what the "
-                "images have"
+                f"({_names(missing)}); read with {hint}"
             )
 
 
@@ -328,6 +333,29 @@ def _grid(
     return sizes, [cells[idx] for idx in np.ndindex(*sizes)]
 
 
+def _consensus(groups: list[list[Image]], d: Dim) -> list[list[Image]] | None:
+    """Groups re-ordered by one order of `d`'s values (their mean rank over positions).
+
+    For dimensions kept in acquisition order (gradient directions): an odd
+    AcquisitionNumber or time on a few files must not reorder their slices only.
+    None when positions hold different values (reported by the caller) or equal ones.
+    """
+    if d.sort is None or len(groups) < 2:
+        return None
+    ranks: dict[Hashable, list[int]] = {}
+    for g in groups:
+        ordered = sorted(g, key=lambda i: (d.sort(i), _tiebreak(i)))  # type: ignore[misc]
+        keys = [d.key(img) for img in ordered]
+        if len(set(keys)) < len(keys):
+            return None
+        for r, key in enumerate(keys):
+            ranks.setdefault(key, []).append(r)
+    if any(len(r) != len(groups) for r in ranks.values()):
+        return None
+    place = {key: sum(r) / len(r) for key, r in ranks.items()}
+    return [sorted(g, key=lambda i: place[d.key(i)]) for g in groups]
+
+
 def order_positions(
     groups: list[list[Image]],
     positions: FloatArray,
@@ -337,6 +365,9 @@ def order_positions(
     """Order each position's images along `dims`; check that all positions agree."""
     out: list[list[Image]] = []
     sizes0: list[int] = [1]
+    consensus = _consensus(groups, dims[0]) if len(dims) == 1 else None
+    if consensus is not None:
+        return [len(consensus[0])], consensus
     for k, g in enumerate(groups):
         sizes, ordered = _grid(g, dims, k, positions[k], accept_duplicate_tag)
         if k == 0:
