@@ -119,37 +119,41 @@ def private_key(group: int, creator: str, element: int) -> str:
 
 #: Attributes left out of the header digest: they differ from image to image in any
 #: series (identity, position, display, per-image times and counters).
-DIGEST_SKIP = frozenset(
-    tag_for_keyword(kw)
-    for kw in (
-        "SOPInstanceUID",
-        "InstanceNumber",
-        "ImagePositionPatient",
-        "SliceLocation",
-        "ContentTime",
-        "ContentDate",
-        "AcquisitionTime",
-        "AcquisitionDate",
-        "AcquisitionDateTime",
-        "InstanceCreationTime",
-        "InstanceCreationDate",
-        "WindowCenter",
-        "WindowWidth",
-        "WindowCenterWidthExplanation",
-        "LargestImagePixelValue",
-        "SmallestImagePixelValue",
-        "ImageComments",
-        "AcquisitionNumber",
-        "TemporalPositionIdentifier",
-        "TriggerTime",
-        "RescaleSlope",
-        "RescaleIntercept",
-        "InStackPositionNumber",
-        "ReferencedImageSequence",
-        "SourceImageSequence",
-        "IconImageSequence",
-        "RequestAttributesSequence",
+DIGEST_SKIP: frozenset[int] = frozenset(
+    tag
+    for tag in map(
+        tag_for_keyword,
+        (
+            "SOPInstanceUID",
+            "InstanceNumber",
+            "ImagePositionPatient",
+            "SliceLocation",
+            "ContentTime",
+            "ContentDate",
+            "AcquisitionTime",
+            "AcquisitionDate",
+            "AcquisitionDateTime",
+            "InstanceCreationTime",
+            "InstanceCreationDate",
+            "WindowCenter",
+            "WindowWidth",
+            "WindowCenterWidthExplanation",
+            "LargestImagePixelValue",
+            "SmallestImagePixelValue",
+            "ImageComments",
+            "AcquisitionNumber",
+            "TemporalPositionIdentifier",
+            "TriggerTime",
+            "RescaleSlope",
+            "RescaleIntercept",
+            "InStackPositionNumber",
+            "ReferencedImageSequence",
+            "SourceImageSequence",
+            "IconImageSequence",
+            "RequestAttributesSequence",
+        ),
     )
+    if tag is not None
 )
 
 #: Tags that need the full dataset (enhanced multi-frame functional groups, float pixels).
@@ -256,17 +260,24 @@ def _decode(raw: bytes, kind: str) -> Any:
 
 def _private(
     data: bytes,
+    start: int,
     pos: int,
+    end: int,
     tag: int,
     vr: bytes | None,
-    length: int,
+    cuts: list[int],
     creators: dict[int, str],
     values: dict[str, Any],
 ) -> None:
-    """Record a private creator, or the value of a wanted private element."""
+    """A private element (left out of the digest): a creator, or a wanted value."""
+    cuts += (start, end)
+    if tag >> 16 not in _PRIVATE_GROUPS:
+        return
+    if end > len(data):
+        raise _Short
     elem = tag & 0xFFFF
     if 0x10 <= elem <= 0xFF:
-        creators[tag >> 16 << 8 | elem] = data[pos : pos + length].decode("latin-1").strip(" \0")
+        creators[tag >> 16 << 8 | elem] = data[pos:end].decode("latin-1").strip(" \0")
         return
     creator = creators.get(tag >> 16 << 8 | elem >> 8)
     if creator is None:
@@ -277,38 +288,24 @@ def _private(
         return
     if vr in _PRIVATE_VRS:
         kind = vr.decode()  # the file's VR wins over the table's (UN, OB: the table's)
-    values[private_key(*key)] = _decode(data[pos : pos + length], kind)
+    values[private_key(*key)] = _decode(data[pos:end], kind)
 
 
-def _value(
+def _at_pixels(
     data: bytes,
-    start: int,
-    pos: int,
-    tag: int,
-    vr: bytes | None,
-    length: int,
-    cuts: list[int],
-    creators: dict[int, str],
     values: dict[str, Any],
-) -> int:
-    """Decode a wanted element whose value is at `pos`; return the position after it.
-
-    Private elements, group lengths and :data:`DIGEST_SKIP` are cut out of the digest.
-    """
-    end = pos + length
-    if end > len(data):
-        raise _Short
-    if tag & 0x10000:
-        cuts += (start, end)
-        if tag >> 16 in _PRIVATE_GROUPS:
-            _private(data, pos, tag, vr, length, creators, values)
-        return end
-    if tag in DIGEST_SKIP or not tag & 0xFFFF:  # group lengths vary with the values
-        cuts += (start, end)
-    hit = _WANTED.get(tag)
-    if hit is not None:
-        values[hit[0]] = _decode(data[pos:end], hit[1])
-    return end
+    cuts: list[int],
+    ts: str,
+    pos: int,
+    hdr: int,
+    length: int,
+) -> tuple[dict[str, Any], str, int, int] | str:
+    """The result of :func:`parse` at the pixel data element at `pos`."""
+    if "Rows" not in values:
+        return NO_IMAGE
+    cuts.append(pos)
+    values["_digest"] = _digest(data, cuts)
+    return values, ts, pos + hdr, -1 if length == _UNDEFINED else length
 
 
 def _digest(data: bytes, cuts: list[int]) -> int:
@@ -327,6 +324,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
     """
     if data[128:132] != b"DICM":
         return FALLBACK
+    wanted = _WANTED
     try:
         ts, pos = _meta(data)
         if not ts or ts in _NOT_HANDLED:
@@ -339,11 +337,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
         while True:  # ends at the pixel data, or with _Short at the end of `data`
             tag, vr, hdr, length = _element(data, pos, explicit)
             if tag == _PIXEL:
-                if "Rows" not in values:
-                    return NO_IMAGE
-                cuts.append(pos)
-                values["_digest"] = _digest(data, cuts)
-                return values, ts, pos + hdr, -1 if length == _UNDEFINED else length
+                return _at_pixels(data, values, cuts, ts, pos, hdr, length)
             if tag in _ABORT:
                 return FALLBACK
             start = pos
@@ -353,7 +347,18 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
                 if tag in DIGEST_SKIP or tag & 0x10000:
                     cuts += (start, pos)
                 continue
-            pos = _value(data, start, pos, tag, vr, length, cuts, creators, values)
+            end = pos + length
+            if tag & 0x10000:
+                _private(data, start, pos, end, tag, vr, cuts, creators, values)
+            else:
+                if tag in DIGEST_SKIP or not tag & 0xFFFF:  # group lengths vary with the values
+                    cuts += (start, end)
+                hit = wanted.get(tag)
+                if hit is not None:
+                    if end > len(data):
+                        raise _Short
+                    values[hit[0]] = _decode(data[pos:end], hit[1])
+            pos = end
     except _Short as err:
         if complete:
             return NO_IMAGE if isinstance(err, _End) else TRUNCATED
