@@ -9,6 +9,7 @@ single-frame file (:func:`single_image`).  Multi-frame files and mosaics are spl
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import struct
@@ -344,7 +345,7 @@ def read_header(member: Member) -> FileInfo | None:
         values, ts, offset, length = fast
         nframes = _nframes(member, values.get("NumberOfFrames"))
         if nframes == 1:
-            uid = UID(ts)
+            uid = _transfer_syntax(ts)
             if length >= 0 and not uid.is_compressed and offset + length > _file_size(member):
                 raise ReadError(
                     f"{member.name}: truncated file, pixel data need {length} bytes from offset "
@@ -352,6 +353,12 @@ def read_header(member: Member) -> FileInfo | None:
                 )
             return FileInfo(member, uid, offset, length, 1, values, fast=True)
     return _pydicom_header(member)
+
+
+@functools.lru_cache(maxsize=64)
+def _transfer_syntax(ts: str) -> UID:
+    """One :class:`UID` per transfer syntax string (pydicom validates each new UID)."""
+    return UID(ts)
 
 
 def _nframes(member: Member, value: Any) -> int:
