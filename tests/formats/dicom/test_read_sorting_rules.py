@@ -16,10 +16,10 @@ from _readutil import by_position, edit
 from imagedata import Series
 from imagedata.archives import expand
 from imagedata.errors import MultipleSeriesError, SortError
-from imagedata.formats import read
 from imagedata.formats.dicom import _scan
 from imagedata.formats.dicom._sort import sort_group
 from imagedata.formats.dicom.reader import scan_groups
+from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 from imagedata.testing.vendor import make_philips_dwi, philips_asl
 

@@ -16,9 +16,9 @@ from tests.conftest import SHARED_DATA
 from imagedata import geometry
 from imagedata.archives import expand
 from imagedata.errors import MultipleSeriesError, SortError
-from imagedata.formats import read
 from imagedata.formats.dicom.reader import scan_groups
 from imagedata.header import Header
+from imagedata.loadsave import read
 
 DCM_QA = SHARED_DATA / "dcm_qa"
 
