@@ -156,6 +156,9 @@ DIGEST_SKIP: frozenset[int] = frozenset(
     if tag is not None
 )
 
+#: :data:`DIGEST_SKIP` and the group lengths (they vary with the values' lengths).
+_CUT = DIGEST_SKIP | frozenset(group << 16 for group in range(0, 0x10000, 2))
+
 #: Tags that need the full dataset (enhanced multi-frame functional groups, float pixels).
 _ABORT = {0x52009229, 0x52009230, 0x7FE00008, 0x7FE00009}
 
@@ -260,35 +263,47 @@ def _decode(raw: bytes, kind: str) -> Any:
 
 def _private(
     data: bytes,
-    start: int,
     pos: int,
     end: int,
     tag: int,
     vr: bytes | None,
-    cuts: list[int],
-    creators: dict[int, str],
+    private: dict[int, tuple[str, str]],
     values: dict[str, Any],
 ) -> None:
-    """A private element (left out of the digest): a creator, or a wanted value."""
-    cuts += (start, end)
-    if tag >> 16 not in _PRIVATE_GROUPS:
-        return
+    """A private creator (adds its wanted tags to `private`) or a wanted private value."""
     if end > len(data):
         raise _Short
-    elem = tag & 0xFFFF
-    if 0x10 <= elem <= 0xFF:
-        creators[tag >> 16 << 8 | elem] = data[pos:end].decode("latin-1").strip(" \0")
+    group, elem = tag >> 16, tag & 0xFFFF
+    if elem > 0xFF:
+        key, kind = private[tag]
+        if vr in _PRIVATE_VRS:
+            kind = vr.decode()  # the file's VR wins over the table's (UN, OB: the table's)
+        values[key] = _decode(data[pos:end], kind)
         return
-    creator = creators.get(tag >> 16 << 8 | elem >> 8)
-    if creator is None:
+    if elem < 0x10 or group not in _PRIVATE_GROUPS:
         return
-    key = (tag >> 16, creator.upper(), elem & 0xFF)
-    kind = PRIVATE.get(key)
-    if kind is None:
-        return
-    if vr in _PRIVATE_VRS:
-        kind = vr.decode()  # the file's VR wins over the table's (UN, OB: the table's)
-    values[private_key(*key)] = _decode(data[pos:end], kind)
+    creator = data[pos:end].decode("latin-1").strip(" \0").upper()
+    for (g, c, low), kind in PRIVATE.items():
+        if g == group and c == creator:
+            private[group << 16 | elem << 8 | low] = (private_key(g, c, low), kind)
+
+
+def _cut(cuts: list[int], start: int, end: int) -> None:
+    """Leave the element at start..end out of the digest."""
+    if cuts[-1] == start:  # right after another left-out element: one cut
+        cuts[-1] = end
+    else:
+        cuts += (start, end)
+
+
+def _sequence(
+    data: bytes, start: int, pos: int, tag: int, explicit: bool, vr: bytes | None, cuts: list[int]
+) -> int:
+    """Skip an undefined-length sequence (cut out of the digest when private or per image)."""
+    end = _skip_sequence(data, pos, explicit and vr != b"UN")
+    if tag in DIGEST_SKIP or tag & 0x10000:
+        _cut(cuts, start, end)
+    return end
 
 
 def _at_pixels(
@@ -331,7 +346,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
             return FALLBACK
         explicit = ts != _IMPLICIT
         values: dict[str, Any] = {}
-        creators: dict[int, str] = {}
+        private: dict[int, tuple[str, str]] = {}  # wanted private tags of this file
         # boundaries of the byte ranges kept in the digest (a value left out ends one)
         cuts: list[int] = [pos]
         while True:  # ends at the pixel data, or with _Short at the end of `data`
@@ -343,16 +358,16 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
             start = pos
             pos += hdr
             if length == _UNDEFINED:
-                pos = _skip_sequence(data, pos, explicit and vr != b"UN")
-                if tag in DIGEST_SKIP or tag & 0x10000:
-                    cuts += (start, pos)
+                pos = _sequence(data, start, pos, tag, explicit, vr, cuts)
                 continue
             end = pos + length
-            if tag & 0x10000:
-                _private(data, start, pos, end, tag, vr, cuts, creators, values)
+            if tag & 0x10000:  # private: out of the digest; a creator, or maybe wanted
+                _cut(cuts, start, end)
+                if not tag & 0xFF00 or tag in private:
+                    _private(data, pos, end, tag, vr, private, values)
             else:
-                if tag in DIGEST_SKIP or not tag & 0xFFFF:  # group lengths vary with the values
-                    cuts += (start, end)
+                if tag in _CUT:
+                    _cut(cuts, start, end)
                 hit = wanted.get(tag)
                 if hit is not None:
                     if end > len(data):
