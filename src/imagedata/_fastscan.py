@@ -117,6 +117,13 @@ def private_key(group: int, creator: str, element: int) -> str:
     return f"{group:04X}:{creator.strip().upper()}:{element:02X}"
 
 
+#: The wanted elements (low byte, values key, VR) of each (group, CREATOR).
+_BY_CREATOR: dict[tuple[int, str], list[tuple[int, str, str]]] = {}
+for (_group, _creator, _low), _kind in PRIVATE.items():
+    _BY_CREATOR.setdefault((_group, _creator), []).append(
+        (_low, private_key(_group, _creator, _low), _kind)
+    )
+
 #: Attributes left out of the header digest: they differ from image to image in any
 #: series (identity, position, display, per-image times and counters).
 DIGEST_SKIP: frozenset[int] = frozenset(
@@ -283,9 +290,8 @@ def _private(
     if elem < 0x10 or group not in _PRIVATE_GROUPS:
         return
     creator = data[pos:end].decode("latin-1").strip(" \0").upper()
-    for (g, c, low), kind in PRIVATE.items():
-        if g == group and c == creator:
-            private[group << 16 | elem << 8 | low] = (private_key(g, c, low), kind)
+    for low, key, kind in _BY_CREATOR.get((group, creator), ()):
+        private[group << 16 | elem << 8 | low] = (key, kind)
 
 
 def _cut(cuts: list[int], start: int, end: int) -> None:

@@ -301,7 +301,7 @@ def _member_size(member: Member, fp: Any) -> int:
 
 
 #: Bytes read for the fast header parser (the rest of the file only when needed).
-HEAD_BYTES = 1 << 13
+HEAD_BYTES = 1 << 15
 
 
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
