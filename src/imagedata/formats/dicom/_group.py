@@ -291,7 +291,8 @@ def select_group(groups: Sequence[Group], series: Any, source: str) -> Group:
         )
     what = "holds" if series is None else f"has {len(chosen)} matches for series={series!r}:"
     raise MultipleSeriesError(
-        f"{source}: {what} {len(chosen)} series (or sub-series split by geometry/ImageType):\n"
+        f"{source}: {what} {len(chosen)} series (or sub-series split by SeriesNumber, "
+        "geometry or image type):\n"
         f"{listing}\nPick one with series=<label>, e.g. Series(path, series={chosen[0].label!r}); "
         "series also accepts a SeriesNumber, SeriesInstanceUID or SeriesDescription; "
         "or read them all with imagedata.Study(path)"
