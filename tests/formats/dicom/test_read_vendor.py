@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import SHARED_DATA
 
 from imagedata import geometry
 from imagedata.archives import expand
@@ -19,6 +18,7 @@ from imagedata.errors import MultipleSeriesError, SortError
 from imagedata.formats.dicom.reader import scan_groups
 from imagedata.header import Header
 from imagedata.loadsave import read
+from tests.conftest import SHARED_DATA
 
 DCM_QA = SHARED_DATA / "dcm_qa"
 
