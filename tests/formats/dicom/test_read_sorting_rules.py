@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _readutil import by_position, edit
 
 from imagedata import Series
 from imagedata.archives import expand
@@ -22,6 +21,7 @@ from imagedata.formats.dicom.reader import scan_groups
 from imagedata.loadsave import read
 from imagedata.testing import make_dicom_series
 from imagedata.testing.vendor import make_philips_dwi, philips_asl
+from tests.formats.dicom._readutil import by_position, edit
 
 
 def _repeats(tmp_path: Path, nvol: int = 3, nslices: int = 4, **kw: object) -> object:
