@@ -360,7 +360,9 @@ def test_real_series_reads_the_same_after_anonymize(name: str, tmp_path: Path) -
         pytest.skip(f"{folder} not found (the shared scanner data are not installed)")
     out = tmp_path / "anon"
     assert anonymize_main([str(folder), str(out), "--shift-dates", "7", "-q"]) == 0
-    before, after = Series(folder), Series(out)
+    # the Philips file holds magnitude and field-map frames: two sub-series
+    pick = {"series": "801.1"} if "Philips" in name else {}
+    before, after = Series(folder, **pick), Series(out, **pick)
     np.testing.assert_array_equal(np.asarray(after), np.asarray(before))
     np.testing.assert_allclose(after.affine, before.affine)
     assert after.shape == before.shape
