@@ -72,6 +72,8 @@ FAST_KEYWORDS = [
     "NominalScannedPixelSpacing",
     "RepetitionTime",
     "ComplexImageComponent",
+    "InPlanePhaseEncodingDirection",
+    "PatientPosition",
 ]
 #: Binary attributes decoded by the fast path.
 _FD = ("DiffusionBValue", "DiffusionGradientOrientation")

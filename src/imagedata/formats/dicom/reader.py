@@ -214,9 +214,7 @@ def read_group(
     `progress` reports the images decoded in stage ``"pixels"``.
     """
     _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
-    result, even = sort_group(
-        group.images, input_order, accept_uneven_slices, accept_duplicate_tag
-    )
+    result, even = sort_group(group.images, input_order, accept_uneven_slices, accept_duplicate_tag)
     images = result.images
     first = images[0]
     color = _pixels.is_color(first.file)
