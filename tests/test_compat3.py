@@ -98,7 +98,6 @@ def test_input_format_and_auto_sort_are_checked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "replacement"),
     [
-        ("accept_duplicate_tag", True, "input_order="),
         ("correct_acq", True, "slice_values"),
         ("input_echo", 2, "'te'"),
         ("split_acquisitions", True, "AcquisitionNumber"),

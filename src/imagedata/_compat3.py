@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 READ_OPTIONS: dict[str, str] = {
     "headers_only": "headers_only",
     "accept_uneven_slices": "accept_uneven_slices",
+    "accept_duplicate_tag": "accept_duplicate_tag",
     "input_serinsuid": "series",
     "series": "series",
     "rescale": "rescale",
@@ -72,11 +73,6 @@ READ_SPECIAL = frozenset(
 
 #: 3.x options deliberately not supported (when set): the replacement.
 UNSUPPORTED: dict[str, str] = {
-    "accept_duplicate_tag": (
-        "images at one slice position with the same tags are dropped when their pixels are "
-        "identical (with a warning); otherwise name the attribute that tells them apart in "
-        "input_order, e.g. input_order='time,EchoNumbers'"
-    ),
     "correct_acq": (
         "the time axis keeps each slice's own acquisition time (si.axes[0].slice_values); "
         "correct the times from there"
@@ -274,6 +270,8 @@ def new_series(
     """
     d, from_args = as_dict(opts)
     d.update(options)
+    if input_order is None:  # not given: 'auto' (an explicit 'none' is honoured)
+        input_order = "auto"
     for key in ("template", "geometry", "axes"):
         if kwargs.get(key) is None and d.get(key) is not None:
             kwargs[key] = d[key]
@@ -394,14 +392,15 @@ def _read_special(
 def merge_groups(groups: Sequence[Any]) -> list[Any]:
     """Join groups that differ only in SeriesInstanceUID (3.x ``ignore_series_uid``).
 
-    Groups with the same matrix, frame of reference, ImageType and StackID become one;
+    Groups with the same matrix, frame of reference, ImageType and StackID (whatever
+    their SeriesNumber) become one;
     the first group (in scan order) names the result.
     """
-    from imagedata.formats.dicom._group import Group
+    from imagedata.formats.dicom._group import Group, merge_key
 
     merged: dict[tuple[Any, ...], Any] = {}
     for g in groups:
-        key = g.signature
+        key = merge_key(g)
         if key in merged:
             merged[key].images.extend(g.images)
         else:

@@ -221,3 +221,13 @@ def test_fast_private_values_agree_with_pydicom(tmp_path: Path) -> None:
             fast = info.private(group, creator, element)
             ref = _scan.private_value(ds, group, creator, element)
             assert fast == pytest.approx(ref) if isinstance(ref, float) else fast == ref
+
+
+def test_accept_duplicate_tag_through_series_and_3x_opts(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, shape=(3, 2, 4, 4), order="time", EchoTime=5.0)
+    for si in (
+        Series(tmp_path, input_order="te", accept_duplicate_tag=True),
+        Series(tmp_path, "te", opts={"accept_duplicate_tag": True}),
+    ):
+        assert si.shape == (3, 2, 4, 4) and si.input_order == "te"
+        np.testing.assert_array_equal(np.asarray(si), truth.data)

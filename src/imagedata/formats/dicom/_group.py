@@ -116,6 +116,12 @@ def _signature(img: Image) -> tuple[Any, ...]:
     )
 
 
+def merge_key(group: Group) -> tuple[Any, ...]:
+    """The group's signature without its SeriesNumber (for joining series across UIDs)."""
+    sig = group.signature
+    return (*sig[:_NUMBER], *sig[_NUMBER + 1 :])
+
+
 def _same(img: Image, rep: Image, sig: tuple[Any, ...], rep_sig: tuple[Any, ...]) -> bool:
     if sig != rep_sig:
         return False
