@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from imagedata.formats.dicom._scan import Image
 from imagedata.formats.dicom._tags import Dim, absolute_time, time_value
+from imagedata.formats.dicom._values import user_stacklevel
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +140,8 @@ def repeats_dim(
     Every cell of `others` at every position must hold images with equal header
     digests and distinct InstanceNumber (or AcquisitionNumber, ...).  The axis values
     are acquisition times when they increase from repeat to repeat, else the repeat
-    number times RepetitionTime (seconds), else the repeat number; the rule is logged.
+    number times RepetitionTime (seconds), else the repeat number.  The rule is logged;
+    values not read from the images (TR or repeat number) are a warning naming the file.
     """
     for imgs in groups:
         if not all(are_repeats(cell, per_image) for cell in _cells(imgs, others).values()):
@@ -148,14 +151,15 @@ def repeats_dim(
     first = groups[0]
     value, how = _repeat_value(first, others)
     n = 1 + max(_rank_key(img) for img in first)
-    logger.info(
-        "%s and others: images at one slice position that differ only in InstanceNumber, "
-        "AcquisitionNumber, TemporalPositionIdentifier, times or private attributes are "
-        "%d repeats, ordered by InstanceNumber into a time axis (%s)",
-        first[0].name,
-        n,
-        how,
+    note = (
+        f"{first[0].name} and others: images at one slice position that differ only in "
+        "InstanceNumber, AcquisitionNumber, TemporalPositionIdentifier, times or private "
+        f"attributes are {n} repeats, ordered by InstanceNumber into a time axis ({how})"
     )
+    if value is time_value:
+        logger.info("%s", note)
+    else:  # the axis values are not read from the images: say so
+        warnings.warn(note, stacklevel=user_stacklevel())
     return rank_dim(value)
 
 
