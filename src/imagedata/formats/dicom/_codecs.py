@@ -132,6 +132,7 @@ def _decode_all(
 ) -> None:
     stored = _stored(info)
     shape = (int(info.get("Rows")), int(info.get("Columns")))
+    decoded: dict[int, npt.NDArray[Any]] = {}  # a mosaic frame is decoded once for its tiles
     for slot, img, slope, intercept in slots:
         dst = flat[slot]
         frame = frames[img.frame]
@@ -139,8 +140,12 @@ def _decode_all(
         if direct and _decode_in_place(decode, frame, dst, shape):
             _fix_bits_inplace(dst, info)
             continue
-        arr = _as_stored(np.asarray(decode(frame)), stored).reshape(shape).copy()
-        _fix_bits_inplace(arr, info)
+        arr = decoded.get(img.frame)
+        if arr is None:
+            arr = _as_stored(np.asarray(decode(frame)), stored).reshape(shape).copy()
+            _fix_bits_inplace(arr, info)
+            if img.tile >= 0:
+                decoded[img.frame] = arr
         if img.tile >= 0:
             from imagedata.formats.dicom._mosaic import tile
 

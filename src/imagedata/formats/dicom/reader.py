@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
 
 from imagedata import geometry
 from imagedata._progress import ProgressOption, reporter, resolved
@@ -63,6 +66,19 @@ TEMPLATE_DROP = frozenset(PER_IMAGE) | {
     "AcquisitionNumber",
     "ImagesInAcquisition",
 }
+
+
+def _tags_of(keywords: frozenset[str]) -> frozenset[BaseTag]:
+    """The tags of the standard `keywords` (imagedata's own '_...' keys have none)."""
+    tags = set()
+    for k in keywords:
+        t = tag_for_keyword(k)
+        if t is not None:
+            tags.add(Tag(t))
+    return frozenset(tags)
+
+
+_TEMPLATE_DROP_TAGS = _tags_of(frozenset(TEMPLATE_DROP))
 
 
 def scan_groups(
@@ -308,12 +324,15 @@ def _template(
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
     out = Dataset()
-    for elem in src:
-        if elem.keyword in TEMPLATE_DROP:
+    tags = list(src.keys())  # tags only: iterating the dataset would decode every element
+    for tag in tags:
+        if tag in _TEMPLATE_DROP_TAGS:
             continue
-        if elem.tag.group == 0x0029 and elem.tag.element & 0xFF in (0x10, 0x20):
+        if tag.group == 0x0029 and tag.element & 0xFF in (0x10, 0x20):
             continue  # CSA headers: per image, large
-        out.add(copy.deepcopy(elem))
+        elem = src.get_item(tag)
+        # Raw (not yet decoded) elements are immutable: shared, decoded on first use.
+        out[tag] = elem if isinstance(elem, RawDataElement) else copy.deepcopy(elem)
     out.Rows, out.Columns = first.rows, first.cols
     if first.tile >= 0 and "ImageType" in out:
         out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
