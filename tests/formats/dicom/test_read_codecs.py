@@ -84,8 +84,22 @@ def test_scanner_files_in_every_codec_equal_the_uncompressed_one(name: str) -> N
     want, _ = read_series(expand(str(TS_FILES / "1.dcm")))  # a mosaic: 64x64 tiles
     (info,) = scan(expand(str(TS_FILES / name)), False, None)
     assert _codecs.handles(info)
-    got, _ = read_series(expand(str(TS_FILES / name)), workers=2)
+    calls: list[int] = []
+    decode = _codecs._decoder(_codecs.CODECS[str(info.transfer_syntax)])
+    assert decode is not None
+
+    def counting(name: str) -> object:
+        def run(*args: object, **kwargs: object) -> object:
+            calls.append(1)
+            return decode(*args, **kwargs)
+
+        return run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_codecs, "_decoder", counting)
+        got, _ = read_series(expand(str(TS_FILES / name)), workers=2)
     np.testing.assert_array_equal(got, want)
+    assert len(calls) == 1, "a mosaic frame is decoded once for all its tiles"
 
 
 def _compressed_series(tmp: Path, uid: str, n: int = 12) -> tuple[Path, np.ndarray]:
