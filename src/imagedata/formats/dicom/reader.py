@@ -37,7 +37,7 @@ from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import NoDataError
-from imagedata.formats.dicom import _diffusion_ge, _enhanced, _mosaic, _pixels
+from imagedata.formats.dicom import _derived, _diffusion_ge, _enhanced, _mosaic, _pixels, _seg
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
 from imagedata.formats.dicom._scan import FileInfo, Image, scan, single_image
@@ -175,6 +175,8 @@ def read_series(
             members, skip_broken=skip_broken, source=source if members else "", progress=callback
         )
         group = select_group(groups, series, source)
+        if _seg.readable_segmentation(group.images[0].file):
+            return _seg.read_group(group.images, headers_only=headers_only)
         return read_group(
             group,
             input_order=input_order,
@@ -238,6 +240,12 @@ def read_group(
         input_order=",".join(d.name for d in result.dims) or "none",
         input_format="dicom",
     )
+    uids = [str(i.file.get("SOPInstanceUID", "")) for i in images]
+    sop_class = str(first.get("SOPClassUID", ""))
+    series_uid = str(first.get("SeriesInstanceUID", ""))
+    positions = [i.position for i in images]
+    plane = [first.rows, first.cols, *first.iop, *first.spacing]
+    _derived.record_sources(header.template, uids, positions, sop_class, series_uid, plane)
     if headers_only:
         return _single_image_2d(np.broadcast_to(np.zeros((), dtype), shape), header)
     with resolved(progress) as callback:
