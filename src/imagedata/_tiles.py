@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -120,6 +121,13 @@ def pixel_box(artist: Any, height: int) -> tuple[float, float, float, float]:
     return (height - box.y1, box.x0, height - box.y0, box.x1)
 
 
+def temporary_png(prefix: str) -> str:
+    """The name of a new empty ``.png`` file in the temporary folder."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".png")
+    os.close(fd)
+    return name
+
+
 def headless_png(series: Sequence[Any], options: dict[str, Any]) -> Path:
     """Render the first of `series` to a PNG (no display) and warn where it went.
 
@@ -137,11 +145,7 @@ def headless_png(series: Sequence[Any], options: dict[str, Any]) -> Path:
     si = series[0]
     path = options.get("png")
     if path is None:
-        fd, name = tempfile.mkstemp(prefix="imagedata-show-", suffix=".png")
-        import os
-
-        os.close(fd)
-        path = name
+        path = temporary_png("imagedata-show-")
     tag = options.get("tag") if np.ndim(si) > 3 else None
     render(
         si,
