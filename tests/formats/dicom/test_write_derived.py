@@ -108,11 +108,11 @@ def test_auto_chooses_and_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         (src.astype(np.float32), "1.2.840.10008.5.1.4.1.1.4", "hold exactly"),  # whole numbers
         (src, "1.2.840.10008.5.1.4.1.1.4", "uint16 data"),
         (src > 100, "1.2.840.10008.5.1.4.1.1.4", "bool data"),
-        (Series(np.asarray(src, np.float32) / 7), "1.2.840.10008.5.1.4.1.1.7", "no source"),
+        (Series(np.asarray(src, np.float32) / 7), "1.2.840.10008.5.1.4.1.1.7", "without source"),
     ]
     for si, sop_class, why in cases:
         caplog.clear()
-        with np.errstate(all="ignore"), pytest.warns() if "no source" in why else _nothing():
+        with np.errstate(all="ignore"), pytest.warns() if "without source" in why else _nothing():
             first = next(build_datasets(si))
         assert first.SOPClassUID == sop_class, why
         assert why in caplog.text
@@ -247,3 +247,26 @@ def test_real_dwi_adc_and_mask(testdata: Path, tmp_path: Path) -> None:
     m = Series(tmp_path / "mask")
     np.testing.assert_array_equal(np.asarray(m), np.asarray(mask))
     np.testing.assert_allclose(m.affine, dwi.affine, atol=1e-4)
+
+
+def test_a_mask_read_from_a_seg_is_written_again_with_its_references(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    (src > 100).write(tmp_path / "seg", formats=["dicom"], iod="seg")
+    mask = Series(tmp_path / "seg")
+    grown = mask | np.roll(np.asarray(mask), 1, axis=2)
+    ds = next(build_datasets(grown, iod="seg", segments={1: "grown"}))
+    assert _referenced_uids(ds) == {
+        str(r.SOPInstanceUID) for r in source_references(src.header.template)[0]
+    }
+    assert ds.StudyInstanceUID == src.header.template.StudyInstanceUID
+
+
+def test_float_zero_one_is_a_binary_seg_and_lost_options_warn(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    ones = (src > 100).astype(np.float32)
+    ds = next(build_datasets(ones, iod="seg"))
+    assert ds.SegmentationType == "BINARY"
+    with pytest.warns(UserWarning, match="units= apply to Parametric Maps"):
+        next(build_datasets(src, units="ms"))
+    with pytest.raises(TypeError, match="headers_only=True"):
+        next(build_datasets(src.astype(np.float32) / 3, iod="pm", source="/some/path"))

@@ -44,7 +44,7 @@ _UIDS = 0x02  # UI, one per source image
 _POSITIONS = 0x03  # FD, 3 per source image (LPS)
 _CLASS = 0x04  # UI, the source images' SOP Class UID
 _SERIES = 0x05  # UI, the source images' Series Instance UID
-_PLANE = 0x06  # FD: Rows, Columns, ImageOrientationPatient (6), PixelSpacing (2)
+_PLANE = 0x06  # FD: Rows, Columns, ImageOrientationPatient (6), PixelSpacing (2), thickness
 
 #: Distance (mm) within which a derived frame and a source image are the same plane.
 POSITION_TOLERANCE = 0.01
@@ -83,7 +83,7 @@ class IOD(str, enum.Enum):
 def record_sources(
     template: Dataset,
     uids: Sequence[str],
-    positions: npt.ArrayLike,
+    positions: npt.ArrayLike | None,
     sop_class: str,
     series_uid: str = "",
     plane: Sequence[float] = (),
@@ -99,15 +99,16 @@ def record_sources(
     >>> [s.SOPInstanceUID for s in source_references(ds)[0]]
     ['1.2.3', '1.2.4']
     """
-    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     block = template.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(_UIDS, "UI", [str(u) for u in uids])
-    block.add_new(_POSITIONS, "FD", [float(v) for v in pos.ravel()])
+    if positions is not None:  # unknown positions: every source image is referenced
+        pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+        block.add_new(_POSITIONS, "FD", [float(v) for v in pos.ravel()])
     if sop_class:
         block.add_new(_CLASS, "UI", str(sop_class))
     if series_uid:
         block.add_new(_SERIES, "UI", str(series_uid))
-    if len(plane) == 10:
+    if len(plane) == 11:
         block.add_new(_PLANE, "FD", [float(v) for v in plane])
 
 
@@ -120,11 +121,14 @@ def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.
     try:
         block = template.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
         uids = block[_UIDS].value
-        flat = block[_POSITIONS].value
     except KeyError:
         return [], np.zeros((0, 3))
     uids = [uids] if isinstance(uids, str) else list(uids)
-    pos = np.asarray(flat if not isinstance(flat, float) else [flat], dtype=np.float64)
+    pos = (
+        np.asarray(block[_POSITIONS].value, dtype=np.float64).ravel()
+        if _POSITIONS in block
+        else np.full(3 * len(uids), np.nan)
+    )
     if pos.size != 3 * len(uids):
         logger.warning(
             "the template's source image record is inconsistent (%d UIDs, %d coordinates); ignored",
@@ -141,7 +145,9 @@ def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.
         patient.Rows, patient.Columns = int(plane[0]), int(plane[1])
         patient.ImageOrientationPatient = plane[2:8]
         patient.PixelSpacing = plane[8:10]
-    pos = pos.reshape(-1, 3)
+        if len(plane) > 10 and "SliceThickness" not in patient:
+            patient.SliceThickness = plane[10]
+    pos3 = pos.reshape(-1, 3)
     out = []
     keep = []
     seen = set()
@@ -153,10 +159,10 @@ def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.
         ds.update(patient)
         ds.SOPClassUID = sop_class
         ds.SOPInstanceUID = uid
-        ds.ImagePositionPatient = [float(v) for v in pos[i]]
+        ds.ImagePositionPatient = [float(v) for v in pos3[i]]
         out.append(ds)
         keep.append(i)
-    return out, pos[keep]
+    return out, pos3[keep]
 
 
 def _patient_study(template: Dataset) -> Dataset:
@@ -196,6 +202,11 @@ def source_datasets(
     WriteError
         If no source image is recorded: the object could not say what it was derived from.
     """
+    if source is not None and not hasattr(source, "header"):
+        raise TypeError(
+            f"source= takes the Series the {what} was derived from, read from DICOM, not "
+            f"{type(source).__name__}; Series(path, headers_only=True) reads just its headers"
+        )
     template = header.template if source is None else source.header.template
     refs, positions = source_references(template)
     if not refs:

@@ -38,16 +38,16 @@ def _auto(si: SeriesLike, source: SeriesLike | None, colour: bool) -> tuple[IOD,
         return IOD.IMAGE, f"{arr.dtype} data"
     if header.axis_names not in (("slice", "row", "column"), ("row", "column")):
         return IOD.IMAGE, f"axes {header.axis_names} (a Parametric Map takes no tag axes)"
+    template = header.template if source is None else source.header.template
+    if not source_references(template)[0]:
+        return IOD.IMAGE, (
+            "float data without source DICOM images to reference (a Parametric Map needs "
+            "them: pass source=<the Series read from DICOM>)"
+        )
     from imagedata.formats.dicom._values import quantize
 
     if quantize(arr).exact:
         return IOD.IMAGE, "float values that 16-bit images hold exactly"
-    template = header.template if source is None else source.header.template
-    if not source_references(template)[0]:
-        return IOD.IMAGE, (
-            "float values that 16 bits cannot hold exactly, but no source DICOM images to "
-            "reference (pass source=, or iod='parametric-map' with it)"
-        )
     return IOD.PARAMETRIC_MAP, "float values that 16 bits cannot hold exactly"
 
 

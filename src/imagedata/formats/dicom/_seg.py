@@ -55,6 +55,9 @@ def _kind(arr: np.ndarray) -> tuple[str, np.ndarray, list[int]]:
             raise WriteError(f"a SEG holds at most 65535 segments, found label {hi}")
         dtype = np.uint8 if hi < 256 else np.uint16
         return "BINARY", arr.astype(dtype, copy=False), list(range(1, max(hi, 1) + 1))
+    if arr.dtype.kind == "f" and bool(np.all((arr == 0) | (arr == 1))):
+        logger.info("SEG: float data holding only 0 and 1 written as a binary mask")
+        return "BINARY", arr.astype(bool), [1]
     if arr.dtype.kind == "f":
         finite = np.isfinite(arr)
         if not finite.all() or (arr.size and (arr.min() < 0 or arr.max() > 1)):
@@ -213,7 +216,7 @@ def read_segmentation(
         shape=arr.shape,
         axes=(Axis("slice"), Axis("row"), Axis("column")),
         affine=affine,
-        template=_template(datasets[0]),
+        template=_template(datasets[0], affine, arr.shape),
         input_format="dicom",
     )
     if headers_only:
@@ -221,8 +224,12 @@ def read_segmentation(
     return np.ascontiguousarray(arr), header
 
 
-def _template(ds: Dataset) -> Dataset:
-    """The SEG's attributes without pixel data and per-frame sequences."""
+def _template(ds: Dataset, affine: npt.NDArray[np.float64], shape: tuple[int, ...]) -> Dataset:
+    """The SEG's attributes without pixel data and per-frame sequences.
+
+    The images the SEG references are recorded as the source of what is derived from
+    it (positions unknown: a SEG written from the mask references all of them).
+    """
     out = Dataset()
     drop = {"PixelData", "PerFrameFunctionalGroupsSequence", "NumberOfFrames"}
     for elem in ds:
@@ -230,6 +237,26 @@ def _template(ds: Dataset) -> Dataset:
             out.add(copy.deepcopy(elem))
     if hasattr(ds, "file_meta"):
         out.file_meta = copy.deepcopy(ds.file_meta)
+    for series in ds.get("ReferencedSeriesSequence", []):
+        items = list(series.get("ReferencedInstanceSequence", []))
+        if not items:
+            continue
+        uids = [str(i.ReferencedSOPInstanceUID) for i in items]
+        plane = [
+            *shape[-2:],
+            *geometry.iop(affine),
+            *geometry.pixel_spacing(affine),
+            geometry.slice_distance(affine) or 1.0,
+        ]
+        _derived.record_sources(
+            out,
+            uids,
+            None,
+            str(items[0].get("ReferencedSOPClassUID", "")),
+            str(series.get("SeriesInstanceUID", "")),
+            [float(v) for v in plane],
+        )
+        break  # one source series
     return out
 
 

@@ -244,7 +244,8 @@ def read_group(
     sop_class = str(first.get("SOPClassUID", ""))
     series_uid = str(first.get("SeriesInstanceUID", ""))
     positions = [i.position for i in images]
-    plane = [first.rows, first.cols, *first.iop, *first.spacing]
+    thickness = float(first.get("SliceThickness", 0) or geometry.slice_distance(affine) or 1)
+    plane = [first.rows, first.cols, *first.iop, *first.spacing, thickness]
     _derived.record_sources(header.template, uids, positions, sop_class, series_uid, plane)
     if headers_only:
         return _single_image_2d(np.broadcast_to(np.zeros((), dtype), shape), header)

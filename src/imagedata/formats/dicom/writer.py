@@ -627,6 +627,13 @@ def _derived_dataset(si: Any, opts: WriteOptions) -> Dataset | None:
     si = series_like(si)
     iod = _iod.choose_iod(si, opts.iod, opts.source, colour=_is_colour(si))
     if iod is IOD.IMAGE:
+        lost = [n for n in ("units", "segments") if getattr(opts, n) is not None]
+        if lost:
+            warnings.warn(
+                f"{' and '.join(lost)}= apply to Parametric Maps and SEGs; this write makes "
+                f"images (iod={opts.iod.value!r}), which do not store them",
+                stacklevel=user_stacklevel(),
+            )
         return None
     if opts.enhanced or opts.compression is not Compression.NONE:
         raise WriteError(
