@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 #: Private block of the reader's bookkeeping in a template (never written to files).
 PRIVATE_GROUP = 0x0009
 PRIVATE_CREATOR = "IMAGEDATA"
-_UIDS = 0x02  # UI, one per source image
-_POSITIONS = 0x03  # FD, 3 per source image (LPS)
+_UIDS = 0x02  # UT: the SOP Instance UIDs, separated by backslashes
+_POSITIONS = 0x03  # UT: 3 numbers per source image (LPS), separated by spaces
 _CLASS = 0x04  # UI, the source images' SOP Class UID
 _SERIES = 0x05  # UI, the source images' Series Instance UID
 _PLANE = 0x06  # FD: Rows, Columns, ImageOrientationPatient (6), PixelSpacing (2), thickness
@@ -100,10 +100,11 @@ def record_sources(
     ['1.2.3', '1.2.4']
     """
     block = template.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(_UIDS, "UI", [str(u) for u in uids])
+    # One text value each (not multi-valued elements): copying a template stays cheap.
+    block.add_new(_UIDS, "UT", "\\".join(str(u) for u in uids))
     if positions is not None:  # unknown positions: every source image is referenced
-        pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
-        block.add_new(_POSITIONS, "FD", [float(v) for v in pos.ravel()])
+        pos = np.asarray(positions, dtype=np.float64).ravel()
+        block.add_new(_POSITIONS, "UT", " ".join(repr(float(v)) for v in pos))
     if sop_class:
         block.add_new(_CLASS, "UI", str(sop_class))
     if series_uid:
@@ -120,15 +121,19 @@ def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.
     """
     try:
         block = template.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
-        uids = block[_UIDS].value
+        uids = [u for u in str(block[_UIDS].value or "").split("\\") if u]
     except KeyError:
         return [], np.zeros((0, 3))
-    uids = [uids] if isinstance(uids, str) else list(uids)
-    pos = (
-        np.asarray(block[_POSITIONS].value, dtype=np.float64).ravel()
-        if _POSITIONS in block
-        else np.full(3 * len(uids), np.nan)
-    )
+    if not uids:
+        return [], np.zeros((0, 3))
+    try:
+        pos = (
+            np.array(str(block[_POSITIONS].value).split(), dtype=np.float64)
+            if _POSITIONS in block
+            else np.full(3 * len(uids), np.nan)
+        )
+    except ValueError:
+        pos = np.zeros(0)
     if pos.size != 3 * len(uids):
         logger.warning(
             "the template's source image record is inconsistent (%d UIDs, %d coordinates); ignored",
