@@ -619,6 +619,12 @@ class Series(np.ndarray):
 
         return series_html(self)
 
+    def widget(self, **options: Any) -> Any:
+        """An interactive NiiVue notebook widget (see :func:`imagedata._widget.widget`)."""
+        from imagedata._widget import widget
+
+        return widget(self, **options)
+
     def plot_curve(self, mask: Any, **options: Any) -> Any:
         """Plot the mean over `mask` along the tag axis (see :mod:`imagedata._curves`)."""
         from imagedata._curves import plot_curve
