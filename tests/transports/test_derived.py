@@ -51,3 +51,25 @@ def test_map_and_mask_go_back_to_the_study(orthanc: Orthanc, original, how: str)
     np.testing.assert_array_equal(np.asarray(seg), np.asarray(mask))
     np.testing.assert_allclose(seg.affine, src.affine, atol=1e-5)
     assert seg.getDicomAttribute("PatientID") == original.patient_id
+
+
+def test_real_dwi_adc_and_mask_through_orthanc(orthanc: Orthanc, testdata) -> None:  # type: ignore[no-untyped-def]
+    """ADC and a mask from a real Siemens DWI series fetched from the PACS go back to it."""
+    files = sorted((testdata / "dicom" / "dwi").iterdir())
+    send(orthanc.dicom_url(), files)
+    local = Series(testdata / "dicom" / "dwi", input_order="b")
+    uid = local.getDicomAttribute("SeriesInstanceUID")
+    dwi = Series(orthanc.dicom_url(f"SeriesInstanceUID={uid}"), input_order="b")
+    s50, s800 = dwi[0].astype(np.float64), dwi[2].astype(np.float64)
+    mask = s50 > 0.2 * float(s50.max())
+    adc = (np.log(np.maximum(s50, 1) / np.maximum(s800, 1)) / 750.0 * mask).astype(np.float32)
+    adc.write(orthanc.web_url(), sernum=90, serdes="ADC", units="mm2/s")  # STOW-RS
+    mask.write(orthanc.dicom_url(), sernum=91, serdes="tissue", iod="seg")  # C-STORE
+    study = f"StudyInstanceUID={local.getDicomAttribute('StudyInstanceUID')}"
+    back = Series(orthanc.dicom_url(f"{study}&SeriesNumber=90"))
+    assert back.getDicomAttribute("SOPClassUID") == PM
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(adc))
+    np.testing.assert_allclose(back.affine, local.affine, atol=1e-4)
+    seg = Series(orthanc.web_url(f"{study}&SeriesNumber=91"))
+    np.testing.assert_array_equal(np.asarray(seg), np.asarray(mask))
+    np.testing.assert_allclose(seg.affine, local.affine, atol=1e-4)
