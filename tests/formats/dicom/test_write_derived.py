@@ -270,3 +270,16 @@ def test_float_zero_one_is_a_binary_seg_and_lost_options_warn(tmp_path: Path) ->
         next(build_datasets(src, units="ms"))
     with pytest.raises(TypeError, match="headers_only=True"):
         next(build_datasets(src.astype(np.float32) / 3, iod="pm", source="/some/path"))
+
+
+def test_a_study_holds_source_map_and_seg(tmp_path: Path) -> None:
+    from imagedata.collections import Study
+
+    src = _source(tmp_path / "study")
+    (src.astype(np.float32) / 7).write(tmp_path / "study" / "pm", formats=["dicom"], sernum=20)
+    (src > 100).write(tmp_path / "study" / "seg", formats=["dicom"], iod="seg", sernum=21)
+    study = Study(tmp_path / "study", strict=True)
+    by_number = {int(si.getDicomAttribute("SeriesNumber")): si for si in study.values()}
+    assert sorted(by_number) == [3, 20, 21]
+    assert by_number[20].dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(by_number[21]), np.asarray(src > 100))

@@ -9,6 +9,12 @@ The reader works in passes, so a huge series never holds more than its final arr
 3. :mod:`._sort` orders the chosen series into (tag..., slice) with all checks;
 4. :mod:`._pixels` allocates the final array once and decodes every image into it.
 
+Parametric Maps are read as enhanced multi-frame images (float pixel data, bit for
+bit); a Segmentation (SEG) group is read by :mod:`._seg` as a mask or label image.
+The SOP Instance UIDs and positions of the images read are recorded in the template
+(:func:`._derived.record_sources`) so that a Parametric Map or SEG computed from the
+series can reference them.
+
 Examples
 --------
 >>> import tempfile
@@ -175,8 +181,6 @@ def read_series(
             members, skip_broken=skip_broken, source=source if members else "", progress=callback
         )
         group = select_group(groups, series, source)
-        if _seg.readable_segmentation(group.images[0].file):
-            return _seg.read_group(group.images, headers_only=headers_only)
         return read_group(
             group,
             input_order=input_order,
@@ -215,6 +219,8 @@ def read_group(
 
     `progress` reports the images decoded in stage ``"pixels"``.
     """
+    if _seg.readable_segmentation(group.images[0].file):
+        return _seg.read_group(group.images, headers_only=headers_only)
     _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
     result, even = sort_group(group.images, input_order, accept_uneven_slices, accept_duplicate_tag)
     images = result.images
