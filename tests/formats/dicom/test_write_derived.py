@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from tests.formats.dicom._helpers import dciodvfy
 
 from imagedata.errors import WriteError
 from imagedata.formats.dicom._derived import IOD, source_references
@@ -18,6 +17,7 @@ from imagedata.formats.dicom._seg import segment_names
 from imagedata.formats.dicom.writer import build_datasets
 from imagedata.series import Series
 from imagedata.testing import make_dicom_series
+from tests.formats.dicom._helpers import dciodvfy
 
 hd = pytest.importorskip("highdicom", reason="highdicom (imagedata[derived]) is not installed")
 
