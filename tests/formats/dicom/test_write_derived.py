@@ -283,3 +283,19 @@ def test_a_study_holds_source_map_and_seg(tmp_path: Path) -> None:
     assert sorted(by_number) == [3, 20, 21]
     assert by_number[20].dtype == np.float32
     np.testing.assert_array_equal(np.asarray(by_number[21]), np.asarray(src > 100))
+
+
+def test_identity_of_derived_objects(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    f = src.astype(np.float32) / 7
+    pm = next(build_datasets(f, iod="pm", keep_uid=True))
+    seg = next(build_datasets(src > 100, iod="seg", keep_uid=True))
+    assert pm.SeriesInstanceUID == seg.SeriesInstanceUID == src.header.template.SeriesInstanceUID
+    assert pm.SOPInstanceUID != seg.SOPInstanceUID
+    assert next(build_datasets(f, iod="pm", keep_uid=True)).SOPInstanceUID == pm.SOPInstanceUID
+    assert pm.Manufacturer == "imagedata"  # the equipment that made the map
+    ds = next(build_datasets(f[2], iod="pm"))  # one slice: the slice it came from
+    assert ds.NumberOfFrames == 1
+    assert len(_referenced_uids(ds)) == 1
+    measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == 2.0

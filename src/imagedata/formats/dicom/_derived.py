@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from pydicom.uid import generate_uid
 
 from imagedata import geometry
 from imagedata.errors import WriteError
+from imagedata.formats.dicom._values import user_stacklevel
 from imagedata.header import TEMPLATE_KEYWORDS, Header, SeriesLike
 
 logger = logging.getLogger(__name__)
@@ -239,7 +241,7 @@ def source_datasets(
 
 def frame_geometry(header: Header) -> dict[str, Any]:
     """highdicom's pixel measures, plane orientation and plane positions of `header`."""
-    hd = _highdicom()
+    hd = highdicom()
     affine = header.affine
     x, y = geometry.direction_cosines(affine)
     if abs(float(np.dot(x, y))) > 1e-4:
@@ -248,7 +250,14 @@ def frame_geometry(header: Header) -> dict[str, Any]:
             "perpendicular axes: resample the series first"
         )
     step = geometry.slice_distance(affine)
-    thickness = step if step > 0 else float(header.template.get("SliceThickness", 0) or 1.0)
+    thickness = step if step > 0 else float(header.template.get("SliceThickness", 0) or 0)
+    if not thickness > 0:
+        thickness = 1.0
+        warnings.warn(
+            "a single slice without SliceThickness: the derived object says 1 mm (DICOM "
+            "requires a value); set it with si.setDicomAttribute('SliceThickness', t)",
+            stacklevel=user_stacklevel(),
+        )
     spacing = [float(v) for v in geometry.pixel_spacing(affine)]
     return {
         "pixel_measures": hd.PixelMeasuresSequence(
@@ -277,8 +286,13 @@ def frames(header: Header, arr: np.ndarray, what: str) -> np.ndarray:
     return arr.reshape(header.nslices, *arr.shape[-2:])
 
 
-def identity(template: Dataset, sernum: int | None, keep_uid: bool) -> dict[str, Any]:
-    """The series and instance identity arguments highdicom needs."""
+def identity(template: Dataset, sernum: int | None, keep_uid: bool, kind: str) -> dict[str, Any]:
+    """The series and instance identity arguments highdicom needs.
+
+    The equipment named is the one that makes the object, imagedata (Enhanced General
+    Equipment module), not the scanner of the source; its DeviceSerialNumber (type 1)
+    is ``0``, since software has none.
+    """
     number = sernum if sernum is not None else template.get("SeriesNumber")
     try:
         series_number = int(number) if number not in (None, "") else 1
@@ -286,7 +300,7 @@ def identity(template: Dataset, sernum: int | None, keep_uid: bool) -> dict[str,
         series_number = 1
     if keep_uid and "SeriesInstanceUID" in template:
         series_uid = str(template.SeriesInstanceUID)
-        sop_uid = str(generate_uid(entropy_srcs=[series_uid, "derived"]))
+        sop_uid = str(generate_uid(entropy_srcs=[series_uid, kind]))
     else:
         series_uid, sop_uid = str(generate_uid()), str(generate_uid())
     return {
@@ -294,11 +308,20 @@ def identity(template: Dataset, sernum: int | None, keep_uid: bool) -> dict[str,
         "series_number": max(series_number, 1),
         "sop_instance_uid": sop_uid,
         "instance_number": 1,
-        "manufacturer": str(template.get("Manufacturer", "") or "imagedata"),
-        "manufacturer_model_name": str(template.get("ManufacturerModelName", "") or "imagedata"),
-        "software_versions": "imagedata 4",
-        "device_serial_number": str(template.get("DeviceSerialNumber", "") or "0"),
+        "manufacturer": "imagedata",
+        "manufacturer_model_name": "imagedata",
+        "software_versions": _version(),
+        "device_serial_number": "0",
     }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"imagedata {version('imagedata')}"
+    except PackageNotFoundError:
+        return "imagedata"
 
 
 def finish(ds: Dataset, template: Dataset, serdes: str | None, laterality: bool = True) -> Dataset:
@@ -321,12 +344,8 @@ def finish(ds: Dataset, template: Dataset, serdes: str | None, laterality: bool 
     return ds
 
 
-def _highdicom() -> Any:
-    from imagedata._optional import import_optional
-
-    return import_optional("highdicom", "derived", "write DICOM Parametric Maps and SEG")
-
-
 def highdicom() -> Any:
     """The highdicom module, or :class:`~imagedata.errors.MissingDependencyError`."""
-    return _highdicom()
+    from imagedata._optional import import_optional
+
+    return import_optional("highdicom", "derived", "write and read DICOM Parametric Maps and SEG")

@@ -141,7 +141,7 @@ def parametric_map(
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
         voi_lut_transformations=_window(arr, window),
-        **_derived.identity(header.template, sernum, keep_uid),
+        **_derived.identity(header.template, sernum, keep_uid, "parametric-map"),
         **_derived.frame_geometry(header),
     )
     logger.info(

@@ -127,7 +127,7 @@ def segmentation(
         segmentation_type=kind,
         segment_descriptions=_descriptions(numbers, segments, default),
         omit_empty_frames=False,
-        **_derived.identity(header.template, sernum, keep_uid),
+        **_derived.identity(header.template, sernum, keep_uid, "seg"),
         **_derived.frame_geometry(header),
     )
     logger.info(
