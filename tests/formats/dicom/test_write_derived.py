@@ -299,3 +299,14 @@ def test_identity_of_derived_objects(tmp_path: Path) -> None:
     assert len(_referenced_uids(ds)) == 1
     measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
     assert float(measures.SliceThickness) == 2.0
+
+
+def test_parametric_map_of_unsigned_integers(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    src.write(tmp_path / "pm", formats=["dicom"], iod="parametric-map", units="{ratio}")
+    assert dciodvfy(tmp_path / "pm" / "Image_00000.dcm") == []
+    back = Series(tmp_path / "pm")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(src))
+    with pytest.raises(WriteError, match="float32, float64, uint8 or uint16"):
+        next(build_datasets(src.astype(np.int32), iod="pm"))
