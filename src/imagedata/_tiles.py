@@ -19,7 +19,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +128,11 @@ def temporary_png(prefix: str) -> str:
     return name
 
 
-def headless_png(series: Sequence[Any], options: dict[str, Any]) -> Path:
-    """Render the first of `series` to a PNG (no display) and warn where it went.
+def headless_png(
+    render: Callable[..., Any], series: Sequence[Any], options: dict[str, Any]
+) -> Path:
+    """Render the first of `series` with `render` (:func:`imagedata.viewer.render`) to a
+    PNG and warn where it went (what ``show()`` does without a display).
 
     `options` are the viewer's: ``window``, ``colormap``, ``tag`` are used, and ``png``
     (a path) chooses the file; default a new file ``imagedata-show-*.png`` in the
@@ -140,8 +143,6 @@ def headless_png(series: Sequence[Any], options: dict[str, Any]) -> Path:
     MissingDependencyError
         Without matplotlib.
     """
-    from imagedata.viewer import render
-
     si = series[0]
     path = options.get("png")
     if path is None:
@@ -158,7 +159,7 @@ def headless_png(series: Sequence[Any], options: dict[str, Any]) -> Path:
     warnings.warn(
         f"no display: the montage{more} was written to {path}; open it, or in Jupyter use "
         "%matplotlib inline (or display the series) to see it inline",
-        stacklevel=3,
+        stacklevel=4,
     )
     logger.info("show() without a display: montage written to %s", path)
     return Path(path)

@@ -329,8 +329,7 @@ def show(si: Any, *others: Any, block: bool | None = None, **options: Any) -> Vi
 
     Works in a terminal session (a window), and in Jupyter (an inline figure; scrolling
     needs the ``%matplotlib widget`` backend).  Without a display the figure is made
-    but not shown: a PNG montage is written instead (see ``png``) and a warning says
-    where (``viewer.png``).
+    but not shown; :func:`imagedata.viewer.show` then writes a PNG montage.
 
     Parameters
     ----------
@@ -339,24 +338,16 @@ def show(si: Any, *others: Any, block: bool | None = None, **options: Any) -> Vi
     block
         Wait until the window is closed (default: yes, outside Jupyter).
     **options
-        ``window``, ``colormap``, ``slice``, ``tag``, ``figure``: see :class:`Viewer`;
-        ``png``: where the montage goes when no window can open (default: a new
-        ``imagedata-show-*.png`` in the temporary folder; a warning names it).
+        ``window``, ``colormap``, ``slice``, ``tag``, ``figure``: see :class:`Viewer`.
 
     Returns
     -------
     Viewer
         The viewer, with its ``figure``.
     """
-    png = options.pop("png", None)
     viewer = Viewer([si, *others], **options)
-    if options.get("figure") is None:
-        if is_headless():
-            from imagedata._tiles import headless_png
+    if options.get("figure") is None and not is_headless():
+        import matplotlib.pyplot as plt
 
-            viewer.png = headless_png([si, *others], {**options, "png": png})
-        else:
-            import matplotlib.pyplot as plt
-
-            plt.show(block=block)
+        plt.show(block=block)
     return viewer

@@ -49,7 +49,8 @@ from imagedata._display import (
     tag_text,
     volume,
 )
-from imagedata._viewer_window import Viewer, is_headless, show
+from imagedata._viewer_window import Viewer, is_headless
+from imagedata._viewer_window import show as _show_window
 
 logger = logging.getLogger(__name__)
 
@@ -418,6 +419,20 @@ def _draw_labels(
             artists.append(artist)
             result.labels.append((i, side, letters[side], (0.0, 0.0, 0.0, 0.0)))
     return artists
+
+
+def show(si: Any, *others: Any, png: str | Path | None = None, **options: Any) -> Viewer:
+    """Open the interactive viewer on `si` (and `others`); see :class:`Viewer`.
+
+    Where no window can open (no display, a file-only backend) the montage of `si` is
+    written as a PNG instead, at `png` (default: a new ``imagedata-show-*.png`` in the
+    temporary folder), a warning names the file, and ``viewer.png`` holds its path.
+    Options: ``window``, ``colormap``, ``slice``, ``tag``, ``figure``, ``block``.
+    """
+    viewer = _show_window(si, *others, **options)
+    if options.get("figure") is None and is_headless():
+        viewer.png = _tiles.headless_png(render, [si, *others], {**options, "png": png})
+    return viewer
 
 
 __all__ = [

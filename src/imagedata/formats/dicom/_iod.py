@@ -17,15 +17,13 @@ every viewer; ask for ``iod='seg'``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from imagedata.formats.dicom._derived import IOD, SeriesLike, source_references
-
-if TYPE_CHECKING:
-    from imagedata.formats.dicom.writer import WriteOptions
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +58,25 @@ def choose_iod(si: SeriesLike, iod: IOD, source: SeriesLike | None, colour: bool
     return chosen
 
 
-def derived_dataset(si: SeriesLike, iod: IOD, opts: WriteOptions) -> Dataset:
-    """The Parametric Map or SEG of `si` with the write options `opts`."""
-    common: dict[str, Any] = {
-        "sernum": opts.sernum,
-        "serdes": opts.serdes,
-        "keep_uid": opts.keep_uid,
-        "source": opts.source,
-    }
+def derived_dataset(
+    si: SeriesLike,
+    iod: IOD,
+    *,
+    units: str | None = None,
+    segments: Mapping[int, str | tuple[str, str]] | None = None,
+    window: str | tuple[float, float] | None = "auto",
+    **common: Any,
+) -> Dataset:
+    """The Parametric Map or SEG of `si`.
+
+    `common` are ``sernum``, ``serdes``, ``keep_uid`` and ``source`` (writer options).
+    """
     if iod is IOD.PARAMETRIC_MAP:
         from imagedata.formats.dicom._parametric import parametric_map
 
-        window = opts.window
-        return parametric_map(si, units=opts.units, window=window, **common)
+        return parametric_map(si, units=units, window=window, **common)
     from imagedata.formats.dicom._seg import segmentation
 
-    if opts.units is not None:
-        logger.info("units=%r has no meaning for a SEG; ignored", opts.units)
-    return segmentation(si, segments=opts.segments, **common)
+    if units is not None:
+        logger.info("units=%r has no meaning for a SEG; ignored", units)
+    return segmentation(si, segments=segments, **common)

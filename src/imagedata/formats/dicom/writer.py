@@ -640,7 +640,17 @@ def _derived_dataset(si: Any, opts: WriteOptions) -> Dataset | None:
             f"iod={iod.value!r} writes its own multi-frame object: leave out enhanced= "
             "and compression="
         )
-    return _iod.derived_dataset(si, iod, opts)
+    return _iod.derived_dataset(
+        si,
+        iod,
+        units=opts.units,
+        segments=opts.segments,
+        window=opts.window,
+        sernum=opts.sernum,
+        serdes=opts.serdes,
+        keep_uid=opts.keep_uid,
+        source=opts.source,
+    )
 
 
 def _is_colour(si: Any) -> bool:
