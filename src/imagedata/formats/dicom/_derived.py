@@ -220,7 +220,8 @@ def source_datasets(
         where = "the source series" if source is not None else "this series"
         raise WriteError(
             f"a {what} references the DICOM images it was derived from, but {where} "
-            "records none (made from an array, or read from a format other than DICOM); "
+            "records none (made from an array, read from a format other than DICOM, or "
+            "de-identified, which drops the record); "
             "pass source=<the Series read from DICOM>, or write with iod='image'"
         )
     frames = header.slice_positions()
