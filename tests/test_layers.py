@@ -84,6 +84,9 @@ def _layer(name: str) -> int:
         "processing": 4,  # beside viewer: RGB series, masks, alignment
         "viewer": 4,
         "_viewer_window": 4,
+        "_html": 4,
+        "_curves": 4,
+        "_widget": 4,
         "loadsave": 3,
         "formats": 2,
         "transports": 2,

@@ -317,10 +317,69 @@ def test_show_without_display_does_not_block(monkeypatch):
 
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
     assert viewer.is_headless()
-    v = viewer.show(make_series((2, 4, 4)))
+    with pytest.warns(UserWarning, match="no display: the montage was written to") as record:
+        v = viewer.show(make_series((2, 4, 4)))
     import matplotlib.pyplot as plt
 
     plt.close(v.figure)
+    assert v.png is not None and str(v.png) in str(record[0].message)
+    assert read_png(v.png).shape[0] > 100  # a real PNG montage
+    v.png.unlink()
+
+
+def test_show_without_display_writes_where_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
+    si = make_series((3, 2, 8, 8), tags=[0.0, 1.0, 2.0])
+    with pytest.warns(UserWarning, match="the first of 2 series"):
+        v = viewer.show(si, si + 1, png=tmp_path / "s.png", tag=2, window=(2000.0, 4000.0))
+    plt.close(v.figure)
+    assert v.png == tmp_path / "s.png"
+    direct = viewer.render(si, tmp_path / "d.png", tag=2, window=(2000.0, 4000.0))
+    assert np.array_equal(read_png(v.png), read_png(direct.path))
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("orientation", ["axial", "oblique"])
+def test_render_texts_never_run_into_each_other_or_a_tile(tmp_path, orientation):
+    iop = oblique_orientation() if orientation == "oblique" else orientation
+    si = make_series((6, 20, 24), iop)
+    result = viewer.render(si, tmp_path / "m.png", window=(2000.0, 4000.0), columns=3)
+    png = read_png(tmp_path / "m.png")
+    tiles = [_tile_box(result, i) for i in range(len(result.layout.slices))]
+    texts = [(tile, box) for tile, _, _, box in result.labels]
+    texts += [(tile, box) for tile, _, box in result.slice_texts]
+    assert len(result.slice_texts) == 6
+    locations = si.header.slice_locations()
+    for tile, text, (y0, x0, y1, x1) in result.slice_texts:
+        assert text == f"slice {tile}, {locations[tile]:.1f} mm"
+        _, left, bottom, right = tiles[tile]
+        assert bottom < y0 and y1 < bottom + result.layout.gap  # under its own tile
+        assert left < (x0 + x1) / 2 < right
+        white = (png[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] > 150).all(-1)
+        assert white.sum() >= 10, f"no slice text drawn under tile {tile}"
+    for j, (tile, box) in enumerate(texts):
+        for k, (other, box2) in enumerate(texts):
+            if k > j:
+                assert not _overlap(box, box2), f"texts of tiles {tile} and {other} overlap"
+        for i, tbox in enumerate(tiles):
+            assert not _overlap(box, tbox), f"a text of tile {tile} runs into tile {i}"
+        # nearer its own tile than any other (never mistaken for a neighbour's letter)
+        cy, cx = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+        def dist(t, cy=cy, cx=cx):
+            dy = max(t[0] - cy, 0, cy - t[2])
+            dx = max(t[1] - cx, 0, cx - t[3])
+            return float(np.hypot(dy, dx))
+
+        assert dist(tiles[tile]) < min(dist(t) for i, t in enumerate(tiles) if i != tile)
 
 
 # --- real scanner data, checked against dcm2niix ------------------------------------------

@@ -78,6 +78,7 @@ def derived_template(source: Dataset, current: Dataset) -> Dataset:
     if "StudyInstanceUID" not in out:
         out.StudyInstanceUID = current.get("StudyInstanceUID", generate_uid())
     out.ImageType = ["DERIVED", "SECONDARY"]
+    _copy_source_record(source, out)
     if "SeriesInstanceUID" in source:
         # General Series module: a related series named by study and series UID
         ref = Dataset()
@@ -88,3 +89,20 @@ def derived_template(source: Dataset, current: Dataset) -> Dataset:
     if "SOPClassUID" in source:
         out.SOPClassUID = source.SOPClassUID
     return out
+
+
+def _copy_source_record(source: Dataset, out: Dataset) -> None:
+    """Copy the reader's record of the source images (private block ``IMAGEDATA``).
+
+    Parametric Maps and SEGs written from the derived series reference those images
+    (see :mod:`imagedata.formats.dicom._derived`).
+    """
+    try:
+        block = source.private_block(0x0009, "IMAGEDATA")
+    except KeyError:
+        return
+    new = out.private_block(0x0009, "IMAGEDATA", create=True)
+    for element in (0x02, 0x03, 0x04, 0x05, 0x06):
+        if element in block:
+            elem = block[element]
+            new.add_new(element, elem.VR, copy.deepcopy(elem.value))

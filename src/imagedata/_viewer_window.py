@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,8 @@ class Viewer:
         ]
         self.nslices = max(volume(p.si, 0).shape[0] for p in self.panels)
         self.ntags = max(_ntags(p.si) for p in self.panels)
+        #: The PNG montage written by :func:`show` where no window could open.
+        self.png: Path | None = None
         self.slice = self.nslices // 2 if slice is None else int(slice) % self.nslices
         self.tag = int(tag) % self.ntags
         self.colormap = colormap
@@ -326,7 +329,7 @@ def show(si: Any, *others: Any, block: bool | None = None, **options: Any) -> Vi
 
     Works in a terminal session (a window), and in Jupyter (an inline figure; scrolling
     needs the ``%matplotlib widget`` backend).  Without a display the figure is made
-    but not shown; use :func:`render` to write a PNG instead.
+    but not shown; :func:`imagedata.viewer.show` then writes a PNG montage.
 
     Parameters
     ----------

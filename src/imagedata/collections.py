@@ -100,6 +100,12 @@ class _Collection(dict):
                 return tmpl
         return None
 
+    def _repr_html_(self) -> str:
+        """Notebook display: a table of the series (see :mod:`imagedata._html`)."""
+        from imagedata._html import collection_html
+
+        return collection_html(self)
+
     def __getattr__(self, name: str) -> Any:
         keyword = type(self)._attributes.get(name)
         if keyword is None:

@@ -613,6 +613,24 @@ class Series(np.ndarray):
         flat = [o for x in others for o in (x if isinstance(x, (list, tuple)) else [x])]
         return show(self, *flat, **options)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: a small montage and the header (see :mod:`imagedata._html`)."""
+        from imagedata._html import series_html
+
+        return series_html(self)
+
+    def widget(self, **options: Any) -> Any:
+        """An interactive NiiVue notebook widget (see :func:`imagedata._widget.widget`)."""
+        from imagedata._widget import widget
+
+        return widget(self, **options)
+
+    def plot_curve(self, mask: Any, **options: Any) -> Any:
+        """Plot the mean over `mask` along the tag axis (see :mod:`imagedata._curves`)."""
+        from imagedata._curves import plot_curve
+
+        return plot_curve(self, mask, **options)
+
     def to_rgb(self, **options: Any) -> Series:
         """An RGB Series with this geometry (see :func:`imagedata.processing.to_rgb`)."""
         from imagedata.processing import to_rgb

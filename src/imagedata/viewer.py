@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imagedata import geometry
+from imagedata import _tiles, geometry
 from imagedata._display import (
     LABEL_COLOUR,
     _attr,
@@ -49,7 +49,8 @@ from imagedata._display import (
     tag_text,
     volume,
 )
-from imagedata._viewer_window import Viewer, is_headless, show
+from imagedata._viewer_window import Viewer, is_headless
+from imagedata._viewer_window import show as _show_window
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,10 @@ class Rendered:
         default_factory=list
     )
     caption: str = ""
+    #: (tile, "slice k, location mm", box) under each tile.
+    slice_texts: list[tuple[int, str, tuple[float, float, float, float]]] = field(
+        default_factory=list
+    )
 
 
 def _scale(si: Any, tile_shape: tuple[int, int], min_tile: int) -> tuple[int, int]:
@@ -330,7 +335,7 @@ def render(
     font = 11
     affine = si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
     longest = max(len(v) for v in orientation_labels(affine).values())
-    gap = 2 * (font * longest) + 8 if labels else 2
+    gap = _tiles.gap_for(font * 0.75, longest if labels else 0, slice_texts=True)
     base = montage(
         si,
         slices=slices,
@@ -364,11 +369,15 @@ def render(
     )
     result = Rendered(Path(path), (height, width), (0, 0), (sy, sx), lay, caption=text)
     artists = _draw_labels(fig, si, lay, (height, width), font, result) if labels else []
+    texts = _tiles.slice_texts(si, [int(k) for k in lay.slices])
+    text_artists = _tiles.draw_slice_texts(fig, lay, (height, width), font * 0.75, texts)
     canvas.draw()
     for i, artist in enumerate(artists):
-        box = artist.get_window_extent()
         tile, side, letters, _ = result.labels[i]
-        result.labels[i] = (tile, side, letters, (height - box.y1, box.x0, height - box.y0, box.x1))
+        result.labels[i] = (tile, side, letters, _tiles.pixel_box(artist, height))
+    result.slice_texts = [
+        (i, t, _tiles.pixel_box(a, height)) for i, (t, a) in enumerate(zip(texts, text_artists))
+    ]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(path), dpi=100, facecolor="black")
     return result
@@ -391,19 +400,11 @@ def _draw_labels(
     affine = si.affine if getattr(si, "_header", None) is not None else geometry.default_affine()
     letters = orientation_labels(affine)
     height, width = size
-    th, tw = lay.tile_shape
-    inset = lay.gap / 4.0  # each label takes the half of a gap next to its own tile
     colour = tuple(v / 255.0 for v in LABEL_COLOUR)
     artists = []
     for i in range(len(lay.slices)):
-        r0, c0 = lay.origin(i)
-        spots = {
-            "left": (c0 - inset, r0 + th / 2.0),
-            "right": (c0 + tw + inset, r0 + th / 2.0),
-            "top": (c0 + tw / 2.0, r0 - inset),
-            "bottom": (c0 + tw / 2.0, r0 + th + inset),
-        }
-        for side, (x, y) in spots.items():
+        spots = _tiles.label_spots(lay.origin(i), lay.tile_shape, font * 0.75)
+        for side, (x, y, ha, va) in spots.items():
             artist = fig.text(
                 x / width,
                 1.0 - y / height,
@@ -411,13 +412,27 @@ def _draw_labels(
                 color=colour,
                 fontsize=font * 0.75,
                 fontweight="bold",
-                ha="center",
-                va="center",
+                ha=ha,
+                va=va,
                 family="DejaVu Sans",
             )
             artists.append(artist)
             result.labels.append((i, side, letters[side], (0.0, 0.0, 0.0, 0.0)))
     return artists
+
+
+def show(si: Any, *others: Any, png: str | Path | None = None, **options: Any) -> Viewer:
+    """Open the interactive viewer on `si` (and `others`); see :class:`Viewer`.
+
+    Where no window can open (no display, a file-only backend) the montage of `si` is
+    written as a PNG instead, at `png` (default: a new ``imagedata-show-*.png`` in the
+    temporary folder), a warning names the file, and ``viewer.png`` holds its path.
+    Options: ``window``, ``colormap``, ``slice``, ``tag``, ``figure``, ``block``.
+    """
+    viewer = _show_window(si, *others, **options)
+    if options.get("figure") is None and is_headless():
+        viewer.png = _tiles.headless_png(render, [si, *others], {**options, "png": png})
+    return viewer
 
 
 __all__ = [

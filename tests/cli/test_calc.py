@@ -158,3 +158,39 @@ def test_console_script(nifti_input, tmp_path):
     bad = run_script("imagedata", "calc", "__import__('os').getcwd()", tmp_path / "x", f"a={path}")
     assert bad.returncode == 2
     assert one_line(bad.stderr).startswith("imagedata calc: attribute access")
+
+
+def test_float_result_becomes_a_parametric_map_and_a_mask_a_seg(dicom_study, tmp_path, capsys):
+    pytest.importorskip("highdicom", reason="Parametric Maps need highdicom (imagedata[derived])")
+    import pydicom
+
+    a = dicom_study["sag"]
+    out = tmp_path / "ratio"
+    code, _, err = run_main(calc.main, ["a / 7", out, f"a={a.path}", "--units", "1"], capsys)
+    assert (code, err) == (0, "")
+    files = sorted(out.iterdir())
+    assert len(files) == 1
+    assert pydicom.dcmread(files[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.30"
+    back = Series(str(out))
+    want = (a.data.astype(np.float64) / 7).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(back), want)  # no quantisation
+    seg = tmp_path / "seg"
+    argv = ["a > 100", seg, f"a={a.path}", "--iod", "seg", "--segment", "1=bright"]
+    code, _, err = run_main(calc.main, argv, capsys)
+    assert (code, err) == (0, "")
+    ds = pydicom.dcmread(next(seg.iterdir()))
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
+    assert ds.SegmentSequence[0].SegmentLabel == "bright"
+    np.testing.assert_array_equal(np.asarray(Series(str(seg))) > 0, a.data > 100)
+
+
+def test_iod_options_are_checked(dicom_study, tmp_path, capsys):
+    a = dicom_study["sag"]
+    argv = ["a / 7", tmp_path / "x.nii.gz", f"a={a.path}", "--iod", "parametric-map"]
+    code, _, err = run_main(calc.main, argv, capsys)
+    assert code != 0
+    assert "only apply to DICOM output" in one_line(err)
+    argv = ["a / 7", tmp_path / "y", f"a={a.path}", "--segment", "one=x"]
+    code, _, err = run_main(calc.main, argv, capsys)
+    assert code != 0
+    assert "N=NAME" in one_line(err)

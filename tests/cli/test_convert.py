@@ -235,3 +235,63 @@ def test_template_holding_several_series_is_refused(nifti_input, dicom_study, tm
     line = one_line(err)
     assert line.startswith(f"imagedata convert: --template {dicom_study['root']}: ")
     assert "holds 3 series" in line and "give the folder or file of one series" in line
+
+
+def test_convert_iod_image_keeps_images_and_iod_pm_writes_a_map(dicom_study, tmp_path, capsys):
+    pytest.importorskip("highdicom", reason="Parametric Maps need highdicom (imagedata[derived])")
+    import pydicom
+
+    src = Series(str(dicom_study["sag"].path))
+    f = src.astype(np.float32) / 3
+    nii = tmp_path / "f.nii.gz"
+    pytest.importorskip("nibabel", reason="NIfTI needs nibabel (imagedata[nifti])")
+    f.write(nii, formats=["nifti"])  # the embedded header keeps the source record
+    code, _, err = run_main(
+        convert.main, [str(nii), str(tmp_path / "pm"), "--to", "dicom", "--iod", "pm"], capsys
+    )
+    assert code != 0  # argparse choices: 'pm' is not one of them
+    code, _, err = run_main(
+        convert.main,
+        [
+            str(nii),
+            str(tmp_path / "pm"),
+            "--to",
+            "dicom",
+            "--iod",
+            "parametric-map",
+            "--units",
+            "ms",
+        ],
+        capsys,
+    )
+    assert (code, err) == (0, "")
+    ds = pydicom.dcmread(next((tmp_path / "pm").iterdir()))
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30"
+    assert ds.PatientID == src.header.template.PatientID
+    np.testing.assert_array_equal(np.asarray(Series(str(tmp_path / "pm"))), np.asarray(f))
+    code, _, err = run_main(
+        convert.main, [str(nii), str(tmp_path / "img"), "--to", "dicom", "--iod", "image"], capsys
+    )
+    assert code == 0
+    assert "quantised" in err
+    assert len(list((tmp_path / "img").iterdir())) == src.shape[0]
+
+
+def test_image_data_writes_images_as_3x_did(dicom_study, tmp_path, capsys):
+    """``image_data`` keeps 3.x output (images) where ``imagedata convert`` writes a map."""
+    pytest.importorskip("highdicom", reason="Parametric Maps need highdicom (imagedata[derived])")
+    pytest.importorskip("nibabel", reason="NIfTI needs nibabel (imagedata[nifti])")
+    import pydicom
+
+    src = Series(str(dicom_study["sag"].path))
+    nii = tmp_path / "f.nii.gz"
+    (src.astype(np.float32) / 3).write(nii, formats=["nifti"])  # keeps the source record
+    code = convert.main([str(tmp_path / "old"), str(nii), "--of", "dicom", "-q"], legacy=True)
+    assert code == 0
+    files = sorted((tmp_path / "old").rglob("*.dcm"))
+    assert len(files) == src.shape[0]
+    assert pydicom.dcmread(files[0]).SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
+    code, _, _ = run_main(convert.main, [str(nii), str(tmp_path / "new"), "--to", "dicom"], capsys)
+    assert code == 0
+    files = sorted((tmp_path / "new").rglob("*.dcm"))
+    assert [pydicom.dcmread(f).SOPClassUID for f in files] == ["1.2.840.10008.5.1.4.1.1.30"]

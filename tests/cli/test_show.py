@@ -163,3 +163,30 @@ def test_missing_matplotlib_names_the_extra(dicom_study, tmp_path, capsys, monke
     code, _, err = run_main(show.main, [dicom_study["sag"].path, "-o", tmp_path / "x.png"], capsys)
     assert code == 1
     assert "pip install 'imagedata[viewer]'" in one_line(err)
+
+
+def test_curve_over_a_seg_mask(dicom_study, tmp_path, capsys):
+    """A SEG drawn on the first time point gives the mean signal curve over time."""
+    pytest.importorskip("highdicom", reason="SEG needs highdicom (imagedata[derived])")
+    dyn = Series(str(dicom_study["dyn"].path), input_order="time")
+    mask = dyn[0] > float(np.median(dyn[0]))
+    mask.write(tmp_path / "roi", formats=["dicom"], iod="seg", segments={1: "bright"})
+    out = tmp_path / "curve.png"
+    argv = [str(dicom_study["dyn"].path), "--order", "time", "--curve", str(tmp_path / "roi")]
+    code, stdout, err = run_main(show.main, [*argv, "--output", str(out)], capsys)
+    assert (code, err) == (0, "")
+    data = np.asarray(dyn, dtype=np.float64)
+    want = [data[t][np.asarray(mask)].mean() for t in range(dyn.shape[0])]
+    times = dyn.timeline - dyn.timeline[0]
+    values = ", ".join(f"{x:g}: {y:.6g}" for x, y in zip(times, want))
+    n = int(np.asarray(mask).sum())
+    assert one_line(stdout) == f"{out}: mean over {n} voxels by time (s): {values}"
+    assert read_png(out).shape[0] > 100
+
+
+def test_curve_refuses_a_mask_of_another_shape(dicom_study, tmp_path, capsys):
+    sag = str(dicom_study["sag"].path)
+    argv = [str(dicom_study["dyn"].path), "--order", "time", "--curve", sag]
+    code, _, err = run_main(show.main, [*argv, "--output", str(tmp_path / "c.png")], capsys)
+    assert code != 0
+    assert "must cover the series' spatial axes" in one_line(err)

@@ -241,6 +241,54 @@ def progress(
     return tqdm(items, desc=desc, total=total, leave=False, file=sys.stderr)
 
 
+IODS = ("auto", "image", "parametric-map", "seg")
+
+
+def add_iod_options(parser: argparse.ArgumentParser) -> None:
+    """``--iod``, ``--units`` and ``--segment`` (DICOM output)."""
+    parser.add_argument(
+        "--iod",
+        choices=IODS,
+        help="DICOM object to write: auto (default: a Parametric Map for float values that "
+        "16-bit images cannot hold exactly, else images), image, parametric-map, or seg "
+        "(a Segmentation of a mask or label image)",
+    )
+    parser.add_argument(
+        "--units", metavar="UCUM", help="units of a Parametric Map's values, e.g. ms, mm2/s"
+    )
+    parser.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="N=NAME",
+        help="name of label N in a SEG (repeat for each label), e.g. --segment 1=tumour",
+    )
+
+
+def iod_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
+    """The writer options of ``--iod``, ``--units`` and ``--segment``."""
+    given = [f"--{n}" for n in ("iod", "units") if getattr(args, n, None)]
+    given += ["--segment"] if getattr(args, "segment", None) else []
+    if not given:
+        return {}
+    if fmt != "dicom":
+        raise UsageError(f"{', '.join(given)} only apply to DICOM output, not {fmt}")
+    options: dict[str, Any] = {}
+    if args.iod:
+        options["iod"] = args.iod
+    if args.units:
+        options["units"] = args.units
+    segments: dict[int, str] = {}
+    for item in args.segment:
+        number, sep, name = item.partition("=")
+        if not sep or not number.strip().isdigit() or not name.strip():
+            raise UsageError(f"--segment {item!r}: give N=NAME, e.g. --segment 1=tumour")
+        segments[int(number)] = name.strip()
+    if segments:
+        options["segments"] = segments
+    return options
+
+
 def write_series(
     si: Series, target: Any, fmt: str, progress: ProgressCallback | None = None, **options: Any
 ) -> list[str]:

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sernum", type=int, metavar="N", help="SeriesNumber of the result")
     parser.add_argument("--serdes", metavar="TEXT", help="SeriesDescription of the result")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    _common.add_iod_options(parser)
     return parser
 
 
@@ -162,6 +163,7 @@ def calc(args: argparse.Namespace) -> int:
 
     fmt = check_format(args.to or _format_of(args.output))
     options: dict[str, Any] = {"overwrite": True} if args.overwrite else {}
+    options.update(_common.iod_options(args, fmt))
     with _common.activity(f"writing {args.output}", quiet=args.quiet) as progress:
         _common.write_series(result, args.output, fmt, progress, **options)
     _common.say(args, f"{args.output}: {fmt}, shape {tuple(result.shape)} {result.dtype}")

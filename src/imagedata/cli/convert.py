@@ -114,6 +114,7 @@ def build_parser(legacy: bool = False) -> argparse.ArgumentParser:
         from imagedata.cli import _batch
 
         _batch.add_options(parser)
+        _common.add_iod_options(parser)
     return parser
 
 
@@ -249,6 +250,10 @@ def _write_options(fmt: str, args: argparse.Namespace) -> dict[str, Any]:
         from imagedata.cli._convert3 import write_options
 
         options.update(write_options(fmt, args))
+        if fmt == "dicom":
+            options.setdefault("iod", "image")  # what imagedata 3.x wrote
+    else:
+        options.update(_common.iod_options(args, fmt))
     return options
 
 

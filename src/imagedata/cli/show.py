@@ -20,6 +20,7 @@ EPILOG = """examples:
   imagedata show dicom_folder/ --output montage.png  (PNG, no display needed)
   imagedata show dynamic/ --order time --tag 3 --slice 10 --output t3.png
   imagedata show ct/ --window 40 400 --output brain.png
+  imagedata show dynamic/ --order time --curve tumour_seg/ --output curve.png
 """
 
 
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--colormap", default="gray", help="matplotlib colour map (default gray)")
     parser.add_argument("--columns", type=int, metavar="N", help="tiles per row of the montage")
     parser.add_argument("--no-labels", action="store_true", help="no orientation labels")
+    parser.add_argument(
+        "--curve",
+        metavar="ROI",
+        help="plot the mean over the mask ROI (a mask series: SEG, NIfTI ...) along the "
+        "tag axis (time, b, te) instead of a montage",
+    )
     return parser
 
 
@@ -101,6 +108,28 @@ def default_output(inputs: Sequence[str]) -> Path:
     return Path(f"{_inputs.safe_name(name) or 'series'}.png")
 
 
+def _curve(args: argparse.Namespace, si: object) -> int:
+    """``--curve ROI``: the mean over the mask along the tag axis, as a plot."""
+    from imagedata import _curves, viewer
+
+    with _common.activity(f"reading {args.curve}", quiet=args.quiet) as progress:
+        roi = _inputs.read_one([args.curve], order="none", progress=progress)
+    output = Path(args.output) if args.output else None
+    if output is None and viewer.is_headless():
+        output = Path(default_output(args.inputs).stem + "-curve.png")
+        _common.say(args, "no display: writing the curve as PNG instead of opening a window")
+    if output is not None and output.suffix.lower() != ".png":
+        raise UsageError(f"--output {output}: the curve is written as PNG; name it *.png")
+    try:
+        c = _curves.plot_curve(si, roi, path=output)
+    except ValueError as err:
+        raise UsageError(f"--curve {args.curve}: {err}") from err
+    values = ", ".join(f"{x:g}: {y:.6g}" for x, y in zip(c.x, c.y))
+    where = f"{output}: " if output is not None else ""
+    _common.say(args, f"{where}mean over {c.voxels} voxels by {c.xlabel}: {values}")
+    return 0
+
+
 def show(args: argparse.Namespace) -> int:
     """Run ``show`` with parsed arguments."""
     from imagedata import viewer
@@ -112,6 +141,8 @@ def show(args: argparse.Namespace) -> int:
         si = _inputs.read_one(
             args.inputs, order=args.order, select=_inputs.selector(args.series), progress=progress
         )
+    if args.curve:
+        return _curve(args, si)
     window = tuple(args.window) if args.window else None
     output = Path(args.output) if args.output else None
     if output is None and viewer.is_headless():

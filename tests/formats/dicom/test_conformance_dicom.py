@@ -33,7 +33,7 @@ class TestDicomConformance(FormatConformance):
     identity_options: ClassVar[dict[str, Any]] = {"keep_uid": True}  # else a new series UID
     #: What every written image holds and the reader keeps as shared: the image plane and
     #: pixel description, type 2 attributes written empty, and the reader's own private
-    #: block (how the values were scaled).
+    #: block (how the values were scaled, which images were read).
     template_added = frozenset(
         {
             "SpacingBetweenSlices",
@@ -52,6 +52,12 @@ class TestDicomConformance(FormatConformance):
             "Laterality",
             "(0009,0010)",
             "(0009,1001)",
+            # the record of the source images (UIDs, positions, SOP class, series, plane)
+            "(0009,1002)",
+            "(0009,1003)",
+            "(0009,1004)",
+            "(0009,1005)",
+            "(0009,1006)",
         }
     )
 

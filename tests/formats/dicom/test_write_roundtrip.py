@@ -137,7 +137,7 @@ def test_float_roundtrip_within_documented_error(tmp_path: Path) -> None:
     a = Series(truth.path)
     f = a.astype(np.float32) / 7
     with pytest.warns(UserWarning, match="quantised"):
-        f.write(tmp_path / "w", formats=["dicom"])
+        f.write(tmp_path / "w", formats=["dicom"], iod="image")
     b = Series(tmp_path / "w")
     # half a quantisation step, plus float32 rounding when the reader returns float32
     bound = (float(f.max()) - float(f.min())) / (2 * 65535)

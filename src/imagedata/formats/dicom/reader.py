@@ -9,6 +9,12 @@ The reader works in passes, so a huge series never holds more than its final arr
 3. :mod:`._sort` orders the chosen series into (tag..., slice) with all checks;
 4. :mod:`._pixels` allocates the final array once and decodes every image into it.
 
+Parametric Maps are read as enhanced multi-frame images (float pixel data, bit for
+bit); a Segmentation (SEG) group is read by :mod:`._seg` as a mask or label image.
+The SOP Instance UIDs and positions of the images read are recorded in the template
+(:func:`._derived.record_sources`) so that a Parametric Map or SEG computed from the
+series can reference them.
+
 Examples
 --------
 >>> import tempfile
@@ -40,7 +46,7 @@ from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import NoDataError
-from imagedata.formats.dicom import _diffusion_ge, _enhanced, _mosaic, _pixels
+from imagedata.formats.dicom import _derived, _diffusion_ge, _enhanced, _mosaic, _pixels, _seg
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
 from imagedata.formats.dicom._scan import FileInfo, Image, scan, single_image
@@ -229,6 +235,8 @@ def read_group(
 
     `progress` reports the images decoded in stage ``"pixels"``.
     """
+    if _seg.readable_segmentation(group.images[0].file):
+        return _seg.read_group(group.images, headers_only=headers_only)
     _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
     result, even = sort_group(group.images, input_order, accept_uneven_slices, accept_duplicate_tag)
     images = result.images
@@ -254,6 +262,13 @@ def read_group(
         input_order=",".join(d.name for d in result.dims) or "none",
         input_format="dicom",
     )
+    uids = [str(i.file.get("SOPInstanceUID", "")) for i in images]
+    sop_class = str(first.get("SOPClassUID", ""))
+    series_uid = str(first.get("SeriesInstanceUID", ""))
+    positions = [i.position for i in images]
+    thickness = float(first.get("SliceThickness", 0) or geometry.slice_distance(affine) or 1)
+    plane = [first.rows, first.cols, *first.iop, *first.spacing, thickness]
+    _derived.record_sources(header.template, uids, positions, sop_class, series_uid, plane)
     if headers_only:
         return _single_image_2d(np.broadcast_to(np.zeros((), dtype), shape), header)
     with resolved(progress) as callback:

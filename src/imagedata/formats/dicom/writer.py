@@ -30,7 +30,7 @@ import io
 import logging
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +56,7 @@ from imagedata import geometry
 from imagedata._progress import Reporter, reporter, resolved
 from imagedata.errors import GeometryError, MissingDependencyError, WriteError
 from imagedata.formats._output import atomic_folder, atomic_zip, is_zip_target
+from imagedata.formats.dicom._derived import IOD
 from imagedata.formats.dicom._enhanced_writer import enhanced_dataset
 from imagedata.formats.dicom._plan import _Image, _Plan
 from imagedata.formats.dicom._values import (
@@ -140,6 +141,17 @@ class WriteOptions:
     enhanced
         One Enhanced MR/CT multi-frame file (``Image_00000.dcm``) instead of one file
         per image; see :mod:`._enhanced_writer`.
+    iod
+        Which DICOM object: ``'auto'`` (default), ``'image'``, ``'parametric-map'`` or
+        ``'seg'``; see :mod:`._derived`.  Parametric Maps and SEGs are one multi-frame
+        file, ``Image_00000.dcm``.
+    units
+        UCUM code of the values of a Parametric Map (``'ms'``, ``'mm2/s'``).
+    segments
+        Names of the labels of a SEG: ``{1: 'tumour', 2: ('oedema', 'description')}``.
+    source
+        The series (read from DICOM) a Parametric Map or SEG was derived from, when its
+        own template does not record the source images.
     """
 
     overwrite: bool = False
@@ -153,6 +165,10 @@ class WriteOptions:
     compression: Compression = Compression.NONE
     modality: str | None = None
     enhanced: bool = False
+    iod: IOD = IOD.AUTO
+    units: str | None = None
+    segments: Mapping[int, str | tuple[str, str]] | None = None
+    source: Any = None
 
 
 def parse_options(options: dict[str, Any]) -> WriteOptions:
@@ -184,6 +200,10 @@ def parse_options(options: dict[str, Any]) -> WriteOptions:
             except ValueError as err:
                 choices = [k.value for k in kind]
                 raise ValueError(f"{name}={value!r} is not one of {choices}") from err
+    if opts.get("iod") is not None:
+        opts["iod"] = IOD.parse(opts["iod"])
+    else:
+        opts.pop("iod", None)
     return WriteOptions(**opts)
 
 
@@ -521,6 +541,10 @@ def build_datasets(si: SeriesLike, **options: Any) -> Iterator[Dataset]:
     [1, 2, 3]
     """
     opts = parse_options(options)
+    derived = _derived_dataset(si, opts)
+    if derived is not None:
+        yield derived
+        return
     plan = _plan(si, opts)
     if opts.enhanced:
         yield _enhanced(plan)
@@ -558,8 +582,11 @@ def write_series(si: SeriesLike, destination: Path, **options: Any) -> list[str]
     options = dict(options)
     progress = options.pop("progress", False)
     opts = parse_options(options)
-    plan = _plan(si, opts)
     destination = Path(destination)
+    derived = _derived_dataset(si, opts)
+    if derived is not None:
+        return _write_one(derived, destination, opts, progress)
+    plan = _plan(si, opts)
     with resolved(progress) as callback:
         report = reporter(callback, len(plan.images), "write")
         if is_zip_target(destination):
@@ -571,6 +598,63 @@ def write_series(si: SeriesLike, destination: Path, **options: Any) -> list[str]
             written = _write_all(plan, opts, _FolderSink(tmp), report)
     logger.info("wrote %d DICOM images to %s", len(plan.images), destination)
     return [str(destination / name) for name in written]
+
+
+def _write_one(ds: Dataset, destination: Path, opts: WriteOptions, progress: Any) -> list[str]:
+    """Write the single multi-frame dataset `ds` as ``Image_00000.dcm`` (folder or zip)."""
+    name = FILENAME.format(0)
+    with resolved(progress) as callback:
+        report = reporter(callback, 1, "write")
+        if is_zip_target(destination):
+            with atomic_zip(destination, opts.overwrite) as zf, zf.open(name, "w") as fp:
+                _dcmwrite(fp, ds)
+            written = [str(destination)]
+        else:
+            with atomic_folder(destination, opts.overwrite) as tmp, open(tmp / name, "wb") as fp:
+                _dcmwrite(fp, ds)
+            written = [str(destination / name)]
+        if report is not None:
+            report.advance()
+            report.finish()
+    logger.info("wrote %s (%s) to %s", ds.SOPClassUID.name, name, destination)
+    return written
+
+
+def _derived_dataset(si: Any, opts: WriteOptions) -> Dataset | None:
+    """The Parametric Map or SEG dataset `opts.iod` asks for; None for images."""
+    from imagedata.formats.dicom import _iod
+
+    si = series_like(si)
+    iod = _iod.choose_iod(si, opts.iod, opts.source, colour=_is_colour(si))
+    if iod is IOD.IMAGE:
+        lost = [n for n in ("units", "segments") if getattr(opts, n) is not None]
+        if lost:
+            warnings.warn(
+                f"{' and '.join(lost)}= apply to Parametric Maps and SEGs; this write makes "
+                f"images (iod={opts.iod.value!r}), which do not store them",
+                stacklevel=user_stacklevel(),
+            )
+        return None
+    if opts.enhanced or opts.compression is not Compression.NONE:
+        raise WriteError(
+            f"iod={iod.value!r} writes its own multi-frame object: leave out enhanced= "
+            "and compression="
+        )
+    return _iod.derived_dataset(
+        si,
+        iod,
+        units=opts.units,
+        segments=opts.segments,
+        window=opts.window,
+        sernum=opts.sernum,
+        serdes=opts.serdes,
+        keep_uid=opts.keep_uid,
+        source=opts.source,
+    )
+
+
+def _is_colour(si: Any) -> bool:
+    return bool(si.header.axis_names[-1:] == ("rgb",))
 
 
 def _write_all(
