@@ -245,6 +245,31 @@ def _skip_dataset(data: bytes, pos: int, explicit: bool) -> int:
             pos += length
 
 
+#: SOP classes that hold pixel data besides the "... Image Storage" classes.
+_IMAGE_CLASSES = {"Enhanced US Volume Storage", "Parametric Map Storage", "Segmentation Storage"}
+
+
+def is_image_class(sop_class: Any) -> bool:
+    """True when `sop_class` (a UID string) is an image storage SOP class.
+
+    Examples
+    --------
+    >>> is_image_class("1.2.840.10008.5.1.4.1.1.4"), is_image_class("1.2.840.10008.5.1.4.1.1.88.11")
+    (True, False)
+    """
+    from pydicom.uid import UID
+
+    if not isinstance(sop_class, str) or not sop_class:
+        return False
+    name = UID(sop_class.strip("\0 ")).name
+    return "Image Storage" in name or name in _IMAGE_CLASSES
+
+
+def looks_like_image(values: dict[str, Any]) -> bool:
+    """True when decoded `values` describe an image (Rows, or an image SOP class)."""
+    return values.get("Rows") is not None or is_image_class(values.get("SOPClassUID"))
+
+
 def _meta(data: bytes) -> tuple[str, int]:
     """Transfer syntax and the position after the file meta group."""
     pos, ts = 132, ""
@@ -324,8 +349,8 @@ def _at_pixels(
     length: int,
 ) -> tuple[dict[str, Any], str, int, int] | str:
     """The result of :func:`parse` at the pixel data element at `pos`."""
-    if "Rows" not in values:
-        return NO_IMAGE
+    if "Rows" not in values:  # pixel data without Rows: let pydicom tell
+        return FALLBACK
     cuts.append(pos)
     values["_digest"] = _digest(data, cuts)
     return values, ts, pos + hdr, -1 if length == _UNDEFINED else length
@@ -342,18 +367,19 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
 
     Returns ``(values, transfer syntax UID, pixel value offset, pixel value length)``
     (length -1 for encapsulated data), or :data:`FALLBACK`, :data:`NO_IMAGE` or
-    :data:`TRUNCATED` (only when `complete`).  Raises :class:`EOFError` when `data`
+    :data:`TRUNCATED` (only when `complete`; an image that ends between two elements
+    before its pixel data is truncated, not a non-image).  Raises :class:`EOFError` when `data`
     ends inside the header and is not `complete`.
     """
     if data[128:132] != b"DICM":
         return FALLBACK
     wanted = _WANTED
+    values: dict[str, Any] = {}
     try:
         ts, pos = _meta(data)
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
         explicit = ts != _IMPLICIT
-        values: dict[str, Any] = {}
         private: dict[int, tuple[str, str]] = {}  # wanted private tags of this file
         # boundaries of the byte ranges kept in the digest (a value left out ends one)
         cuts: list[int] = [pos]
@@ -384,7 +410,10 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
             pos = end
     except _Short as err:
         if complete:
-            return NO_IMAGE if isinstance(err, _End) else TRUNCATED
+            ended_cleanly = (
+                isinstance(err, _End) and "SOPClassUID" in values and not looks_like_image(values)
+            )
+            return NO_IMAGE if ended_cleanly else TRUNCATED
         raise EOFError("header continues beyond the data read") from err
     except (_Bad, struct.error, UnicodeDecodeError):
         return FALLBACK

@@ -24,6 +24,7 @@ from imagedata.formats.dicom._scan import (
     pixel_spacing_of,
     resolution_of,
     slice_normal_of,
+    spacing_or_none,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,10 @@ def frames_of(info: FileInfo) -> list[Image]:
                 )
             extra["_no_position"] = True
         ps = floats(_get(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        if ps is None and spacing_or_none(ds) is None:
+            extra["_default_spacing"] = True
+        if iop is None:
+            extra["_default_iop"] = True
         transform = _item(groups, "PixelValueTransformationSequence")
         src = transform if transform is not None else ds
         out.append(
@@ -160,8 +165,9 @@ def legacy_frames_of(info: FileInfo) -> list[Image]:
     ipp = ds.get("ImagePositionPatient")
     pos0 = floats(ipp, 3)
     iop = floats(ds.get("ImageOrientationPatient"), 6)
-    if pos0 is None or iop is None:
-        logger.debug("%s: multi-frame without position, frames placed along z", info.name)
+    defaults = {"_default_origin": pos0 is None, "_default_iop": iop is None}
+    defaults["_default_spacing"] = spacing_or_none(ds) is None
+    defaults = {k: True for k, v in defaults.items() if v}  # warned about by the reader
     pos0 = pos0 if pos0 is not None else np.zeros(3)
     iop = iop if iop is not None else np.array(AXIAL_IOP)
     normal = slice_normal_of(info, iop)
@@ -171,7 +177,7 @@ def legacy_frames_of(info: FileInfo) -> list[Image]:
     frame_ms = float(ds.get("FrameTime", 0) or 0)
     out: list[Image] = []
     for f in range(info.nframes):
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(defaults)
         if timed:
             extra["TriggerTime"] = f * frame_ms
             extra["TemporalPositionIdentifier"] = f + 1

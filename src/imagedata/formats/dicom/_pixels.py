@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata._progress import Reporter
-from imagedata.errors import HeaderError, MissingDependencyError, ReadError
+from imagedata.errors import HeaderError, ImageDataError, MissingDependencyError, ReadError
 from imagedata.formats.dicom import _codecs
 from imagedata.formats.dicom._mosaic import tile
 from imagedata.formats.dicom._scan import FileInfo, Image, private_value
@@ -262,7 +262,32 @@ def _direct_ok(
     )
 
 
+def _is_fault(err: BaseException) -> bool:
+    """True for exceptions a damaged file can raise while decoding.
+
+    That is any :class:`Exception`, and a Rust panic in a codec (pyo3's PanicException
+    derives from BaseException); never KeyboardInterrupt or SystemExit.
+    """
+    return isinstance(err, Exception) or type(err).__name__ == "PanicException"
+
+
 def _fill_file(
+    info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+) -> None:
+    """Decode one file into its slots; every failure is a ReadError naming the file."""
+    try:
+        _fill_slots(info, slots, flat)
+    except ImageDataError:
+        raise
+    except BaseException as err:
+        if not _is_fault(err):
+            raise
+        raise ReadError(
+            f"{info.name}: cannot decode pixel data ({type(err).__name__}: {err})"
+        ) from err
+
+
+def _fill_slots(
     info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
 ) -> None:
     if _direct_ok(info, slots, flat.dtype):
@@ -342,7 +367,16 @@ def _reporting(report: Reporter) -> Callable[..., None]:
 def image_pixels(img: Image) -> npt.NDArray[Any]:
     """Stored pixels of one image (for duplicate checks)."""
     info = img.file
-    arr = _read_native(info) if _native_ok(info) else _decode(info)
+    try:
+        arr = _read_native(info) if _native_ok(info) else _decode(info)
+    except ImageDataError:
+        raise
+    except BaseException as err:
+        if not _is_fault(err):
+            raise
+        raise ReadError(
+            f"{info.name}: cannot decode pixel data ({type(err).__name__}: {err})"
+        ) from err
     src = arr[img.frame]
     return tile(src, img.tile, img.rows, img.cols) if img.tile >= 0 else src
 

@@ -36,12 +36,20 @@ from imagedata._fastscan import (
     PRIVATE,
     TRUNCATED,
     US_KEYWORDS,
+    is_image_class,
     parse,
     private_key,
 )
 from imagedata._progress import Reporter
 from imagedata.archives import Member
-from imagedata.errors import GeometryError, HeaderError, ReadError
+from imagedata.errors import GeometryError, HeaderError, ImageDataError, ReadError
+from imagedata.formats.dicom._checks import (
+    check_encapsulated,
+    check_native,
+    frame_count,
+    native_bytes,
+    pixel_description,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,7 @@ _PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
 _PIXEL_TAGS_BE = (b"\x7f\xe0\x00\x10", b"\x7f\xe0\x00\x08", b"\x7f\xe0\x00\x09")
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
 AXIAL_IOP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+_WAY_OUT = "remove it or read with skip_broken=True"
 
 
 @dataclass(eq=False)
@@ -95,7 +104,7 @@ class FileInfo:
         except KeyError:
             if self.fast and keyword in KNOWN:
                 return default
-            value = self.values[keyword] = self.ds.get(keyword)
+            value = self.values[keyword] = self._converted(keyword)
         return default if value is None else value
 
     def private(self, group: int, creator: str, element: int) -> Any:
@@ -135,6 +144,17 @@ def _dataset_digest(ds: Dataset) -> int:
         raw = elem.value if isinstance(elem, RawDataElement) else str(getattr(elem, "value", ""))
         items.append((tag, raw))
     return hash(tuple(items))
+
+    def _converted(self, keyword: str) -> Any:
+        try:
+            return self.ds.get(keyword)
+        except ImageDataError:
+            raise
+        except Exception as err:  # pydicom converts raw values on first use
+            raise ReadError(
+                f"{self.name}: {keyword} cannot be decoded ({type(err).__name__}: {err}); "
+                f"{_WAY_OUT}"
+            ) from err
 
 
 @dataclass(eq=False)
@@ -324,11 +344,29 @@ def _file_size(member: Member) -> int:
 def read_header(member: Member) -> FileInfo | None:
     """Read one file up to its pixel data; None for non-DICOM files and non-images.
 
+    The pixel description is checked against the Pixel Data the file holds (see
+    :mod:`._checks`) before anything is allocated.
+
     Raises
     ------
     ReadError
-        If the file is DICOM but cannot be parsed, or its pixel data are truncated.
+        If the file is DICOM but cannot be parsed, is truncated, or its header does not
+        match its pixel data (every failure, whatever raised it, names the file).
     """
+    try:
+        info = _read_header(member)
+        if info is not None:
+            _check_pixels(info)
+        return info
+    except ImageDataError:
+        raise
+    except Exception as err:  # pydicom, struct and numpy raise many types for damaged data
+        raise ReadError(
+            f"{member.name}: not a readable DICOM file ({type(err).__name__}: {err}); {_WAY_OUT}"
+        ) from err
+
+
+def _read_header(member: Member) -> FileInfo | None:
     try:
         fast = _fast_header(member)
     except OSError as err:
@@ -338,48 +376,75 @@ def read_header(member: Member) -> FileInfo | None:
         return None
     if fast == TRUNCATED:
         raise ReadError(
-            f"{member.name}: truncated DICOM file (it ends inside its header); "
-            "remove it or read with skip_broken=True"
+            f"{member.name}: truncated DICOM file (it ends inside its header or before its "
+            f"Pixel Data); {_WAY_OUT}"
         )
     if not isinstance(fast, str):
         values, ts, offset, length = fast
-        nframes = _nframes(member, values.get("NumberOfFrames"))
+        nframes = frame_count(member.name, values.get("NumberOfFrames"))
         if nframes == 1:
-            uid = _transfer_syntax(ts)
-            if length >= 0 and not uid.is_compressed and offset + length > _file_size(member):
-                raise ReadError(
-                    f"{member.name}: truncated file, pixel data need {length} bytes from offset "
-                    f"{offset}; remove it or read with skip_broken=True"
-                )
+            uid = _transfer_syntax(member.name, ts)
             return FileInfo(member, uid, offset, length, 1, values, fast=True)
     return _pydicom_header(member)
 
 
 @functools.lru_cache(maxsize=64)
-def _transfer_syntax(ts: str) -> UID:
+def _uid(ts: str) -> UID:
     """One :class:`UID` per transfer syntax string (pydicom validates each new UID)."""
     return UID(ts)
 
 
-def _nframes(member: Member, value: Any) -> int:
-    try:
-        return int(value or 1)
-    except (TypeError, ValueError):
-        logger.warning("%s: NumberOfFrames %r is not a number; read as 1 frame", member.name, value)
-        return 1
+def _transfer_syntax(name: str, ts: str) -> UID:
+    uid = _uid(ts)
+    if not uid.is_transfer_syntax:
+        raise ReadError(
+            f"{name}: TransferSyntaxUID {ts!r} is not a known transfer syntax; {_WAY_OUT}"
+        )
+    return uid
+
+
+#: Largest decompressed / compressed size ratio of deflate (a bound for deflated files).
+_DEFLATE_RATIO = 1100
+
+
+def _check_pixels(info: FileInfo) -> None:
+    """Compare the pixel description with the Pixel Data the file holds (no allocation)."""
+    name = info.name
+    rows, cols, samples, bits = pixel_description(name, info.get)
+    need = native_bytes(rows, cols, samples, bits, info.nframes)
+    if str(info.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        need = need * 2 // 3
+    if info.offset < 0:  # deflated or float pixel data: bounded by the file size
+        size = _file_size(info.member)
+        ratio = _DEFLATE_RATIO if info.values.get("_float_pixels") is None else 1
+        if need > size * ratio:
+            raise ReadError(
+                f"{name}: Rows x Columns x samples x bits x {info.nframes} frame(s) need {need} "
+                f"bytes, more than a {size}-byte file can hold; {_WAY_OUT}"
+            )
+        return
+    if info.length >= 0 and not info.transfer_syntax.is_compressed:
+        if info.offset + info.length > _file_size(info.member):
+            raise ReadError(
+                f"{name}: truncated file, pixel data need {info.length} bytes from offset "
+                f"{info.offset}; {_WAY_OUT}"
+            )
+        check_native(name, need, info.length, info.nframes)
+    elif info.length < 0:
+        with info.member.fileobj() as fp:
+            check_encapsulated(name, fp, info.offset, info.nframes)
 
 
 def _pydicom_header(member: Member) -> FileInfo | None:
     """The header pass through pydicom (any encoding, multi-frame)."""
+    head = member.head(132)  # sniff before opening a member as a whole
+    force = False
+    if head[128:132] != b"DICM":
+        if not _looks_raw_dicom(head):
+            logger.debug("%s: not a DICOM file, skipped", member.name)
+            return None
+        force = True
     with member.fileobj() as fp:
-        head = fp.read(132)
-        fp.seek(0)
-        force = False
-        if head[128:132] != b"DICM":
-            if not _looks_raw_dicom(head):
-                logger.debug("%s: not a DICOM file, skipped", member.name)
-                return None
-            force = True
         try:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=force)
             offset, length, has_pixels = _pixel_location(fp, ds)
@@ -390,13 +455,10 @@ def _pydicom_header(member: Member) -> FileInfo | None:
                 offset, length, has_pixels = -1, -1, "Rows" in ds
         except (InvalidDicomError, EOFError, struct.error, ValueError, OSError) as err:
             raise ReadError(
-                f"{member.name}: not a readable DICOM file ({err}); "
-                "remove it or read with skip_broken=True"
+                f"{member.name}: not a readable DICOM file ({err}); {_WAY_OUT}"
             ) from err
         if not has_pixels or "Rows" not in ds:
-            what = ds.get("SOPClassUID", "unknown SOP class")
-            logger.debug("%s: no image (%s), skipped", member.name, getattr(what, "name", what))
-            return None
+            return _not_an_image(member, ds, fp, bool(has_pixels))
         ts = ds.file_meta.get("TransferSyntaxUID") or (
             pydicom.uid.ImplicitVRLittleEndian
             if ds.original_encoding[0]
@@ -408,13 +470,37 @@ def _pydicom_header(member: Member) -> FileInfo | None:
             else:
                 raise ReadError(
                     f"{member.name}: truncated file, pixel data need {length} bytes from offset "
-                    f"{offset}; remove it or read with skip_broken=True"
+                    f"{offset}; {_WAY_OUT}"
                 )
-    nframes = _nframes(member, ds.get("NumberOfFrames"))
+    nframes = frame_count(member.name, ds.get("NumberOfFrames"))
     values = fast_values(ds)
     if has_pixels == "float":
         values["_float_pixels"] = 8 if ds.get("BitsAllocated") == 64 else 4
-    return FileInfo(member, UID(ts), offset, length, nframes, values, ds)
+    return FileInfo(member, _transfer_syntax(member.name, ts), offset, length, nframes, values, ds)
+
+
+def _not_an_image(member: Member, ds: Dataset, fp: Any, has_pixels: bool) -> None:
+    """None for a complete non-image object; ReadError for a damaged image."""
+    sop = ds.get("SOPClassUID")
+    if has_pixels or "Rows" in ds or is_image_class(sop):
+        what = "Pixel Data but no Rows" if has_pixels else "no Pixel Data"
+        raise ReadError(
+            f"{member.name}: an image ({getattr(sop, 'name', sop)}) with {what}: truncated or "
+            f"damaged; {_WAY_OUT}"
+        )
+    if not isinstance(sop, str) or not UID(sop).is_valid:
+        raise ReadError(
+            f"{member.name}: SOPClassUID {str(sop)[:70]!r} is missing or not a UID: truncated "
+            f"or damaged; {_WAY_OUT}"
+        )
+    at, size = fp.tell(), _member_size(member, fp)
+    if at < size:
+        raise ReadError(
+            f"{member.name}: DICOM parsing stopped at byte {at} of {size} (damaged element "
+            f"lengths); {_WAY_OUT}"
+        )
+    logger.debug("%s: no image (%s), skipped", member.name, getattr(sop, "name", sop))
+    return None
 
 
 def scan(
@@ -456,12 +542,17 @@ def single_image(info: FileInfo) -> Image:
     extra: dict[str, Any] = {}
     if pos is None or iop is None:
         extra["_no_position"] = True
+    if iop is None:
+        extra["_default_iop"] = True
+    spacing = spacing_or_none(info)
+    if spacing is None:
+        extra["_default_spacing"] = True
     return Image(
         file=info,
         frame=0,
         position=pos if pos is not None else np.zeros(3),
         iop=iop if iop is not None else np.array(AXIAL_IOP),
-        spacing=pixel_spacing_of(info),
+        spacing=spacing or (1.0, 1.0),
         rows=int(get("Rows")),
         cols=int(get("Columns")),
         slope=float(get("RescaleSlope", 1.0) or 1.0),
@@ -485,13 +576,47 @@ def slice_normal_of(info: FileInfo, iop: npt.ArrayLike) -> FloatArray:
         raise HeaderError(f"{info.name}: ImageOrientationPatient: {err}") from err
 
 
-def pixel_spacing_of(info: FileInfo | Dataset) -> tuple[float, float]:
-    """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or (1, 1)."""
+def spacing_or_none(info: FileInfo | Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or None."""
     for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
         ps = floats(info.get(kw), 2)
-        if ps is not None and np.all(ps > 0):
+        if ps is not None and np.all(ps > 0) and np.all(np.isfinite(ps)):
             return float(ps[0]), float(ps[1])
-    return 1.0, 1.0
+    return None
+
+
+def pixel_spacing_of(info: FileInfo | Dataset) -> tuple[float, float]:
+    """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or (1, 1)."""
+    return spacing_or_none(info) or (1.0, 1.0)
+
+
+#: Geometry defaults marked in :attr:`Image.extra` and the warning that names them.
+_DEFAULTS = (
+    ("_default_spacing", "PixelSpacing is missing or unparsable; 1 x 1 mm pixels used"),
+    (
+        "_default_iop",
+        "ImageOrientationPatient is missing or unparsable; axial (1, 0, 0, 0, 1, 0) used",
+    ),
+    ("_default_origin", "ImagePositionPatient is missing or unparsable; origin (0, 0, 0) used"),
+)
+
+
+def warn_defaults(images: Sequence[Image], stacklevel: int = 2) -> None:
+    """One warning per geometry default used for `images`, naming the files."""
+    notes = list(_DEFAULTS)
+    unplaced = [img for img in images if img.extra.get("_no_position")]
+    if unplaced:
+        how = (
+            "slices stacked 1 mm apart in InstanceNumber order"
+            if len(unplaced) == len(images)
+            else "position (0, 0, 0) used"
+        )
+        notes.append(("_no_position", f"ImagePositionPatient is missing or unparsable; {how}"))
+    for key, text in notes:
+        names = sorted({img.file.name for img in images if img.extra.get(key)})
+        if names:
+            more = f" and {len(names) - 1} other file(s)" if len(names) > 1 else ""
+            warnings.warn(f"{names[0]}{more}: {text}", stacklevel=stacklevel + 1)
 
 
 def _private_blocks(ds: Dataset) -> dict[tuple[int, str], int]:

@@ -45,11 +45,18 @@ from imagedata import geometry
 from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
-from imagedata.errors import NoDataError
+from imagedata.errors import ImageDataError, NoDataError, ReadError
 from imagedata.formats.dicom import _derived, _diffusion_ge, _enhanced, _mosaic, _pixels, _seg
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
-from imagedata.formats.dicom._scan import FileInfo, Image, scan, single_image
+from imagedata.formats.dicom._scan import (
+    _WAY_OUT,
+    FileInfo,
+    Image,
+    scan,
+    single_image,
+    warn_defaults,
+)
 from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
 from imagedata.header import Header
 
@@ -109,7 +116,12 @@ def scan_groups(
         files = scan(members, skip_broken, reporter(callback, len(members), "headers"))
     images: list[Image] = []
     for info in files:
-        images.extend(images_of(info))
+        try:
+            images.extend(images_checked(info))
+        except ReadError as err:
+            if not skip_broken:
+                raise
+            warnings.warn(f"skipped broken file: {err}", stacklevel=3)
     if not images:
         where = source or (members[0].name if members else "the input")
         raise NoDataError(
@@ -132,6 +144,19 @@ def images_of(info: FileInfo) -> list[Image]:
     if tiles:
         return _mosaic.tiles_of(info, tiles)
     return [single_image(info)]
+
+
+def images_checked(info: FileInfo) -> list[Image]:
+    """:func:`images_of`, with any failure a :class:`ReadError` naming the file."""
+    try:
+        return images_of(info)
+    except ImageDataError:
+        raise
+    except Exception as err:  # a damaged header can break any conversion
+        raise ReadError(
+            f"{info.name}: cannot describe its images ({type(err).__name__}: {err}); "
+            "remove it or read with skip_broken=True"
+        ) from err
 
 
 def read_series(
@@ -240,6 +265,7 @@ def read_group(
     _diffusion_ge.attach(group.images)  # GE gradients: one rotation, one warning per series
     result, even = sort_group(group.images, input_order, accept_uneven_slices, accept_duplicate_tag)
     images = result.images
+    warn_defaults(images, stacklevel=3)
     first = images[0]
     color = _pixels.is_color(first.file)
     shape = (*result.tag_shape, result.nslices, first.rows, first.cols) + ((3,) if color else ())
@@ -257,7 +283,7 @@ def read_group(
         axes=(*_tag_axes(result), Axis("slice"), Axis("row"), Axis("column"))
         + ((Axis("rgb"),) if color else ()),
         affine=affine,
-        template=_template(first, dtype, scaling, scales),
+        template=_named(first, lambda: _template(first, dtype, scaling, scales)),
         positions=None if even else result.positions.copy(),
         input_order=",".join(d.name for d in result.dims) or "none",
         input_format="dicom",
@@ -287,6 +313,19 @@ def _single_image_2d(arr: npt.NDArray[Any], header: Header) -> tuple[npt.NDArray
         return arr, header
     shape = header.shape[1:]
     return arr.reshape(shape), header.replace(shape=shape, axes=header.axes[1:])
+
+
+def _named(img: Image, make: Callable[[], Dataset]) -> Dataset:
+    """`make()`, with a failure from a damaged value a ReadError naming `img`'s file."""
+    try:
+        return make()
+    except ImageDataError:
+        raise
+    except Exception as err:  # pydicom converts values lazily
+        raise ReadError(
+            f"{img.file.name}: a damaged header value ({type(err).__name__}: {err}); "
+            "remove it or read with skip_broken=True"
+        ) from err
 
 
 def _affine(result: Sorted) -> npt.NDArray[np.float64]:
