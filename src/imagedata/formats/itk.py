@@ -31,7 +31,7 @@ from imagedata import geometry
 from imagedata._optional import import_optional
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import MultipleSeriesError, ReadError, WriteError
-from imagedata.formats import _headerio, _output, _paths
+from imagedata.formats import _headerio, _limits, _output, _paths
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
@@ -352,6 +352,8 @@ def _read_path(
             dtype = sitk.GetArrayViewFromImage(probe).dtype
             array = np.broadcast_to(np.zeros((), dtype=dtype), tuple(size))
             return decode(img, name, input_format, array=array, input_order=input_order)
+        reader.ReadImageInformation()
+        _check_claimed_size(reader, path, name)
         image = reader.Execute()
     except RuntimeError as err:
         first = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown error"
@@ -359,6 +361,55 @@ def _read_path(
             f"{name}: SimpleITK cannot read this file ({first}); check that it is complete"
         ) from err
     return decode(image, name, input_format, input_order=input_order)
+
+
+_ENCODING_RATIO = {
+    b"gzip": _limits.DEFLATE_RATIO,
+    b"gz": _limits.DEFLATE_RATIO,
+    b"bzip2": _limits.ANY_CODEC_RATIO,
+    b"bz2": _limits.ANY_CODEC_RATIO,
+    b"zstd": _limits.ANY_CODEC_RATIO,
+    b"ascii": 8,
+    b"text": 8,
+    b"txt": 8,
+}
+
+
+def _data_file(path: Path, head: bytes) -> tuple[Path | None, int]:
+    """(file holding the voxels, largest expansion of its encoding) from a header's text."""
+    fields: dict[bytes, bytes] = {}
+    for line in head.split(b"\n")[:500]:
+        if not line.strip():  # the end of a NRRD header
+            break
+        key, sep, value = line.partition(b"=" if b"=" in line.split(b":")[0] else b":")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+        if key.strip().lower() == b"elementdatafile":  # the last MetaImage field
+            break
+    ratio = 1
+    if fields.get(b"compresseddata", b"").lower() == b"true":
+        ratio = _limits.DEFLATE_RATIO
+    ratio = max(ratio, _ENCODING_RATIO.get(fields.get(b"encoding", b"").lower(), 1))
+    ref = fields.get(b"elementdatafile") or fields.get(b"data file") or fields.get(b"datafile")
+    if ref is None or ref == b"LOCAL":
+        return path, ratio
+    other = path.parent / ref.decode("latin-1")
+    return (other if other.is_file() else None), ratio
+
+
+def _check_claimed_size(reader: Any, path: Path, name: str) -> None:
+    """ReadError when the header's image size cannot come from the file (before Execute)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    data_file, ratio = _data_file(path, head)
+    if data_file is None:  # a list or pattern of data files: SimpleITK checks them
+        return
+    sitk = _sitk()
+    probe = sitk.Image([1] * len(reader.GetSize()), reader.GetPixelID())
+    itemsize = sitk.GetArrayViewFromImage(probe).dtype.itemsize
+    shape = [int(n) for n in reader.GetSize()]
+    itemsize *= int(reader.GetNumberOfComponents())
+    _limits.check_size(name, shape, itemsize, data_file.stat().st_size, ratio)
 
 
 class _InfoImage:

@@ -36,7 +36,7 @@ from imagedata import _gzip, geometry
 from imagedata._optional import import_optional
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import MultipleSeriesError, ReadError, WriteError
-from imagedata.formats import _bids, _headerio, _output, _paths
+from imagedata.formats import _bids, _headerio, _limits, _output, _paths
 
 if TYPE_CHECKING:
     from imagedata.archives import Member
@@ -324,17 +324,33 @@ def _read_diffusion(path: Path, n: int, affine: npt.NDArray[np.float64]) -> tupl
     return values, gradients
 
 
-def _load(member: Member) -> Any:
+def _load(member: Member) -> tuple[Any, int, int]:
+    """(nibabel image, bytes of the file after the header, largest expansion of them)."""
     nib = _nib()
+    errors = (
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        nib.filebasedimages.ImageFileError,
+        nib.spatialimages.HeaderDataError,
+    )
     try:
         if member.path is not None and _paths.matching_extension(member.name, EXTENSIONS):
-            return nib.load(str(member.path), mmap=False)
+            img = nib.load(str(member.path), mmap=False)
+            with open(member.path, "rb") as f:
+                gz = f.read(2) == b"\x1f\x8b"
+            size = member.path.stat().st_size
+            if gz:
+                return img, size, _limits.DEFLATE_RATIO
+            return img, size - int(img.header["vox_offset"]), 1
         data = member.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
         klass = nib.Nifti2Image if _sizeof_hdr(data) == 540 else nib.Nifti1Image
-        return klass.from_bytes(data)
-    except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as err:
+        img = klass.from_bytes(data)
+        return img, len(data) - int(img.header["vox_offset"]), 1
+    except errors as err:
         raise ReadError(
             f"{member.name}: not a readable NIfTI file ({err}); check that it is complete"
         ) from err
@@ -354,7 +370,10 @@ def read_member(
     member: Member, *, input_order: str = "auto", headers_only: bool = False
 ) -> tuple[np.ndarray, Header]:
     """Read one NIfTI file (and its ``.bval``/``.bvec``/``.json`` sidecars)."""
-    img = _load(member)
+    img, available, ratio = _load(member)
+    if not headers_only:
+        itemsize = img.header.get_data_dtype().itemsize
+        _limits.check_size(member.name, img.shape, itemsize, available, ratio)
     diffusion = None
     if member.path is not None and len(img.shape) >= 4:
         m = geometry.affine_from_nifti(img.header.get_best_affine())

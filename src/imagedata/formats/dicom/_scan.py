@@ -458,7 +458,8 @@ def _pydicom_header(member: Member) -> FileInfo | None:
                 f"{member.name}: not a readable DICOM file ({err}); {_WAY_OUT}"
             ) from err
         if not has_pixels or "Rows" not in ds:
-            return _not_an_image(member, ds, fp, bool(has_pixels))
+            _not_an_image(member, ds, fp, bool(has_pixels))
+            return None
         ts = ds.file_meta.get("TransferSyntaxUID") or (
             pydicom.uid.ImplicitVRLittleEndian
             if ds.original_encoding[0]
