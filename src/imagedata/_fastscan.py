@@ -270,15 +270,16 @@ def looks_like_image(values: dict[str, Any]) -> bool:
     return values.get("Rows") is not None or is_image_class(values.get("SOPClassUID"))
 
 
-def _meta(data: bytes) -> tuple[str, int]:
-    """Transfer syntax and the position after the file meta group."""
-    pos, ts = 132, ""
+def _meta(data: bytes) -> tuple[str, str, int]:
+    """Transfer syntax, MediaStorageSOPClassUID and the position after the file meta group."""
+    pos, ts, media = 132, "", ""
     while pos + 8 <= len(data) and _tag(data, pos)[0] == 0x0002:
         tag, _, hdr, length = _element(data, pos, True)
-        if tag == 0x00020010:
-            ts = data[pos + hdr : pos + hdr + length].decode("latin-1").strip("\0 ")
+        if tag in (0x00020010, 0x00020002):
+            text = data[pos + hdr : pos + hdr + length].decode("latin-1").strip("\0 ")
+            ts, media = (text, media) if tag == 0x00020010 else (ts, text)
         pos += hdr + length
-    return ts, pos
+    return ts, media, pos
 
 
 def _decode(raw: bytes, kind: str) -> Any:
@@ -376,7 +377,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
     wanted = _WANTED
     values: dict[str, Any] = {}
     try:
-        ts, pos = _meta(data)
+        ts, media, pos = _meta(data)
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
         explicit = ts != _IMPLICIT
@@ -410,8 +411,12 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
             pos = end
     except _Short as err:
         if complete:
+            sop = values.get("SOPClassUID")
             ended_cleanly = (
-                isinstance(err, _End) and "SOPClassUID" in values and not looks_like_image(values)
+                isinstance(err, _End)
+                and sop == media
+                and not looks_like_image(values)
+                and not is_image_class(media)
             )
             return NO_IMAGE if ended_cleanly else TRUNCATED
         raise EOFError("header continues beyond the data read") from err

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import glob
 import io
+import logging
 import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from imagedata.errors import NoDataError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,14 @@ class Member:
             return b""
 
     def fileobj(self) -> IO[bytes]:
-        """A seekable file object (archive members are read into memory)."""
+        """A seekable file object (an archive member's own stream when it can seek)."""
         if self.path is not None:
             return open(self.path, "rb")
-        return io.BytesIO(self.read_bytes())
+        f = self.open()
+        if f.seekable():
+            return f
+        with f:
+            return io.BytesIO(f.read())
 
 
 #: Functions that expand an archive path (with an optional "?member/" selector) into members.
@@ -77,14 +85,28 @@ def _load_archive_support() -> None:
         import imagedata.archives.archive  # noqa: F401
 
 
+def _regular(p: Path) -> bool:
+    """True for a regular file (following symlinks); FIFOs, devices and sockets are never opened."""
+    try:
+        return stat.S_ISREG(p.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _walk(folder: Path) -> list[Member]:
     out: list[Member] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in sorted(files):
-            if not f.startswith("."):
-                p = Path(root) / f
+            if f.startswith("."):
+                continue
+            p = Path(root) / f
+            if _regular(p):
                 out.append(Member(str(p), p))
+            else:
+                logger.info(
+                    "%s: not a regular file (FIFO, device, socket or broken link); skipped", p
+                )
     return out
 
 
@@ -97,8 +119,10 @@ def _expand_one(source: str | os.PathLike[str]) -> list[Member]:
     p = Path(text)
     if p.is_dir():
         return _walk(p)
-    if p.is_file():
+    if _regular(p):
         return [Member(str(p), p)]
+    if p.exists():
+        raise NoDataError(f"{text}: not a regular file (a FIFO, device or socket); not read")
     if glob.has_magic(text):
         out: list[Member] = []
         for match in sorted(glob.glob(text, recursive=True)):

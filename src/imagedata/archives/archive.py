@@ -1,7 +1,8 @@
 """Archive inputs: zip, tar (plain or compressed) and DICOMDIR.
 
 Each opener expands an archive into :class:`~imagedata.archives.Member` objects that
-read their bytes lazily and thread-safely.  A selector after ``?`` picks one member
+stream their bytes lazily and thread-safely (a member is never inflated whole to sniff
+its first bytes).  A selector after ``?`` picks one member
 or a sub-folder: ``study.zip?series3/`` reads only the members under ``series3/``.
 Archives are opened read-only; nothing is extracted to disk.
 
@@ -17,13 +18,19 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
+import os
+import shutil
 import tarfile
+import tempfile
 import threading
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from imagedata.archives import ARCHIVE_OPENERS, Member
 from imagedata.errors import NoDataError, ReadError
@@ -53,8 +60,40 @@ def _check(members: list[Member], path: Path, selector: str, names: list[str]) -
     return members
 
 
+class _Guarded(io.RawIOBase):
+    """A read-only stream whose read errors become :class:`ReadError` naming the member."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self._raw = raw
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return int(self._raw.readinto(b))  # type: ignore[attr-defined]
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+            if isinstance(err, ReadError):
+                raise
+            raise ReadError(f"{self.name}: cannot read from the archive ({err})") from err
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self._raw.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._raw.tell())
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class _ZipSource:
-    """One open ZipFile shared by members; reads are serialised with a lock."""
+    """One open ZipFile shared by members; each member is streamed (never inflated whole)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -64,20 +103,16 @@ class _ZipSource:
         except (zipfile.BadZipFile, OSError) as err:
             raise ReadError(f"{path}: not a readable zip archive ({err})") from err
 
-    def read(self, name: str) -> bytes:
+    def open(self, name: str) -> IO[bytes]:
+        """A seekable stream of member `name` (zipfile reads the shared file under its lock)."""
         with self.lock:
             try:
-                return self.zf.read(name)
-            except (zipfile.BadZipFile, OSError, EOFError) as err:
+                raw = self.zf.open(name)
+            except (zipfile.BadZipFile, zlib.error, OSError, NotImplementedError) as err:
                 raise ReadError(
                     f"{self.path}?{name}: cannot read from the zip archive ({err})"
                 ) from err
-
-
-def _bytes_opener(read: functools.partial[bytes]) -> IO[bytes]:
-    import io
-
-    return io.BytesIO(read())
+        return io.BufferedReader(_Guarded(raw, f"{self.path}?{name}"), 1 << 16)
 
 
 def open_zip(path: Path, selector: str = "") -> list[Member]:
@@ -85,48 +120,126 @@ def open_zip(path: Path, selector: str = "") -> list[Member]:
     src = _ZipSource(path)
     names = [i.filename for i in src.zf.infolist() if not i.is_dir()]
     members = [
-        Member(
-            f"{path}?{n}", None, functools.partial(_bytes_opener, functools.partial(src.read, n))
-        )
+        Member(f"{path}?{n}", None, functools.partial(src.open, n))
         for n in sorted(names)
         if _selected(n, selector) and not _hidden(n)
     ]
     return _check(members, path, selector, names)
 
 
-def _read_at(path: Path, offset: int, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
+class _Shared:
+    """A file descriptor shared by the members of one archive, read with pread (thread-safe).
+
+    For a compressed tar this is an unnamed temporary file holding the members'
+    uncompressed bytes: it has no name on disk and disappears when the last member
+    is released.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class _Window(io.RawIOBase):
+    """A read-only, seekable view of `size` bytes at `start` of a :class:`_Shared` file."""
+
+    def __init__(self, src: _Shared, start: int, size: int, name: str) -> None:
+        self._src, self._start, self._size, self._pos = src, start, size, 0
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self._size - self._pos)
+        if n <= 0:
+            return 0
+        view = memoryview(b).cast("B")[:n]
+        got = os.preadv(self._src.fd, [view], self._start + self._pos)
+        self._pos += got
+        return got
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def _window(src: _Shared, start: int, size: int, name: str) -> IO[bytes]:
+    return io.BufferedReader(_Window(src, start, size, name), 1 << 16)
+
+
+def _tar_source(path: Path) -> _Shared:
+    return _Shared(os.open(path, os.O_RDONLY))
 
 
 def open_tar(path: Path, selector: str = "") -> list[Member]:
-    """Members of a tar archive; compressed tars are read in one sequential pass."""
+    """Members of a tar archive, streamed from the file.
+
+    A compressed tar is inflated once, in one sequential pass, into an unnamed
+    temporary file (not into memory); members are windows into it.
+    """
     try:
         tf = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as err:
         raise ReadError(f"{path}: not a readable tar archive ({err})") from err
+    compressed = not path.name.lower().endswith(".tar")
+    spool = tempfile.TemporaryFile() if compressed else None  # noqa: SIM115 - kept by _Shared
+    src = _Shared(os.dup(spool.fileno())) if spool is not None else _tar_source(path)
     members: list[Member] = []
     names: list[str] = []
-    compressed = not path.name.lower().endswith(".tar")
-    with tf:
-        for info in tf:
-            if not info.isfile():
-                continue
-            names.append(info.name)
-            if not _selected(info.name, selector) or _hidden(info.name):
-                continue
-            if compressed:
-                f = tf.extractfile(info)
-                data = f.read() if f is not None else b""
-                reader = functools.partial(bytes, data)
-            else:
-                reader = functools.partial(_read_at, path, info.offset_data, info.size)
-            members.append(
-                Member(f"{path}?{info.name}", None, functools.partial(_bytes_opener, reader))
-            )
+    try:
+        with tf:
+            for info in tf:
+                if not info.isfile():  # FIFOs, devices, links and folders are never opened
+                    continue
+                names.append(info.name)
+                if not _selected(info.name, selector) or _hidden(info.name):
+                    continue
+                start = info.offset_data
+                if spool is not None:
+                    start = spool.tell()
+                    f = tf.extractfile(info)
+                    if f is not None:
+                        shutil.copyfileobj(f, spool, 1 << 20)
+                name = f"{path}?{info.name}"
+                members.append(
+                    Member(name, None, functools.partial(_window, src, start, info.size, name))
+                )
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise ReadError(f"{path}: the tar archive is damaged or truncated ({err})") from err
+    finally:
+        if spool is not None:
+            spool.close()  # the duplicated descriptor in `src` keeps the data
     members.sort(key=lambda m: m.name)
     return _check(members, path, selector, names)
+
+
+def _safe_parts(dicomdir: Path, parts: list[str]) -> None:
+    """ReadError when a ReferencedFileID leaves the DICOMDIR's folder."""
+    rel = "\\".join(parts)
+    for part in parts:
+        bad = (
+            part in ("..", ".", "")
+            or "/" in part
+            or "\\" in part
+            or ":" in part
+            or PurePosixPath(part).is_absolute()
+        )
+        if bad:
+            raise ReadError(
+                f"{dicomdir}: ReferencedFileID {rel!r} points outside the DICOMDIR's folder "
+                f"(component {part!r}); refused. Read the files directly instead"
+            )
 
 
 def open_dicomdir(path: Path, selector: str = "") -> list[Member]:
@@ -144,8 +257,9 @@ def open_dicomdir(path: Path, selector: str = "") -> list[Member]:
         ref = rec.get("ReferencedFileID")
         if not ref:
             continue
-        parts = [ref] if isinstance(ref, str) else list(ref)
-        rel = "/".join(str(p) for p in parts)
+        parts = [str(p) for p in ([ref] if isinstance(ref, str) else list(ref))]
+        _safe_parts(path, parts)
+        rel = "/".join(parts)
         names.append(rel)
         if not _selected(rel, selector):
             continue

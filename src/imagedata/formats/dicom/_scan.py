@@ -93,8 +93,16 @@ class FileInfo:
     def ds(self) -> Dataset:
         """The file's dataset without pixel data (read with pydicom on first use)."""
         if self._ds is None:
-            with self.member.fileobj() as fp:
-                self._ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            try:
+                with self.member.fileobj() as fp:
+                    self._ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            except ImageDataError:
+                raise
+            except Exception as err:  # pydicom raises many types for damaged data
+                raise ReadError(
+                    f"{self.name}: not a readable DICOM file ({type(err).__name__}: {err}); "
+                    f"{_WAY_OUT}"
+                ) from err
         return self._ds
 
     def get(self, keyword: str, default: Any = None) -> Any:
@@ -483,16 +491,18 @@ def _pydicom_header(member: Member) -> FileInfo | None:
 def _not_an_image(member: Member, ds: Dataset, fp: Any, has_pixels: bool) -> None:
     """None for a complete non-image object; ReadError for a damaged image."""
     sop = ds.get("SOPClassUID")
-    if has_pixels or "Rows" in ds or is_image_class(sop):
+    media = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
+    if has_pixels or "Rows" in ds or is_image_class(sop) or is_image_class(media):
         what = "Pixel Data but no Rows" if has_pixels else "no Pixel Data"
         raise ReadError(
             f"{member.name}: an image ({getattr(sop, 'name', sop)}) with {what}: truncated or "
             f"damaged; {_WAY_OUT}"
         )
-    if not isinstance(sop, str) or not UID(sop).is_valid:
+    media = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", sop)
+    if not isinstance(sop, str) or not UID(sop).is_valid or media != sop:
         raise ReadError(
-            f"{member.name}: SOPClassUID {str(sop)[:70]!r} is missing or not a UID: truncated "
-            f"or damaged; {_WAY_OUT}"
+            f"{member.name}: SOPClassUID {str(sop)[:70]!r} is missing, not a UID or not the "
+            f"MediaStorageSOPClassUID {str(media)[:70]!r}: truncated or damaged; {_WAY_OUT}"
         )
     at, size = fp.tell(), _member_size(member, fp)
     if at < size:

@@ -32,7 +32,7 @@ import copy
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,7 @@ from imagedata.formats.dicom._sort import PER_IMAGE, Sorted, sort_group
 from imagedata.header import Header
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 __all__ = ["Scaling", "read_group", "read_series", "scan_groups"]
 
@@ -271,7 +272,7 @@ def read_group(
     shape = (*result.tag_shape, result.nslices, first.rows, first.cols) + ((3,) if color else ())
     scales = [_pixels.scale_of(img, scaling) for img in images]
     dtype = _pixels.choose_dtype(images, scales)
-    affine = _affine(result)
+    affine = _named(first, lambda: _affine(result))
     if geometry.is_tilted(affine):
         warnings.warn(
             f"{first.name}: gantry tilt; the slice step {np.round(affine[:3, 0], 4).tolist()} "
@@ -315,7 +316,7 @@ def _single_image_2d(arr: npt.NDArray[Any], header: Header) -> tuple[npt.NDArray
     return arr.reshape(shape), header.replace(shape=shape, axes=header.axes[1:])
 
 
-def _named(img: Image, make: Callable[[], Dataset]) -> Dataset:
+def _named(img: Image, make: Callable[[], _T]) -> _T:
     """`make()`, with a failure from a damaged value a ReadError naming `img`'s file."""
     try:
         return make()
