@@ -24,21 +24,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from _common import run_python, table
+from _common import table
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "robustness"))
 GIB = 1 << 30
-
-_MEASURE = """
-import resource, sys, time, warnings
-warnings.simplefilter("ignore")
-from imagedata.formats import read
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-arr, _ = read(sys.argv[1] if len(sys.argv) > 1 else {path!r})
-wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(arr.nbytes, (peak - base) * 1024, wall)
-"""
 
 
 class _Zeros(io.RawIOBase):
@@ -91,13 +80,12 @@ def bomb_archives(root: Path, size: int) -> list[tuple[str, Path]]:
 
 def measure(path: Path) -> tuple[int, int, float]:
     """(array bytes, peak RSS increase in bytes, seconds) of read(path) in a fresh process."""
-    out = run_python(sys.executable, _MEASURE.format(path=str(path)))
-    nbytes, rss, wall = out.split()
-    return int(nbytes), int(rss), float(wall)
+    from _memory import read_peak
+
+    return read_peak(path)
 
 
 def corpus_figures(n: int) -> list[list[object]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "robustness"))
     from _corpus import run_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[list[object]] = []
         for label, path in bomb_archives(root, size):
             nbytes, rss, wall = measure(path)
-            rows.append([label, f"{size >> 20}", f"{nbytes / 1e6:.2f}", f"{rss / 1e6:.0f}", f"{wall:.1f}"])
+            rows.append(
+                [label, f"{size >> 20}", f"{nbytes / 1e6:.2f}", f"{rss / 1e6:.0f}", f"{wall:.1f}"]
+            )
         print(table(["archive", "zeros member MiB", "array MB", "peak RSS increase MB", "s"], rows))
         nfiles = 300 if args.quick else 3000
         files = _series(root / "big", (nfiles, 128, 128))
@@ -132,8 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             table(
                 ["input", "array MB", "peak RSS increase MB", "RSS / array", "s"],
-                [[f"tar.gz, {nfiles} files 128x128", f"{nbytes / 1e6:.0f}", f"{rss / 1e6:.0f}",
-                  f"{rss / nbytes:.2f}", f"{wall:.1f}"]],
+                [
+                    [
+                        f"tar.gz, {nfiles} files 128x128",
+                        f"{nbytes / 1e6:.0f}",
+                        f"{rss / 1e6:.0f}",
+                        f"{rss / nbytes:.2f}",
+                        f"{wall:.1f}",
+                    ]
+                ],
             )
         )
     print()

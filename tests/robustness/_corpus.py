@@ -171,7 +171,9 @@ def _transfer_syntax(data: bytes, rng: random.Random) -> bytes:
     if uid < 0:
         return _flip(data, rng)
     b = bytearray(data)
-    b[uid : uid + 17] = rng.choice([b"9.9.9.9.9.9.9.9.9", b"1.2.840.10008.1.9", b"xxxxxxxxxxxxxxxxx"])
+    b[uid : uid + 17] = rng.choice(
+        [b"9.9.9.9.9.9.9.9.9", b"1.2.840.10008.1.9", b"xxxxxxxxxxxxxxxxx"]
+    )
     return bytes(b)
 
 
@@ -197,14 +199,16 @@ def judge(folder: Path, victim: Path, truth: np.ndarray, skip_broken: bool = Fal
             text = str(err)
             named = victim.name in text or str(folder) in text
             return type(err).__name__ if named else f"UNNAMED {type(err).__name__}"
-        except BaseException as err:  # noqa: BLE001 - the judge must see everything
+        except BaseException as err:
             if isinstance(err, KeyboardInterrupt):
                 raise
             return f"UNTYPED {type(err).__module__}.{type(err).__name__}"
     told = any(victim.name in str(w.message) for w in caught)
     if arr.shape == truth.shape:
         return "read, warned" if told else "read"
-    return f"read {arr.shape[0]} of {truth.shape[0]} slices, warned" if told else f"SILENT {arr.shape}"
+    return (
+        f"read {arr.shape[0]} of {truth.shape[0]} slices, warned" if told else f"SILENT {arr.shape}"
+    )
 
 
 def mutant(
@@ -221,9 +225,7 @@ def mutant(
     return folder, victim
 
 
-def run_corpus(
-    root: Path, n: int, seed: int = 0, failed: list[str] | None = None
-) -> Counter[str]:
+def run_corpus(root: Path, n: int, seed: int = 0, failed: list[str] | None = None) -> Counter[str]:
     """Read `n` mutants (also with skip_broken=True when the first read fails); count outcomes.
 
     Failures are described in `failed` (and their folders kept under `root`/failed).
