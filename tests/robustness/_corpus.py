@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from imagedata import read
 from imagedata.errors import ImageDataError
-from imagedata.formats import read
 from imagedata.testing import make_dicom_series
 
 #: Outcome names that mean a failure of the reader.

@@ -17,7 +17,7 @@ _CHILD = r"""
 import resource, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy, pydicom
-from imagedata.formats import read
+from imagedata import read
 
 
 def status(key):

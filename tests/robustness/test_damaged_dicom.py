@@ -16,8 +16,8 @@ import pydicom
 import pytest
 from _corpus import _garble
 
+from imagedata import read
 from imagedata.errors import ImageDataError, ReadError
-from imagedata.formats import read
 from imagedata.testing import make_dicom_series
 
 _PIXEL_TAG = b"\xe0\x7f\x10\x00"

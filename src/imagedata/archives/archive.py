@@ -47,7 +47,9 @@ def _selected(name: str, selector: str) -> bool:
 
 
 def _hidden(name: str) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)
+    """Hidden files and folders, and macOS resource forks ("..": a name only, never a path)."""
+    parts = PurePosixPath(name).parts
+    return any((p.startswith(".") and p != "..") or p == "__MACOSX" for p in parts)
 
 
 def _check(members: list[Member], path: Path, selector: str, names: list[str]) -> list[Member]:
