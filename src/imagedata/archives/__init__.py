@@ -126,7 +126,10 @@ def _expand_one(source: str | os.PathLike[str]) -> list[Member]:
     if glob.has_magic(text):
         out: list[Member] = []
         for match in sorted(glob.glob(text, recursive=True)):
-            out.extend(_expand_one(match))
+            if Path(match).is_dir() or _regular(Path(match)):
+                out.extend(_expand_one(match))
+            else:
+                logger.info("%s: not a regular file (FIFO, device or socket); skipped", match)
         return out
     raise NoDataError(f"{text}: no such file or folder; check the path")
 
