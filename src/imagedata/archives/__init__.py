@@ -30,6 +30,8 @@ class Member:
     name: str
     path: Path | None = None
     opener: Callable[[], IO[bytes]] | None = None
+    #: Size in bytes when the archive knows it (None: ask the file).
+    size: int | None = None
 
     def open(self) -> IO[bytes]:
         """Open the file for binary reading."""

@@ -120,9 +120,10 @@ class _ZipSource:
 def open_zip(path: Path, selector: str = "") -> list[Member]:
     """Members of a zip archive (optionally only those under `selector`)."""
     src = _ZipSource(path)
-    names = [i.filename for i in src.zf.infolist() if not i.is_dir()]
+    infos = {i.filename: i for i in src.zf.infolist() if not i.is_dir()}
+    names = list(infos)
     members = [
-        Member(f"{path}?{n}", None, functools.partial(src.open, n))
+        Member(f"{path}?{n}", None, functools.partial(src.open, n), infos[n].file_size)
         for n in sorted(names)
         if _selected(n, selector) and not _hidden(n)
     ]
@@ -215,7 +216,12 @@ def open_tar(path: Path, selector: str = "") -> list[Member]:
                         shutil.copyfileobj(f, spool, 1 << 20)
                 name = f"{path}?{info.name}"
                 members.append(
-                    Member(name, None, functools.partial(_window, src, start, info.size, name))
+                    Member(
+                        name,
+                        None,
+                        functools.partial(_window, src, start, info.size, name),
+                        info.size,
+                    )
                 )
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise ReadError(f"{path}: the tar archive is damaged or truncated ({err})") from err

@@ -321,6 +321,8 @@ def _looks_raw_dicom(head: bytes) -> bool:
 def _member_size(member: Member, fp: Any) -> int:
     if member.path is not None:
         return os.path.getsize(member.path)
+    if member.size is not None:
+        return member.size
     pos = fp.tell()
     fp.seek(0, os.SEEK_END)
     size = int(fp.tell())
@@ -345,6 +347,8 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
 def _file_size(member: Member) -> int:
     if member.path is not None:
         return os.path.getsize(member.path)
+    if member.size is not None:
+        return member.size
     with member.fileobj() as fp:
         return _member_size(member, fp)
 
