@@ -50,7 +50,6 @@ from imagedata.formats.dicom import _derived, _diffusion_ge, _enhanced, _mosaic,
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
 from imagedata.formats.dicom._scan import (
-    _WAY_OUT,
     FileInfo,
     Image,
     scan,
