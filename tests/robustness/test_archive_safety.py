@@ -92,6 +92,22 @@ def test_archive_member_names_never_reach_the_file_system(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.parent.rglob("*escaped*")) == before == []
 
 
+def test_damaged_zip_member_is_read_error(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path / "s", shape=(3, 8, 8))
+    z = tmp_path / "a.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in truth.files:
+            zf.write(f, f.name)
+    data = bytearray(z.read_bytes())
+    start = 30 + int.from_bytes(data[26:28], "little") + int.from_bytes(data[28:30], "little")
+    for i in range(start, start + 40):  # the first member's deflate stream
+        data[i] ^= 0x5A
+    z.write_bytes(bytes(data))
+    first = zipfile.ZipFile(z).infolist()[0].filename
+    with pytest.raises(ReadError, match=f"a.zip\\?{first}: cannot read from the archive"):
+        read(z)
+
+
 def _bomb_zip(path: Path, series: list[Path], size: int) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for f in series:

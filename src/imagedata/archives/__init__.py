@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from imagedata.errors import NoDataError
+from imagedata.errors import NoDataError, ReadError
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,18 @@ class Member:
             return f.read()
 
     def head(self, n: int) -> bytes:
-        """Return the first `n` bytes (fewer for a short file)."""
+        """Return the first `n` bytes (fewer for a short file; none if it cannot be opened).
+
+        Raises
+        ------
+        ReadError
+            If the member of an archive is damaged (the archive names it).
+        """
         try:
             with self.open() as f:
                 return f.read(n)
+        except ReadError:
+            raise
         except OSError:
             return b""
 

@@ -381,6 +381,8 @@ def read_header(member: Member) -> FileInfo | None:
 def _read_header(member: Member) -> FileInfo | None:
     try:
         fast = _fast_header(member)
+    except ReadError:
+        raise
     except OSError as err:
         raise ReadError(f"{member.name}: cannot read ({err})") from err
     if fast == NO_IMAGE:
