@@ -353,11 +353,12 @@ def _file_size(member: Member) -> int:
         return _member_size(member, fp)
 
 
-def read_header(member: Member) -> FileInfo | None:
+def read_header(member: Member, pixel_data: bool = True) -> FileInfo | None:
     """Read one file up to its pixel data; None for non-DICOM files and non-images.
 
-    The pixel description is checked against the Pixel Data the file holds (see
-    :mod:`._checks`) before anything is allocated.
+    The pixel description is checked (see :mod:`._checks`), and with `pixel_data`
+    compared with the Pixel Data the file holds, before anything is allocated
+    (`pixel_data` False: headers only, such as the pixel-less headers a PACS query gives).
 
     Raises
     ------
@@ -368,7 +369,7 @@ def read_header(member: Member) -> FileInfo | None:
     try:
         info = _read_header(member)
         if info is not None:
-            _check_pixels(info)
+            _check_pixels(info, pixel_data)
         return info
     except ImageDataError:
         raise
@@ -421,10 +422,12 @@ def _transfer_syntax(name: str, ts: str) -> UID:
 _DEFLATE_RATIO = 1100
 
 
-def _check_pixels(info: FileInfo) -> None:
+def _check_pixels(info: FileInfo, pixel_data: bool = True) -> None:
     """Compare the pixel description with the Pixel Data the file holds (no allocation)."""
     name = info.name
     rows, cols, samples, bits = pixel_description(name, info.get)
+    if not pixel_data:
+        return
     need = native_bytes(rows, cols, samples, bits, info.nframes)
     if str(info.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
         need = need * 2 // 3
@@ -521,11 +524,15 @@ def _not_an_image(member: Member, ds: Dataset, fp: Any, has_pixels: bool) -> Non
 
 
 def scan(
-    members: Sequence[Member], skip_broken: bool = False, report: Reporter | None = None
+    members: Sequence[Member],
+    skip_broken: bool = False,
+    report: Reporter | None = None,
+    pixel_data: bool = True,
 ) -> list[FileInfo]:
     """Read the headers of all members; skip non-DICOM files and non-image objects.
 
-    `report` counts the members read (skipped ones too).
+    `report` counts the members read (skipped ones too); `pixel_data` False skips the
+    comparison of each header with its Pixel Data (see :func:`read_header`).
 
     Raises
     ------
@@ -535,7 +542,7 @@ def scan(
     out: list[FileInfo] = []
     for m in members:
         try:
-            info = read_header(m)
+            info = read_header(m, pixel_data)
         except ReadError as err:
             if not skip_broken:
                 raise

@@ -100,10 +100,12 @@ def scan_groups(
     skip_broken: bool = False,
     source: str = "",
     progress: ProgressOption = False,
+    headers_only: bool = False,
 ) -> list[Group]:
     """Read all headers and group the images into series (no pixel data read).
 
-    `progress` reports the files read in stage ``"headers"`` (see :func:`read_series`).
+    `progress` reports the files read in stage ``"headers"`` (see :func:`read_series`);
+    `headers_only` accepts headers whose Pixel Data are left out (PACS query answers).
 
     Raises
     ------
@@ -113,7 +115,8 @@ def scan_groups(
         For a broken file, unless `skip_broken`.
     """
     with resolved(progress) as callback:
-        files = scan(members, skip_broken, reporter(callback, len(members), "headers"))
+        report = reporter(callback, len(members), "headers")
+        files = scan(members, skip_broken, report, pixel_data=not headers_only)
     images: list[Image] = []
     for info in files:
         try:
@@ -219,7 +222,11 @@ def read_series(
     with resolved(progress) as resolved_callback:
         callback = resolved_callback or False  # None would mean "a bar on a terminal"
         groups = scan_groups(
-            members, skip_broken=skip_broken, source=source if members else "", progress=callback
+            members,
+            skip_broken=skip_broken,
+            source=source if members else "",
+            progress=callback,
+            headers_only=headers_only,
         )
         group = select_group(groups, series, source)
         return read_group(
