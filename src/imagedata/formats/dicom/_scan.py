@@ -115,6 +115,17 @@ class FileInfo:
             value = self.values[keyword] = self._converted(keyword)
         return default if value is None else value
 
+    def _converted(self, keyword: str) -> Any:
+        try:
+            return self.ds.get(keyword)
+        except ImageDataError:
+            raise
+        except Exception as err:  # pydicom converts raw values on first use
+            raise ReadError(
+                f"{self.name}: {keyword} cannot be decoded ({type(err).__name__}: {err}); "
+                f"{_WAY_OUT}"
+            ) from err
+
     def private(self, group: int, creator: str, element: int) -> Any:
         """Value of a vendor private element (see :data:`._fastscan.PRIVATE`), or None.
 
@@ -152,17 +163,6 @@ def _dataset_digest(ds: Dataset) -> int:
         raw = elem.value if isinstance(elem, RawDataElement) else str(getattr(elem, "value", ""))
         items.append((tag, raw))
     return hash(tuple(items))
-
-    def _converted(self, keyword: str) -> Any:
-        try:
-            return self.ds.get(keyword)
-        except ImageDataError:
-            raise
-        except Exception as err:  # pydicom converts raw values on first use
-            raise ReadError(
-                f"{self.name}: {keyword} cannot be decoded ({type(err).__name__}: {err}); "
-                f"{_WAY_OUT}"
-            ) from err
 
 
 @dataclass(eq=False)
