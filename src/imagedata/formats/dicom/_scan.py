@@ -264,7 +264,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def floats(value: Any, n: int | None = None) -> FloatArray | None:
-    """Convert a DICOM multi-value to floats; None when missing or of the wrong length."""
+    """Convert a DICOM multi-value to floats; None when missing, not finite or of the wrong length.
+
+    Examples
+    --------
+    >>> floats(["1", "2.5"], 2), floats(["nan", "1"], 2)
+    (array([1. , 2.5]), None)
+    """
     if value is None:
         return None
     try:
@@ -274,7 +280,7 @@ def floats(value: Any, n: int | None = None) -> FloatArray | None:
         return None
     if n is not None and out.shape != (n,):
         return None
-    return out
+    return out if np.all(np.isfinite(out)) else None
 
 
 def resolution_of(value: Any) -> float:
