@@ -40,6 +40,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
+from pydicom.valuerep import VR
 
 from imagedata import geometry
 from imagedata._progress import ProgressOption, reporter, resolved
@@ -92,6 +93,7 @@ def _tags_of(keywords: frozenset[str]) -> frozenset[BaseTag]:
 
 
 _TEMPLATE_DROP_TAGS = _tags_of(frozenset(TEMPLATE_DROP))
+_KNOWN_VRS = frozenset(str(v) for v in VR)
 
 
 def scan_groups(
@@ -392,8 +394,10 @@ def _template(
         if tag.group == 0x0029 and tag.element & 0xFF in (0x10, 0x20):
             continue  # CSA headers: per image, large
         elem = src.get_item(tag)
-        # Raw (not yet decoded) elements are immutable: shared, decoded on first use.
-        out[tag] = elem if isinstance(elem, RawDataElement) else copy.deepcopy(elem)
+        if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
+            out[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
+        else:  # decoded now: a damaged value fails here, naming the file (see _named)
+            out[tag] = copy.deepcopy(src[tag])
     out.Rows, out.Columns = first.rows, first.cols
     if first.tile >= 0 and "ImageType" in out:
         out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
