@@ -23,6 +23,7 @@ from pydicom.uid import generate_uid
 
 from imagedata import geometry
 from imagedata.axis import SPATIAL, Axis, default_axes
+from imagedata.errors import GeometryError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -216,6 +217,28 @@ class Header:
         else:
             setattr(template, keyword, value)
         return self.replace(template=template)
+
+    def with_geometry_of(self, source: Header) -> Header:
+        """This header with the spatial geometry (and tag axes when they fit) of `source`.
+
+        Raises
+        ------
+        GeometryError
+            If `source` places another number of slices.
+        """
+        nslices = self.nslices
+        positions = source.slice_positions()
+        if len(positions) != nslices and source.nslices != nslices:
+            raise GeometryError(
+                f"geometry has {source.nslices} slices, the data {nslices}; "
+                "pass a geometry with the same number of slices"
+            )
+        new = self.replace(affine=source.affine.copy(), positions=source.positions)
+        if source.shape == self.shape:
+            new = new.replace(axes=source.axes, input_order=source.input_order)
+        if "FrameOfReferenceUID" in source.template:
+            new = new.with_attribute("FrameOfReferenceUID", source.template.FrameOfReferenceUID)
+        return new
 
     def with_axes(self, axes: Sequence[Axis]) -> Header:
         """Return a header with new axes (one per dimension)."""

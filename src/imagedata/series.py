@@ -147,7 +147,7 @@ class Series(np.ndarray):
         if axes is not None:
             header = header.with_axes(axes)
         if geometry is not None:
-            header = _apply_geometry(header, _header_of(geometry))
+            header = header.with_geometry_of(_header_of(geometry))
         if template is not None:
             header = header.replace(
                 template=_dicomattrs.derived_template(_template_of(template), header.template)
@@ -716,23 +716,6 @@ def _template_of(obj: Any) -> Dataset:
     if isinstance(obj, Dataset):
         return obj
     return _header_of(obj).template
-
-
-def _apply_geometry(header: Header, source: Header) -> Header:
-    """Take the spatial geometry (and tag axes when they fit) of `source`."""
-    nslices = header.nslices
-    positions = source.slice_positions()
-    if len(positions) != nslices and source.nslices != nslices:
-        raise GeometryError(
-            f"geometry has {source.nslices} slices, the data {nslices}; "
-            "pass a geometry with the same number of slices"
-        )
-    new = header.replace(affine=source.affine.copy(), positions=source.positions)
-    if source.shape == header.shape:
-        new = new.replace(axes=source.axes, input_order=source.input_order)
-    if "FrameOfReferenceUID" in source.template:
-        new = new.with_attribute("FrameOfReferenceUID", source.template.FrameOfReferenceUID)
-    return new
 
 
 def _wrap_reduced(result: Any, header: Header, kwargs: dict[str, Any]) -> Any:

@@ -10,10 +10,11 @@ decoded dataset is kept.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -275,8 +276,15 @@ def _fill_file(
     info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
 ) -> None:
     """Decode one file into its slots; every failure is a ReadError naming the file."""
-    try:
+    with _pixel_faults(info):
         _fill_slots(info, slots, flat)
+
+
+@contextlib.contextmanager
+def _pixel_faults(info: FileInfo) -> Iterator[None]:
+    """Turn a decoder's failure (a codec's panic included) into a ReadError naming the file."""
+    try:
+        yield
     except ImageDataError:
         raise
     except BaseException as err:
@@ -367,16 +375,8 @@ def _reporting(report: Reporter) -> Callable[..., None]:
 def image_pixels(img: Image) -> npt.NDArray[Any]:
     """Stored pixels of one image (for duplicate checks)."""
     info = img.file
-    try:
+    with _pixel_faults(info):
         arr = _read_native(info) if _native_ok(info) else _decode(info)
-    except ImageDataError:
-        raise
-    except BaseException as err:
-        if not _is_fault(err):
-            raise
-        raise ReadError(
-            f"{info.name}: cannot decode pixel data ({type(err).__name__}: {err})"
-        ) from err
     src = arr[img.frame]
     return tile(src, img.tile, img.rows, img.cols) if img.tile >= 0 else src
 
