@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagedata import formats
+from imagedata import formats as registry  # `formats` is write()'s argument
 from imagedata.errors import ImageDataError, NoDataError, UnknownFormatError
 from imagedata.header import Header, SeriesLike, series_like
 
@@ -126,7 +126,7 @@ def _read_url(
     if headers_only:
         members = transports.series_headers(url, progress=progress, **transport)
         if members is not None:
-            return formats.get("dicom").read(
+            return registry.get("dicom").read(
                 members, input_order=input_order, headers_only=True, **rest
             )
     with transports.fetched(url, level="series", progress=progress, **transport) as folder:
@@ -158,27 +158,29 @@ def choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[M
         files of several other formats.
     """
     if len(members) == 1:
-        plugin = formats.sniff(members[0])
+        plugin = registry.sniff(members[0])
         if plugin is None:
             raise UnknownFormatError(
-                f"{members[0].name}: not in a known format (known: {', '.join(formats.names())});"
+                f"{members[0].name}: not in a known format (known: {', '.join(registry.names())});"
                 " check the file or pass a file in one of these formats"
             )
         return plugin, list(members)
     claimed: dict[str, list[Member]] = {}
     unclaimed: list[Member] = []
     for m in members:
-        p = formats.by_extension(m.name)
+        p = registry.by_extension(m.name)
         if p is None:
             unclaimed.append(m)
         else:
             claimed.setdefault(p.name, []).append(m)
-    files = {n: ms for n, ms in claimed.items() if n != formats.CONTAINER_FORMAT}
+    files = {n: ms for n, ms in claimed.items() if n != registry.CONTAINER_FORMAT}
     if not files:
-        return formats.get(formats.CONTAINER_FORMAT), list(members)
-    if formats.CONTAINER_FORMAT in claimed or _any_part10(unclaimed):
-        _log_skipped(source, [m for ms in files.values() for m in ms])
-        return formats.get(formats.CONTAINER_FORMAT), list(members_without(members, files))
+        return registry.get(registry.CONTAINER_FORMAT), list(members)
+    if registry.CONTAINER_FORMAT in claimed or _any_part10(unclaimed):
+        skipped = [m for ms in files.values() for m in ms]
+        _log_skipped(source, skipped)
+        skip = {id(m) for m in skipped}
+        return registry.get(registry.CONTAINER_FORMAT), [m for m in members if id(m) not in skip]
     if len(files) > 1:
         detail = ", ".join(f"{n} ({len(ms)} files)" for n, ms in sorted(files.items()))
         raise UnknownFormatError(
@@ -187,7 +189,7 @@ def choose(source: Any, members: Sequence[Member]) -> tuple[FormatPlugin, list[M
     name, chosen = next(iter(files.items()))
     for m in unclaimed:
         logger.debug("%s: not read as an image (beside %s files)", m.name, name)
-    return formats.get(name), chosen
+    return registry.get(name), chosen
 
 
 def _any_part10(members: Sequence[Member]) -> bool:
@@ -204,12 +206,6 @@ def _any_part10(members: Sequence[Member]) -> bool:
         if head[128:132] == b"DICM":
             return True
     return False
-
-
-def members_without(members: Sequence[Member], files: dict[str, list[Member]]) -> Iterator[Member]:
-    """`members` less those in the lists of `files`."""
-    skip = {id(m) for ms in files.values() for m in ms}
-    return (m for m in members if id(m) not in skip)
 
 
 def _log_skipped(source: Any, skipped: Sequence[Member]) -> None:
@@ -341,20 +337,12 @@ def write(
         names = [_default_format(item, destination)]
     written: list[str] = []
     for fmt in names:
-        plugin = _registry().get(fmt)
+        plugin = registry.get(fmt)
         written.extend(plugin.write(item, Path(destination), **_progress_option(plugin, options)))
     return written
 
 
-def _registry() -> Any:
-    """The format registry (the name `formats` is taken by :func:`write`'s argument)."""
-    import imagedata.formats as registry
-
-    return registry
-
-
 def _default_format(item: SeriesLike, destination: Any) -> str:
-    registry = _registry()
     by_ext = registry.by_extension(str(destination))
     if by_ext is not None:
         return str(by_ext.name)
