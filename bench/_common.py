@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,19 @@ def run_python(python: str, code: str, env: dict[str, str] | None = None) -> str
         env={**os.environ, **(env or {})},
     )
     return out.stdout
+
+
+def run_json(runner: str, *args: str) -> dict[str, float]:
+    """Run the script `runner` with `args` in a fresh process; return its last line as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-c", runner, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:

@@ -14,13 +14,13 @@ image; ``imagedata-1`` is imagedata with one decoding thread (what the threads g
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import run_json
 
 RUNNER = r"""
 import json, os, sys, time
@@ -130,15 +130,7 @@ def _data(root: Path, nslices: int) -> list[tuple[str, Path]]:
 
 
 def run(method: str, folder: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", RUNNER, method, str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{method} failed on {folder}:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_json(RUNNER, method, str(folder))
 
 
 def main(argv: list[str] | None = None) -> int:

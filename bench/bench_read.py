@@ -15,13 +15,13 @@ Each reader runs in its own subprocess; the table shows wall time (best of
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import run_json
 
 #: Arguments for a small run (``bench/run.py --quick``).
 QUICK_ARGS: list[str] = ["--quick", "--repeat", "1"]
@@ -80,15 +80,7 @@ METHODS = ("imagedata", "simpleitk", "pydicom-loop")
 
 
 def run(method: str, folder: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", RUNNER, method, str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{method} failed on {folder}:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_json(RUNNER, method, str(folder))
 
 
 def generate(root: Path, quick: bool) -> list[tuple[str, Path, int]]:
