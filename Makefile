@@ -35,8 +35,9 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy
 
+# IMAGEDATA_REQUIRE_CEXT: the C header walk must have been built (a test fails if not)
 pytest:
-	$(PY) -m pytest -q
+	IMAGEDATA_REQUIRE_CEXT=1 $(PY) -m pytest -q
 
 test: install-test system-tools lint typecheck pytest
 

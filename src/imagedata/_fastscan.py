@@ -12,6 +12,7 @@ Anything unusual (big endian, deflate, enhanced multi-frame, malformed data) ret
 from __future__ import annotations
 
 import struct
+from types import ModuleType
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
@@ -201,6 +202,25 @@ def _wanted() -> dict[int, tuple[str, str]]:
 KNOWN = frozenset(FAST_KEYWORDS) | frozenset(US_KEYWORDS) | frozenset(_FD)
 _WANTED = _wanted()
 
+def _load_cwalk() -> ModuleType | None:
+    """The C walker, configured; None where it was not built (no compiler at install)."""
+    try:
+        from imagedata import _cwalk
+    except ImportError:  # pragma: no cover - depends on the install
+        return None
+    _cwalk.configure(
+        [(tag, kw, {"text": 0, "US": 1, "FD": 2}[kind]) for tag, (kw, kind) in _WANTED.items()],
+        list(DIGEST_SKIP),
+        [g << 16 for g in _PRIVATE_GROUPS] + [g << 16 | 0x100 | low for g, _, low in PRIVATE],
+        list(_ABORT),
+    )
+    return _cwalk
+
+
+_cwalk = _load_cwalk()
+#: True when the header walk runs in C (:mod:`imagedata._cwalk`), False in pure Python.
+ACCELERATED = _cwalk is not None
+
 
 def _element(data: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
     """(tag, VR or None, header length, value length) of the element at `pos`."""
@@ -370,45 +390,19 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
     (length -1 for encapsulated data), or :data:`FALLBACK`, :data:`NO_IMAGE` or
     :data:`TRUNCATED` (only when `complete`; an image that ends between two elements
     before its pixel data is truncated, not a non-image).  Raises :class:`EOFError` when `data`
-    ends inside the header and is not `complete`.
+    ends inside the header and is not `complete`.  The element walk runs in C where the
+    extension was built (:data:`ACCELERATED`), else in Python, with the same results.
     """
     if data[128:132] != b"DICM":
         return FALLBACK
-    wanted = _WANTED
     values: dict[str, Any] = {}
+    media = ""
     try:
         ts, media, pos = _meta(data)
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
-        explicit = ts != _IMPLICIT
-        private: dict[int, tuple[str, str]] = {}  # wanted private tags of this file
-        # boundaries of the byte ranges kept in the digest (a value left out ends one)
-        cuts: list[int] = [pos]
-        while True:  # ends at the pixel data, or with _Short at the end of `data`
-            tag, vr, hdr, length = _element(data, pos, explicit)
-            if tag == _PIXEL:
-                return _at_pixels(data, values, cuts, ts, pos, hdr, length)
-            if tag in _ABORT:
-                return FALLBACK
-            start = pos
-            pos += hdr
-            if length == _UNDEFINED:
-                pos = _sequence(data, start, pos, tag, explicit, vr, cuts)
-                continue
-            end = pos + length
-            if tag & 0x10000:  # private: out of the digest; a creator, or maybe wanted
-                _cut(cuts, start, end)
-                if not tag & 0xFF00 or tag in private:
-                    _private(data, pos, end, tag, vr, private, values)
-            else:
-                if tag in _CUT:
-                    _cut(cuts, start, end)
-                hit = wanted.get(tag)
-                if hit is not None:
-                    if end > len(data):
-                        raise _Short
-                    values[hit[0]] = _decode(data[pos:end], hit[1])
-            pos = end
+        walker = _walk_c if _cwalk is not None else _walk_py
+        return walker(data, pos, ts != _IMPLICIT, values, ts)
     except _Short as err:
         if complete:
             sop = values.get("SOPClassUID")
@@ -422,3 +416,58 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
         raise EOFError("header continues beyond the data read") from err
     except (_Bad, struct.error, UnicodeDecodeError):
         return FALLBACK
+
+
+_Parsed = tuple[dict[str, Any], str, int, int] | str
+
+
+def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
+    """The element walk in Python (the reference for :mod:`imagedata._cwalk`)."""
+    wanted = _WANTED
+    private: dict[int, tuple[str, str]] = {}  # wanted private tags of this file
+    # boundaries of the byte ranges kept in the digest (a value left out ends one)
+    cuts: list[int] = [pos]
+    while True:  # ends at the pixel data, or with _Short at the end of `data`
+        tag, vr, hdr, length = _element(data, pos, explicit)
+        if tag == _PIXEL:
+            return _at_pixels(data, values, cuts, ts, pos, hdr, length)
+        if tag in _ABORT:
+            return FALLBACK
+        start = pos
+        pos += hdr
+        if length == _UNDEFINED:
+            pos = _sequence(data, start, pos, tag, explicit, vr, cuts)
+            continue
+        end = pos + length
+        if tag & 0x10000:  # private: out of the digest; a creator, or maybe wanted
+            _cut(cuts, start, end)
+            if not tag & 0xFF00 or tag in private:
+                _private(data, pos, end, tag, vr, private, values)
+        else:
+            if tag in _CUT:
+                _cut(cuts, start, end)
+            hit = wanted.get(tag)
+            if hit is not None:
+                if end > len(data):
+                    raise _Short
+                values[hit[0]] = _decode(data[pos:end], hit[1])
+        pos = end
+
+
+_C_STATUS: dict[int, type[Exception]] = {1: _End, 2: _Short, 3: _Bad}
+
+
+def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
+    """The element walk in C (it decodes the wanted standard values; private ones here)."""
+    assert _cwalk is not None
+    status, pos, hdr, length, hits, cuts = _cwalk.walk(data, pos, explicit, values)
+    private: dict[int, tuple[str, str]] = {}
+    for tag, vr, start, end in hits:  # private creators and candidates, in file order
+        if not tag & 0xFF00 or tag in private:
+            _private(data, start, end, tag, vr, private, values)
+    if status == 0:
+        cuts.pop()  # _at_pixels appends the pixel position itself
+        return _at_pixels(data, values, cuts, ts, pos, hdr, length)
+    if status == 4:
+        return FALLBACK
+    raise _C_STATUS[status]

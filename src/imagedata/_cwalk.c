@@ -1,0 +1,536 @@
+/*
+ * imagedata._cwalk: the element walk of imagedata._fastscan.parse, in C.
+ *
+ * The header pass of a folder of classic DICOM files spends most of its time stepping
+ * from one element header to the next (a few hundred per file, most of them private).
+ * This module does only that step, with exactly the rules of the pure-Python loop in
+ * _fastscan.py (which stays the reference and the fallback when no compiler was found at
+ * install time): it reports where the wanted elements are and which byte ranges the
+ * header digest leaves out; decoding the few wanted values stays in Python.
+ *
+ * walk(data, pos, explicit, values) -> (status, pos, hdr, length, hits, cuts)
+ *   status  0: pixel data element at pos (hdr: its header length, length: its value
+ *              length, 0xFFFFFFFF when encapsulated)
+ *           1: data end exactly between two elements   (Python: _End)
+ *           2: data end inside an element               (Python: _Short)
+ *           3: structure the walker does not handle     (Python: _Bad)
+ *           4: an element of the abort set at pos       (Python: FALLBACK)
+ *   values  the wanted standard attributes are decoded into this dict, under their
+ *           keyword, as _fastscan._decode does (text: latin-1, stripped of spaces and
+ *           NULs, a list when it holds a backslash; US: an int or None; FD: a float, or
+ *           a list when not one value)
+ *   hits    [(tag, vr or None, start, end), ...] in file order: private creators of the
+ *           private groups, and private elements whose (group, low byte) is wanted
+ *           (the caller checks their creator and decodes them)
+ *   cuts    digest boundaries [start, end, start, end, ...] as _fastscan._cut makes them
+ *           (the first entry is the pos given; the pixel position is appended at status 0)
+ *
+ * configure(wanted, skip, private_keys, abort) stores the tag sets once: wanted is a
+ * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD; the others are
+ * iterables of int, private_keys holding group << 16 for a creator group and
+ * group << 16 | 0x100 | low for a wanted private element.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#define PyFloat_Unpack8 _PyFloat_Unpack8
+#endif
+
+#define ST_PIXEL 0
+#define ST_END 1
+#define ST_SHORT 2
+#define ST_BAD 3
+#define ST_ABORT 4
+
+#define PIXEL_TAG 0x7FE00010u
+#define ITEM 0xFFFEE000u
+#define ITEM_END 0xFFFEE00Du
+#define SEQ_END 0xFFFEE0DDu
+#define UNDEFINED 0xFFFFFFFFu
+#define MAX_DEPTH 200
+
+typedef struct {
+    uint32_t *v;
+    Py_ssize_t n;
+} TagSet;
+
+static TagSet wanted_set, skip_set, private_set, abort_set;
+/* keyword (str) and kind of each wanted tag, in the order of wanted_set.v */
+static PyObject **wanted_kw;
+static int *wanted_kind;
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static Py_ssize_t find(const TagSet *s, uint32_t tag) {
+    Py_ssize_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (s->v[mid] < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n && s->v[lo] == tag ? lo : -1;
+}
+
+static inline int contains(const TagSet *s, uint32_t tag) { return find(s, tag) >= 0; }
+
+static int fill(TagSet *s, PyObject *iterable) {
+    PyObject *seq = PySequence_Fast(iterable, "configure: tag sets must be iterable");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint32_t *v = PyMem_Malloc(sizeof(uint32_t) * (n ? n : 1));
+    if (v == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long t = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (PyErr_Occurred()) {
+            PyMem_Free(v);
+            Py_DECREF(seq);
+            return -1;
+        }
+        v[i] = (uint32_t)t;
+    }
+    Py_DECREF(seq);
+    qsort(v, (size_t)n, sizeof(uint32_t), cmp_u32);
+    PyMem_Free(s->v);
+    s->v = v;
+    s->n = n;
+    return 0;
+}
+
+typedef struct {
+    uint32_t tag;
+    PyObject *kw;
+    int kind;
+} Wanted;
+
+static int cmp_wanted(const void *a, const void *b) {
+    return cmp_u32(&((const Wanted *)a)->tag, &((const Wanted *)b)->tag);
+}
+
+static int fill_wanted(PyObject *iterable) {
+    PyObject *seq = PySequence_Fast(iterable, "configure: wanted must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Wanted *w = PyMem_Calloc(n ? n : 1, sizeof(Wanted));
+    if (w == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long tag;
+        PyObject *kw;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "kUi", &tag, &kw, &w[i].kind)) {
+            PyMem_Free(w);
+            Py_DECREF(seq);
+            return -1;
+        }
+        w[i].tag = (uint32_t)tag;
+        w[i].kw = kw;
+    }
+    qsort(w, (size_t)n, sizeof(Wanted), cmp_wanted);
+    uint32_t *v = PyMem_Malloc(sizeof(uint32_t) * (n ? n : 1));
+    PyObject **kws = PyMem_Malloc(sizeof(PyObject *) * (n ? n : 1));
+    int *kinds = PyMem_Malloc(sizeof(int) * (n ? n : 1));
+    if (v == NULL || kws == NULL || kinds == NULL) {
+        PyMem_Free(v);
+        PyMem_Free(kws);
+        PyMem_Free(kinds);
+        PyMem_Free(w);
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        v[i] = w[i].tag;
+        kws[i] = w[i].kw;
+        Py_INCREF(kws[i]);
+        kinds[i] = w[i].kind;
+    }
+    PyMem_Free(w);
+    Py_DECREF(seq);
+    for (Py_ssize_t i = 0; i < wanted_set.n; i++)
+        Py_DECREF(wanted_kw[i]);
+    PyMem_Free(wanted_set.v);
+    PyMem_Free(wanted_kw);
+    PyMem_Free(wanted_kind);
+    wanted_set.v = v;
+    wanted_set.n = n;
+    wanted_kw = kws;
+    wanted_kind = kinds;
+    return 0;
+}
+
+typedef struct {
+    const uint8_t *d;
+    Py_ssize_t len;
+    Py_ssize_t *cuts;
+    Py_ssize_t ncuts, capcuts;
+    PyObject *hits;
+    PyObject *values;
+} Walk;
+
+typedef struct {
+    uint32_t tag;
+    int vr; /* two VR bytes (first in the low byte), -1 when implicit */
+    Py_ssize_t hdr;
+    uint32_t length;
+} Elem;
+
+static inline uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static int is_long_vr(uint8_t a, uint8_t b) {
+    switch (a) {
+    case 'O':
+        return b == 'B' || b == 'W' || b == 'F' || b == 'D' || b == 'L' || b == 'V';
+    case 'S':
+        return b == 'Q';
+    case 'U':
+        return b == 'C' || b == 'R' || b == 'T' || b == 'N';
+    default:
+        return 0;
+    }
+}
+
+static inline int is_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+/* _fastscan._element: 0, or a status */
+static int element(const Walk *w, Py_ssize_t pos, int explicit, Elem *e) {
+    if (pos + 8 > w->len)
+        return pos == w->len ? ST_END : ST_SHORT;
+    const uint8_t *p = w->d + pos;
+    uint16_t group = u16(p), el = u16(p + 2);
+    e->tag = (uint32_t)group << 16 | el;
+    if (explicit && group != 0xFFFE) {
+        uint8_t a = p[4], b = p[5];
+        e->vr = a | (b << 8);
+        if (is_long_vr(a, b)) {
+            if (pos + 12 > w->len)
+                return ST_SHORT;
+            e->hdr = 12;
+            e->length = u32(p + 8);
+            return 0;
+        }
+        if (!is_alpha(a) || !is_alpha(b))
+            return ST_BAD;
+        e->hdr = 8;
+        e->length = u16(p + 6);
+        return 0;
+    }
+    e->vr = -1;
+    e->hdr = 8;
+    e->length = u32(p + 4);
+    return 0;
+}
+
+static int skip_dataset(const Walk *w, Py_ssize_t *pos, int explicit, int depth);
+
+/* _fastscan._skip_sequence */
+static int skip_sequence(const Walk *w, Py_ssize_t *pos, int explicit, int depth) {
+    if (depth > MAX_DEPTH)
+        return ST_BAD;
+    for (;;) {
+        Elem e;
+        int st = element(w, *pos, 0, &e);
+        if (st)
+            return st;
+        *pos += e.hdr;
+        if (e.tag == SEQ_END)
+            return 0;
+        if (e.tag != ITEM)
+            return ST_BAD;
+        if (e.length == UNDEFINED) {
+            st = skip_dataset(w, pos, explicit, depth + 1);
+            if (st)
+                return st;
+        } else {
+            *pos += e.length;
+        }
+    }
+}
+
+/* _fastscan._skip_dataset */
+static int skip_dataset(const Walk *w, Py_ssize_t *pos, int explicit, int depth) {
+    if (depth > MAX_DEPTH)
+        return ST_BAD;
+    for (;;) {
+        Elem e;
+        int st = element(w, *pos, explicit, &e);
+        if (st)
+            return st;
+        *pos += e.hdr;
+        if (e.tag == ITEM_END)
+            return 0;
+        if (e.length == UNDEFINED) {
+            int vr_un = e.vr == ('U' | ('N' << 8));
+            st = skip_sequence(w, pos, explicit && !vr_un, depth + 1);
+            if (st)
+                return st;
+        } else {
+            *pos += e.length;
+        }
+    }
+}
+
+/* _fastscan._cut */
+static int cut(Walk *w, Py_ssize_t start, Py_ssize_t end) {
+    if (w->cuts[w->ncuts - 1] == start) {
+        w->cuts[w->ncuts - 1] = end;
+        return 0;
+    }
+    if (w->ncuts + 2 > w->capcuts) {
+        Py_ssize_t cap = w->capcuts * 2;
+        Py_ssize_t *c = PyMem_Realloc(w->cuts, sizeof(Py_ssize_t) * cap);
+        if (c == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->cuts = c;
+        w->capcuts = cap;
+    }
+    w->cuts[w->ncuts++] = start;
+    w->cuts[w->ncuts++] = end;
+    return 0;
+}
+
+static int hit(Walk *w, const Elem *e, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *vr;
+    if (e->vr < 0) {
+        vr = Py_None;
+        Py_INCREF(vr);
+    } else {
+        char b[2] = {(char)(e->vr & 0xFF), (char)(e->vr >> 8)};
+        vr = PyBytes_FromStringAndSize(b, 2);
+        if (vr == NULL)
+            return -1;
+    }
+    PyObject *t = Py_BuildValue("(kNnn)", (unsigned long)e->tag, vr, start, end);
+    if (t == NULL)
+        return -1;
+    int rc = PyList_Append(w->hits, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+/* _fastscan._decode of text: latin-1, stripped of spaces and NULs, split at backslashes */
+static PyObject *decode_text(const uint8_t *p, Py_ssize_t n) {
+    Py_ssize_t a = 0, b = n;
+    while (a < b && (p[a] == ' ' || p[a] == 0))
+        a++;
+    while (b > a && (p[b - 1] == ' ' || p[b - 1] == 0))
+        b--;
+    const uint8_t *bs = memchr(p + a, '\\', (size_t)(b - a));
+    if (bs == NULL)
+        return PyUnicode_DecodeLatin1((const char *)p + a, b - a, NULL);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t start = a;
+    for (Py_ssize_t i = a; i <= b; i++) {
+        if (i == b || p[i] == '\\') {
+            PyObject *part = PyUnicode_DecodeLatin1((const char *)p + start, i - start, NULL);
+            if (part == NULL || PyList_Append(out, part)) {
+                Py_XDECREF(part);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(part);
+            start = i + 1;
+        }
+    }
+    return out;
+}
+
+/* _fastscan._decode of US (an int, None unless 2 bytes) and FD (a float or a list) */
+static PyObject *decode_binary(const uint8_t *p, Py_ssize_t n, int kind) {
+    if (kind == 1) {
+        if (n != 2)
+            Py_RETURN_NONE;
+        return PyLong_FromLong(u16(p));
+    }
+    Py_ssize_t count = n / 8;
+    if (count == 1)
+        return PyFloat_FromDouble(PyFloat_Unpack8((const char *)p, 1));
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        double v = PyFloat_Unpack8((const char *)p + 8 * i, 1);
+        if (v == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *f = PyFloat_FromDouble(v);
+        if (f == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, f);
+    }
+    return out;
+}
+
+static int store(Walk *w, Py_ssize_t index, Py_ssize_t start, Py_ssize_t end) {
+    int kind = wanted_kind[index];
+    PyObject *v = kind == 0 ? decode_text(w->d + start, end - start)
+                            : decode_binary(w->d + start, end - start, kind);
+    if (v == NULL)
+        return -1;
+    int rc = PyDict_SetItem(w->values, wanted_kw[index], v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* The loop of _fastscan.parse: a status (>= 0), or -1 with a Python error set. */
+static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
+    for (;;) {
+        int st = element(w, *pos, explicit, e);
+        if (st)
+            return st;
+        uint32_t tag = e->tag;
+        if (tag == PIXEL_TAG)
+            return ST_PIXEL;
+        if (contains(&abort_set, tag))
+            return ST_ABORT;
+        Py_ssize_t start = *pos;
+        *pos += e->hdr;
+        if (e->length == UNDEFINED) {
+            int vr_un = e->vr == ('U' | ('N' << 8));
+            st = skip_sequence(w, pos, explicit && !vr_un, 0);
+            if (st)
+                return st;
+            if ((contains(&skip_set, tag) || (tag & 0x10000)) && cut(w, start, *pos))
+                return -1;
+            continue;
+        }
+        Py_ssize_t end = *pos + e->length;
+        if (tag & 0x10000) {
+            if (cut(w, start, end))
+                return -1;
+            uint32_t el = tag & 0xFFFF, key;
+            if (el <= 0xFF)
+                key = el >= 0x10 ? tag & 0xFFFF0000u : 0xFFFFFFFFu;
+            else
+                key = (tag & 0xFFFF0000u) | 0x100u | (el & 0xFF);
+            if (key != 0xFFFFFFFFu && contains(&private_set, key)) {
+                if (end > w->len)
+                    return ST_SHORT;
+                if (hit(w, e, *pos, end))
+                    return -1;
+            }
+        } else {
+            if ((contains(&skip_set, tag) || (tag & 0xFFFF) == 0) && cut(w, start, end))
+                return -1;
+            Py_ssize_t index = find(&wanted_set, tag);
+            if (index >= 0) {
+                if (end > w->len)
+                    return ST_SHORT;
+                if (store(w, index, *pos, end))
+                    return -1;
+            }
+        }
+        *pos = end;
+    }
+}
+
+static PyObject *cuts_list(const Walk *w) {
+    PyObject *out = PyList_New(w->ncuts);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < w->ncuts; i++) {
+        PyObject *v = PyLong_FromSsize_t(w->cuts[i]);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+static PyObject *walk(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t pos;
+    int explicit;
+    PyObject *values;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*npO!:walk", &buf, &pos, &explicit, &PyDict_Type, &values))
+        return NULL;
+    Walk w = {(const uint8_t *)buf.buf, buf.len, NULL, 0, 16, NULL, values};
+    PyObject *result = NULL, *cuts = NULL;
+    w.cuts = PyMem_Malloc(sizeof(Py_ssize_t) * w.capcuts);
+    w.hits = PyList_New(0);
+    if (w.cuts == NULL || w.hits == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    w.cuts[w.ncuts++] = pos;
+    Elem e = {0, -1, 0, 0};
+    int st = walk_loop(&w, &pos, explicit, &e);
+    if (st < 0)
+        goto done;
+    if (st == ST_PIXEL) {
+        if (w.ncuts + 1 > w.capcuts) {
+            Py_ssize_t *c = PyMem_Realloc(w.cuts, sizeof(Py_ssize_t) * (w.capcuts + 1));
+            if (c == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            w.cuts = c;
+        }
+        w.cuts[w.ncuts++] = pos;
+    }
+    cuts = cuts_list(&w);
+    if (cuts == NULL)
+        goto done;
+    result = Py_BuildValue("(inkkOO)", st, pos, (unsigned long)e.hdr, (unsigned long)e.length,
+                           w.hits, cuts);
+done:
+    Py_XDECREF(cuts);
+    Py_XDECREF(w.hits);
+    PyMem_Free(w.cuts);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *wanted, *skip, *priv, *abort_tags;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOO:configure", &wanted, &skip, &priv, &abort_tags))
+        return NULL;
+    if (fill_wanted(wanted) || fill(&skip_set, skip) || fill(&private_set, priv) ||
+        fill(&abort_set, abort_tags))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"walk", walk, METH_VARARGS, "Walk the element headers of a DICOM data set (see module doc)."},
+    {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tag sets."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cwalk",
+    "The element walk of imagedata._fastscan.parse in C (see _cwalk.c).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__cwalk(void) { return PyModule_Create(&module); }

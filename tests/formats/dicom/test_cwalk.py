@@ -1,0 +1,127 @@
+"""The C element walk (imagedata._cwalk) gives exactly what the Python walk gives.
+
+``_fastscan.parse`` runs its element loop in C where the extension was built at install
+time, else in Python.  Both are run here on the same bytes: whole files, the first
+32 KiB the header pass reads, cuts at every kind of boundary and files with flipped
+bytes, on the pydicom test files, generated series with private and sequence elements,
+and the real scanner files in ../shared/data when present.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from imagedata import _fastscan
+from imagedata.testing import make_dicom_series
+from tests.conftest import SHARED_DATA
+from tests.formats.dicom._readutil import PYDICOM_FILES
+
+needs_c = pytest.mark.skipif(
+    not _fastscan.ACCELERATED,
+    reason="imagedata._cwalk was not built (no C compiler at install time); "
+    "the pure-Python walk is in use",
+)
+
+
+def test_extension_built_where_required() -> None:
+    """`make test` sets IMAGEDATA_REQUIRE_CEXT=1: a missing build must fail, not skip."""
+    if os.environ.get("IMAGEDATA_REQUIRE_CEXT") != "1":
+        pytest.skip("IMAGEDATA_REQUIRE_CEXT is not set (only `make test` requires the build)")
+    assert _fastscan.ACCELERATED, "imagedata._cwalk did not build; see the pip install log"
+
+
+def _parse(data: bytes, complete: bool, accelerated: bool) -> Any:
+    saved = _fastscan._cwalk
+    if not accelerated:
+        _fastscan._cwalk = None
+    try:
+        return _fastscan.parse(data, complete)
+    except EOFError:
+        return "EOFError"
+    finally:
+        _fastscan._cwalk = saved
+
+
+def _mutants(data: bytes, rng: random.Random, n: int) -> Iterator[tuple[bytes, bool]]:
+    yield data, True
+    yield data[: 1 << 15], len(data) < 1 << 15
+    for _ in range(n):
+        head = bytearray(data[: min(len(data), 40_000)])
+        for _ in range(rng.randint(1, 8)):
+            head[rng.randrange(132, len(head))] = rng.randrange(256)
+        yield bytes(head[: rng.randint(132, len(head))]), rng.random() < 0.5
+    for cut in range(132, min(len(data), 3000), 23):  # cuts all through the header
+        yield data[:cut], True
+
+
+def _agree(path: Path, rng: random.Random, n: int = 20) -> int:
+    data = path.read_bytes()
+    count = 0
+    for mutant, complete in _mutants(data, rng, n):
+        python = _parse(mutant, complete, accelerated=False)
+        c = _parse(mutant, complete, accelerated=True)
+        assert c == python, f"{path.name}: C and Python walks differ ({len(mutant)} bytes)"
+        count += 1
+    return count
+
+
+def _private_series(folder: Path) -> list[Path]:
+    """A small series with vendor private blocks, nested sequences and an implicit file."""
+    truth = make_dicom_series(folder, shape=(3, 6, 6))
+    for i, f in enumerate(sorted(truth.files)):
+        ds = pydicom.dcmread(f)
+        block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+        block.add_new(0x0C, "IS", str(500 * i))
+        block.add_new(0x0E, "FD", [0.0, 0.6, 0.8])
+        ge = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+        ge.add_new(0x39, "IS", ["1000", "0", "0", "0"])
+        item = Dataset()
+        item.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        item.add_new(0x00291010, "OB", b"\x01" * 33)
+        ds.ReferencedImageSequence = Sequence([item])
+        ds.add_new(0x00291020, "SQ", Sequence([Dataset(), item]))
+        if i == 2:
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+    return sorted(truth.files)
+
+
+@needs_c
+def test_walks_agree_on_pydicom_files() -> None:
+    rng = random.Random(7)
+    files = [p for p in sorted(PYDICOM_FILES.glob("*.dcm")) if p.read_bytes()[128:132] == b"DICM"]
+    assert sum(_agree(p, rng, n=5) for p in files) > 1000
+
+
+@needs_c
+def test_walks_agree_on_private_blocks_and_sequences(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    files = _private_series(tmp_path)
+    for f in files:
+        _agree(f, rng, n=50)
+    values, *_ = _fastscan.parse(files[1].read_bytes(), complete=True)
+    assert values[_fastscan.private_key(0x0019, "SIEMENS MR HEADER", 0x0C)] == "500"
+    assert values[_fastscan.private_key(0x0019, "SIEMENS MR HEADER", 0x0E)] == [0.0, 0.6, 0.8]
+
+
+@needs_c
+def test_walks_agree_on_real_scanner_files() -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real scanner data not found at {SHARED_DATA}")
+    rng = random.Random(3)
+    files = [
+        p
+        for p in sorted(SHARED_DATA.rglob("*"))
+        if p.is_file() and p.stat().st_size > 132 and p.open("rb").read(132)[128:] == b"DICM"
+    ]
+    files = files[:: max(1, len(files) // 150)]  # about 150 files of every vendor
+    assert sum(_agree(p, rng, n=3) for p in files) > 1000
