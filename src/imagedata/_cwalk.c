@@ -8,27 +8,29 @@
  * install time): it reports where the wanted elements are and which byte ranges the
  * header digest leaves out; decoding the few wanted values stays in Python.
  *
- * walk(data, pos, explicit, values) -> (status, pos, hdr, length, hits, cuts)
+ * meta(data) -> (status, transfer syntax, media storage SOP class, pos after group 2)
+ *   (_fastscan._meta; status 0, or 2/3 as below)
+ *
+ * walk(data, pos, explicit, values) -> (status, pos, hdr, length, cuts)
  *   status  0: pixel data element at pos (hdr: its header length, length: its value
  *              length, 0xFFFFFFFF when encapsulated)
  *           1: data end exactly between two elements   (Python: _End)
  *           2: data end inside an element               (Python: _Short)
  *           3: structure the walker does not handle     (Python: _Bad)
  *           4: an element of the abort set at pos       (Python: FALLBACK)
- *   values  the wanted standard attributes are decoded into this dict, under their
- *           keyword, as _fastscan._decode does (text: latin-1, stripped of spaces and
- *           NULs, a list when it holds a backslash; US: an int or None; FD: a float, or
- *           a list when not one value)
- *   hits    [(tag, vr or None, start, end), ...] in file order: private creators of the
- *           private groups, and private elements whose (group, low byte) is wanted
- *           (the caller checks their creator and decodes them)
+ *   values  the wanted attributes are decoded into this dict as _fastscan._decode does
+ *           (text: latin-1, stripped of spaces and NULs, a list when it holds a
+ *           backslash; US: an int or None; FD/FL: a float, or a list when not one
+ *           value): standard ones under their keyword, vendor private ones under their
+ *           _fastscan.private_key, found through their private creator element
+ *           (_fastscan._private)
  *   cuts    digest boundaries [start, end, start, end, ...] as _fastscan._cut makes them
  *           (the first entry is the pos given; the pixel position is appended at status 0)
  *
- * configure(wanted, skip, private_keys, abort) stores the tag sets once: wanted is a
- * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD; the others are
- * iterables of int, private_keys holding group << 16 for a creator group and
- * group << 16 | 0x100 | low for a wanted private element.
+ * configure(wanted, skip, groups, creators, abort) stores the tables once: wanted is a
+ * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL; skip and abort
+ * iterables of tags; groups the private groups whose creators are looked up in
+ * creators, a dict {(group, CREATOR): [(low byte, key, kind), ...]}.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,6 +40,7 @@
 
 #if PY_VERSION_HEX < 0x030B0000
 #define PyFloat_Unpack8 _PyFloat_Unpack8
+#define PyFloat_Unpack4 _PyFloat_Unpack4
 #endif
 
 #define ST_PIXEL 0
@@ -58,7 +61,8 @@ typedef struct {
     Py_ssize_t n;
 } TagSet;
 
-static TagSet wanted_set, skip_set, private_set, abort_set;
+static TagSet wanted_set, skip_set, group_set, abort_set;
+static PyObject *creators; /* {(group, CREATOR): [(low, key, kind), ...]} */
 /* keyword (str) and kind of each wanted tag, in the order of wanted_set.v */
 static PyObject **wanted_kw;
 static int *wanted_kind;
@@ -175,12 +179,20 @@ static int fill_wanted(PyObject *iterable) {
     return 0;
 }
 
+/* A wanted private element of this file (its creator was seen): key borrowed from creators */
+typedef struct {
+    uint32_t tag;
+    PyObject *key;
+    int kind;
+} Private;
+
 typedef struct {
     const uint8_t *d;
     Py_ssize_t len;
     Py_ssize_t *cuts;
     Py_ssize_t ncuts, capcuts;
-    PyObject *hits;
+    Private *priv;
+    Py_ssize_t npriv, cappriv;
     PyObject *values;
 } Walk;
 
@@ -310,25 +322,6 @@ static int cut(Walk *w, Py_ssize_t start, Py_ssize_t end) {
     return 0;
 }
 
-static int hit(Walk *w, const Elem *e, Py_ssize_t start, Py_ssize_t end) {
-    PyObject *vr;
-    if (e->vr < 0) {
-        vr = Py_None;
-        Py_INCREF(vr);
-    } else {
-        char b[2] = {(char)(e->vr & 0xFF), (char)(e->vr >> 8)};
-        vr = PyBytes_FromStringAndSize(b, 2);
-        if (vr == NULL)
-            return -1;
-    }
-    PyObject *t = Py_BuildValue("(kNnn)", (unsigned long)e->tag, vr, start, end);
-    if (t == NULL)
-        return -1;
-    int rc = PyList_Append(w->hits, t);
-    Py_DECREF(t);
-    return rc;
-}
-
 /* _fastscan._decode of text: latin-1, stripped of spaces and NULs, split at backslashes */
 static PyObject *decode_text(const uint8_t *p, Py_ssize_t n) {
     Py_ssize_t a = 0, b = n;
@@ -358,21 +351,23 @@ static PyObject *decode_text(const uint8_t *p, Py_ssize_t n) {
     return out;
 }
 
-/* _fastscan._decode of US (an int, None unless 2 bytes) and FD (a float or a list) */
+/* _fastscan._decode of US (an int, None unless 2 bytes) and FD/FL (a float or a list) */
 static PyObject *decode_binary(const uint8_t *p, Py_ssize_t n, int kind) {
     if (kind == 1) {
         if (n != 2)
             Py_RETURN_NONE;
         return PyLong_FromLong(u16(p));
     }
-    Py_ssize_t count = n / 8;
+    Py_ssize_t size = kind == 3 ? 4 : 8, count = n / size;
     if (count == 1)
-        return PyFloat_FromDouble(PyFloat_Unpack8((const char *)p, 1));
+        return PyFloat_FromDouble(kind == 3 ? PyFloat_Unpack4((const char *)p, 1)
+                                            : PyFloat_Unpack8((const char *)p, 1));
     PyObject *out = PyList_New(count);
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < count; i++) {
-        double v = PyFloat_Unpack8((const char *)p + 8 * i, 1);
+        const char *q = (const char *)p + size * i;
+        double v = kind == 3 ? PyFloat_Unpack4(q, 1) : PyFloat_Unpack8(q, 1);
         if (v == -1.0 && PyErr_Occurred()) {
             Py_DECREF(out);
             return NULL;
@@ -387,15 +382,92 @@ static PyObject *decode_binary(const uint8_t *p, Py_ssize_t n, int kind) {
     return out;
 }
 
-static int store(Walk *w, Py_ssize_t index, Py_ssize_t start, Py_ssize_t end) {
-    int kind = wanted_kind[index];
+static int store(Walk *w, PyObject *key, int kind, Py_ssize_t start, Py_ssize_t end) {
     PyObject *v = kind == 0 ? decode_text(w->d + start, end - start)
                             : decode_binary(w->d + start, end - start, kind);
     if (v == NULL)
         return -1;
-    int rc = PyDict_SetItem(w->values, wanted_kw[index], v);
+    int rc = PyDict_SetItem(w->values, key, v);
     Py_DECREF(v);
     return rc;
+}
+
+/* The kind of a private value: the file's VR where _fastscan._PRIVATE_VRS has it */
+static int private_kind(int vr, int table_kind) {
+    if (vr < 0)
+        return table_kind;
+    char a = (char)(vr & 0xFF), b = (char)(vr >> 8);
+    if (a == 'F' && b == 'D')
+        return 2;
+    if (a == 'F' && b == 'L')
+        return 3;
+    if (a == 'U' && b == 'S')
+        return 1;
+    if ((a == 'D' && b == 'S') || (a == 'I' && b == 'S') || (a == 'C' && b == 'S') ||
+        (a == 'L' && b == 'O') || (a == 'S' && b == 'H'))
+        return 0;
+    return table_kind;
+}
+
+/* A private creator of a wanted group: its wanted elements join w->priv (_fastscan._private) */
+static int creator(Walk *w, uint32_t tag, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *text = decode_text(w->d + start, end - start), *name = NULL, *key = NULL;
+    int rc = -1;
+    if (text == NULL)
+        return -1;
+    if (PyList_Check(text)) { /* a backslash: the creator is the whole stripped text */
+        PyObject *sep = PyUnicode_FromString("\\");
+        PyObject *joined = sep ? PyUnicode_Join(sep, text) : NULL;
+        Py_XDECREF(sep);
+        Py_DECREF(text);
+        text = joined;
+        if (text == NULL)
+            return -1;
+    }
+    name = PyObject_CallMethod(text, "upper", NULL);
+    if (name == NULL)
+        goto done;
+    key = Py_BuildValue("(kO)", (unsigned long)(tag >> 16), name);
+    if (key == NULL)
+        goto done;
+    PyObject *entries = PyDict_GetItemWithError(creators, key); /* borrowed */
+    if (entries == NULL) {
+        rc = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(entries);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *entry = PyList_GET_ITEM(entries, i); /* (low, key, kind) */
+        if (w->npriv == w->cappriv) {
+            Py_ssize_t cap = w->cappriv ? 2 * w->cappriv : 16;
+            Private *p = PyMem_Realloc(w->priv, sizeof(Private) * cap);
+            if (p == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            w->priv = p;
+            w->cappriv = cap;
+        }
+        unsigned long low = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(entry, 0));
+        Private *p = &w->priv[w->npriv++];
+        p->tag = (tag & 0xFFFF0000u) | ((tag & 0xFFu) << 8) | (uint32_t)(low & 0xFF);
+        p->key = PyTuple_GET_ITEM(entry, 1);
+        p->kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 2));
+    }
+    rc = 0;
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(name);
+    Py_DECREF(text);
+    return rc;
+}
+
+/* The latest entry of w->priv for `tag`, or NULL */
+static const Private *private_of(const Walk *w, uint32_t tag) {
+    for (Py_ssize_t i = w->npriv - 1; i >= 0; i--)
+        if (w->priv[i].tag == tag)
+            return &w->priv[i];
+    return NULL;
 }
 
 /* The loop of _fastscan.parse: a status (>= 0), or -1 with a Python error set. */
@@ -424,16 +496,22 @@ static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
         if (tag & 0x10000) {
             if (cut(w, start, end))
                 return -1;
-            uint32_t el = tag & 0xFFFF, key;
-            if (el <= 0xFF)
-                key = el >= 0x10 ? tag & 0xFFFF0000u : 0xFFFFFFFFu;
-            else
-                key = (tag & 0xFFFF0000u) | 0x100u | (el & 0xFF);
-            if (key != 0xFFFFFFFFu && contains(&private_set, key)) {
-                if (end > w->len)
-                    return ST_SHORT;
-                if (hit(w, e, *pos, end))
-                    return -1;
+            uint32_t el = tag & 0xFFFF;
+            if (el <= 0xFF) {
+                if (el >= 0x10 && contains(&group_set, tag >> 16)) {
+                    if (end > w->len)
+                        return ST_SHORT;
+                    if (creator(w, tag, *pos, end))
+                        return -1;
+                }
+            } else if (w->npriv) {
+                const Private *p = private_of(w, tag);
+                if (p != NULL) {
+                    if (end > w->len)
+                        return ST_SHORT;
+                    if (store(w, p->key, private_kind(e->vr, p->kind), *pos, end))
+                        return -1;
+                }
             }
         } else {
             if ((contains(&skip_set, tag) || (tag & 0xFFFF) == 0) && cut(w, start, end))
@@ -442,7 +520,7 @@ static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
             if (index >= 0) {
                 if (end > w->len)
                     return ST_SHORT;
-                if (store(w, index, *pos, end))
+                if (store(w, wanted_kw[index], wanted_kind[index], *pos, end))
                     return -1;
             }
         }
@@ -473,11 +551,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
     if (!PyArg_ParseTuple(args, "y*npO!:walk", &buf, &pos, &explicit, &PyDict_Type, &values))
         return NULL;
-    Walk w = {(const uint8_t *)buf.buf, buf.len, NULL, 0, 16, NULL, values};
+    Walk w = {(const uint8_t *)buf.buf, buf.len, NULL, 0, 16, NULL, 0, 0, values};
     PyObject *result = NULL, *cuts = NULL;
+    if (creators == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: configure() was not called");
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
     w.cuts = PyMem_Malloc(sizeof(Py_ssize_t) * w.capcuts);
-    w.hits = PyList_New(0);
-    if (w.cuts == NULL || w.hits == NULL) {
+    if (w.cuts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -500,30 +582,93 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     cuts = cuts_list(&w);
     if (cuts == NULL)
         goto done;
-    result = Py_BuildValue("(inkkOO)", st, pos, (unsigned long)e.hdr, (unsigned long)e.length,
-                           w.hits, cuts);
+    result = Py_BuildValue("(inkkO)", st, pos, (unsigned long)e.hdr, (unsigned long)e.length, cuts);
 done:
     Py_XDECREF(cuts);
-    Py_XDECREF(w.hits);
+    PyMem_Free(w.priv);
     PyMem_Free(w.cuts);
     PyBuffer_Release(&buf);
     return result;
 }
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *wanted, *skip, *priv, *abort_tags;
+    PyObject *wanted, *skip, *groups, *table, *abort_tags;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOOO:configure", &wanted, &skip, &priv, &abort_tags))
+    if (!PyArg_ParseTuple(args, "OOOO!O:configure", &wanted, &skip, &groups, &PyDict_Type, &table,
+                          &abort_tags))
         return NULL;
-    if (fill_wanted(wanted) || fill(&skip_set, skip) || fill(&private_set, priv) ||
+    /* check the creator table's shape once, so that walk() can use the fast macros */
+    PyObject *k, *entries;
+    Py_ssize_t at = 0;
+    while (PyDict_Next(table, &at, &k, &entries)) {
+        if (!PyList_Check(entries))
+            goto bad_table;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+            PyObject *entry = PyList_GET_ITEM(entries, i);
+            if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 ||
+                !PyLong_Check(PyTuple_GET_ITEM(entry, 0)) ||
+                !PyUnicode_Check(PyTuple_GET_ITEM(entry, 1)) ||
+                !PyLong_Check(PyTuple_GET_ITEM(entry, 2)))
+                goto bad_table;
+        }
+    }
+    if (fill_wanted(wanted) || fill(&skip_set, skip) || fill(&group_set, groups) ||
         fill(&abort_set, abort_tags))
         return NULL;
+    Py_INCREF(table);
+    Py_XSETREF(creators, table);
     Py_RETURN_NONE;
+bad_table:
+    PyErr_SetString(PyExc_TypeError,
+                    "configure: creators must map (group, CREATOR) to [(low, key, kind), ...]");
+    return NULL;
+}
+
+/* _fastscan._meta: (status, transfer syntax, media storage SOP class, position) */
+static PyObject *meta(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*:meta", &buf))
+        return NULL;
+    Walk w = {(const uint8_t *)buf.buf, buf.len, NULL, 0, 0, NULL, 0, 0, NULL};
+    Py_ssize_t pos = 132, at[2] = {-1, -1}, len[2] = {0, 0};
+    int st = 0;
+    while (pos + 8 <= w.len && u16(w.d + pos) == 0x0002) {
+        Elem e;
+        st = element(&w, pos, 1, &e);
+        if (st)
+            break;
+        int which = e.tag == 0x00020010u ? 0 : e.tag == 0x00020002u ? 1 : -1;
+        Py_ssize_t start = pos + e.hdr, end = start + (Py_ssize_t)e.length;
+        if (which >= 0) { /* a slice past the end is cut short, as in Python */
+            at[which] = start < w.len ? start : w.len;
+            len[which] = (end < w.len ? end : w.len) - at[which];
+        }
+        pos = end;
+    }
+    PyObject *text[2] = {NULL, NULL}, *result = NULL;
+    for (int i = 0; i < 2; i++) {
+        Py_ssize_t a = at[i] < 0 ? 0 : at[i], b = at[i] < 0 ? 0 : at[i] + len[i];
+        while (a < b && (w.d[a] == ' ' || w.d[a] == 0))
+            a++;
+        while (b > a && (w.d[b - 1] == ' ' || w.d[b - 1] == 0))
+            b--;
+        text[i] = PyUnicode_DecodeLatin1((const char *)w.d + a, b - a, NULL);
+        if (text[i] == NULL)
+            goto done;
+    }
+    result = Py_BuildValue("(iOOn)", st, text[0], text[1], pos);
+done:
+    Py_XDECREF(text[0]);
+    Py_XDECREF(text[1]);
+    PyBuffer_Release(&buf);
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Walk the element headers of a DICOM data set (see module doc)."},
-    {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tag sets."},
+    {"meta", meta, METH_VARARGS, "Read the file meta group (see module doc)."},
+    {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tables."},
     {NULL, NULL, 0, NULL},
 };
 

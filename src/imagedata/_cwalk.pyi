@@ -3,12 +3,14 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+def meta(data: bytes) -> tuple[int, str, str, int]: ...
 def walk(
     data: bytes, pos: int, explicit: bool, values: dict[str, Any]
-) -> tuple[int, int, int, int, list[tuple[int, bytes | None, int, int]], list[int]]: ...
+) -> tuple[int, int, int, int, list[int]]: ...
 def configure(
     wanted: Sequence[tuple[int, str, int]],
     skip: Iterable[int],
-    private_keys: Iterable[int],
+    groups: Iterable[int],
+    creators: dict[tuple[int, str], list[tuple[int, str, int]]],
     abort: Iterable[int],
 ) -> None: ...

@@ -202,16 +202,22 @@ def _wanted() -> dict[int, tuple[str, str]]:
 KNOWN = frozenset(FAST_KEYWORDS) | frozenset(US_KEYWORDS) | frozenset(_FD)
 _WANTED = _wanted()
 
+
 def _load_cwalk() -> ModuleType | None:
     """The C walker, configured; None where it was not built (no compiler at install)."""
     try:
         from imagedata import _cwalk
     except ImportError:  # pragma: no cover - depends on the install
         return None
+    code = {"US": 1, "FD": 2, "FL": 3}  # anything else is text (0)
     _cwalk.configure(
-        [(tag, kw, {"text": 0, "US": 1, "FD": 2}[kind]) for tag, (kw, kind) in _WANTED.items()],
+        [(tag, kw, code.get(kind, 0)) for tag, (kw, kind) in _WANTED.items()],
         list(DIGEST_SKIP),
-        [g << 16 for g in _PRIVATE_GROUPS] + [g << 16 | 0x100 | low for g, _, low in PRIVATE],
+        list(_PRIVATE_GROUPS),
+        {
+            creator: [(low, key, code.get(kind, 0)) for low, key, kind in entries]
+            for creator, entries in _BY_CREATOR.items()
+        },
         list(_ABORT),
     )
     return _cwalk
@@ -299,6 +305,15 @@ def _meta(data: bytes) -> tuple[str, str, int]:
             text = data[pos + hdr : pos + hdr + length].decode("latin-1").strip("\0 ")
             ts, media = (text, media) if tag == 0x00020010 else (ts, text)
         pos += hdr + length
+    return ts, media, pos
+
+
+def _meta_c(data: bytes) -> tuple[str, str, int]:
+    """:func:`_meta` in C."""
+    assert _cwalk is not None
+    status, ts, media, pos = _cwalk.meta(data)
+    if status:
+        raise _C_STATUS[status]
     return ts, media, pos
 
 
@@ -398,7 +413,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
     values: dict[str, Any] = {}
     media = ""
     try:
-        ts, media, pos = _meta(data)
+        ts, media, pos = _meta_c(data) if _cwalk is not None else _meta(data)
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
         walker = _walk_c if _cwalk is not None else _walk_py
@@ -458,13 +473,9 @@ _C_STATUS: dict[int, type[Exception]] = {1: _End, 2: _Short, 3: _Bad}
 
 
 def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
-    """The element walk in C (it decodes the wanted standard values; private ones here)."""
+    """The element walk in C (it decodes the wanted values into `values`)."""
     assert _cwalk is not None
-    status, pos, hdr, length, hits, cuts = _cwalk.walk(data, pos, explicit, values)
-    private: dict[int, tuple[str, str]] = {}
-    for tag, vr, start, end in hits:  # private creators and candidates, in file order
-        if not tag & 0xFF00 or tag in private:
-            _private(data, start, end, tag, vr, private, values)
+    status, pos, hdr, length, cuts = _cwalk.walk(data, pos, explicit, values)
     if status == 0:
         cuts.pop()  # _at_pixels appends the pixel position itself
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)

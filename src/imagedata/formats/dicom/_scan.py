@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import struct
 import warnings
@@ -275,12 +276,12 @@ def floats(value: Any, n: int | None = None) -> FloatArray | None:
         return None
     try:
         seq = list(value) if not isinstance(value, (str, bytes)) else str(value).split("\\")
-        out = np.array([float(v) for v in seq], dtype=np.float64)
+        vals = [float(v) for v in seq]
     except (TypeError, ValueError):
         return None
-    if n is not None and out.shape != (n,):
+    if (n is not None and len(vals) != n) or not all(map(math.isfinite, vals)):
         return None
-    return out if np.all(np.isfinite(out)) else None
+    return np.array(vals, dtype=np.float64)
 
 
 def resolution_of(value: Any) -> float:
@@ -610,7 +611,7 @@ def spacing_or_none(info: FileInfo | Dataset) -> tuple[float, float] | None:
     """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or None."""
     for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
         ps = floats(info.get(kw), 2)
-        if ps is not None and np.all(ps > 0) and np.all(np.isfinite(ps)):
+        if ps is not None and ps[0] > 0 and ps[1] > 0:  # floats() are finite
             return float(ps[0]), float(ps[1])
     return None
 
