@@ -15,7 +15,7 @@ import pytest
 from imagedata import geometry
 from imagedata.axis import tag_axis
 from imagedata.errors import MissingDependencyError, ReadError, WriteError
-from imagedata.formats import _bids
+from imagedata.formats import _bids, _headerio
 from imagedata.formats import nifti as nifti_module
 from imagedata.formats.nifti import to_nibabel
 from imagedata.series import Series
@@ -207,9 +207,46 @@ def test_extensions_dicom_and_json(tmp_path: Path) -> None:
     ds = img.header.extensions[0].get_content()  # nibabel parses code 2 with pydicom
     assert isinstance(ds, pydicom.Dataset)
     assert ds.PatientID == si.getDicomAttribute("PatientID")
+    assert ds.StudyInstanceUID == si.studyInstanceUID
     doc = json.loads(img.header.extensions[1].get_content())
-    assert doc["imagedata_header"] == 1
-    assert pydicom.Dataset.from_json(doc["template"]).StudyInstanceUID == si.studyInstanceUID
+    # the template is stored once, in the code-2 extension; the JSON refers to it
+    assert doc["imagedata_header"] == 2 and doc["template_in"] == "dicom"
+    assert "template" not in doc
+
+
+def _old_layout(si: Series, path: Path, with_dicom: bool) -> None:
+    """A NIfTI file as imagedata wrote it before: the template in the JSON (version 1)."""
+    img = to_nibabel(si, embed_header=False)
+    if with_dicom:
+        dicom = _headerio.template_to_dicom_bytes(si.header.template)
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(2, dicom))
+    text = _headerio.header_to_json(si.header)
+    assert json.loads(text)["imagedata_header"] == 1 and "template" in json.loads(text)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, text.encode("ascii")))
+    nib.save(img, path)
+
+
+@pytest.mark.parametrize("with_dicom", [True, False])
+def test_old_layout_template_in_json_still_read(tmp_path: Path, with_dicom: bool) -> None:
+    si = synthetic(tmp_path, (3, 2, 5, 6), order="time", tag_values=[0.0, 1.0, 3.5])
+    _old_layout(si, tmp_path / "old.nii", with_dicom)
+    back = read_plugin(tmp_path / "old.nii", "nifti")
+    assert back.header.input_order == "time"
+    np.testing.assert_allclose(back.timeline, [0.0, 1.0, 3.5], atol=1e-6)
+    assert back.studyInstanceUID == si.studyInstanceUID
+    assert back.getDicomAttribute("PatientName") == si.getDicomAttribute("PatientName")
+    assert back.dicomTemplate.PatientID == si.dicomTemplate.PatientID
+
+
+def test_json_referring_to_missing_template_warns(tmp_path: Path) -> None:
+    si = synthetic(tmp_path, (3, 4, 5))
+    img = to_nibabel(si)
+    del img.header.extensions[0]  # the code-2 template the JSON refers to
+    nib.save(img, tmp_path / "m.nii")
+    with pytest.warns(UserWarning, match="does not hold"):
+        back = read_plugin(tmp_path / "m.nii", "nifti")
+    assert back.studyInstanceUID != si.studyInstanceUID  # a fresh template, said so
+    np.testing.assert_array_equal(back, si)
 
 
 def test_template_from_dicom_extension_only(tmp_path: Path) -> None:

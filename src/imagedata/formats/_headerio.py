@@ -3,7 +3,7 @@
 Formats other than DICOM have no room for patient, study and per-image tag values.
 imagedata stores them in the file as one JSON document (the *embedded header*)::
 
-    {"imagedata_header": 1,              # version of this layout
+    {"imagedata_header": 1,              # version of this layout (2: "template_in" below)
      "shape": [...],                     # Series shape
      "affine": [[...]],                  # (slice, row, column) -> LPS, for checking
      "axes": [{"name": "time", "values": [...], "slice_values": [[...]] | null}, ...],
@@ -15,6 +15,16 @@ imagedata stores them in the file as one JSON document (the *embedded header*)::
 :meth:`pydicom.dataset.Dataset.to_json_dict`; pixel data and binary values longer
 than :data:`BULK_LIMIT` bytes are left out.
 
+A format that can hold a binary DICOM dataset stores the template once, in that
+form, instead: NIfTI writes it as the extension with code 2 (``dicom``, explicit VR
+little endian, :func:`template_to_dicom_bytes`; nibabel and other tools decode it with
+pydicom), and its JSON has ``"imagedata_header": 2, "template_in": "dicom"`` instead
+of ``"template"``.  Encoding the template twice (JSON and binary) was most of the cost
+of writing a NIfTI file; the binary form also keeps values exactly as read (elements
+not decoded yet are copied byte for byte).  Files written with the template in the
+JSON (version 1, NIfTI files written before this layout) are still read.  MetaImage, NRRD
+and MATLAB keep the template in the JSON.
+
 This module also holds the conversion between a Series and the "volume" the file
 formats store: the array with its spatial axes last, (tag..., slice, row, column).
 """
@@ -25,6 +35,7 @@ import copy
 import dataclasses
 import json
 import logging
+import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.charset import default_encoding
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from imagedata.axis import SPATIAL, Axis, tag_axis
 from imagedata.errors import ReadError, WriteError
@@ -46,13 +61,24 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Key (and version) that marks an imagedata embedded header.
+#: Key (and version) that marks an imagedata embedded header.  Version 2 may refer to
+#: a template stored beside the JSON (``template_in``); version 1 always holds it.
 KEY = "imagedata_header"
-VERSION = 1
+VERSION = 2
+#: ``template_in`` value: the template is the file's binary DICOM dataset (NIfTI code 2).
+TEMPLATE_IN_DICOM = "dicom"
 #: Binary DICOM values longer than this many bytes are bulk data and left out.
 BULK_LIMIT = 1024
+#: The two-letter VRs of DICOM (PS3.5 6.2; pydicom also names ambiguous ones 'US or SS').
+_KNOWN_VRS = frozenset(str(v) for v in VR if len(str(v)) == 2)
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"})
-_PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+#: Group of (Float, Double Float) Pixel Data and their encapsulation: never stored.
+_PIXEL_GROUP = 0x7FE0
+#: VRs whose raw (explicit VR little endian) elements are copied without decoding; SQ and
+#: UN are decoded (items to strip, a VR pydicom may replace).
+_RAW_COPY_VRS = _KNOWN_VRS - {"SQ", "UN"}
+#: (FFFE,E000): a sequence item, little endian.
+_ITEM = b"\xfe\xff\x00\xe0"
 #: Tolerance for a uniform tag step, relative to the step.
 STEP_TOLERANCE = 1e-4
 
@@ -64,7 +90,13 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
     """Return `ds` without pixel data and long binary values (recursively).
 
     The result is a new Dataset that shares the remaining elements with `ds` (it is
-    only encoded, never modified: copying every element cost a tenth of a NIfTI write).
+    only encoded, never modified).  Elements not decoded yet (as read from a file) are
+    judged by their raw tag, VR and length, without decoding them; those read as
+    explicit VR little endian stay raw, and the result is marked as encoded that way,
+    so that :func:`pydicom.filewriter.write_dataset` copies their bytes as they are
+    (decoding and encoding every element cost most of a NIfTI write).  Raw elements of
+    other encodings, of VR SQ or UN (whose VR pydicom may replace), and deferred values
+    are decoded, as before.
 
     Examples
     --------
@@ -72,19 +104,47 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
     >>> list(strip_bulk(ds).keys()) == [ds["PatientID"].tag]
     True
     """
-    out = Dataset()
-    for elem in ds:
-        if elem.keyword in _PIXEL_KEYWORDS or elem.tag.group == 0x7FE0:
+    kept: dict[BaseTag, DataElement | RawDataElement] = {}
+    ambiguous = False
+    elements = ds._dict  # pydicom's element store: no conversion, no tag parsing
+    for tag in sorted(elements, key=int):
+        if tag >> 16 == _PIXEL_GROUP:
             continue
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            if elem.VR in _RAW_COPY_VRS and _copies_raw(elem):
+                if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
+                    continue
+                kept[tag] = elem
+                continue
+            elem = ds[tag]  # decoded: the VR from the dictionary, sequence items
         if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
             continue
         if elem.VR == "SQ":
             new = copy.copy(elem)
             new.value = [strip_bulk(item, limit) for item in elem.value]
-            out.add(new)
-        else:
-            out.add(elem)
+            elem = new
+        elif elem.VR not in _KNOWN_VRS:
+            ambiguous = True  # 'US or SS': pydicom resolves it when it encodes everything
+        kept[tag] = elem
+    out = Dataset(kept, parent_encoding=ds._parent_encoding)
+    # the raw text is in the character set `ds` was read with (its own when made here)
+    charset = ds.original_character_set or ds._character_set
+    if not ambiguous:  # every raw element kept is explicit VR little endian
+        out.set_original_encoding(False, True, charset)
+    else:
+        out.set_original_encoding(None, None, charset)
     return out
+
+
+def _copies_raw(elem: RawDataElement) -> bool:
+    """True for a raw element (of a VR in :data:`_RAW_COPY_VRS`) that can be copied as is."""
+    return (
+        not elem.is_implicit_VR
+        and elem.is_little_endian
+        and elem.length != 0xFFFFFFFF
+        and (elem.value is not None or elem.length == 0)
+    )
 
 
 def template_to_json(ds: Dataset) -> dict[str, Any]:
@@ -132,15 +192,54 @@ def template_from_json(obj: dict[str, Any], source: str) -> Dataset:
 
 
 def template_to_dicom_bytes(ds: Dataset) -> bytes:
-    """Encode the template (without bulk data) as a little endian explicit VR dataset."""
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_dataset
+    """Encode the template (without bulk data) as a little endian explicit VR dataset.
 
-    buf = DicomBytesIO()
-    buf.is_little_endian = True
-    buf.is_implicit_VR = False
-    write_dataset(buf, strip_bulk(ds))
-    return buf.getvalue()
+    Elements still raw as read from an explicit VR little endian file are copied byte
+    for byte; the others are encoded by pydicom (a dataset holding raw elements of
+    another encoding, or a changed character set, entirely by pydicom's
+    :func:`~pydicom.filewriter.write_dataset`).  Lengths are defined throughout.
+    """
+    return _encode(strip_bulk(ds), default_encoding)
+
+
+def _encode(ds: Dataset, parent_encoding: str | list[str]) -> bytes:
+    """`ds` (made by :func:`strip_bulk`) as explicit VR little endian bytes."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element, write_dataset
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    if ds.original_encoding != (False, True) or ds.original_character_set != ds._character_set:
+        write_dataset(fp, ds, parent_encoding)  # decodes and encodes every element
+        return fp.getvalue()
+    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    elements = ds._dict
+    for tag in sorted(elements, key=int):
+        if not tag & 0xFFFF and tag >> 16 > 6:
+            continue  # retired group length, as pydicom
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            value = elem.value or b""
+            fp.write(_element_head(tag, str(elem.VR), len(value)) + value)
+        elif elem.VR == "SQ":
+            value = b"".join(
+                _ITEM + struct.pack("<I", len(body)) + body
+                for body in (_encode(item, encodings) for item in elem.value)
+            )
+            fp.write(_element_head(tag, "SQ", len(value)) + value)
+        else:
+            write_data_element(fp, elem, encodings)
+    return bytes(fp.getvalue())
+
+
+def _element_head(tag: int, vr: str, length: int) -> bytes:
+    """Tag, VR and length of an explicit VR little endian element."""
+    if vr in EXPLICIT_VR_LENGTH_32:
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+    if length > 0xFFFF:
+        raise ValueError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {vr} value of {length} bytes")
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
 
 
 def template_from_dicom_bytes(data: bytes) -> Dataset:
@@ -154,46 +253,6 @@ def template_from_dicom_bytes(data: bytes) -> Dataset:
     return ds
 
 
-_KNOWN_VRS = frozenset(
-    [
-        "AE",
-        "AS",
-        "AT",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "FD",
-        "FL",
-        "IS",
-        "LO",
-        "LT",
-        "OB",
-        "OD",
-        "OF",
-        "OL",
-        "OV",
-        "OW",
-        "PN",
-        "SH",
-        "SL",
-        "SQ",
-        "SS",
-        "ST",
-        "SV",
-        "TM",
-        "UC",
-        "UI",
-        "UL",
-        "UN",
-        "UR",
-        "US",
-        "UT",
-        "UV",
-    ]
-)
-
-
 # --- the embedded header ------------------------------------------------------------------
 
 
@@ -205,10 +264,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def header_to_json(header: Header) -> str:
-    """Return the embedded-header JSON of `header` (one line, ASCII only)."""
-    doc = {
-        KEY: VERSION,
+def header_to_json(header: Header, *, template_in: str | None = None) -> str:
+    """Return the embedded-header JSON of `header` (one line, ASCII only).
+
+    With `template_in` (:data:`TEMPLATE_IN_DICOM`), the template is not in the JSON:
+    the file holds it as a binary DICOM dataset (:func:`template_to_dicom_bytes`), and
+    the document says so (``"template_in": "dicom"``, version 2).
+    """
+    doc: dict[str, Any] = {
+        KEY: VERSION if template_in is not None else 1,
         "shape": list(header.shape),
         "affine": header.affine.tolist(),
         "axes": [
@@ -224,8 +288,11 @@ def header_to_json(header: Header) -> str:
         ],
         "input_order": header.input_order,
         "positions": None if header.positions is None else header.positions.tolist(),
-        "template": template_to_json(header.template),
     }
+    if template_in is None:
+        doc["template"] = template_to_json(header.template)
+    else:
+        doc["template_in"] = template_in
     return json.dumps(doc, default=_json_default, ensure_ascii=True, separators=(",", ":"))
 
 
@@ -252,8 +319,17 @@ def _axis_from_json(item: dict[str, Any]) -> Axis:
     return tag_axis(str(item["name"]), arr, sv)
 
 
-def header_from_json(text: str | bytes, source: str) -> Embedded:
+def header_from_json(
+    text: str | bytes,
+    source: str,
+    stored_template: Callable[[], Dataset | None] | None = None,
+) -> Embedded:
     """Parse an embedded header written by :func:`header_to_json`.
+
+    `stored_template` returns the binary DICOM template the file holds beside the JSON
+    (None when it holds none); it is called only when the JSON refers to it
+    (``"template_in": "dicom"``).  A file whose JSON refers to a template it does not
+    hold gets a fresh template, with a warning naming it.
 
     Raises
     ------
@@ -276,7 +352,7 @@ def header_from_json(text: str | bytes, source: str) -> Embedded:
             axes=tuple(_axis_from_json(a) for a in doc.get("axes", [])),
             input_order=str(doc.get("input_order", "none")),
             positions=None if positions is None else np.asarray(positions, dtype=np.float64),
-            template=template_from_json(doc.get("template", {}), source),
+            template=_embedded_template(doc, source, stored_template),
         )
     except ReadError:
         raise
@@ -285,6 +361,26 @@ def header_from_json(text: str | bytes, source: str) -> Embedded:
             f"{source}: the embedded imagedata header cannot be parsed ({err}); "
             "the file may have been edited by another tool"
         ) from err
+
+
+def _embedded_template(
+    doc: dict[str, Any], source: str, stored: Callable[[], Dataset | None] | None
+) -> Dataset:
+    where = doc.get("template_in")
+    if where is None:  # version 1: the template in the JSON
+        return template_from_json(doc.get("template", {}), source)
+    if where != TEMPLATE_IN_DICOM:
+        raise ValueError(f"template_in {where!r} is not {TEMPLATE_IN_DICOM!r}")
+    template = None if stored is None else stored()
+    if template is None:
+        warnings.warn(
+            f"{source}: the embedded imagedata header refers to a DICOM template that the "
+            "file does not hold (or that cannot be read); a fresh template (new UIDs, no "
+            "patient data) is used",
+            stacklevel=5,
+        )
+        return new_template()
+    return template
 
 
 def is_embedded_header(text: str | bytes) -> bool:
@@ -507,6 +603,7 @@ def build_header(
 __all__ = [
     "BULK_LIMIT",
     "KEY",
+    "TEMPLATE_IN_DICOM",
     "Embedded",
     "Volume",
     "build_header",

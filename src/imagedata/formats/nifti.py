@@ -11,8 +11,10 @@ nibabel: sform if its code > 0, else qform if its code > 0, else pixdim only.
 The DICOM header travels in the file (see :mod:`._headerio`): a NIfTI extension
 with code 2 (``dicom``) holds the DICOM template as a binary little endian
 explicit VR dataset (what nibabel exposes as a pydicom Dataset), and an extension
-with code 6 (``comment``) holds the imagedata header as JSON (template in the DICOM
-JSON model, tag axes with their values, exact slice positions).  Beside the file
+with code 6 (``comment``) holds the imagedata header as JSON (tag axes with their
+values, exact slice positions, and ``"template_in": "dicom"``: the template is the
+code-2 extension, stored once).  Files whose JSON holds the template itself (DICOM
+JSON model, the version 1 layout) are read too.  Beside the file
 go a dcm2niix-compatible BIDS sidecar (``.json``) and, for diffusion series, FSL
 ``.bval``/``.bvec``.
 """
@@ -39,6 +41,8 @@ from imagedata.errors import MultipleSeriesError, ReadError, WriteError
 from imagedata.formats import _bids, _headerio, _limits, _output, _paths
 
 if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
     from imagedata.archives import Member
     from imagedata.header import Header, SeriesLike
 
@@ -153,14 +157,20 @@ def _make_image(si: SeriesLike, target: str, nifti2: bool | None, embed: bool) -
 
 
 def _add_extensions(hdr: Any, header: Header) -> None:
+    """The DICOM template (code 2) and the imagedata JSON referring to it (code 6).
+
+    A template pydicom cannot encode goes into the JSON instead (the version 1 layout).
+    """
     nib = _nib()
-    text = _headerio.header_to_json(header).encode("ascii")
     try:
         dicom = _headerio.template_to_dicom_bytes(header.template)
-        hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_DICOM, dicom))
     except (TypeError, ValueError, AttributeError, OverflowError) as err:
         logger.warning("DICOM template not stored as a NIfTI dicom extension: %s", err)
-    hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_COMMENT, text))
+        text = _headerio.header_to_json(header)
+    else:
+        hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_DICOM, dicom))
+        text = _headerio.header_to_json(header, template_in=_headerio.TEMPLATE_IN_DICOM)
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_COMMENT, text.encode("ascii")))
 
 
 def to_nibabel(si: SeriesLike, *, nifti2: bool | None = None, embed_header: bool = True) -> Any:
@@ -193,24 +203,48 @@ def _raw_content(ext: Any) -> bytes | None:
 
 
 def _embedded(hdr: Any, source: str) -> _headerio.Embedded | None:
-    dicom_template = None
+    """The embedded header: the imagedata JSON (code 6) and/or the DICOM template (code 2)."""
+    comment = dicom = None
     for ext in getattr(hdr, "extensions", []):
         code = int(ext.get_code())
         raw = _raw_content(ext)
         if raw is None:
             continue
-        if code == ECODE_COMMENT and _headerio.is_embedded_header(raw):
-            return _headerio.header_from_json(raw.rstrip(b"\0").decode("ascii"), source)
-        if code == ECODE_DICOM and dicom_template is None:
-            try:
-                # nibabel strips trailing NUL bytes from extension content, which may cut
-                # the last element's length field or value padding: put them back
-                dicom_template = _headerio.template_from_dicom_bytes(raw + b"\0" * 16)
-            except Exception as err:
-                logger.warning("%s: NIfTI dicom extension not readable (%s); ignored", source, err)
-    if dicom_template is None:
+        if code == ECODE_COMMENT and comment is None and _headerio.is_embedded_header(raw):
+            comment = raw
+        elif code == ECODE_DICOM and dicom is None:
+            dicom = raw
+
+    def stored() -> Dataset | None:
+        return None if dicom is None else _dicom_template(dicom, source)
+
+    if comment is not None:
+        text = comment.rstrip(b"\0").decode("ascii")
+        return _headerio.header_from_json(text, source, stored)
+    template = stored()
+    if template is None:
         return None
-    return _headerio.Embedded((), None, (), "none", None, dicom_template)
+    return _headerio.Embedded((), None, (), "none", None, template)
+
+
+def _has_embedded(hdr: Any, source: str) -> bool:
+    """True when :func:`_embedded` finds a header (the JSON is looked for, not parsed)."""
+    for ext in getattr(hdr, "extensions", []):
+        raw = _raw_content(ext)
+        if int(ext.get_code()) == ECODE_COMMENT and raw and _headerio.is_embedded_header(raw):
+            return True
+    return _embedded(hdr, source) is not None
+
+
+def _dicom_template(raw: bytes, source: str) -> Dataset | None:
+    """The template in a NIfTI dicom extension, or None (logged) when it cannot be read."""
+    try:
+        # nibabel strips trailing NUL bytes from extension content, which may cut
+        # the last element's length field or value padding: put them back
+        return _headerio.template_from_dicom_bytes(raw + b"\0" * 16)
+    except Exception as err:
+        logger.warning("%s: NIfTI dicom extension not readable (%s); ignored", source, err)
+        return None
 
 
 def _tag_axis_from_file(hdr: Any, n: int, diffusion: tuple[Any, Any] | None) -> Axis:
@@ -381,7 +415,7 @@ def read_member(
     data, header = _decode(
         img, member.name, diffusion=diffusion, headers_only=headers_only, input_order=input_order
     )
-    if member.path is not None and _embedded(img.header, member.name) is None:
+    if member.path is not None and not _has_embedded(img.header, member.name):
         header = _merge_sidecar(header, _paths.sidecar(member.path, EXTENSIONS, ".json"))
     return data, header
 

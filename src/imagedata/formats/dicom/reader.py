@@ -386,18 +386,20 @@ def _template(
 ) -> Dataset:
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
-    out = Dataset()
-    tags = list(src.keys())  # tags only: iterating the dataset would decode every element
-    for tag in tags:
+    kept: dict[BaseTag, Any] = {}
+    for tag in src.keys():  # noqa: SIM118 - tags only: iterating would decode every element
         if tag in _TEMPLATE_DROP_TAGS:
             continue
         if tag.group == 0x0029 and tag.element & 0xFF in (0x10, 0x20):
             continue  # CSA headers: per image, large
         elem = src.get_item(tag)
         if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
-            out[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
+            kept[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
         else:  # decoded now: a damaged value fails here, naming the file (see _named)
-            out[tag] = copy.deepcopy(src[tag])
+            kept[tag] = copy.deepcopy(src[tag])
+    # built as pydicom builds a dataset it reads: Dataset.__setitem__ would decode every
+    # private element (to name its creator), the slowest part of reading a small series
+    out = Dataset(kept)
     out.Rows, out.Columns = first.rows, first.cols
     if first.tile >= 0 and "ImageType" in out:
         out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
