@@ -123,6 +123,23 @@ def test_explicit_file_copied_raw_without_decoding(tmp_path: Path) -> None:
     _assert_same(_decoded(encoded), _decoded(_reference_bytes(read)), "x.dcm")
 
 
+def test_implicit_vr_standard_elements_copied_with_dictionary_vr(tmp_path: Path) -> None:
+    truth = make_dicom_series(tmp_path, (2, 4, 5))
+    ds = pydicom.dcmread(truth.files[0])
+    ds.add_new(0x00091010, "LO", "CREATOR")
+    ds.add_new(0x00091011, "DS", "1.5")  # private: its VR is not in the file, decoded
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(tmp_path / "i.dcm")
+    read = pydicom.dcmread(tmp_path / "i.dcm")
+    assert read.original_encoding == (True, True)
+    stripped = _headerio.strip_bulk(read)
+    patient = stripped.get_item(0x00100020)
+    assert isinstance(patient, RawDataElement) and patient.VR == "LO"
+    assert not isinstance(stripped.get_item(0x00091011), RawDataElement)
+    encoded = _headerio.template_to_dicom_bytes(read)
+    _assert_same(_decoded(encoded), _decoded(_reference_bytes(read)), "i.dcm")
+
+
 def test_changed_character_set_is_reencoded(tmp_path: Path) -> None:
     """Text read in one character set and labelled with another: pydicom re-encodes all."""
     ds = Dataset()

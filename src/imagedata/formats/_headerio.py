@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import struct
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from pydicom.charset import default_encoding
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
@@ -93,10 +95,12 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
     only encoded, never modified).  Elements not decoded yet (as read from a file) are
     judged by their raw tag, VR and length, without decoding them; those read as
     explicit VR little endian stay raw, and the result is marked as encoded that way,
-    so that :func:`pydicom.filewriter.write_dataset` copies their bytes as they are
-    (decoding and encoding every element cost most of a NIfTI write).  Raw elements of
-    other encodings, of VR SQ or UN (whose VR pydicom may replace), and deferred values
-    are decoded, as before.
+    so that :func:`template_to_dicom_bytes` copies their bytes as they are (decoding and
+    encoding every element cost most of a NIfTI write).  A standard element read with
+    implicit VR little endian is kept raw too, with the VR pydicom would give it (its
+    dictionary VR).  Raw elements of other encodings (big endian, private implicit VR),
+    of VR SQ or UN (whose VR pydicom may replace), ambiguous VRs and deferred values are
+    decoded, as before.
 
     Examples
     --------
@@ -112,6 +116,8 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
             continue
         elem = elements[tag]
         if isinstance(elem, RawDataElement):
+            if elem.VR is None and elem.is_little_endian:  # implicit VR: as pydicom reads it
+                elem = elem._replace(VR=_dictionary_vr(tag), is_implicit_VR=False)
             if elem.VR in _RAW_COPY_VRS and _copies_raw(elem):
                 if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
                     continue
@@ -135,6 +141,20 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
     else:
         out.set_original_encoding(None, None, charset)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR pydicom gives a standard element read with implicit VR; None for private ones.
+
+    None (the element is decoded by pydicom) also for tags not in the dictionary.
+    """
+    if tag >> 16 & 1:
+        return None
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
 
 
 def _copies_raw(elem: RawDataElement) -> bool:
