@@ -94,11 +94,20 @@ def csa_series_header(ds: Dataset) -> dict[str, list[Any]]:
 
 
 def _csa_element(ds: Dataset, offset: int) -> dict[str, list[Any]]:
+    """The parsed CSA header at `offset` of its block; cached on the dataset (parsed once)."""
+    cache: dict[int, dict[str, list[Any]]] = ds.__dict__.setdefault("_imagedata_csa", {})
+    if offset not in cache:
+        cache[offset] = _find_csa(ds, offset)
+    return cache[offset]
+
+
+def _find_csa(ds: Dataset, offset: int) -> dict[str, list[Any]]:
+    elements = ds._dict  # looked up by tag: no element decoded but the creators
     for group_el in range(0x10, 0x100):
-        creator = ds.get((0x0029, group_el))
-        if creator is None:
+        if (0x00290000 | group_el) not in elements:
             continue
-        if str(creator.value).strip() == "SIEMENS CSA HEADER":
+        creator = ds.get((0x0029, group_el))
+        if creator is not None and str(creator.value).strip() == "SIEMENS CSA HEADER":
             elem = ds.get((0x0029, (group_el << 8) | offset))
             if elem is not None and elem.value:
                 return parse_csa(elem.value)

@@ -105,8 +105,8 @@ def record_sources(
     # One text value each (not multi-valued elements): copying a template stays cheap.
     block.add_new(_UIDS, "UT", "\\".join(str(u) for u in uids))
     if positions is not None:  # unknown positions: every source image is referenced
-        pos = np.asarray(positions, dtype=np.float64).ravel()
-        block.add_new(_POSITIONS, "UT", " ".join(repr(float(v)) for v in pos))
+        pos = np.asarray(positions, dtype=np.float64).ravel().tolist()
+        block.add_new(_POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
     if sop_class:
         block.add_new(_CLASS, "UI", str(sop_class))
     if series_uid:

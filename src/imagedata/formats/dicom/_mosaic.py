@@ -77,25 +77,26 @@ def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
     g = floats(csa.get("DiffusionGradientDirection"), 3)
     if g is not None:
         extra["_csa_g"] = g
-    out = []
-    for k in range(ntiles):
-        out.append(
-            Image(
-                file=info,
-                frame=0,
-                tile=k,
-                position=first + k * step * normal,
-                iop=iop,
-                spacing=(dr, dc),
-                rows=rows,
-                cols=cols,
-                slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
-                intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
-                extra=dict(extra),
-                resolution=resolution_of(ipp),
-            )
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    resolution = resolution_of(ipp)
+    return [
+        Image(
+            file=info,
+            frame=0,
+            tile=k,
+            position=first + k * step * normal,
+            iop=iop,
+            spacing=(dr, dc),
+            rows=rows,
+            cols=cols,
+            slope=slope,
+            intercept=intercept,
+            extra=dict(extra),
+            resolution=resolution,
         )
-    return out
+        for k in range(ntiles)
+    ]
 
 
 def tile(frame: np.ndarray, k: int, rows: int, cols: int) -> np.ndarray:

@@ -122,9 +122,8 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
     The range is computed from BitsStored/PixelRepresentation and all slopes and
     intercepts in Python integers (no overflow), never from the first image alone.
     """
-    ds0 = images[0].ds
-    if is_palette(images[0].file):
-        return _palette_dtype(ds0)
+    if is_palette(images[0].file):  # the dataset (a pydicom read) only for its LUT descriptor
+        return _palette_dtype(images[0].ds)
     floats = {img.file.values.get("_float_pixels") for img in images} - {None}
     if floats:  # Float / Double Float Pixel Data, no rescale
         return np.dtype("float64" if 8 in floats else "float32")
