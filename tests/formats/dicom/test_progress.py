@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,44 @@ def test_resolved_values() -> None:
         assert cb is None
     with resolved(None) as cb:  # pytest's stderr is not a terminal
         assert cb is None
+
+
+def _pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the thread pools the pixel reader starts (their sizes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagedata.formats.dicom import _pixels
+
+    started: list[int] = []
+
+    def pool(max_workers: int) -> ThreadPoolExecutor:
+        started.append(max_workers)
+        return ThreadPoolExecutor(max_workers=max_workers)
+
+    monkeypatch.setattr(_pixels, "ThreadPoolExecutor", pool)
+    return started
+
+
+def test_small_uncompressed_series_read_without_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read straight into the array: a pool would cost more than the reading."""
+    started = _pools(monkeypatch)
+    truth = make_dicom_series(tmp_path / "s", shape=(12, 6, 8))
+    arr, _ = read_series(expand(truth.path))
+    np.testing.assert_array_equal(arr, truth.data)
+    assert started == []
+    arr, _ = read_series(expand(truth.path), workers=3)  # asked for: threads
+    np.testing.assert_array_equal(arr, truth.data)
+    assert started == [3]
+
+
+def test_compressed_series_decoded_by_default_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _pools(monkeypatch)
+    truth = make_dicom_series(tmp_path / "s", shape=(6, 6, 8))
+    Series(truth.path).write(tmp_path / "rle", formats=["dicom"], compression="rle")
+    arr, _ = read_series(expand(tmp_path / "rle"))
+    np.testing.assert_array_equal(arr, truth.data)
+    assert started == [min(8, (os.cpu_count() or 1) * 2)]

@@ -347,6 +347,8 @@ def read_pixels(
     jobs = list(by_file.values())
     fill = _fill_file if report is None else _reporting(report)
     nworkers = workers or min(8, (os.cpu_count() or 1) * 2)
+    if workers is None and not _worth_threads(jobs, flat):
+        nworkers = 1
     if nworkers <= 1 or len(jobs) < 4:
         for info, slots in jobs:
             fill(info, slots, flat)
@@ -357,6 +359,24 @@ def read_pixels(
     if report is not None:
         report.finish()
     return out
+
+
+#: Bytes of uncompressed pixel data from which a series read straight into its array
+#: (no decoding) is still read by threads (a cold cache or a network file system).
+THREADED_READ_BYTES = 32 << 20
+
+
+def _worth_threads(
+    jobs: Sequence[tuple[FileInfo, list[tuple[int, Image, float, float]]]], flat: npt.NDArray[Any]
+) -> bool:
+    """True when some file must be decoded or converted, or there is much to read.
+
+    Files read straight into the final array take microseconds each from a warm cache:
+    starting a thread pool for them cost more than the reading (1-2 ms per series).
+    """
+    if flat.nbytes >= THREADED_READ_BYTES:
+        return True
+    return not all(_direct_ok(info, slots, flat.dtype) for info, slots in jobs)
 
 
 def _reporting(report: Reporter) -> Callable[..., None]:

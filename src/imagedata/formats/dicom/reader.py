@@ -206,7 +206,9 @@ def read_series(
     skip_broken
         Warn about and skip broken files instead of raising.
     workers
-        Threads decoding pixel data (default: 2 x CPUs, at most 8).
+        Threads decoding pixel data (default: 2 x CPUs, at most 8, when some file must
+        be decoded or converted or there are more than 32 MiB to read; uncompressed
+        files read straight into the array are otherwise read in the calling thread).
     progress
         ``False`` (default): quiet; ``True``: a tqdm bar per stage on stderr;
         ``None``: a bar only when stderr is a terminal; or a callable
