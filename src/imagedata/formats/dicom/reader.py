@@ -389,12 +389,11 @@ def _template(
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
     kept: dict[BaseTag, Any] = {}
-    for tag in src.keys():  # noqa: SIM118 - tags only: iterating would decode every element
+    for tag, elem in src._dict.items():  # as stored: iterating would decode every element
         if tag in _TEMPLATE_DROP_TAGS:
             continue
-        if tag.group == 0x0029 and tag.element & 0xFF in (0x10, 0x20):
+        if tag >> 16 == 0x0029 and tag & 0xFF in (0x10, 0x20):
             continue  # CSA headers: per image, large
-        elem = src.get_item(tag)
         if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
             kept[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
         else:  # decoded now: a damaged value fails here, naming the file (see _named)
