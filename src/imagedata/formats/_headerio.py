@@ -79,6 +79,10 @@ _PIXEL_GROUP = 0x7FE0
 #: VRs whose raw (explicit VR little endian) elements are copied without decoding; SQ and
 #: UN are decoded (items to strip, a VR pydicom may replace).
 _RAW_COPY_VRS = _KNOWN_VRS - {"SQ", "UN"}
+#: VRs whose values are the same bytes in either byte order (text, and OB).
+_BYTE_ORDER_FREE_VRS = _KNOWN_VRS - {
+    "AT", "FD", "FL", "OD", "OF", "OL", "OV", "OW", "SL", "SQ", "SS", "SV", "UL", "UN", "US", "UV"
+}  # fmt: skip
 #: (FFFE,E000): a sequence item, little endian.
 _ITEM = b"\xfe\xff\x00\xe0"
 #: Tolerance for a uniform tag step, relative to the step.
@@ -98,7 +102,8 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
     so that :func:`template_to_dicom_bytes` copies their bytes as they are (decoding and
     encoding every element cost most of a NIfTI write).  A standard element read with
     implicit VR little endian is kept raw too, with the VR pydicom would give it (its
-    dictionary VR).  Raw elements of other encodings (big endian, private implicit VR),
+    dictionary VR), and so is a text (or OB) element read as explicit VR big endian.
+    Raw elements of other encodings (big endian numbers, private implicit VR),
     of VR SQ or UN (whose VR pydicom may replace), ambiguous VRs and deferred values are
     decoded, as before.
 
@@ -118,6 +123,8 @@ def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
         if isinstance(elem, RawDataElement):
             if elem.VR is None and elem.is_little_endian:  # implicit VR: as pydicom reads it
                 elem = elem._replace(VR=_dictionary_vr(tag), is_implicit_VR=False)
+            elif not elem.is_little_endian and elem.VR in _BYTE_ORDER_FREE_VRS:
+                elem = elem._replace(is_little_endian=True)  # text: the same bytes
             if elem.VR in _RAW_COPY_VRS and _copies_raw(elem):
                 if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
                     continue
