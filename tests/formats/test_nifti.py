@@ -214,6 +214,22 @@ def test_extensions_dicom_and_json(tmp_path: Path) -> None:
     assert "template" not in doc
 
 
+def test_template_ending_in_nul_bytes_read_whole(tmp_path: Path) -> None:
+    """nibabel strips the NUL bytes that end an extension; the JSON's length restores them."""
+    si = synthetic(tmp_path, (3, 4, 5))
+    block = si.header.template.private_block(0x0099, "TEST", create=True)
+    value = b"\1" + b"\0" * 41  # the last element of the dataset
+    block.add_new(0x10, "OB", value)
+    si.write(tmp_path / "z.nii", formats=["nifti"])
+    img = nib.load(tmp_path / "z.nii")
+    doc = json.loads(img.header.extensions[1].get_content())
+    dicom = _headerio.template_to_dicom_bytes(si.header.template)
+    assert doc["template_bytes"] == len(dicom) and dicom.endswith(b"\0" * 41)
+    back = read_plugin(tmp_path / "z.nii", "nifti")
+    assert back.dicomTemplate[0x00991010].value == value
+    assert back.dicomTemplate.PatientID == si.dicomTemplate.PatientID
+
+
 def _old_layout(si: Series, path: Path, with_dicom: bool) -> None:
     """A NIfTI file as imagedata wrote it before: the template in the JSON (version 1)."""
     img = to_nibabel(si, embed_header=False)

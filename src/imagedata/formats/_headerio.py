@@ -18,8 +18,9 @@ than :data:`BULK_LIMIT` bytes are left out.
 A format that can hold a binary DICOM dataset stores the template once, in that
 form, instead: NIfTI writes it as the extension with code 2 (``dicom``, explicit VR
 little endian, :func:`template_to_dicom_bytes`; nibabel and other tools decode it with
-pydicom), and its JSON has ``"imagedata_header": 2, "template_in": "dicom"`` instead
-of ``"template"``.  Encoding the template twice (JSON and binary) was most of the cost
+pydicom), and its JSON has ``"imagedata_header": 2, "template_in": "dicom",
+"template_bytes": n`` (its length, for the NUL bytes readers strip) instead of
+``"template"``.  Encoding the template twice (JSON and binary) was most of the cost
 of writing a NIfTI file; the binary form also keeps values exactly as read (elements
 not decoded yet are copied byte for byte).  Files written with the template in the
 JSON (version 1, NIfTI files written before this layout) are still read.  MetaImage, NRRD
@@ -291,12 +292,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def header_to_json(header: Header, *, template_in: str | None = None) -> str:
+def header_to_json(
+    header: Header, *, template_in: str | None = None, template_bytes: int | None = None
+) -> str:
     """Return the embedded-header JSON of `header` (one line, ASCII only).
 
     With `template_in` (:data:`TEMPLATE_IN_DICOM`), the template is not in the JSON:
-    the file holds it as a binary DICOM dataset (:func:`template_to_dicom_bytes`), and
-    the document says so (``"template_in": "dicom"``, version 2).
+    the file holds it as a binary DICOM dataset (:func:`template_to_dicom_bytes`) of
+    `template_bytes` bytes, and the document says so (``"template_in": "dicom"``,
+    ``"template_bytes": n``, version 2).  The length lets a reader restore the NUL bytes
+    that end the dataset, which NIfTI readers strip from extension contents.
     """
     doc: dict[str, Any] = {
         KEY: VERSION if template_in is not None else 1,
@@ -320,6 +325,7 @@ def header_to_json(header: Header, *, template_in: str | None = None) -> str:
         doc["template"] = template_to_json(header.template)
     else:
         doc["template_in"] = template_in
+        doc["template_bytes"] = template_bytes
     return json.dumps(doc, default=_json_default, ensure_ascii=True, separators=(",", ":"))
 
 
@@ -349,14 +355,15 @@ def _axis_from_json(item: dict[str, Any]) -> Axis:
 def header_from_json(
     text: str | bytes,
     source: str,
-    stored_template: Callable[[], Dataset | None] | None = None,
+    stored_template: Callable[[int | None], Dataset | None] | None = None,
 ) -> Embedded:
     """Parse an embedded header written by :func:`header_to_json`.
 
     `stored_template` returns the binary DICOM template the file holds beside the JSON
-    (None when it holds none); it is called only when the JSON refers to it
-    (``"template_in": "dicom"``).  A file whose JSON refers to a template it does not
-    hold gets a fresh template, with a warning naming it.
+    (None when it holds none), given the byte length the JSON records (or None); it is
+    called only when the JSON refers to it (``"template_in": "dicom"``).  A file whose
+    JSON refers to a template it does not hold gets a fresh template, with a warning
+    naming it.
 
     Raises
     ------
@@ -391,14 +398,15 @@ def header_from_json(
 
 
 def _embedded_template(
-    doc: dict[str, Any], source: str, stored: Callable[[], Dataset | None] | None
+    doc: dict[str, Any], source: str, stored: Callable[[int | None], Dataset | None] | None
 ) -> Dataset:
     where = doc.get("template_in")
     if where is None:  # version 1: the template in the JSON
         return template_from_json(doc.get("template", {}), source)
     if where != TEMPLATE_IN_DICOM:
         raise ValueError(f"template_in {where!r} is not {TEMPLATE_IN_DICOM!r}")
-    template = None if stored is None else stored()
+    length = doc.get("template_bytes")
+    template = None if stored is None else stored(None if length is None else int(length))
     if template is None:
         warnings.warn(
             f"{source}: the embedded imagedata header refers to a DICOM template that the "

@@ -13,7 +13,7 @@ with code 2 (``dicom``) holds the DICOM template as a binary little endian
 explicit VR dataset (what nibabel exposes as a pydicom Dataset), and an extension
 with code 6 (``comment``) holds the imagedata header as JSON (tag axes with their
 values, exact slice positions, and ``"template_in": "dicom"``: the template is the
-code-2 extension, stored once).  Files whose JSON holds the template itself (DICOM
+code-2 extension, stored once, with its length).  Files whose JSON holds the template itself (DICOM
 JSON model, the version 1 layout) are read too.  Beside the file
 go a dcm2niix-compatible BIDS sidecar (``.json``) and, for diffusion series, FSL
 ``.bval``/``.bvec``.
@@ -169,7 +169,9 @@ def _add_extensions(hdr: Any, header: Header) -> None:
         text = _headerio.header_to_json(header)
     else:
         hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_DICOM, dicom))
-        text = _headerio.header_to_json(header, template_in=_headerio.TEMPLATE_IN_DICOM)
+        text = _headerio.header_to_json(
+            header, template_in=_headerio.TEMPLATE_IN_DICOM, template_bytes=len(dicom)
+        )
     hdr.extensions.append(nib.nifti1.Nifti1Extension(ECODE_COMMENT, text.encode("ascii")))
 
 
@@ -215,8 +217,8 @@ def _embedded(hdr: Any, source: str) -> _headerio.Embedded | None:
         elif code == ECODE_DICOM and dicom is None:
             dicom = raw
 
-    def stored() -> Dataset | None:
-        return None if dicom is None else _dicom_template(dicom, source)
+    def stored(length: int | None = None) -> Dataset | None:
+        return None if dicom is None else _dicom_template(dicom, source, length)
 
     if comment is not None:
         text = comment.rstrip(b"\0").decode("ascii")
@@ -236,12 +238,16 @@ def _has_embedded(hdr: Any, source: str) -> bool:
     return _embedded(hdr, source) is not None
 
 
-def _dicom_template(raw: bytes, source: str) -> Dataset | None:
-    """The template in a NIfTI dicom extension, or None (logged) when it cannot be read."""
+def _dicom_template(raw: bytes, source: str, length: int | None = None) -> Dataset | None:
+    """The template in a NIfTI dicom extension, or None (logged) when it cannot be read.
+
+    nibabel strips trailing NUL bytes from extension contents, which may cut the last
+    element's value or length field: they are put back, up to `length` (the size the
+    imagedata JSON records), else 16 of them (files from other tools).
+    """
+    data = raw + b"\0" * 16 if length is None else raw.ljust(length, b"\0")
     try:
-        # nibabel strips trailing NUL bytes from extension content, which may cut
-        # the last element's length field or value padding: put them back
-        return _headerio.template_from_dicom_bytes(raw + b"\0" * 16)
+        return _headerio.template_from_dicom_bytes(data)
     except Exception as err:
         logger.warning("%s: NIfTI dicom extension not readable (%s); ignored", source, err)
         return None
