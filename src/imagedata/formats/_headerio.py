@@ -23,8 +23,8 @@ pydicom), and its JSON has ``"imagedata_header": 2, "template_in": "dicom",
 ``"template"``.  Encoding the template twice (JSON and binary) was most of the cost
 of writing a NIfTI file; the binary form also keeps values exactly as read (elements
 not decoded yet are copied byte for byte).  Files written with the template in the
-JSON (version 1, NIfTI files written before this layout) are still read.  MetaImage, NRRD
-and MATLAB keep the template in the JSON.
+JSON (version 1, NIfTI files written before this layout) are still read.  MetaImage,
+NRRD and MATLAB keep the template in the JSON.
 
 This module also holds the conversion between a Series and the "volume" the file
 formats store: the array with its spatial axes last, (tag..., slice, row, column).

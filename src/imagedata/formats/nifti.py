@@ -13,9 +13,9 @@ with code 2 (``dicom``) holds the DICOM template as a binary little endian
 explicit VR dataset (what nibabel exposes as a pydicom Dataset), and an extension
 with code 6 (``comment``) holds the imagedata header as JSON (tag axes with their
 values, exact slice positions, and ``"template_in": "dicom"``: the template is the
-code-2 extension, stored once, with its length).  Files whose JSON holds the template itself (DICOM
-JSON model, the version 1 layout) are read too.  Beside the file
-go a dcm2niix-compatible BIDS sidecar (``.json``) and, for diffusion series, FSL
+code-2 extension, stored once, with its length).  Files whose JSON holds the template
+itself (DICOM JSON model, the version 1 layout) are read too.  Beside the file go a
+dcm2niix-compatible BIDS sidecar (``.json``) and, for diffusion series, FSL
 ``.bval``/``.bvec``.
 """
 
