@@ -32,13 +32,15 @@ from tests.conftest import SHARED_DATA
 
 QA = SHARED_DATA / "dcm_qa"
 #: Real series: explicit/implicit VR, big endian and compressed files (dcm_qa_ts), Siemens
-#: mosaics (dcm_qa_12bit), GE with many private elements, Siemens and GE from one site.
+#: mosaics (dcm_qa_12bit), GE with many private elements, Siemens and GE from one site,
+#: enhanced multi-frame files (functional group sequences).
 REAL = [
     "dcm_qa_ts/In",
     "dcm_qa_12bit/In",
     "dcm_qa_ge_dwi/In",
     "dcm_qa_nih/In/20180918Si/mr_0003",
     "dcm_qa_nih/In/20180918GE/mr_0004",
+    "dcm_qa_enh/In",
 ]
 
 
