@@ -188,6 +188,20 @@ def test_ambiguous_vr_element_resolved() -> None:
     assert back["SmallestImagePixelValue"].VR == "SS" and back.SmallestImagePixelValue == -5
 
 
+def test_written_nifti_matches_dcm2niix_reference(tmp_path: Path) -> None:
+    """dcm_qa_12bit: every voxel at the world position of the same value in dcm2niix's file."""
+    nib = pytest.importorskip("nibabel")
+    from tests.formats.test_nifti import _same_world
+
+    series = _real("dcm_qa_12bit/In")
+    assert len(series) == 3
+    for _key, si in series:
+        number = int(si.header.template.SeriesNumber)
+        si.write(tmp_path / f"{number}.nii", formats=["nifti"])
+        ref = QA / "dcm_qa_12bit" / "Ref" / f"{number}.nii"
+        _same_world(nib.load(tmp_path / f"{number}.nii"), nib.load(ref))
+
+
 @pytest.mark.parametrize("folder", ["dcm_qa_nih/In/20180918Si/mr_0003", "dcm_qa_12bit/In"])
 def test_nibabel_reads_written_nifti(folder: str, tmp_path: Path) -> None:
     """nibabel sees the voxels, the affine and the DICOM template of a written real series."""
