@@ -5,7 +5,8 @@ more than reading a small image.  For the common case (Part 10 file, little-endi
 transfer syntax, single frame) this module walks the element headers of the file's
 first bytes with :mod:`struct`, decodes only the attributes the reader needs
 (:data:`._scan.FAST_KEYWORDS` and the pixel description) and stops at the pixel data.
-Anything unusual (big endian, deflate, enhanced multi-frame, malformed data) returns
+The functional groups of enhanced multi-frame files are read by :mod:`._fastenh`.
+Anything unusual (big endian, deflate, float pixel data, malformed data) returns
 :data:`FALLBACK` so the caller uses pydicom instead.
 """
 
@@ -169,8 +170,10 @@ DIGEST_SKIP: frozenset[int] = frozenset(
 #: :data:`DIGEST_SKIP` and the group lengths (they vary with the values' lengths).
 _CUT = DIGEST_SKIP | frozenset(group << 16 for group in range(0, 0x10000, 2))
 
-#: Tags that need the full dataset (enhanced multi-frame functional groups, float pixels).
+#: Tags that stop the walk: functional groups (:mod:`._fastenh`, else pydicom), float pixels.
 _ABORT = {0x52009229, 0x52009230, 0x7FE00008, 0x7FE00009}
+#: Shared and Per-frame Functional Groups Sequences: read by :mod:`._fastenh`.
+_GROUPS = {0x52009229, 0x52009230}
 
 _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
@@ -398,6 +401,20 @@ def _digest(data: bytes, cuts: list[int]) -> int:
     return hash(b"".join(data[a:b] for a, b in zip(it, it)))
 
 
+def _functional_groups(
+    data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any]
+) -> int:
+    """Read functional groups with :mod:`._fastenh`; the position after them.
+
+    Raises :class:`_Bad` (use pydicom) for the other :data:`_ABORT` tags.
+    """
+    if tag not in _GROUPS:
+        raise _Bad
+    from imagedata._fastenh import functional_groups  # it imports this module
+
+    return functional_groups(data, pos, tag, explicit, values)
+
+
 def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
     """Parse the header in `data` (the first bytes of a Part 10 file, or all with `complete`).
 
@@ -447,7 +464,8 @@ def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: 
         if tag == _PIXEL:
             return _at_pixels(data, values, cuts, ts, pos, hdr, length)
         if tag in _ABORT:
-            return FALLBACK
+            pos = _functional_groups(data, pos, tag, explicit, values)
+            continue
         start = pos
         pos += hdr
         if length == _UNDEFINED:

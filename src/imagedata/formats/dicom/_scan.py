@@ -10,6 +10,7 @@ single-frame file (:func:`single_image`).  Multi-frame files and mosaics are spl
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from imagedata import geometry
+from imagedata._fastenh import PER_FRAME_KEY, PER_FRAME_SPAN, SHARED_KEY
 from imagedata._fastscan import (
     DIGEST_SKIP,
     FAST_KEYWORDS,
@@ -96,7 +98,7 @@ class FileInfo:
         if self._ds is None:
             try:
                 with self.member.fileobj() as fp:
-                    self._ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+                    self._ds = _dataset_of(fp, self.values.get(PER_FRAME_SPAN), self.offset)
             except ImageDataError:
                 raise
             except Exception as err:  # pydicom raises many types for damaged data
@@ -151,6 +153,21 @@ class FileInfo:
         if value is None:
             value = self.values["_digest"] = _dataset_digest(self.ds)
         return int(value)
+
+
+def _dataset_of(fp: Any, cut: tuple[int, int] | None, offset: int) -> Dataset:
+    """The dataset of a file without pixel data, without the byte range `cut` (if any).
+
+    `cut` is the Per-frame Functional Groups Sequence of an enhanced file whose frames
+    came from the fast header pass (:mod:`imagedata._fastenh`): pydicom need not build
+    a dataset per frame, and the template leaves the sequence out anyway.
+    """
+    if cut is None or offset < 0:
+        return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+    data = fp.read(offset)
+    return pydicom.dcmread(
+        io.BytesIO(data[: cut[0]] + data[cut[1] :]), stop_before_pixels=True, force=True
+    )
 
 
 def _dataset_digest(ds: Dataset) -> int:
@@ -404,9 +421,9 @@ def _read_header(member: Member) -> FileInfo | None:
     if not isinstance(fast, str):
         values, ts, offset, length = fast
         nframes = frame_count(member.name, values.get("NumberOfFrames"))
-        if nframes == 1:
+        if nframes == 1 or SHARED_KEY in values or PER_FRAME_KEY in values:
             uid = _transfer_syntax(member.name, ts)
-            return FileInfo(member, uid, offset, length, 1, values, fast=True)
+            return FileInfo(member, uid, offset, length, nframes, values, fast=True)
     return _pydicom_header(member)
 
 

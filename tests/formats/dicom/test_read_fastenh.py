@@ -1,0 +1,336 @@
+"""The fast path for enhanced multi-frame files gives what pydicom gives.
+
+:mod:`imagedata._fastenh` reads the functional groups straight from the bytes; every
+case here is read twice, through it and through pydicom (the fast path switched off),
+and the per-frame values and the Series (shape, affine, axes, voxels, template) must be
+equal.  Files the walker does not handle must fall back to pydicom (and still be equal).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+
+from imagedata import _fastscan
+from imagedata.archives import expand
+from imagedata.axis import tag_axis
+from imagedata.errors import HeaderError, ReadError
+from imagedata.formats.dicom import _enhanced, _scan
+from imagedata.formats.dicom.reader import images_of, read_group, scan_groups
+from imagedata.formats.dicom.writer import write_series
+from tests.conftest import SHARED_DATA
+from tests.formats.dicom._helpers import make_series
+from tests.formats.dicom._readutil import nibabel_file
+
+DCM_QA_ENH = SHARED_DATA / "dcm_qa" / "dcm_qa_enh" / "In"
+
+
+def _enhanced_files(root: Path) -> list[Path]:
+    """Enhanced (functional-group) DICOM files under `root`."""
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.stat().st_size > 132:
+            with p.open("rb") as f:
+                if f.read(132)[128:] != b"DICM":
+                    continue
+            ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+            if "Enhanced" in getattr(ds.get("SOPClassUID"), "name", ""):
+                out.append(p)
+    return out
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Call the fixture to switch the fast path off (functional groups read by pydicom)."""
+    yield lambda: monkeypatch.setattr(_fastscan, "_GROUPS", frozenset())
+
+
+def _infos(path: Path) -> tuple[_scan.FileInfo, _scan.FileInfo]:
+    """(header pass as it runs, pydicom's header pass) of one file."""
+    member = expand(path)[0]
+    fast = _scan.read_header(member)
+    slow = _scan._pydicom_header(member)
+    assert fast is not None and slow is not None
+    return fast, slow
+
+
+def _same_value(a: Any, b: Any, what: str) -> None:
+    if isinstance(b, MultiValue):
+        b = list(b)
+    assert a == b and str(a) == str(b), what  # str: the repeats digest compares str()
+    assert type(a) is type(b) or (isinstance(a, float) and isinstance(b, float)), what
+
+
+def assert_same_frames(path: Path, *, fast: bool = True) -> None:
+    """Per-frame values of `path`, fast path vs pydicom; `fast`: the fast path was used."""
+    a_info, b_info = _infos(path)
+    assert (_enhanced.fast_groups(a_info) is not None) is fast, path
+    a, b = images_of(a_info), images_of(b_info)
+    assert len(a) == len(b) == b_info.nframes
+    for x, y in zip(a, b):
+        where = f"{path.name} {x.name}"
+        np.testing.assert_array_equal(x.position, y.position, err_msg=where)
+        np.testing.assert_array_equal(x.iop, y.iop, err_msg=where)
+        assert (x.spacing, x.rows, x.cols) == (y.spacing, y.rows, y.cols), where
+        assert (x.slope, x.intercept, x.resolution) == (y.slope, y.intercept, y.resolution)
+        assert x.extra.keys() == y.extra.keys(), where
+        for k in x.extra:
+            _same_value(x.extra[k], y.extra[k], f"{where} {k}")
+    for kw in _fastscan.KNOWN:  # top level: text either way, or converted by pydicom
+        va, vb = a_info.get(kw), b_info.get(kw)
+        vb = list(vb) if isinstance(vb, MultiValue) else vb
+        assert str(va) == str(vb), f"{path.name} {kw}"
+
+
+def _read_all(path: Path) -> list[tuple[np.ndarray, Any]]:
+    return [read_group(g) for g in scan_groups(expand(path))]
+
+
+def assert_same_series(path: Path, slow: Callable[[], None]) -> None:
+    """Every series in `path`, fast path vs pydicom: shape, geometry, axes, voxels, template."""
+    fast = _read_all(path)
+    slow()
+    ref = _read_all(path)
+    assert len(fast) == len(ref)
+    for (a, ha), (b, hb) in zip(fast, ref):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ha.affine, hb.affine)
+        assert ha.input_order == hb.input_order
+        assert [x.name for x in ha.axes] == [x.name for x in hb.axes]
+        for x, y in zip(ha.axes, hb.axes):
+            assert str(x) == str(y)
+            if hasattr(x, "values"):
+                np.testing.assert_array_equal(np.asarray(x.values), np.asarray(y.values))
+        assert (ha.positions is None) == (hb.positions is None)
+        ta, tb = ha.template, hb.template
+        assert list(ta.keys()) == list(tb.keys())
+        for tag in tb.keys():  # noqa: SIM118
+            assert str(ta[tag].value) == str(tb[tag].value), tag
+
+
+# ---- real files ------------------------------------------------------------------------
+
+
+def test_dcm_qa_enh_frames_and_series(slow: Callable[[], None]) -> None:
+    if not DCM_QA_ENH.is_dir():
+        pytest.skip(
+            f"dcm_qa data not found at {DCM_QA_ENH} (../shared/data is not beside the repo)"
+        )
+    files = _enhanced_files(SHARED_DATA)
+    assert len(files) >= 5  # dcm_qa_enh: Philips field map, Siemens XA10 (README)
+    for f in files:
+        assert_same_frames(f)
+    assert_same_series(DCM_QA_ENH, slow)
+
+
+def test_nibabel_philips_mprage(tmp_path: Path, slow: Callable[[], None]) -> None:
+    f = nibabel_file("philips_mprage.dcm.gz", tmp_path)
+    assert_same_frames(f)
+    assert_same_series(f, slow)
+
+
+# ---- generated files -------------------------------------------------------------------
+
+
+def _written(tmp_path: Path, shape: tuple[int, ...], order: str, modality: str = "MR") -> Path:
+    si, _ = make_series(tmp_path, shape, order=order, modality=modality, orientation="oblique")
+    return Path(write_series(si, tmp_path / "out", enhanced=True)[0])
+
+
+@pytest.mark.parametrize(
+    ("shape", "order", "modality"),
+    [
+        ((4, 6, 8), "none", "MR"),
+        ((3, 4, 6, 8), "time", "MR"),
+        ((3, 4, 6, 8), "b", "MR"),
+        ((2, 4, 6, 8), "te", "MR"),
+        ((2, 4, 6, 8), "triggertime", "MR"),
+        ((2, 4, 6, 8), "time", "CT"),
+    ],
+)
+def test_written_enhanced(
+    tmp_path: Path, slow: Callable[[], None], shape: tuple[int, ...], order: str, modality: str
+) -> None:
+    f = _written(tmp_path, shape, order, modality)
+    assert_same_frames(f)
+    assert_same_series(f.parent, slow)
+
+
+def test_written_dti(tmp_path: Path, slow: Callable[[], None]) -> None:
+    si, _ = make_series(tmp_path, (3, 4, 6, 8), order="b")
+    dirs = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8]]
+    dti = np.array([[b, *g] for b, g in zip([0.0, 1000.0, 1000.0], dirs)])
+    si.header = si.header.with_axes((tag_axis("dti", dti), *si.header.axes[1:]))
+    f = Path(write_series(si, tmp_path / "out", enhanced=True)[0])
+    assert_same_frames(f)
+    assert_same_series(f.parent, slow)
+
+
+def _edited(tmp_path: Path, change: Callable[[Dataset], Any], **save: Any) -> Path:
+    f = _written(tmp_path, (2, 3, 6, 8), "time")
+    ds = pydicom.dcmread(f)
+    change(ds)
+    ds.save_as(f, enforce_file_format=True, **save)
+    return f
+
+
+def _undefined_lengths(ds: Dataset) -> None:
+    """Every sequence and item of undefined length (as scanners write them)."""
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.is_undefined_length = True
+            for item in elem.value:
+                item.is_undefined_length_sequence_item = True
+
+
+def _private_sequences(ds: Dataset) -> None:
+    """Private sequences in every functional-group item, one nested (as Philips has)."""
+    for fg in [*ds.PerFrameFunctionalGroupsSequence, *ds.SharedFunctionalGroupsSequence]:
+        inner = Dataset()
+        inner.ImagePositionPatient = [1, 2, 3]  # not the frame's: must not be used
+        inner.add_new(0x00091010, "LO", "VENDOR")
+        inner.add_new(0x00091020, "SQ", Sequence([Dataset()]))
+        outer = Dataset()
+        outer.PlanePositionSequence = [inner]  # a wanted name inside a private item
+        fg.add_new(0x00090010, "LO", "VENDOR")
+        fg.add_new(0x00091001, "SQ", Sequence([outer]))
+        fg.add_new(0x00091002, "OB", b"\xfe\xff\x00\xe0" * 4)  # item tags as data
+
+
+def _implicit_private_sequence(ds: Dataset) -> None:
+    """A private sequence of undefined length with VR UN (implicit VR inside)."""
+    raw = Dataset()
+    raw.add_new(0x00091010, "LO", "X")
+    body = pydicom.filebase.DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, True
+    pydicom.filewriter.write_dataset(body, raw)
+    item = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + body.getvalue()
+    value = item + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)  # pydicom adds the delimiter
+    for fg in ds.PerFrameFunctionalGroupsSequence:
+        fg.add_new(0x00090010, "LO", "VENDOR")
+        elem = pydicom.DataElement(0x00091001, "UN", value)
+        elem.is_undefined_length = True
+        fg[0x00091001] = elem
+
+
+def _shared_orientation(ds: Dataset) -> None:
+    """Orientation and pixel measures only in the shared group, of undefined length."""
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    first = ds.PerFrameFunctionalGroupsSequence[0]
+    for kw in ("PlaneOrientationSequence", "PixelMeasuresSequence"):
+        if kw in first:
+            shared[kw] = first[kw]
+        for fg in ds.PerFrameFunctionalGroupsSequence:
+            if kw in fg:
+                del fg[kw]
+    ds.SharedFunctionalGroupsSequence[0].is_undefined_length_sequence_item = True
+
+
+def _empty_and_odd_values(ds: Dataset) -> None:
+    frames = ds.PerFrameFunctionalGroupsSequence
+    frames[0].FrameContentSequence[0].StackID = ""
+    frames[1].FrameContentSequence[0].DimensionIndexValues = 7  # one value
+    pvt = Dataset()
+    pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = "0", "-1.50", "US"
+    frames[2].PixelValueTransformationSequence = [pvt]
+    frames[3].PlanePositionSequence[0].ImagePositionPatient = ["1.5", " -2.25", "3e1"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_undefined_lengths, _private_sequences, _implicit_private_sequence, _shared_orientation],
+)
+def test_odd_structures_fast(
+    tmp_path: Path, slow: Callable[[], None], change: Callable[[Dataset], Any]
+) -> None:
+    f = _edited(tmp_path, change)
+    assert_same_frames(f)
+    assert_same_series(f.parent, slow)
+
+
+def test_odd_values_fast(tmp_path: Path) -> None:
+    # A frame at another position breaks the series, so frames only (no Series).
+    assert_same_frames(_edited(tmp_path, _empty_and_odd_values))
+
+
+def _wrong_vr(ds: Dataset) -> None:
+    item = ds.PerFrameFunctionalGroupsSequence[0].FrameContentSequence[0]
+    item[0x00209056] = pydicom.DataElement(0x00209056, "LO", "1")  # StackID is SH
+
+
+def _latin1(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    for fg in ds.PerFrameFunctionalGroupsSequence:
+        fg.FrameContentSequence[0].StackID = "é1"
+
+
+def _other_class(ds: Dataset) -> None:
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+
+
+@pytest.mark.parametrize("change", [_wrong_vr, _latin1, _other_class])
+def test_unhandled_falls_back(tmp_path: Path, change: Callable[[Dataset], Any]) -> None:
+    assert_same_frames(_edited(tmp_path, change), fast=False)
+
+
+@pytest.mark.parametrize(
+    "syntax", [pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRBigEndian]
+)
+def test_other_transfer_syntaxes_fall_back(tmp_path: Path, syntax: pydicom.uid.UID) -> None:
+    def change(ds: Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = syntax
+
+    f = _written(tmp_path, (2, 3, 6, 8), "time")
+    ds = pydicom.dcmread(f)
+    change(ds)
+    pydicom.dcmwrite(
+        f,
+        ds,
+        implicit_vr=syntax.is_implicit_VR,
+        little_endian=syntax.is_little_endian,
+        force_encoding=True,
+    )
+    assert_same_frames(f, fast=False)
+
+
+def test_missing_per_frame_items_same_error(tmp_path: Path, slow: Callable[[], None]) -> None:
+    def fewer(ds: Dataset) -> None:
+        del ds.PerFrameFunctionalGroupsSequence[2:]
+
+    f = _edited(tmp_path, fewer)
+    errors = []
+    for switch in (lambda: None, slow):
+        switch()
+        with pytest.raises(HeaderError, match="frame 3 has no PlanePositionSequence") as info:
+            images_of(_scan.read_header(expand(f)[0]))  # type: ignore[arg-type]
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+def test_truncated_in_functional_groups(tmp_path: Path) -> None:
+    f = _edited(tmp_path, _undefined_lengths)
+    data = f.read_bytes()
+    at = data.index(struct.pack("<HH", 0x5200, 0x9230))
+    f.write_bytes(data[: at + 400])
+    with pytest.raises(ReadError, match="truncated"):
+        _scan.read_header(expand(f)[0])
+
+
+def test_dataset_leaves_out_only_the_per_frame_groups(tmp_path: Path) -> None:
+    f = _written(tmp_path, (2, 3, 6, 8), "time")
+    fast, _ = _infos(f)
+    full = pydicom.dcmread(f, stop_before_pixels=True)
+    assert "PerFrameFunctionalGroupsSequence" not in fast.ds
+    del full.PerFrameFunctionalGroupsSequence
+    assert fast.ds == full
+    assert fast.ds.file_meta == full.file_meta
