@@ -11,8 +11,8 @@ dict items holding the wanted values (:data:`VALUES`) decoded as pydicom decodes
 
 Anything this walker does not handle (implicit VR, a wanted attribute with another VR
 than the dictionary's, text that is not ASCII, a length that does not add up, an
-unexpected SOP class) raises :class:`._fastscan._Bad`, so the file is read by pydicom
-as before: never a different result.
+unexpected SOP class) raises :class:`Unhandled`, so the file is read by pydicom as
+before: never a different result.  This module imports nothing from imagedata.
 """
 
 from __future__ import annotations
@@ -25,16 +25,14 @@ from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.valuerep import DSfloat
 
-from imagedata._fastscan import (
-    _ITEM,
-    _ITEM_END,
-    _SEQ_END,
-    _UNDEFINED,
-    _Bad,
-    _element,
-    _Short,
-    _skip_sequence,
-)
+
+class Unhandled(Exception):
+    """Structure not handled here: the caller reads the file with pydicom."""
+
+
+class Short(Exception):
+    """The data end inside the functional groups: read more of the file."""
+
 
 SHARED = 0x52009229
 PER_FRAME = 0x52009230
@@ -118,6 +116,16 @@ _BINARY = {b"FD": ("d", 8), b"FL": ("f", 4), b"UL": ("I", 4), b"US": ("H", 2), b
 _STRIP_EACH = frozenset([b"SH", b"LO"])
 
 
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = frozenset([b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN"])
+_SHORT_VR_NAMES = "AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST SV TM UI UL US UV"
+_SHORT_VRS = frozenset(v.encode() for v in _SHORT_VR_NAMES.split())
+_head = struct.Struct("<HH2sH").unpack_from  # explicit VR element: group, element, VR, length
+_item_head = struct.Struct("<HHI").unpack_from  # item, delimiter or implicit VR element
+_u32 = struct.Struct("<I").unpack_from
+
+
 def functional_groups(
     data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any]
 ) -> int:
@@ -128,17 +136,19 @@ def functional_groups(
 
     Raises
     ------
-    _Bad
+    Unhandled
         For anything not handled here (the caller falls back to pydicom).
-    _Short
+    Short
         When `data` ends inside the sequence.
     """
     if not explicit or values.get("SOPClassUID") not in SOP_CLASSES:
-        raise _Bad
-    _, vr, hdr, length = _element(data, pos, True)
-    if vr != b"SQ":
-        raise _Bad
-    items, end = _items(data, pos + hdr, length)
+        raise Unhandled
+    if data[pos + 4 : pos + 6] != b"SQ":
+        raise Unhandled
+    try:
+        items, end = _items(data, pos + 12, _u32(data, pos + 8)[0])
+    except struct.error as err:  # an element header beyond the end of `data`
+        raise Short from err
     if tag == SHARED:
         values[SHARED_KEY] = items
     else:
@@ -148,59 +158,106 @@ def functional_groups(
 
 
 def _items(data: bytes, pos: int, length: int) -> tuple[list[dict[str, Any]], int]:
-    """The items of a sequence whose value starts at `pos`, and the position after it."""
+    """The items of a kept sequence whose value starts at `pos`, and the position after it."""
+    n = len(data)
     end = None if length == _UNDEFINED else pos + length
-    if end is not None and end > len(data):
-        raise _Short
+    if end is not None and end > n:
+        raise Short
     items: list[dict[str, Any]] = []
     while end is None or pos < end:
-        tag, _, hdr, item_length = _element(data, pos, False)
-        pos += hdr
+        group, elem, item_length = _item_head(data, pos)
+        pos += 8
+        tag = group << 16 | elem
         if tag == _SEQ_END and end is None:
             return items, pos
         if tag != _ITEM:
-            raise _Bad
+            raise Unhandled
         item, pos = _dataset(data, pos, item_length)
         items.append(item)
     if pos != end:
-        raise _Bad
+        raise Unhandled
     return items, pos
 
 
 def _dataset(data: bytes, pos: int, length: int) -> tuple[dict[str, Any], int]:
     """The wanted contents of an item whose elements start at `pos`, and its end."""
+    n = len(data)
     end = None if length == _UNDEFINED else pos + length
+    if end is not None and end > n:
+        raise Short
     out: dict[str, Any] = {}
     while end is None or pos < end:
-        tag, vr, hdr, size = _element(data, pos, True)
-        pos += hdr
-        if tag == _ITEM_END and end is None:
-            return out, pos
-        if vr is None:  # an item or delimiter where an element belongs
-            raise _Bad
+        group, elem, vr, size = _head(data, pos)
+        if group == 0xFFFE:
+            if elem == 0xE00D and end is None:
+                return out, pos + 8
+            raise Unhandled
+        if vr in _LONG_VRS:
+            size = _u32(data, pos + 8)[0]
+            pos += 12
+        elif vr in _SHORT_VRS:
+            pos += 8
+        else:
+            raise Unhandled
+        tag = group << 16 | elem
         seq = _SEQ_TAGS.get(tag)
         if seq is not None:
             if vr != b"SQ" or seq[0] in out:
-                raise _Bad
+                raise Unhandled
             out[seq[0]], pos = _items(data, pos, size)
-            continue
-        if size == _UNDEFINED:
+        elif size == _UNDEFINED:
             if vr not in (b"SQ", b"UN"):
-                raise _Bad
-            pos = _skip_sequence(data, pos, vr == b"SQ")
-            continue
-        stop = pos + size
-        if stop > len(data):
-            raise _Short
-        want = _VALUE_TAGS.get(tag)
-        if want is not None:
-            if vr != want[1][:2]:
-                raise _Bad
-            out[want[0]] = decode(data[pos:stop], want[1])
-        pos = stop
+                raise Unhandled
+            pos = _skip_items(data, pos, vr == b"SQ")
+        else:
+            want = _VALUE_TAGS.get(tag)
+            if want is not None:
+                if vr != want[1][:2]:
+                    raise Unhandled
+                if pos + size > n:
+                    raise Short
+                out[want[0]] = decode(data[pos : pos + size], want[1])
+            pos += size
     if pos != end:
-        raise _Bad
+        raise Unhandled
     return out, pos
+
+
+def _skip_items(data: bytes, pos: int, explicit: bool) -> int:
+    """Position after an undefined-length sequence whose items start at `pos`."""
+    while True:
+        group, elem, length = _item_head(data, pos)
+        pos += 8
+        tag = group << 16 | elem
+        if tag == _SEQ_END:
+            return pos
+        if tag != _ITEM:
+            raise Unhandled
+        pos = _skip_item(data, pos, explicit) if length == _UNDEFINED else pos + length
+
+
+def _skip_item(data: bytes, pos: int, explicit: bool) -> int:
+    """Position after an undefined-length item whose elements start at `pos`."""
+    while True:
+        if explicit:
+            group, elem, vr, size = _head(data, pos)
+            if group != 0xFFFE and vr in _LONG_VRS:
+                size = _u32(data, pos + 8)[0]
+                pos += 4
+            elif group != 0xFFFE and vr not in _SHORT_VRS:
+                raise Unhandled
+        else:
+            group, elem, size = _item_head(data, pos)
+            vr = b"UN"
+        pos += 8
+        if group == 0xFFFE:
+            if elem == 0xE00D:
+                return pos
+            raise Unhandled
+        if size == _UNDEFINED:
+            pos = _skip_items(data, pos, explicit and vr != b"UN")
+        else:
+            pos += size
 
 
 def decode(raw: bytes, vr: bytes) -> Any:
@@ -216,7 +273,7 @@ def decode(raw: bytes, vr: bytes) -> Any:
         code, size = binary
         n, rest = divmod(len(raw), size)
         if rest:
-            raise _Bad
+            raise Unhandled
         if not n:
             return None
         got = struct.unpack_from(f"<{n}{code}", raw)
@@ -233,7 +290,7 @@ def decode(raw: bytes, vr: bytes) -> Any:
     elif vr in (b"CS", b"DT"):
         parts = _ascii(raw).rstrip(" \0").split("\\")
     else:
-        raise _Bad
+        raise Unhandled
     return parts[0] if len(parts) == 1 else parts
 
 
@@ -241,15 +298,15 @@ def decode(raw: bytes, vr: bytes) -> Any:
 def _number(text: str) -> Any:
     """A DS value as pydicom makes it (shared: the values are immutable)."""
     if config.use_DS_decimal:
-        raise _Bad
+        raise Unhandled
     try:
         return DSfloat(text)
     except ValueError as err:  # pydicom's reading validation decides
-        raise _Bad from err
+        raise Unhandled from err
 
 
 def _ascii(raw: bytes) -> str:
     """`raw` as text; bytes beyond ASCII depend on the character set: pydicom's task."""
     if not raw.isascii():
-        raise _Bad
+        raise Unhandled
     return raw.decode("ascii")

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
+from imagedata._fastenh import Short, Unhandled, functional_groups
+
 #: Returned when this parser cannot handle the file (use pydicom).
 FALLBACK = "fallback"
 #: Returned for DICOM files without pixel data (SR, RTSTRUCT, ...).
@@ -410,9 +412,12 @@ def _functional_groups(
     """
     if tag not in _GROUPS:
         raise _Bad
-    from imagedata._fastenh import functional_groups  # it imports this module
-
-    return functional_groups(data, pos, tag, explicit, values)
+    try:
+        return functional_groups(data, pos, tag, explicit, values)
+    except Short as err:
+        raise _Short from err
+    except Unhandled as err:
+        raise _Bad from err
 
 
 def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
