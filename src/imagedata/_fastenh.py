@@ -310,3 +310,68 @@ def _ascii(raw: bytes) -> str:
     if not raw.isascii():
         raise Unhandled
     return raw.decode("ascii")
+
+
+_PIXEL_TAGS = frozenset([0x7FE00010, 0x7FE00008, 0x7FE00009])
+
+
+def raw_dataset(data: bytes, cut: tuple[int, int] | None, source: Any) -> Any:
+    """The dataset in `data` up to the pixel data, without the byte range `cut`.
+
+    As :func:`pydicom.dcmread` with ``stop_before_pixels`` gives it, but every element,
+    sequences too, stays a :class:`~pydicom.dataelem.RawDataElement` that pydicom
+    decodes on first use: a template copies them without decoding.  `source` is what
+    :func:`pydicom.dcmread` would have been given (the dataset's ``filename``).
+
+    Raises
+    ------
+    Unhandled
+        For what pydicom treats specially while reading (an undefined length other than
+        a sequence's, an unknown VR, a truncated value): read the file with pydicom.
+    """
+    from pydicom.dataset import FileDataset, FileMetaDataset
+
+    meta, pos = _raw_elements(data, 132, None, meta=True)
+    elements, _ = _raw_elements(data, pos, cut, meta=False)
+    ds = FileDataset(source, elements, data[:128], FileMetaDataset(meta), False, True)
+    ds.set_original_encoding(False, True, ds._character_set)
+    return ds
+
+
+def _raw_elements(
+    data: bytes, pos: int, cut: tuple[int, int] | None, meta: bool
+) -> tuple[dict[Any, Any], int]:
+    """Explicit VR little endian elements from `pos`: the file meta group, or the rest."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    out: dict[Any, Any] = {}
+    n = len(data)
+    while pos + 8 <= n:
+        if cut is not None and pos == cut[0]:
+            pos = cut[1]
+            continue
+        group, elem, vr, size = _head(data, pos)
+        tag = group << 16 | elem
+        if (group != 2) if meta else (tag in _PIXEL_TAGS):
+            break
+        if vr in _LONG_VRS:
+            size = _u32(data, pos + 8)[0]
+            start = pos + 12
+        elif vr in _SHORT_VRS:
+            start = pos + 8
+        else:
+            raise Unhandled
+        if size == _UNDEFINED:
+            if vr != b"SQ":
+                raise Unhandled
+            pos = _skip_items(data, start, True)
+            value = data[start : pos - 8]  # without the sequence delimiter
+        else:
+            pos = start + size
+            if pos > n:
+                raise Unhandled
+            value = data[start:pos]
+        key = BaseTag(tag)
+        out[key] = RawDataElement(key, vr.decode(), size, value, start, False, True)
+    return out, pos

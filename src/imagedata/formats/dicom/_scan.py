@@ -30,7 +30,14 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from imagedata import geometry
-from imagedata._fastenh import PER_FRAME_KEY, PER_FRAME_SPAN, SHARED_KEY
+from imagedata._fastenh import (
+    PER_FRAME_KEY,
+    PER_FRAME_SPAN,
+    SHARED_KEY,
+    Short,
+    Unhandled,
+    raw_dataset,
+)
 from imagedata._fastscan import (
     DIGEST_SKIP,
     FAST_KEYWORDS,
@@ -98,7 +105,7 @@ class FileInfo:
         if self._ds is None:
             try:
                 with self.member.fileobj() as fp:
-                    self._ds = _dataset_of(fp, self.values.get(PER_FRAME_SPAN), self.offset)
+                    self._ds = _dataset_of(fp, self.values, self.offset)
             except ImageDataError:
                 raise
             except Exception as err:  # pydicom raises many types for damaged data
@@ -155,19 +162,24 @@ class FileInfo:
         return int(value)
 
 
-def _dataset_of(fp: Any, cut: tuple[int, int] | None, offset: int) -> Dataset:
-    """The dataset of a file without pixel data, without the byte range `cut` (if any).
+def _dataset_of(fp: Any, values: dict[str, Any], offset: int) -> Dataset:
+    """The dataset of a file without pixel data (:attr:`FileInfo.ds`).
 
-    `cut` is the Per-frame Functional Groups Sequence of an enhanced file whose frames
-    came from the fast header pass (:mod:`imagedata._fastenh`): pydicom need not build
-    a dataset per frame, and the template leaves the sequence out anyway.
+    For an enhanced file whose frames came from the fast header pass
+    (:mod:`imagedata._fastenh`) it is made from the bytes without parsing (pydicom decodes
+    each element on first use) and without the Per-frame Functional Groups Sequence:
+    the frames' values are in the images, and the template leaves the sequence out.
     """
-    if cut is None or offset < 0:
+    if offset < 0 or (SHARED_KEY not in values and PER_FRAME_KEY not in values):
         return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
     data = fp.read(offset)
-    return pydicom.dcmread(
-        io.BytesIO(data[: cut[0]] + data[cut[1] :]), stop_before_pixels=True, force=True
-    )
+    cut = values.get(PER_FRAME_SPAN)
+    try:
+        return raw_dataset(data, cut, fp)
+    except (Unhandled, Short, struct.error):
+        if cut is not None:
+            data = data[: cut[0]] + data[cut[1] :]
+        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
 
 
 def _dataset_digest(ds: Dataset) -> int:

@@ -388,7 +388,7 @@ def _template(
 ) -> Dataset:
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
-    out = Dataset()
+    kept: dict[BaseTag, Any] = {}
     tags = list(src.keys())  # tags only: iterating the dataset would decode every element
     for tag in tags:
         if tag in _TEMPLATE_DROP_TAGS:
@@ -397,9 +397,12 @@ def _template(
             continue  # CSA headers: per image, large
         elem = src.get_item(tag)
         if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
-            out[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
+            kept[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
         else:  # decoded now: a damaged value fails here, naming the file (see _named)
-            out[tag] = copy.deepcopy(src[tag])
+            kept[tag] = copy.deepcopy(src[tag])
+    # as pydicom builds a dataset it reads: raw private elements are decoded on first
+    # use too (Dataset[tag] = raw would decode each at once)
+    out = Dataset(kept)
     out.Rows, out.Columns = first.rows, first.cols
     if first.tile >= 0 and "ImageType" in out:
         out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
