@@ -8,6 +8,7 @@ equal.  Files the walker does not handle must fall back to pydicom (and still be
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -326,11 +328,71 @@ def test_truncated_in_functional_groups(tmp_path: Path) -> None:
         _scan.read_header(expand(f)[0])
 
 
-def test_dataset_leaves_out_only_the_per_frame_groups(tmp_path: Path) -> None:
-    f = _written(tmp_path, (2, 3, 6, 8), "time")
-    fast, _ = _infos(f)
-    full = pydicom.dcmread(f, stop_before_pixels=True)
+def _same_dataset_without_per_frame(path: Path) -> _scan.FileInfo:
+    """The fast path's dataset is pydicom's without the per-frame groups; the info."""
+    fast, _ = _infos(path)
+    assert _enhanced.fast_groups(fast) is not None
+    full = pydicom.dcmread(path, stop_before_pixels=True)
     assert "PerFrameFunctionalGroupsSequence" not in fast.ds
-    del full.PerFrameFunctionalGroupsSequence
+    if "PerFrameFunctionalGroupsSequence" in full:
+        del full.PerFrameFunctionalGroupsSequence
+    assert list(fast.ds.keys()) == list(full.keys())
     assert fast.ds == full
-    assert fast.ds.file_meta == full.file_meta
+    assert fast.ds.file_meta == full.file_meta and fast.ds.preamble == full.preamble
+    assert fast.ds.original_encoding == full.original_encoding
+    return fast
+
+
+def _raw(ds: Dataset) -> bool:
+    """True when the sequences of `ds` are undecoded (pydicom parses them as it reads)."""
+    sequences = [e for e in map(ds.get_item, list(ds.keys())) if e.VR in ("SQ", "UN")]
+    return bool(sequences) and all(isinstance(e, RawDataElement) for e in sequences)
+
+
+def test_dataset_real_files(tmp_path: Path) -> None:
+    files = [nibabel_file("philips_mprage.dcm.gz", tmp_path)]
+    if DCM_QA_ENH.is_dir():
+        files += _enhanced_files(DCM_QA_ENH)
+    for f in files:
+        info = _scan.read_header(expand(f)[0])
+        assert info is not None and _raw(info.ds), f  # made from the bytes, not parsed
+        _same_dataset_without_per_frame(f)
+
+
+@pytest.mark.parametrize("change", [_undefined_lengths, _private_sequences, lambda ds: None])
+def test_dataset_written(tmp_path: Path, change: Callable[[Dataset], Any]) -> None:
+    f = _edited(tmp_path, change)
+    info = _scan.read_header(expand(f)[0])
+    assert info is not None and _raw(info.ds)
+    _same_dataset_without_per_frame(f)
+
+
+def test_dataset_falls_back_to_pydicom(tmp_path: Path) -> None:
+    """A top-level UN of undefined length: pydicom reads it (as a sequence)."""
+
+    def change(ds: Dataset) -> None:
+        _implicit_private_sequence(ds)
+        ds[0x00091001] = ds.PerFrameFunctionalGroupsSequence[0][0x00091001]
+        ds.add_new(0x00090010, "LO", "VENDOR")
+
+    f = _edited(tmp_path, change)
+    info = _same_dataset_without_per_frame(f)
+    assert not _raw(info.ds)  # pydicom parsed it
+
+
+def test_siemens_xa_matches_dcm2niix() -> None:
+    """Siemens XA10 enhanced fMRI (4 files x 6 frames) against dcm2niix's NIfTI."""
+    from tests.formats.dicom.test_read_vendor import _qa, _ref_voxels
+
+    src = _qa("dcm_qa_enh", "In", "Siemens", "XA10")
+    ref = _qa("dcm_qa_enh", "Ref", "Siemens_REST1_w_SMS_PF7-8_6.nii")
+    assert all(_enhanced.fast_groups(_scan.read_header(m)) for m in expand(src))  # type: ignore[arg-type]
+    (arr, h), *more = _read_all(src)
+    assert not more and arr.shape == (4, 6, 64, 64) and h.input_order == "time"
+    tr = json.loads(ref.with_suffix(".json").read_text())["RepetitionTime"]
+    np.testing.assert_allclose(np.diff(h.axes[0].values), tr, atol=1e-3)
+    idx, img = _ref_voxels(h, arr, ref)
+    data = np.asanyarray(img.dataobj)
+    assert data.shape[3] == arr.shape[0]
+    for t in range(arr.shape[0]):
+        np.testing.assert_array_equal(data[idx[:, 0], idx[:, 1], idx[:, 2], t], arr[t].ravel())
