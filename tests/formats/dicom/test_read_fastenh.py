@@ -168,6 +168,14 @@ def test_written_enhanced(
     assert_same_series(f.parent, slow)
 
 
+def test_written_compressed(tmp_path: Path, slow: Callable[[], None]) -> None:
+    si, _ = make_series(tmp_path, (2, 3, 16, 24), order="time")
+    f = Path(write_series(si, tmp_path / "out", enhanced=True, compression="rle")[0])
+    assert pydicom.dcmread(f, stop_before_pixels=True).file_meta.TransferSyntaxUID.is_compressed
+    assert_same_frames(f)
+    assert_same_series(f.parent, slow)
+
+
 def test_written_dti(tmp_path: Path, slow: Callable[[], None]) -> None:
     si, _ = make_series(tmp_path, (3, 4, 6, 8), order="b")
     dirs = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, 0.8]]
@@ -396,3 +404,28 @@ def test_siemens_xa_matches_dcm2niix() -> None:
     assert data.shape[3] == arr.shape[0]
     for t in range(arr.shape[0]):
         np.testing.assert_array_equal(data[idx[:, 0], idx[:, 1], idx[:, 2], t], arr[t].ravel())
+
+
+def test_long_header_read_without_the_pixel_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Functional groups beyond the first bytes: more is read, not the whole file."""
+    si, _ = make_series(tmp_path, (60, 8, 64, 64), order="time")
+    f = Path(write_series(si, tmp_path / "out", enhanced=True)[0])
+    assert f.stat().st_size > 8 * _scan.HEAD_BYTES + 10**6
+    asked: list[int] = []
+    member = expand(f)[0]
+    plain_open = type(member).open
+
+    def counting_open(self: Any) -> Any:
+        fp = plain_open(self)
+        read = fp.read
+        fp.read = lambda n=-1: asked.append(n) or read(n)  # type: ignore[method-assign]
+        return fp
+
+    monkeypatch.setattr(type(member), "open", counting_open)
+    info = _scan.read_header(member, pixel_data=False)
+    assert info is not None and _enhanced.fast_groups(info) is not None
+    assert info.offset > _scan.HEAD_BYTES  # the pixel data start beyond the first read
+    assert asked and all(n > 0 for n in asked) and sum(asked) == 8 * _scan.HEAD_BYTES
+    assert len(images_of(info)) == 480

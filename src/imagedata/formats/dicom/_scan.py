@@ -371,13 +371,20 @@ HEAD_BYTES = 1 << 15
 
 
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
+    """:func:`._fastscan.parse` on the first bytes, then on 8 times more until it ends.
+
+    A long header (the functional groups of an enhanced file) is read without the
+    pixel data after it, in a few steps.
+    """
     with member.open() as fp:
-        data = fp.read(HEAD_BYTES)
-        try:
-            return parse(data, complete=len(data) < HEAD_BYTES)
-        except EOFError:
-            data += fp.read()
-        return parse(data, complete=True)
+        size = HEAD_BYTES
+        data = fp.read(size)
+        while True:
+            try:
+                return parse(data, complete=len(data) < size)
+            except EOFError:
+                data += fp.read(size * 7)
+                size *= 8
 
 
 def _file_size(member: Member) -> int:
