@@ -368,13 +368,15 @@ def _member_size(member: Member, fp: Any) -> int:
 
 #: Bytes read for the fast header parser (the rest of the file only when needed).
 HEAD_BYTES = 1 << 15
+#: Bytes read when the header is longer than :data:`HEAD_BYTES` (then 8 times more).
+_MORE_BYTES = 1 << 24
 
 
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
-    """:func:`._fastscan.parse` on the first bytes, then on 8 times more until it ends.
+    """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
 
-    A long header (the functional groups of an enhanced file) is read without the
-    pixel data after it, in a few steps.
+    A long header (the functional groups of an enhanced file) is parsed again on more
+    bytes, never on the whole of a big file with its pixel data.
     """
     with member.open() as fp:
         size = HEAD_BYTES
@@ -383,8 +385,9 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
             try:
                 return parse(data, complete=len(data) < size)
             except EOFError:
-                data += fp.read(size * 7)
-                size *= 8
+                grown = max(size * 8, _MORE_BYTES)
+                data += fp.read(grown - size)
+                size = grown
 
 
 def _file_size(member: Member) -> int:
