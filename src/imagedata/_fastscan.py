@@ -495,10 +495,34 @@ def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: 
 _C_STATUS: dict[int, type[Exception]] = {1: _End, 2: _Short, 3: _Bad}
 
 
+def _joined(cuts: list[int], more: list[int], pos: int) -> list[int]:
+    """Digest boundaries of a walk stopped at a kept element, then resumed at `pos`.
+
+    The range open at the stop runs on through `pos` (as in :func:`_walk_py`), unless
+    the resumed walk cut an element starting at `pos` (then its first entry moved).
+
+    Examples
+    --------
+    >>> _joined([10, 20, 30], [90, 95], 90), _joined([10, 20, 30], [99], 90)
+    ([10, 20, 30, 95], [10, 20, 30, 90, 99])
+    """
+    return cuts + more[1:] if more[0] == pos else [*cuts, pos, *more]
+
+
 def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
-    """The element walk in C (it decodes the wanted values into `values`)."""
+    """The element walk in C (it decodes the wanted values into `values`).
+
+    The C walk stops at the functional groups (an :data:`_ABORT` tag), which
+    :func:`_functional_groups` reads; it then goes on after them.
+    """
     assert _cwalk is not None
     status, pos, hdr, length, cuts = _cwalk.walk(data, pos, explicit, values)
+    while status == 4:
+        group, elem = _tag(data, pos)
+        pos = _functional_groups(data, pos, group << 16 | elem, explicit, values)
+        status, resumed, hdr, length, more = _cwalk.walk(data, pos, explicit, values)
+        cuts = _joined(cuts, more, pos)
+        pos = resumed
     if status == 0:
         cuts.pop()  # _at_pixels appends the pixel position itself
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)

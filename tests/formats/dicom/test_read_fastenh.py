@@ -9,6 +9,7 @@ equal.  Files the walker does not handle must fall back to pydicom (and still be
 from __future__ import annotations
 
 import json
+import random
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from imagedata import _fastscan
+from imagedata import _fastenh, _fastscan
 from imagedata.archives import expand
 from imagedata.axis import tag_axis
 from imagedata.errors import HeaderError, ReadError
@@ -430,3 +431,48 @@ def test_long_header_read_without_the_pixel_data(
     assert info.offset > _scan.HEAD_BYTES  # the pixel data start beyond the first read
     assert asked and all(n > 0 for n in asked) and sum(asked) == _scan._MORE_BYTES
     assert len(images_of(info)) == 480
+
+
+def _c_and_python_agree(path: Path, rng: random.Random, n: int) -> None:
+    """The C and Python walks give the same result, also cut or damaged in the groups."""
+    from tests.formats.dicom.test_cwalk import _parse
+
+    data = path.read_bytes()
+    start = data.index(struct.pack("<HH", 0x5200, 0x9229))
+    end = _scan.read_header(expand(path)[0]).offset  # type: ignore[union-attr]
+    cases = [(data, True), (data[: 1 << 15], False)]
+    for _ in range(n):
+        cases.append((data[: rng.randrange(start, end)], rng.random() < 0.5))
+        flipped = bytearray(data[:end])
+        for _ in range(rng.randint(1, 4)):
+            flipped[rng.randrange(start, end)] = rng.randrange(256)
+        cases.append((bytes(flipped), True))
+    for mutant, complete in cases:
+        c = _parse(mutant, complete, accelerated=True)
+        assert c == _parse(mutant, complete, accelerated=False), f"{path.name} {len(mutant)}"
+    values, *_ = _fastscan.parse(data, complete=True)
+    assert _fastenh.PER_FRAME_KEY in values  # the whole file: read by the fast path
+
+
+def test_c_walk_agrees(tmp_path: Path) -> None:
+    if not _fastscan.ACCELERATED:
+        pytest.skip("imagedata._cwalk was not built: only the Python walk is in use")
+    rng = random.Random(5)
+    files = [nibabel_file("philips_mprage.dcm.gz", tmp_path)]
+    files += _enhanced_files(DCM_QA_ENH) if DCM_QA_ENH.is_dir() else []
+
+    def after_groups(ds: Dataset) -> None:  # elements the digest leaves out, right after
+        ds.add_new(0x52010010, "LO", "VENDOR")
+        ds.add_new(0x52011001, "LO", "x")
+        ds.add_new(0x7FE00000, "UL", 0)
+
+    for change in (
+        _undefined_lengths,
+        _private_sequences,
+        _implicit_private_sequence,
+        after_groups,
+    ):
+        (tmp_path / change.__name__).mkdir()
+        files.append(_edited(tmp_path / change.__name__, change))
+    for f in files:
+        _c_and_python_agree(f, rng, 30)
