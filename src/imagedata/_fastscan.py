@@ -196,6 +196,12 @@ class _Bad(Exception):
     """Structure this parser does not handle."""
 
 
+class _GroupsShort(_Short):
+    """The data ended inside the functional groups (:mod:`._fastenh`): read more, or,
+    when the data are the whole file, let pydicom tell (a damaged length pydicom may
+    read past, or a truncated file)."""
+
+
 def _wanted() -> dict[int, tuple[str, str]]:
     out = {tag_for_keyword(kw): (kw, "text") for kw in FAST_KEYWORDS}
     out.update({tag_for_keyword(kw): (kw, "US") for kw in US_KEYWORDS})
@@ -415,7 +421,7 @@ def _functional_groups(
     try:
         return functional_groups(data, pos, tag, explicit, values)
     except Short as err:
-        raise _Short from err
+        raise _GroupsShort from err
     except Unhandled as err:
         raise _Bad from err
 
@@ -441,6 +447,8 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
         walker = _walk_c if _cwalk is not None else _walk_py
         return walker(data, pos, ts != _IMPLICIT, values, ts)
     except _Short as err:
+        if complete and isinstance(err, _GroupsShort):
+            return FALLBACK
         if complete:
             sop = values.get("SOPClassUID")
             ended_cleanly = (

@@ -476,3 +476,56 @@ def test_c_walk_agrees(tmp_path: Path) -> None:
         files.append(_edited(tmp_path / change.__name__, change))
     for f in files:
         _c_and_python_agree(f, rng, 30)
+
+
+def _frames_or_error(info_of: Callable[[], Any]) -> tuple[bool, Any]:
+    """(fast path used, per-frame values) of a file, or (None, the error's type)."""
+    try:
+        info = info_of()
+        used = _enhanced.fast_groups(info) is not None
+        frames = [
+            (tuple(i.position), tuple(i.iop), i.spacing, i.slope, i.intercept, i.resolution)
+            for i in images_of(info)
+        ]
+        frames += [sorted((k, str(v)) for k, v in i.extra.items()) for i in images_of(info)]
+        return used, frames
+    except Exception as err:
+        return None, type(err)  # type: ignore[return-value]
+
+
+def test_damaged_groups_never_silently_different(tmp_path: Path) -> None:
+    """Bytes flipped in the functional groups: the fast path gives pydicom's frames, or
+    falls back to pydicom, or fails as pydicom does."""
+    f = _edited(tmp_path, _undefined_lengths)
+    data = f.read_bytes()
+    start = data.index(struct.pack("<HH", 0x5200, 0x9229))
+    end = _scan.read_header(expand(f)[0]).offset  # type: ignore[union-attr]
+    rng = random.Random(13)
+    outcomes = set()
+    for _ in range(150):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            damaged[rng.randrange(start, end)] = rng.randrange(256)
+        f.write_bytes(bytes(damaged))
+        member = expand(f)[0]
+        used, frames = _frames_or_error(lambda: _scan.read_header(member))  # noqa: B023
+        _, ref = _frames_or_error(lambda: _scan._pydicom_header(member))  # noqa: B023
+        if used:
+            assert frames == ref
+        elif used is None:
+            assert isinstance(ref, type) and issubclass(ref, Exception)
+        outcomes.add(used)
+    assert outcomes == {True, False, None}  # read fast, fallen back, refused
+
+
+def test_wrong_item_length_falls_back(tmp_path: Path) -> None:
+    """A defined item length running past the end (pydicom reads to the item's end
+    delimiter): pydicom's result, not 'truncated'."""
+    f = _edited(tmp_path, _undefined_lengths)
+    data = bytearray(f.read_bytes())
+    at = data.index(
+        struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF), data.index(b"\x00\x52\x30\x92")
+    )
+    data[at + 4 : at + 8] = struct.pack("<I", 0x7FFF0000)
+    f.write_bytes(bytes(data))
+    assert_same_frames(f, fast=False)
