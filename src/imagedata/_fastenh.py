@@ -23,7 +23,7 @@ from typing import Any
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.valuerep import DSfloat
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32, DSfloat
 
 
 class Unhandled(Exception):
@@ -118,9 +118,9 @@ _STRIP_EACH = frozenset([b"SH", b"LO"])
 
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
-_LONG_VRS = frozenset([b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN"])
-_SHORT_VR_NAMES = "AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST SV TM UI UL US UV"
-_SHORT_VRS = frozenset(v.encode() for v in _SHORT_VR_NAMES.split())
+#: VRs with a 4-byte length in explicit VR (pydicom's table: SV and UV too), and the others.
+_LONG_VRS = frozenset(str(v).encode() for v in EXPLICIT_VR_LENGTH_32)
+_SHORT_VRS = frozenset(str(v).encode() for v in EXPLICIT_VR_LENGTH_16)
 _head = struct.Struct("<HH2sH").unpack_from  # explicit VR element: group, element, VR, length
 _item_head = struct.Struct("<HHI").unpack_from  # item, delimiter or implicit VR element
 _u32 = struct.Struct("<I").unpack_from

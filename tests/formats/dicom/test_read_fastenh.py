@@ -216,6 +216,8 @@ def _private_sequences(ds: Dataset) -> None:
         fg.add_new(0x00090010, "LO", "VENDOR")
         fg.add_new(0x00091001, "SQ", Sequence([outer]))
         fg.add_new(0x00091002, "OB", b"\xfe\xff\x00\xe0" * 4)  # item tags as data
+        fg.add_new(0x00091003, "SV", [1, -2])  # a 64-bit VR: 4-byte length
+        fg.add_new(0x00091004, "UV", [3])
 
 
 def _implicit_private_sequence(ds: Dataset) -> None:
