@@ -23,6 +23,9 @@ from typing import Any
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32, DSfloat
 
 
@@ -315,7 +318,7 @@ def _ascii(raw: bytes) -> str:
 _PIXEL_TAGS = frozenset([0x7FE00010, 0x7FE00008, 0x7FE00009])
 
 
-def raw_dataset(data: bytes, cut: tuple[int, int] | None, source: Any) -> Any:
+def raw_dataset(data: bytes, cut: tuple[int, int] | None, source: Any) -> FileDataset:
     """The dataset in `data` up to the pixel data, without the byte range `cut`.
 
     As :func:`pydicom.dcmread` with ``stop_before_pixels`` gives it, but every element,
@@ -329,8 +332,6 @@ def raw_dataset(data: bytes, cut: tuple[int, int] | None, source: Any) -> Any:
         For what pydicom treats specially while reading (an undefined length other than
         a sequence's, an unknown VR, a truncated value): read the file with pydicom.
     """
-    from pydicom.dataset import FileDataset, FileMetaDataset
-
     meta, pos = _raw_elements(data, 132, None, meta=True)
     elements, _ = _raw_elements(data, pos, cut, meta=False)
     ds = FileDataset(source, elements, data[:128], FileMetaDataset(meta), False, True)
@@ -342,9 +343,6 @@ def _raw_elements(
     data: bytes, pos: int, cut: tuple[int, int] | None, meta: bool
 ) -> tuple[dict[Any, Any], int]:
     """Explicit VR little endian elements from `pos`: the file meta group, or the rest."""
-    from pydicom.dataelem import RawDataElement
-    from pydicom.tag import BaseTag
-
     out: dict[Any, Any] = {}
     n = len(data)
     while pos + 8 <= n:
