@@ -5,7 +5,8 @@ more than reading a small image.  For the common case (Part 10 file, little-endi
 transfer syntax, single frame) this module walks the element headers of the file's
 first bytes with :mod:`struct`, decodes only the attributes the reader needs
 (:data:`._scan.FAST_KEYWORDS` and the pixel description) and stops at the pixel data.
-Anything unusual (big endian, deflate, enhanced multi-frame, malformed data) returns
+The functional groups of enhanced multi-frame files are read by :mod:`._fastenh`.
+Anything unusual (big endian, deflate, float pixel data, malformed data) returns
 :data:`FALLBACK` so the caller uses pydicom instead.
 """
 
@@ -16,6 +17,8 @@ from types import ModuleType
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
+
+from imagedata._fastenh import Short, Unhandled, functional_groups
 
 #: Returned when this parser cannot handle the file (use pydicom).
 FALLBACK = "fallback"
@@ -169,8 +172,10 @@ DIGEST_SKIP: frozenset[int] = frozenset(
 #: :data:`DIGEST_SKIP` and the group lengths (they vary with the values' lengths).
 _CUT = DIGEST_SKIP | frozenset(group << 16 for group in range(0, 0x10000, 2))
 
-#: Tags that need the full dataset (enhanced multi-frame functional groups, float pixels).
+#: Tags that stop the walk: functional groups (:mod:`._fastenh`, else pydicom), float pixels.
 _ABORT = {0x52009229, 0x52009230, 0x7FE00008, 0x7FE00009}
+#: Shared and Per-frame Functional Groups Sequences: read by :mod:`._fastenh`.
+_GROUPS = {0x52009229, 0x52009230}
 
 _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
@@ -189,6 +194,12 @@ class _End(_Short):
 
 class _Bad(Exception):
     """Structure this parser does not handle."""
+
+
+class _GroupsShort(_Short):
+    """The data ended inside the functional groups (:mod:`._fastenh`): read more, or,
+    when the data are the whole file, let pydicom tell (a damaged length pydicom may
+    read past, or a truncated file)."""
 
 
 def _wanted() -> dict[int, tuple[str, str]]:
@@ -398,6 +409,23 @@ def _digest(data: bytes, cuts: list[int]) -> int:
     return hash(b"".join(data[a:b] for a, b in zip(it, it)))
 
 
+def _functional_groups(
+    data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any]
+) -> int:
+    """Read functional groups with :mod:`._fastenh`; the position after them.
+
+    Raises :class:`_Bad` (use pydicom) for the other :data:`_ABORT` tags.
+    """
+    if tag not in _GROUPS:
+        raise _Bad
+    try:
+        return functional_groups(data, pos, tag, explicit, values)
+    except Short as err:
+        raise _GroupsShort from err
+    except Unhandled as err:
+        raise _Bad from err
+
+
 def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
     """Parse the header in `data` (the first bytes of a Part 10 file, or all with `complete`).
 
@@ -419,6 +447,8 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
         walker = _walk_c if _cwalk is not None else _walk_py
         return walker(data, pos, ts != _IMPLICIT, values, ts)
     except _Short as err:
+        if complete and isinstance(err, _GroupsShort):
+            return FALLBACK
         if complete:
             sop = values.get("SOPClassUID")
             ended_cleanly = (
@@ -447,7 +477,8 @@ def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: 
         if tag == _PIXEL:
             return _at_pixels(data, values, cuts, ts, pos, hdr, length)
         if tag in _ABORT:
-            return FALLBACK
+            pos = _functional_groups(data, pos, tag, explicit, values)
+            continue
         start = pos
         pos += hdr
         if length == _UNDEFINED:
@@ -472,10 +503,34 @@ def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: 
 _C_STATUS: dict[int, type[Exception]] = {1: _End, 2: _Short, 3: _Bad}
 
 
+def _joined(cuts: list[int], more: list[int], pos: int) -> list[int]:
+    """Digest boundaries of a walk stopped at a kept element, then resumed at `pos`.
+
+    The range open at the stop runs on through `pos` (as in :func:`_walk_py`), unless
+    the resumed walk cut an element starting at `pos` (then its first entry moved).
+
+    Examples
+    --------
+    >>> _joined([10, 20, 30], [90, 95], 90), _joined([10, 20, 30], [99], 90)
+    ([10, 20, 30, 95], [10, 20, 30, 90, 99])
+    """
+    return cuts + more[1:] if more[0] == pos else [*cuts, pos, *more]
+
+
 def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
-    """The element walk in C (it decodes the wanted values into `values`)."""
+    """The element walk in C (it decodes the wanted values into `values`).
+
+    The C walk stops at the functional groups (an :data:`_ABORT` tag), which
+    :func:`_functional_groups` reads; it then goes on after them.
+    """
     assert _cwalk is not None
     status, pos, hdr, length, cuts = _cwalk.walk(data, pos, explicit, values)
+    while status == 4:
+        group, elem = _tag(data, pos)
+        pos = _functional_groups(data, pos, group << 16 | elem, explicit, values)
+        status, resumed, hdr, length, more = _cwalk.walk(data, pos, explicit, values)
+        cuts = _joined(cuts, more, pos)
+        pos = resumed
     if status == 0:
         cuts.pop()  # _at_pixels appends the pixel position itself
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)

@@ -10,11 +10,12 @@ or, when FrameIncrementPointer names FrameTime, along time.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from imagedata._fastenh import PER_FRAME_KEY, SHARED_KEY
 from imagedata.errors import HeaderError
 from imagedata.formats.dicom._scan import (
     AXIAL_IOP,
@@ -30,7 +31,12 @@ from imagedata.formats.dicom._scan import (
 logger = logging.getLogger(__name__)
 
 
-def _item(groups: list[Dataset], seq: str) -> Dataset | None:
+#: A functional-group item: a pydicom Dataset, or the dict the fast header pass gives
+#: (:mod:`imagedata._fastenh`); both answer ``get(keyword)`` alike.
+Group: TypeAlias = Dataset | dict[str, Any]
+
+
+def _item(groups: list[Group], seq: str) -> Group | None:
     """First item of `seq` in the per-frame group, else in the shared group."""
     for g in groups:
         s = g.get(seq)
@@ -39,12 +45,12 @@ def _item(groups: list[Dataset], seq: str) -> Dataset | None:
     return None
 
 
-def _get(groups: list[Dataset], seq: str, keyword: str) -> Any:
+def _get(groups: list[Group], seq: str, keyword: str) -> Any:
     item = _item(groups, seq)
     return None if item is None else item.get(keyword)
 
 
-def _frame_extra(groups: list[Dataset]) -> dict[str, Any]:
+def _frame_extra(groups: list[Group]) -> dict[str, Any]:
     """Per-frame tag values, under their classic keywords."""
     extra: dict[str, Any] = {}
     content = _item(groups, "FrameContentSequence")
@@ -65,7 +71,7 @@ def _frame_extra(groups: list[Dataset]) -> dict[str, Any]:
     diffusion = _item(groups, "MRDiffusionSequence")
     if diffusion is not None:
         if diffusion.get("DiffusionBValue") is not None:
-            extra["DiffusionBValue"] = diffusion.DiffusionBValue
+            extra["DiffusionBValue"] = diffusion.get("DiffusionBValue")
         direction = diffusion.get("DiffusionGradientDirectionSequence")
         if direction:
             extra["DiffusionGradientOrientation"] = direction[0].get("DiffusionGradientOrientation")
@@ -93,53 +99,83 @@ def _frame_extra(groups: list[Dataset]) -> dict[str, Any]:
     return extra
 
 
+def fast_groups(info: FileInfo) -> tuple[list[Group], list[Group]] | None:
+    """(shared, per-frame) functional groups read by the fast header pass, else None."""
+    values = info.values
+    if not info.fast or (SHARED_KEY not in values and PER_FRAME_KEY not in values):
+        return None
+    return list(values.get(SHARED_KEY) or [])[:1], list(values.get(PER_FRAME_KEY) or [])
+
+
+def _groups_of(info: FileInfo) -> tuple[list[Group], list[Group]]:
+    """(shared, per-frame) functional groups: from the header pass, else from pydicom."""
+    fast = fast_groups(info)
+    if fast is not None:
+        return fast
+    ds = info.ds
+    shared = list(ds.get("SharedFunctionalGroupsSequence") or [])[:1]
+    return shared, list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+
+
+def _scale(value: Any, default: float) -> float:
+    """RescaleSlope/Intercept as a float; `default` when missing, empty or zero."""
+    if value is None or value == "":
+        return default
+    return float(value) or default
+
+
 def frames_of(info: FileInfo) -> list[Image]:
     """The frames of an enhanced multi-frame file, with geometry from functional groups.
+
+    The functional groups come from the fast header pass (:mod:`imagedata._fastenh`)
+    when it read them, else from the pydicom dataset; the top-level attributes from
+    :meth:`FileInfo.get` (the same values either way).
 
     Raises
     ------
     HeaderError
         If a frame has no plane position or orientation in any functional group.
     """
-    ds = info.ds
-    shared = list(ds.get("SharedFunctionalGroupsSequence") or [])[:1]
-    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    shared, per_frame = _groups_of(info)
+    get = info.get
+    top_pos = floats(get("ImagePositionPatient"), 3)
+    top_iop = floats(get("ImageOrientationPatient"), 6)
+    top_spacing = spacing_or_none(info)
+    rows, cols = int(get("Rows")), int(get("Columns"))
     out: list[Image] = []
     for f in range(info.nframes):
         groups = ([per_frame[f]] if f < len(per_frame) else []) + shared
         ipp = _get(groups, "PlanePositionSequence", "ImagePositionPatient")
         pos = floats(ipp, 3)
         iop = floats(_get(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-        if pos is None:
-            pos = floats(ds.get("ImagePositionPatient"), 3)
-        if iop is None:
-            iop = floats(ds.get("ImageOrientationPatient"), 6)
+        pos = top_pos if pos is None else pos
+        iop = top_iop if iop is None else iop
         extra = _frame_extra(groups)
         if pos is None or iop is None:
-            if ds.get("Modality") in ("MR", "CT", "PT"):
+            if get("Modality") in ("MR", "CT", "PT"):
                 raise HeaderError(
                     f"{info.name}: frame {f + 1} has no PlanePositionSequence/"
                     "PlaneOrientationSequence in its per-frame or shared functional groups"
                 )
             extra["_no_position"] = True
         ps = floats(_get(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
-        if ps is None and spacing_or_none(ds) is None:
+        if ps is None and top_spacing is None:
             extra["_default_spacing"] = True
         if iop is None:
             extra["_default_iop"] = True
         transform = _item(groups, "PixelValueTransformationSequence")
-        src = transform if transform is not None else ds
+        src_get = transform.get if transform is not None else get
         out.append(
             Image(
                 file=info,
                 frame=f,
-                position=pos if pos is not None else np.zeros(3),
-                iop=iop if iop is not None else np.array(AXIAL_IOP),
-                spacing=(float(ps[0]), float(ps[1])) if ps is not None else pixel_spacing_of(ds),
-                rows=int(ds.Rows),
-                cols=int(ds.Columns),
-                slope=float(src.get("RescaleSlope", 1.0) or 1.0),
-                intercept=float(src.get("RescaleIntercept", 0.0) or 0.0),
+                position=pos.copy() if pos is not None else np.zeros(3),
+                iop=iop.copy() if iop is not None else np.array(AXIAL_IOP),
+                spacing=(float(ps[0]), float(ps[1])) if ps is not None else pixel_spacing_of(info),
+                rows=rows,
+                cols=cols,
+                slope=_scale(src_get("RescaleSlope"), 1.0),
+                intercept=_scale(src_get("RescaleIntercept"), 0.0),
                 extra=extra,
                 resolution=resolution_of(ipp),
             )

@@ -10,6 +10,7 @@ single-frame file (:func:`single_image`).  Multi-frame files and mosaics are spl
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import math
 import os
@@ -29,6 +30,14 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from imagedata import geometry
+from imagedata._fastenh import (
+    PER_FRAME_KEY,
+    PER_FRAME_SPAN,
+    SHARED_KEY,
+    Short,
+    Unhandled,
+    raw_dataset,
+)
 from imagedata._fastscan import (
     DIGEST_SKIP,
     FAST_KEYWORDS,
@@ -96,7 +105,7 @@ class FileInfo:
         if self._ds is None:
             try:
                 with self.member.fileobj() as fp:
-                    self._ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+                    self._ds = _dataset_of(fp, self.values, self.offset)
             except ImageDataError:
                 raise
             except Exception as err:  # pydicom raises many types for damaged data
@@ -151,6 +160,26 @@ class FileInfo:
         if value is None:
             value = self.values["_digest"] = _dataset_digest(self.ds)
         return int(value)
+
+
+def _dataset_of(fp: Any, values: dict[str, Any], offset: int) -> Dataset:
+    """The dataset of a file without pixel data (:attr:`FileInfo.ds`).
+
+    For an enhanced file whose frames came from the fast header pass
+    (:mod:`imagedata._fastenh`) it is made from the bytes without parsing (pydicom decodes
+    each element on first use) and without the Per-frame Functional Groups Sequence:
+    the frames' values are in the images, and the template leaves the sequence out.
+    """
+    if offset < 0 or (SHARED_KEY not in values and PER_FRAME_KEY not in values):
+        return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+    data = fp.read(offset)
+    cut = values.get(PER_FRAME_SPAN)
+    try:
+        return raw_dataset(data, cut, fp)
+    except (Unhandled, Short, struct.error):
+        if cut is not None:
+            data = data[: cut[0]] + data[cut[1] :]
+        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
 
 
 def _dataset_digest(ds: Dataset) -> int:
@@ -339,16 +368,26 @@ def _member_size(member: Member, fp: Any) -> int:
 
 #: Bytes read for the fast header parser (the rest of the file only when needed).
 HEAD_BYTES = 1 << 15
+#: Bytes read when the header is longer than :data:`HEAD_BYTES` (then 8 times more).
+_MORE_BYTES = 1 << 24
 
 
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
+    """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
+
+    A long header (the functional groups of an enhanced file) is parsed again on more
+    bytes, never on the whole of a big file with its pixel data.
+    """
     with member.open() as fp:
-        data = fp.read(HEAD_BYTES)
-        try:
-            return parse(data, complete=len(data) < HEAD_BYTES)
-        except EOFError:
-            data += fp.read()
-        return parse(data, complete=True)
+        size = HEAD_BYTES
+        data = fp.read(size)
+        while True:
+            try:
+                return parse(data, complete=len(data) < size)
+            except EOFError:
+                grown = max(size * 8, _MORE_BYTES)
+                data += fp.read(grown - size)
+                size = grown
 
 
 def _file_size(member: Member) -> int:
@@ -404,9 +443,9 @@ def _read_header(member: Member) -> FileInfo | None:
     if not isinstance(fast, str):
         values, ts, offset, length = fast
         nframes = frame_count(member.name, values.get("NumberOfFrames"))
-        if nframes == 1:
+        if nframes == 1 or SHARED_KEY in values or PER_FRAME_KEY in values:
             uid = _transfer_syntax(member.name, ts)
-            return FileInfo(member, uid, offset, length, 1, values, fast=True)
+            return FileInfo(member, uid, offset, length, nframes, values, fast=True)
     return _pydicom_header(member)
 
 

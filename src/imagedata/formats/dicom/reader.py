@@ -138,7 +138,9 @@ def scan_groups(
 
 def images_of(info: FileInfo) -> list[Image]:
     """Split a file into its 2D images (frames, mosaic tiles, or the single image)."""
-    if not info.fast:  # the fast parser hands functional groups and multi-frame to pydicom
+    if _enhanced.fast_groups(info) is not None:  # functional groups from the header pass
+        return _enhanced.frames_of(info)
+    if not info.fast:  # the fast parser hands other multi-frame files to pydicom
         ds = info.ds
         if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
             return _enhanced.frames_of(info)
