@@ -27,7 +27,22 @@ NO_IMAGE = "no image"
 #: Returned when the complete file ends inside an element.
 TRUNCATED = "truncated"
 
-_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN"}
+#: VRs with a 4-byte value length in explicit VR (PS3.5 7.1.2).
+_LONG_VRS = {
+    b"OB",
+    b"OW",
+    b"OF",
+    b"OD",
+    b"OL",
+    b"OV",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UR",
+    b"UT",
+    b"UN",
+    b"UV",
+}
 _PIXEL = 0x7FE00010
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF

@@ -121,7 +121,9 @@ _QUERY_ONLY = frozenset({0x00080052, 0x00080054, 0x00080056})  # level, AE title
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 _ROWS = 0x00280010
 #: Explicit VR Little Endian: VRs with a 4-byte length.
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"})
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 _NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 #: Python codecs of the character sets the JSON encoder handles (others go through pydicom).
 _CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}

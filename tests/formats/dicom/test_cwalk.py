@@ -125,3 +125,23 @@ def test_walks_agree_on_real_scanner_files() -> None:
     ]
     files = files[:: max(1, len(files) // 150)]  # about 150 files of every vendor
     assert sum(_agree(p, rng, n=3) for p in files) > 1000
+
+
+def test_sv_and_uv_have_four_byte_lengths(tmp_path: Path) -> None:
+    """SV and UV (64-bit integers) have a 4-byte value length in explicit VR (PS3.5 7.1.2)."""
+    truth = make_dicom_series(tmp_path, shape=(1, 4, 4))
+    f = truth.files[0]
+    ds = pydicom.dcmread(f)
+    block = ds.private_block(0x0011, "IMAGEDATA TEST", create=True)
+    block.add_new(0x01, "SV", [-5, 2**40])
+    block.add_new(0x02, "UV", [7])
+    ds.save_as(f, enforce_file_format=True)
+    data = f.read_bytes()
+    for accelerated in (False, True):
+        if accelerated and not _fastscan.ACCELERATED:
+            continue
+        result = _parse(data, complete=True, accelerated=accelerated)
+        assert not isinstance(result, str), result  # walked, not handed to pydicom
+        values, _, offset, length = result
+        assert values["SOPInstanceUID"] == ds.SOPInstanceUID
+        assert data[offset : offset + length] == ds.PixelData
