@@ -68,7 +68,6 @@ SEQUENCES = (
     "MREchoSequence",
     "CardiacSynchronizationSequence",
     "MRTimingAndRelatedParametersSequence",
-    "CTExposureSequence",
     "MRModifierSequence",
     "MRImageFrameTypeSequence",
     "CTImageFrameTypeSequence",

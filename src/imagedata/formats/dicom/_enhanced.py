@@ -80,7 +80,6 @@ def _frame_extra(groups: list[Group]) -> dict[str, Any]:
         ("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime", "TriggerTime"),
         ("MRTimingAndRelatedParametersSequence", "FlipAngle", "FlipAngle"),
         ("MRTimingAndRelatedParametersSequence", "RepetitionTime", "RepetitionTime"),
-        ("CTExposureSequence", "ExposureInms", "ExposureInms"),
     ):
         v = _get(groups, seq, src)
         if v is not None:
