@@ -76,6 +76,7 @@ def _layer(name: str) -> int:
         "collections": 5,
         "collection": 5,
         "catalog": 5,
+        "_catalog_scan": 5,  # the catalogue's header pass, run by worker processes
         "batch": 5,
         "cmdline": 5,
         "series": 4,

@@ -36,30 +36,21 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from imagedata.archives import Member, expand
-from imagedata.errors import ImageDataError, NoDataError, ReadError
+from imagedata._catalog_scan import (
+    ARCHIVE_SUFFIXES,
+    DESCRIPTIVE,
+    Scanned,
+    Unit,
+    UnitScan,
+    chunks,
+    scan_chunk,
+    unit_of,
+)
+from imagedata.errors import ImageDataError, NoDataError
 
 logger = logging.getLogger(__name__)
-
-#: File name endings opened as archives (also when found inside a scanned folder).
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-
-#: Patient/study/series attributes read once per series (pydicom, first file).
-DESCRIPTIVE = (
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyTime",
-    "StudyDescription",
-    "StudyID",
-    "AccessionNumber",
-    "SeriesTime",
-    "ProtocolName",
-    "BodyPartExamined",
-    "InstitutionName",
-)
 
 #: Rows written between two commits while indexing (an interrupted scan keeps them).
 COMMIT_EVERY = 500
@@ -152,28 +143,9 @@ class IndexReport:
         )
 
 
-@dataclass
-class _Unit:
-    """A plain file, or an archive read as a whole."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    archive: bool
-
-
-def _is_archive(name: str) -> bool:
-    return name.lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def _unit(path: Path) -> _Unit:
-    st = path.stat()
-    return _Unit(str(path), st.st_size, st.st_mtime_ns, _is_archive(path.name))
-
-
-def _units(sources: Iterable[str | os.PathLike[str]]) -> tuple[list[_Unit], list[str]]:
+def _units(sources: Iterable[str | os.PathLike[str]]) -> tuple[list[Unit], list[str]]:
     """The files and archives under `sources`, and the resolved roots that were walked."""
-    units: list[_Unit] = []
+    units: list[Unit] = []
     roots: list[str] = []
     for s in sources:
         p = Path(s).resolve()
@@ -181,10 +153,12 @@ def _units(sources: Iterable[str | os.PathLike[str]]) -> tuple[list[_Unit], list
             roots.append(str(p))
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                units.extend(_unit(Path(root) / f) for f in sorted(files) if not f.startswith("."))
+                units.extend(
+                    unit_of(Path(root) / f) for f in sorted(files) if not f.startswith(".")
+                )
         elif p.is_file():
             roots.append(str(p))
-            units.append(_unit(p))
+            units.append(unit_of(p))
         else:
             raise NoDataError(f"{s}: no such file or folder; check the path")
     return units, roots
@@ -194,85 +168,7 @@ def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(float(str(value))) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _signature(info: Any) -> str:
-    """Geometry signature of a file: matrix, orientation, pixel spacing, frame of reference."""
-    from imagedata.formats.dicom._scan import floats
-
-    iop = floats(info.get("ImageOrientationPatient"), 6)
-    spacing = floats(info.get("PixelSpacing"), 2)
-    return json.dumps(
-        [
-            _int(info.get("Rows")),
-            _int(info.get("Columns")),
-            None if iop is None else [round(float(v), 4) for v in iop],
-            None if spacing is None else [round(float(v), 6) for v in spacing],
-            _text(info.get("FrameOfReferenceUID")),
-            _text(info.get("ImageType")),
-        ]
-    )
-
-
-def _instance_row(path: str, info: Any) -> tuple[Any, ...]:
-    get = info.get
-    return (
-        path,
-        _text(get("SOPInstanceUID")),
-        _text(get("SeriesInstanceUID")),
-        _text(get("StudyInstanceUID")),
-        _text(get("PatientID")),
-        _int(get("InstanceNumber")),
-        int(info.nframes),
-        _int(get("SeriesNumber")),
-        _text(get("SeriesDescription")),
-        _text(get("Modality")),
-        _text(get("StudyDate")),
-        _text(get("SeriesDate")),
-        _signature(info),
-    )
-
-
-#: Signature of a file that is DICOM but cannot be read (its series cannot be converted).
-BROKEN = "broken"
 _Q13 = ",".join("?" * 13)
-
-
-@dataclass
-class _Values:
-    """Header values of a broken file (what the fast parser got before the error)."""
-
-    values: dict[str, Any]
-    nframes: int = 1
-
-    def get(self, keyword: str, default: Any = None) -> Any:
-        return self.values.get(keyword, default)
-
-
-def _salvage(member: Member) -> _Values | None:
-    """The header values of a broken file when its header parses (truncated pixel data)."""
-    from imagedata.formats.dicom._scan import _fast_header
-
-    try:
-        fast = _fast_header(member)
-    except (OSError, ValueError, ImageDataError):
-        return None
-    if isinstance(fast, str) or not fast[0].get("SeriesInstanceUID"):
-        return None
-    return _Values(fast[0])
 
 
 def _parse_date(text: str) -> str:
@@ -303,6 +199,31 @@ def parse_date_range(text: str) -> tuple[str, str]:
 
 #: Progress callback ``f(done, total, stage)`` (stage "headers").
 ProgressCallback = Callable[[int, int | None, str], None]
+
+
+class Executor(Protocol):
+    """What :meth:`Catalog.index` needs of an executor: ``submit(fn, *args) -> future``."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        """Run ``fn(*args)`` somewhere; return a future (``result()``, ``cancel()``)."""
+
+
+def _scans(
+    todo: Sequence[Unit], executor: Executor | None, workers: int, headers: bool
+) -> Iterator[UnitScan]:
+    """Read the units' headers in chunks, in this process or on `executor`, in order."""
+    parts = chunks(todo, workers)
+    if executor is None:
+        for chunk in parts:
+            yield from scan_chunk(chunk, headers)
+        return
+    futures = [executor.submit(scan_chunk, chunk, headers) for chunk in parts]
+    try:
+        for fut in futures:
+            yield from fut.result()
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 class Catalog:
@@ -341,12 +262,34 @@ class Catalog:
         sources: Iterable[str | os.PathLike[str]],
         *,
         progress: ProgressCallback | None = None,
+        executor: Executor | None = None,
+        workers: int | None = None,
+        headers: dict[str, bytes] | None = None,
     ) -> IndexReport:
         """Scan `sources` (folders, files, zip/tar archives): read new or changed files.
 
         Files the catalogue holds under a scanned folder that no longer exist are
         forgotten.  Broken DICOM files are recorded (kind 'broken', with the error) and
         listed in the report; they are retried when they change.
+
+        Parameters
+        ----------
+        sources
+            Folders, files, zip/tar archives.
+        progress
+            ``f(done, None, "headers")`` after each file read.
+        executor
+            Where the headers are read: anything with ``submit(fn, *args)`` returning a
+            future, such as a :class:`concurrent.futures.ProcessPoolExecutor`; the files
+            go in chunks, and the rows come back to this process, which alone writes the
+            database.  None: in this process.
+        workers
+            How many workers `executor` has (chunks are cut for them); None: the number
+            of CPUs.
+        headers
+            When given, filled with the pickled header of each image file read
+            (path -> bytes, see :func:`imagedata._catalog_scan.load_header`), for a
+            conversion that follows to use instead of reading the headers again.
 
         Raises
         ------
@@ -357,7 +300,7 @@ class Catalog:
         report = IndexReport()
         known = self._known(roots)
         seen: set[str] = set()
-        todo: list[_Unit] = []
+        todo: list[Unit] = []
         for u in units:
             seen.add(u.path)
             old = known.get(u.path)
@@ -366,22 +309,26 @@ class Catalog:
             else:
                 todo.append(u)
         report.removed = self._forget([p for p in known if p not in seen])
-        firsts: dict[str, Any] = {}
+        self._forget([u.path for u in todo])  # their rows are read again
+        firsts: dict[str, dict[str, str]] = {}
         done = 0
-        for u in todo:
-            new = u.path not in known
-            members = self._members(u, report)
-            for path, member in members:
-                self._read_one(path, member, u, report, firsts)
+        for scan in _scans(todo, executor, workers or os.cpu_count() or 1, headers is not None):
+            u = scan.unit
+            if scan.error:  # an archive that cannot be opened
+                self._record(u.path, None, u, "broken", scan.error)
+                report.broken.append(scan.error)
+            for f in scan.files:
+                self._store(f, u, report, firsts, headers)
                 done += 1
                 if progress is not None:
                     progress(done, None, "headers")
                 if done % COMMIT_EVERY == 0:
                     self.db.commit()
-            if new:
-                report.added += max(len(members), 1) if u.archive else 1
+            n = max(len(scan.files), 1) if u.archive else 1
+            if u.path in known:
+                report.updated += n
             else:
-                report.updated += max(len(members), 1) if u.archive else 1
+                report.added += n
         self._describe(firsts)
         self._rebuild()
         self.db.commit()
@@ -413,58 +360,38 @@ class Catalog:
             removed += len(rows)
         return removed
 
-    def _members(self, u: _Unit, report: IndexReport) -> list[tuple[str, Member]]:
-        """The members to read for a unit (an archive's old rows are dropped first)."""
-        self._forget([u.path])
-        if not u.archive:
-            return [(u.path, Member(u.path, Path(u.path)))]
-        try:
-            members = expand(u.path)
-        except (ReadError, NoDataError) as err:
-            self._record(u.path, None, u, "broken", str(err))
-            report.broken.append(str(err))
-            return []
-        return [(m.name, m) for m in members]
-
-    def _record(self, path: str, container: str | None, u: _Unit, kind: str, error: str) -> None:
+    def _record(self, path: str, container: str | None, u: Unit, kind: str, error: str) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
             (path, container, u.size, u.mtime_ns, kind, error or None),
         )
 
-    def _read_one(
-        self, path: str, member: Member, u: _Unit, report: IndexReport, firsts: dict[str, Any]
+    def _store(
+        self,
+        f: Scanned,
+        u: Unit,
+        report: IndexReport,
+        firsts: dict[str, dict[str, str]],
+        headers: dict[str, bytes] | None,
     ) -> None:
-        from imagedata.formats.dicom._scan import read_header
+        """Write what the header pass found of one file."""
+        self._record(f.path, u.path if u.archive else None, u, f.kind, f.error)
+        if f.kind == "broken":
+            report.broken.append(f.error)
+        if f.row is not None:
+            self.db.execute(f"INSERT OR REPLACE INTO instances VALUES ({_Q13})", f.row)
+            if f.attrs is not None:
+                if f.attrs_error:
+                    logger.warning(
+                        "%s: descriptive attributes not read (%s)", f.path, f.attrs_error
+                    )
+                firsts.setdefault(f.row[2], f.attrs)
+        if headers is not None and f.header is not None:
+            headers[f.path] = f.header
 
-        container = u.path if u.archive else None
-        try:
-            info = read_header(member)
-        except ReadError as err:
-            self._record(path, container, u, "broken", str(err))
-            report.broken.append(str(err))
-            values = _salvage(member)
-            if values is not None:  # the series is known: it must not look complete
-                row = (*_instance_row(path, values)[:-1], BROKEN)
-                self.db.execute(f"INSERT OR REPLACE INTO instances VALUES ({_Q13})", row)
-            return
-        if info is None:
-            self._record(path, container, u, "other", "")
-            return
-        self._record(path, container, u, "image", "")
-        row = _instance_row(path, info)
-        self.db.execute(f"INSERT OR REPLACE INTO instances VALUES ({_Q13})", row)
-        firsts.setdefault(row[2], info)
-
-    def _describe(self, firsts: dict[str, Any]) -> None:
+    def _describe(self, firsts: dict[str, dict[str, str]]) -> None:
         """Store the descriptive attributes of each series that got new files."""
-        for uid, info in firsts.items():
-            try:
-                ds = info.ds
-                attrs = {kw: _text(ds.get(kw)) for kw in DESCRIPTIVE if ds.get(kw) is not None}
-            except (OSError, ValueError, ImageDataError) as err:
-                logger.warning("%s: descriptive attributes not read (%s)", info.name, err)
-                attrs = {}
+        for uid, attrs in firsts.items():
             self.db.execute(
                 "INSERT OR REPLACE INTO series_attrs VALUES (?, ?)", (uid, json.dumps(attrs))
             )
@@ -642,6 +569,7 @@ def _common_folder(paths: Sequence[str]) -> str:
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
+    "DESCRIPTIVE",
     "Catalog",
     "CatalogError",
     "IndexReport",

@@ -31,7 +31,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from typing import Any
 from imagedata.batch import _layout
 from imagedata.batch._layout import DEFAULT_LAYOUT, LayoutError
 from imagedata.batch._manifest import MANIFEST, Manifest
-from imagedata.batch._run import StageBars, run_dask, run_pool, run_serial
+from imagedata.batch._run import StageBars, Workers
 from imagedata.batch._task import Result, Task
 from imagedata.catalog import DESCRIPTIVE, Catalog, SeriesRecord
 from imagedata.errors import ImageDataError
@@ -151,8 +151,13 @@ def plan(
     out: Path,
     options: BatchOptions,
     manifest: Manifest,
+    headers: Mapping[str, bytes] | None = None,
 ) -> tuple[list[Task], list[str]]:
-    """The tasks to run and the relative targets skipped as finished and unchanged."""
+    """The tasks to run and the relative targets skipped as finished and unchanged.
+
+    `headers`: the pickled headers the catalogue's header pass read (by path), handed
+    to the tasks so that they do not read them again.
+    """
     if not options.bids:
         _layout.check(options.layout or DEFAULT_LAYOUT, LAYOUT_FIELDS)
     owned = set(manifest.targets.values())
@@ -176,6 +181,7 @@ def plan(
             key=key,
             label=_label(rec),
             sources=sources,
+            headers=tuple(headers.get(s.path) for s in sources) if headers else (),
             target=str(out / target),
             fmt="nifti" if options.bids else options.fmt,
             extension=ext,
@@ -265,16 +271,6 @@ class _Runner:
             logger.info("%s failed: %s", task.label, result.error)
         if self.options.on_result is not None:
             self.options.on_result(result, task.label, dict(self.counts))
-
-
-def _execute(tasks: Sequence[Task], runner: _Runner, options: BatchOptions) -> None:
-    workers = options.workers or os.cpu_count() or 1
-    if options.scheduler:
-        run_dask(tasks, options.scheduler, workers, runner.done)
-    elif workers <= 1 or len(tasks) <= 1:
-        run_serial(tasks, runner.done, options.stage_bars)
-    else:
-        run_pool(tasks, min(workers, len(tasks)), runner.done)
 
 
 def write_report(report: BatchReport, out: Path) -> Path:
@@ -396,24 +392,29 @@ def _convert_locked(
     query: dict[str, Any],
 ) -> BatchReport:
     report = BatchReport(str(out))
-    with Catalog(":memory:" if db is None else db) as catalog:
-        if sources:
-            catalog.index(sources)
-        report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
-        records = select(catalog, sources, query)
-        if not sources:  # the catalogue's own sources must not overlap OUT either
-            _check_out(out, sorted({r.Folder.partition("?")[0] for r in records}))
-        manifest = Manifest.load(out)
-        tasks, report.skipped = plan(records, catalog, out, options, manifest)
-    if options.on_plan is not None:
-        options.on_plan(len(tasks) + len(report.skipped), len(report.skipped))
-    runner = _Runner(out, manifest, report, options)
-    try:
-        runner.start(tasks)
-        _execute(tasks, runner, options)
-    finally:
-        manifest.close()
-        write_report(report, out)
+    with Workers(options.workers or os.cpu_count() or 1, options.scheduler) as workers:
+        headers: dict[str, bytes] = {}  # read once, by the workers, for the tasks
+        with Catalog(":memory:" if db is None else db) as catalog:
+            if sources:
+                catalog.index(
+                    sources, executor=workers.executor, workers=workers.count, headers=headers
+                )
+            report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
+            records = select(catalog, sources, query)
+            if not sources:  # the catalogue's own sources must not overlap OUT either
+                _check_out(out, sorted({r.Folder.partition("?")[0] for r in records}))
+            manifest = Manifest.load(out)
+            tasks, report.skipped = plan(records, catalog, out, options, manifest, headers)
+        del headers
+        if options.on_plan is not None:
+            options.on_plan(len(tasks) + len(report.skipped), len(report.skipped))
+        runner = _Runner(out, manifest, report, options)
+        try:
+            runner.start(tasks)
+            workers.run(tasks, runner.done, options.stage_bars)
+        finally:
+            manifest.close()
+            write_report(report, out)
     if options.bids:
         _bids_description(out)
     return report

@@ -10,6 +10,9 @@
   workers must be able to import imagedata and read the source paths (a shared file
   system); they write the outputs under the same OUT path.
 
+:class:`Workers` holds the pool or the Dask client for a whole batch: the header pass
+of the catalogue runs on it first, then the tasks.
+
 Each calls `done(result)` in this process as results arrive, in completion order.
 On Ctrl-C the pending tasks are cancelled and the interrupt is raised again after
 the running ones stopped (their writers remove their temporary files).
@@ -58,9 +61,94 @@ def _context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def run_pool(tasks: Sequence[Task], workers: int, done: Callable[[Result], None]) -> None:
-    """Run the tasks on `workers` local processes."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+class _DaskSubmitter:
+    """``submit(fn, *args)`` on a Dask client (impure: every call runs)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+
+class Workers:
+    """Where a batch runs: this process, local worker processes, or a Dask cluster.
+
+    The same workers read the headers (:attr:`executor`, for
+    :meth:`imagedata.catalog.Catalog.index`) and then convert the series
+    (:meth:`run`), so that worker processes start, and import what they need, once.
+    Use as a context manager: leaving it stops the workers (cancelling what is left
+    after an error or Ctrl-C).
+
+    Parameters
+    ----------
+    workers
+        Local worker processes (1: this process).
+    scheduler
+        A Dask scheduler address, or 'local' for a LocalCluster of `workers` processes.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+        self.count = max(1, workers)
+        self.scheduler = scheduler
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None
+        self._cluster: Any = None
+        self._used = False
+        if scheduler:
+            self._client, self._cluster = _client(scheduler, self.count)
+            self.count = max(1, len(self._client.scheduler_info().get("workers", {})))
+        elif self.count > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
+
+    @property
+    def executor(self) -> Any:
+        """Something with ``submit(fn, *args)`` for the header pass (None: this process)."""
+        if self._client is not None:
+            self._used = True
+            return _DaskSubmitter(self._client)
+        if self._pool is not None:
+            self._used = True
+            return self._pool
+        return None
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        done: Callable[[Result], None],
+        stage_bars: StageBars | None = None,
+    ) -> None:
+        """Run the tasks; call `done(result)` here as results arrive."""
+        if self._client is not None:
+            run_dask(tasks, self._client, done)
+        elif self._pool is not None and (self._used or len(tasks) > 1):
+            run_pool(tasks, self._pool, done)
+        else:
+            run_serial(tasks, done, stage_bars)
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers (`cancel`: drop the tasks not started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(cancel=kind is not None)
+
+
+def run_pool(
+    tasks: Sequence[Task], pool: ProcessPoolExecutor, done: Callable[[Result], None]
+) -> None:
+    """Run the tasks on a pool of local processes."""
     futures: dict[Future[Result], Task] = {}
     try:
         futures = {pool.submit(run_task, t): t for t in tasks}
@@ -69,9 +157,7 @@ def run_pool(tasks: Sequence[Task], workers: int, done: Callable[[Result], None]
     except BaseException:
         for fut in futures:
             fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
 
 
 def _outcome(fut: Any, task: Task) -> Result:
@@ -100,23 +186,15 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         ) from err
 
 
-def run_dask(
-    tasks: Sequence[Task], scheduler: str, workers: int, done: Callable[[Result], None]
-) -> None:
-    """Run the tasks on a Dask cluster (`scheduler` an address, or 'local')."""
+def run_dask(tasks: Sequence[Task], client: Any, done: Callable[[Result], None]) -> None:
+    """Run the tasks on the Dask cluster of `client`."""
     distributed = import_optional("distributed", "dask", "run on a Dask cluster")
-    client, cluster = _client(scheduler, workers)
+    keys = [f"imagedata-{i}-{t.key}" for i, t in enumerate(tasks)]
+    futures = client.map(run_task, tasks, key=keys, pure=False)
+    by_future = dict(zip(futures, tasks))
     try:
-        keys = [f"imagedata-{i}-{t.key}" for i, t in enumerate(tasks)]
-        futures = client.map(run_task, tasks, key=keys, pure=False)
-        by_future = dict(zip(futures, tasks))
-        try:
-            for fut in distributed.as_completed(futures):
-                done(_outcome(fut, by_future[fut]))
-        except BaseException:
-            client.cancel(futures)
-            raise
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        for fut in distributed.as_completed(futures):
+            done(_outcome(fut, by_future[fut]))
+    except BaseException:
+        client.cancel(futures)
+        raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -44,6 +45,9 @@ class Task:
     extension: str = ""
     input_order: str = "auto"
     write_options: dict[str, Any] = field(default_factory=dict)
+    #: The pickled headers the catalogue's header pass read, one per source (or None):
+    #: used instead of reading those headers again when the file did not change since.
+    headers: tuple[bytes | None, ...] = ()
 
     def source_list(self) -> list[list[Any]]:
         """[[path, size, mtime_ns], ...] as the manifest records them."""
@@ -83,6 +87,36 @@ def members_of(paths: Sequence[str]) -> list[Member]:
             raise ReadError(f"{missing[0]}: no longer in the archive; re-index or re-run")
         out.update(found)
     return [out[p] for p in paths]
+
+
+def known_headers(task: Task, members: Sequence[Member]) -> dict[str, Any]:
+    """The headers read by the header pass, bound to `members` (by member name).
+
+    A source whose file (or archive) changed size or modification time since it was
+    indexed has none: its header is read again.
+    """
+    if not task.headers:
+        return {}
+    from imagedata._catalog_scan import load_header
+
+    stats: dict[str, tuple[int, int] | None] = {}
+    out: dict[str, Any] = {}
+    for source, member, blob in zip(task.sources, members, task.headers):
+        if blob is not None and _stat(source.path, stats) == (source.size, source.mtime_ns):
+            out[member.name] = load_header(blob).bind(member)
+    return out
+
+
+def _stat(path: str, cache: dict[str, tuple[int, int] | None]) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or of the archive holding ``archive?member``."""
+    base = path.partition("?")[0]
+    if base not in cache:
+        try:
+            st = os.stat(base)
+            cache[base] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            cache[base] = None
+    return cache[base]
 
 
 def _digest(members: Sequence[Member]) -> str:
@@ -155,8 +189,9 @@ def run_task(task: Task, progress: ProgressCallback | bool = False) -> Result:
         warnings.simplefilter("always")
         try:
             members = members_of([s.path for s in task.sources])
+            known = known_headers(task, members)
             result.sha256 = _digest(members)
-            groups = scan_groups(members, source=task.label, progress=progress)
+            groups = scan_groups(members, source=task.label, progress=progress, known=known)
             result.outputs, result.images = _write_groups(task, groups, progress)
             result.status = "done"
         except Exception as err:

@@ -16,7 +16,7 @@ import math
 import os
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +180,35 @@ def _dataset_of(fp: Any, values: dict[str, Any], offset: int) -> Dataset:
         if cut is not None:
             data = data[: cut[0]] + data[cut[1] :]
         return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+
+
+@dataclass(frozen=True)
+class ScannedHeader:
+    """What the header pass learnt of a single-frame file, without the file itself.
+
+    Picklable and small (a few hundred bytes), so that the process that read a file's
+    header can hand it to the process that reads its pixel data, which then need not
+    read the header again (:meth:`bind`).  Only files read by the fast header parser
+    have one (:meth:`of`); the others are read again where they are needed.
+    """
+
+    transfer_syntax: str
+    offset: int
+    length: int
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, info: FileInfo) -> ScannedHeader | None:
+        """The header of `info` as read (None for multi-frame and pydicom-read files)."""
+        if not info.fast or info.nframes != 1:
+            return None
+        return cls(str(info.transfer_syntax), info.offset, info.length, dict(info.values))
+
+    def bind(self, member: Member) -> FileInfo:
+        """The :class:`FileInfo` of `member`, the same file this header was read from."""
+        uid = _uid(self.transfer_syntax)
+        values = dict(self.values)
+        return FileInfo(member, uid, self.offset, self.length, 1, values, fast=True)
 
 
 def _dataset_digest(ds: Dataset) -> int:
@@ -574,11 +603,14 @@ def scan(
     skip_broken: bool = False,
     report: Reporter | None = None,
     pixel_data: bool = True,
+    known: Mapping[str, FileInfo] | None = None,
 ) -> list[FileInfo]:
     """Read the headers of all members; skip non-DICOM files and non-image objects.
 
     `report` counts the members read (skipped ones too); `pixel_data` False skips the
-    comparison of each header with its Pixel Data (see :func:`read_header`).
+    comparison of each header with its Pixel Data (see :func:`read_header`); `known`
+    holds headers read before (by member name, see :meth:`ScannedHeader.bind`): those
+    members are not read again.
 
     Raises
     ------
@@ -588,7 +620,9 @@ def scan(
     out: list[FileInfo] = []
     for m in members:
         try:
-            info = read_header(m, pixel_data)
+            info = known.get(m.name) if known else None
+            if info is None:
+                info = read_header(m, pixel_data)
         except ReadError as err:
             if not skip_broken:
                 raise

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -103,11 +103,13 @@ def scan_groups(
     source: str = "",
     progress: ProgressOption = False,
     headers_only: bool = False,
+    known: Mapping[str, FileInfo] | None = None,
 ) -> list[Group]:
     """Read all headers and group the images into series (no pixel data read).
 
     `progress` reports the files read in stage ``"headers"`` (see :func:`read_series`);
-    `headers_only` accepts headers whose Pixel Data are left out (PACS query answers).
+    `headers_only` accepts headers whose Pixel Data are left out (PACS query answers);
+    `known` holds headers read before, by member name (not read again).
 
     Raises
     ------
@@ -118,7 +120,7 @@ def scan_groups(
     """
     with resolved(progress) as callback:
         report = reporter(callback, len(members), "headers")
-        files = scan(members, skip_broken, report, pixel_data=not headers_only)
+        files = scan(members, skip_broken, report, pixel_data=not headers_only, known=known)
     images: list[Image] = []
     for info in files:
         try:

@@ -1,0 +1,145 @@
+"""Every header is read once per batch run: in the catalogue's header pass, in chunks
+that worker processes can run, and handed to the tasks that convert the series."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from imagedata import _catalog_scan
+from imagedata.archives import Member
+from imagedata.batch import BatchOptions, convert_all, plan
+from imagedata.batch._manifest import Manifest
+from imagedata.batch._task import run_task
+from imagedata.catalog import Catalog
+from imagedata.formats.dicom import _scan
+from tests.archive_maker import Archive, make_archive
+
+nib = pytest.importorskip("nibabel")
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    return make_archive(tmp_path)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count the calls of the header reader in this process, by file name."""
+    calls: Counter[str] = Counter()
+    real = _scan.read_header
+
+    def counting(member: Member, pixel_data: bool = True) -> Any:
+        calls[member.name] += 1
+        return real(member, pixel_data)
+
+    monkeypatch.setattr(_scan, "read_header", counting)
+    return calls
+
+
+def _image_files(archive: Archive) -> set[str]:
+    """The paths the catalogue gives the image files (``zip?member`` inside the zip)."""
+    with Catalog(":memory:") as cat:
+        cat.index([archive.root])
+        return {p for (p,) in cat.db.execute("SELECT path FROM files WHERE kind = 'image'")}
+
+
+def test_each_header_is_read_once_in_a_run(
+    archive: Archive, tmp_path: Path, reads: Counter[str]
+) -> None:
+    images = _image_files(archive)
+    reads.clear()
+    report = convert_all([archive.root], tmp_path / "out", BatchOptions(workers=1))
+    assert len(report.done) == 6 and len(report.failed) == 1
+    assert {p: reads[p] for p in images} == dict.fromkeys(images, 1)
+    # the broken file has no header to hand on: its series' task reads it again (and fails)
+    assert reads[str(archive.broken_file)] == 2
+
+
+def _tasks(archive: Archive, out: Path) -> list[Any]:
+    headers: dict[str, bytes] = {}
+    with Catalog(":memory:") as cat:
+        cat.index([archive.root], headers=headers)
+        tasks, _ = plan(cat.series(), cat, out, BatchOptions(), Manifest.load(out), headers)
+    return tasks
+
+
+def test_tasks_carry_the_headers_and_read_none(
+    archive: Archive, tmp_path: Path, reads: Counter[str]
+) -> None:
+    """What a worker process gets: a task with the headers of all its (good) files."""
+    tasks = [t for t in _tasks(archive, tmp_path / "out") if t.key != archive.broken_uid]
+    assert len(tasks) == 6
+    assert all(len(t.headers) == len(t.sources) and None not in t.headers for t in tasks)
+    reads.clear()
+    for task in tasks:
+        result = run_task(task)
+        assert result.status == "done", result.error
+        nii = next(Path(p) for p in result.outputs if p.endswith(".nii.gz"))
+        arr = np.asarray(nib.load(nii).dataobj)
+        assert np.array_equal(arr.transpose(*range(arr.ndim)[::-1]), archive.series[task.key].data)
+    assert sum(reads.values()) == 0
+
+
+def test_a_file_changed_since_the_header_pass_is_read_again(
+    archive: Archive, tmp_path: Path, reads: Counter[str]
+) -> None:
+    tasks = {t.key: t for t in _tasks(archive, tmp_path / "out")}
+    (uid,) = archive.uid("P1", 2)
+    task = tasks[uid]
+    changed = Path(task.sources[1].path)
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    reads.clear()
+    result = run_task(task)
+    assert result.status == "done", result.error
+    assert dict(reads) == {str(changed): 1}
+
+
+def _tables(cat: Catalog) -> dict[str, list[Any]]:
+    db: sqlite3.Connection = cat.db
+    return {
+        t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+        for t in ("files", "instances", "series_attrs", "patients", "studies", "series")
+    }
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as executor:
+        yield executor
+
+
+def test_index_on_worker_processes_gives_the_same_catalogue(
+    archive: Archive, tmp_path: Path, pool: ProcessPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_catalog_scan, "MIN_CHUNK", 2)  # several chunks of the folders
+    with Catalog(tmp_path / "serial.sqlite") as cat:
+        serial = cat.index([archive.root])
+        expected = _tables(cat)
+    headers: dict[str, bytes] = {}
+    with Catalog(tmp_path / "pool.sqlite") as cat:
+        report = cat.index([archive.root], executor=pool, workers=2, headers=headers)
+        assert _tables(cat) == expected
+    assert str(report) == str(serial) and report.broken == serial.broken
+    assert set(headers) == _image_files(archive)
+
+
+def test_chunks_keep_the_walk_order_and_archives_alone(tmp_path: Path) -> None:
+    units = [_catalog_scan.Unit(f"/a/{k:04d}", 1, 1, False) for k in range(1000)]
+    units.insert(500, _catalog_scan.Unit("/a/x.zip", 1, 1, True))
+    parts = _catalog_scan.chunks(units, 2)
+    assert [u for c in parts for u in c.units] == units
+    assert [c.size for c in parts if c.units[0].archive] == [1]
+    n = 2 * _catalog_scan.CHUNKS_PER_WORKER  # chunks per worker, one more where the zip cuts
+    assert n <= len(parts) - 1 <= n + 1
