@@ -262,10 +262,10 @@ def _big_archive(root: Path, n: int = 12) -> Path:
     return root
 
 
-def _start(src: Path, out: Path) -> subprocess.Popen[bytes]:
+def _start(src: Path, out: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     cmd = [sys.executable, "-m", "imagedata", "convert", str(src), str(out), "-r"]
-    cmd += ["--workers", "1", "--compression-level", "9"]
+    cmd += ["--workers", str(workers), "--compression-level", "9"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -311,6 +311,63 @@ def test_interrupted_run_leaves_only_complete_outputs(tmp_path: Path, how: str) 
     assert len(report.done) + len(report.skipped) == 12 and report.failed == []
     assert len(_complete(out)) == 12
     assert [p for p in out.rglob("*") if ".imagedata-tmp-" in p.name] == []
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below `pid` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, pp in parents.items() if pp == p} - found
+        found |= kids
+        todo.extend(kids)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` runs (a zombie, ended but not yet reaped, has an empty cmdline)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killed_run_leaves_no_worker_processes(tmp_path: Path) -> None:
+    """kill -9 of a run with worker processes: the workers end too, outputs stay complete."""
+    src = _big_archive(tmp_path / "src")
+    out = tmp_path / "out"
+    proc = _start(src, out, workers=2)
+    try:
+        _wait_for_first_done(out, proc)
+        helpers = _descendants(proc.pid)
+        assert len(helpers) >= 2  # the worker processes (and the forkserver)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_running(p) for p in helpers):
+        time.sleep(0.2)
+    alive = [p for p in helpers if _running(p)]
+    for p in alive:  # do not leave them behind when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert alive == []
+    _complete(out)  # what the workers finished after the kill is complete too (not recorded)
+    report = convert_all([src], out, BatchOptions(workers=2))
+    assert len(report.done) + len(report.skipped) == 12 and report.failed == []
+    assert len(report.skipped) >= 1  # the series recorded done before the kill
+    assert len(_complete(out)) == 12
 
 
 def test_batch_options_need_recursive(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

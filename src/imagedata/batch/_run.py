@@ -21,8 +21,10 @@ the running ones stopped (their writers remove their temporary files).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager
@@ -56,9 +58,61 @@ def run_serial(
         done(result)
 
 
+#: What a worker process imports to read headers and convert series (to NIfTI).
+WORKER_MODULES = (
+    "imagedata._catalog_scan",
+    "imagedata.batch._task",
+    "imagedata.formats.dicom.reader",
+    "imagedata.series",
+    "imagedata.loadsave",
+    "imagedata.formats.nifti",
+)
+
+#: Seconds between two checks of a worker that the process running the batch is alive.
+WATCH_INTERVAL = 1.0
+
+
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def preload_workers() -> bool:
+    """Have the forkserver import :data:`WORKER_MODULES` once, for all worker processes.
+
+    Worker processes are forked from the forkserver of this process; each would
+    otherwise import pydicom, numpy, nibabel and imagedata itself (about 0.7 s of CPU
+    a worker, measured in bench/bench_batch.py).  This sets the forkserver's preload
+    list (a setting of the whole process, effective when the forkserver starts, so
+    the ``imagedata`` command calls it and a library call of ``convert_all`` does
+    not); ``'__main__'``, the default, stays in the list.  Returns False where there
+    is no forkserver.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", *WORKER_MODULES])
+    return True
+
+
+def _watch(pid: int) -> None:  # pragma: no cover - runs in the worker processes
+    """Worker initializer: end this worker when process `pid` (the batch) is gone.
+
+    A worker waits for its next task on a pipe that it also holds open itself, so it
+    would not notice a hard kill (kill -9) of the batch and would wait for ever.
+    """
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            try:
+                os.kill(pid, 0)  # signal 0: only asks whether the process exists
+            except OSError:  # gone (or the number reused by another user's process)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="imagedata-watch-batch", daemon=True).start()
 
 
 class _DaskSubmitter:
@@ -99,7 +153,11 @@ class Workers:
             self._client, self._cluster = _client(scheduler, self.count)
             self.count = max(1, len(self._client.scheduler_info().get("workers", {})))
         elif self.count > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.count,
+                mp_context=_context(),
+                initializer=functools.partial(_watch, os.getpid()) if os.name == "posix" else None,
+            )
 
     @property
     def executor(self) -> Any:

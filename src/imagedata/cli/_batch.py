@@ -143,6 +143,7 @@ def _stage_bars(label: str, quiet: bool) -> Iterator[Any]:
 def convert_batch(args: argparse.Namespace) -> int:
     """Run the whole-archive mode of ``imagedata convert`` (``--to`` already checked)."""
     from imagedata.batch import BatchOptions, convert_all
+    from imagedata.batch._run import preload_workers
 
     sources, out, fmt = _check(args)
     write_options: dict[str, Any] = {}
@@ -152,6 +153,8 @@ def convert_batch(args: argparse.Namespace) -> int:
         write_options["keep_uid"] = True
     bar = _SeriesBar(args.quiet)
     serial = args.workers == 1 and not args.scheduler
+    if not serial and not args.scheduler:  # this command owns its process: set it up
+        preload_workers()
     options = BatchOptions(
         fmt=fmt,
         layout=args.layout,
