@@ -392,7 +392,9 @@ def _convert_locked(
     query: dict[str, Any],
 ) -> BatchReport:
     report = BatchReport(str(out))
-    with Workers(options.workers or os.cpu_count() or 1, options.scheduler) as workers:
+    count = options.workers or os.cpu_count() or 1
+    # an in-memory catalogue reads every header: the workers are needed at once
+    with Workers(count, options.scheduler, start=bool(sources) and db is None) as workers:
         headers: dict[str, bytes] = {}  # read once, by the workers, for the tasks
         with Catalog(":memory:" if db is None else db) as catalog:
             if sources:

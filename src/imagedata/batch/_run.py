@@ -25,6 +25,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager
@@ -66,6 +67,7 @@ WORKER_MODULES = (
     "imagedata.series",
     "imagedata.loadsave",
     "imagedata.formats.nifti",
+    "nibabel",  # imported by the NIfTI writer on first use; left out when not installed
 )
 
 #: Seconds between two checks of a worker that the process running the batch is alive.
@@ -140,15 +142,19 @@ class Workers:
         Local worker processes (1: this process).
     scheduler
         A Dask scheduler address, or 'local' for a LocalCluster of `workers` processes.
+    start
+        Start the local worker processes now (they import what they need while this
+        process walks the sources), not on the first task.
     """
 
-    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+    def __init__(self, workers: int, scheduler: str | None = None, start: bool = False) -> None:
         self.count = max(1, workers)
         self.scheduler = scheduler
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None
         self._cluster: Any = None
         self._used = False
+        self._starter: threading.Thread | None = None
         if scheduler:
             self._client, self._cluster = _client(scheduler, self.count)
             self.count = max(1, len(self._client.scheduler_info().get("workers", {})))
@@ -158,6 +164,14 @@ class Workers:
                 mp_context=_context(),
                 initializer=functools.partial(_watch, os.getpid()) if os.name == "posix" else None,
             )
+            if start:  # a no-op task starts the first worker (and the forkserver), which
+                # blocks until the forkserver imported its modules: in a thread, meanwhile
+                # this process goes on
+                self._starter = threading.Thread(
+                    target=self._pool.submit, args=(int,), name="imagedata-start-workers"
+                )
+                self._starter.start()
+                self._used = True
 
     @property
     def executor(self) -> Any:
@@ -186,6 +200,9 @@ class Workers:
 
     def close(self, cancel: bool = False) -> None:
         """Stop the workers (`cancel`: drop the tasks not started)."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
