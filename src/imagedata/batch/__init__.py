@@ -5,7 +5,9 @@
 series' output by a layout pattern (:mod:`._layout`), skips the series that the
 manifest in OUT (:mod:`._manifest`) records as finished with unchanged sources, and
 runs the others (:mod:`._task`) in this process, in local worker processes or on a
-Dask cluster (:mod:`._run`).  One bad series never stops the batch: its error is
+Dask cluster (:mod:`._run`).  The same workers read the headers for the catalogue
+first, and each task gets the headers of its series from that pass: every header is
+read once a run.  One bad series never stops the batch: its error is
 collected, listed in the report (``OUT/imagedata-report.json``) and the others go
 on.  Every output is written atomically, so an interrupted run (Ctrl-C, kill -9)
 leaves only complete outputs; a re-run redoes what was not finished.
@@ -39,7 +41,7 @@ from typing import Any
 from imagedata.batch import _layout
 from imagedata.batch._layout import DEFAULT_LAYOUT, LayoutError
 from imagedata.batch._manifest import MANIFEST, Manifest
-from imagedata.batch._run import StageBars, Workers
+from imagedata.batch._run import StageBars, Workers, preload_workers
 from imagedata.batch._task import Result, Task
 from imagedata.catalog import DESCRIPTIVE, Catalog, SeriesRecord
 from imagedata.errors import ImageDataError
@@ -431,6 +433,7 @@ __all__ = [
     "LayoutError",
     "convert_all",
     "plan",
+    "preload_workers",
     "select",
     "write_report",
 ]

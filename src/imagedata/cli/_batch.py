@@ -142,8 +142,7 @@ def _stage_bars(label: str, quiet: bool) -> Iterator[Any]:
 
 def convert_batch(args: argparse.Namespace) -> int:
     """Run the whole-archive mode of ``imagedata convert`` (``--to`` already checked)."""
-    from imagedata.batch import BatchOptions, convert_all
-    from imagedata.batch._run import preload_workers
+    from imagedata.batch import BatchOptions, convert_all, preload_workers
 
     sources, out, fmt = _check(args)
     write_options: dict[str, Any] = {}
