@@ -1,8 +1,11 @@
 """Every header is read once per batch run: in the catalogue's header pass, in chunks
-that worker processes can run, and handed to the tasks that convert the series."""
+that worker processes can run, and handed to the tasks that convert the series; the
+checksums of the manifest, computed by the batch process or by the tasks, agree."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -17,7 +20,9 @@ import pytest
 
 from imagedata import _catalog_scan
 from imagedata.archives import Member
-from imagedata.batch import BatchOptions, convert_all, plan
+from imagedata.batch import MANIFEST, BatchOptions, convert_all, plan
+from imagedata.batch import _digest as digest_module
+from imagedata.batch._digest import Prehash
 from imagedata.batch._manifest import Manifest
 from imagedata.batch._task import run_task
 from imagedata.catalog import Catalog
@@ -143,3 +148,65 @@ def test_chunks_keep_the_walk_order_and_archives_alone(tmp_path: Path) -> None:
     assert [c.size for c in parts if c.units[0].archive] == [1]
     n = 2 * _catalog_scan.CHUNKS_PER_WORKER  # chunks per worker, one more where the zip cuts
     assert n <= len(parts) - 1 <= n + 1
+
+
+def _checksum(paths: list[str]) -> str:
+    """SHA-256 over the SHA-256 of each file (zip members read from the zip), by hashlib."""
+    import zipfile
+
+    parts = []
+    for p in paths:
+        base, _, name = p.partition("?")
+        if name:
+            with zipfile.ZipFile(base) as zf:
+                data = zf.read(name)
+        else:
+            data = Path(p).read_bytes()
+        parts.append(hashlib.sha256(data).digest())
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_manifest_checksums(archive: Archive, tmp_path: Path, workers: int) -> None:
+    """Computed by the tasks (one worker) or partly by the batch process (two): the same."""
+    out = tmp_path / "out"
+    report = convert_all([archive.root], out, BatchOptions(workers=workers))
+    assert len(report.done) == 6
+    events = [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+    done = [e for e in events if e["event"] == "done"]
+    assert len(done) == 6
+    for e in done:
+        assert e["sha256"] == _checksum([s[0] for s in e["sources"]])
+
+
+def test_checksums_given_are_used_unless_the_file_changed(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prehash = Prehash([archive.root])
+    while prehash():
+        pass
+    headers: dict[str, bytes] = {}
+    with Catalog(":memory:") as cat:
+        cat.index([archive.root], headers=headers)
+        (uid,) = archive.uid("P1", 2)
+        tasks, _ = plan(
+            cat.series(uid=uid), cat, tmp_path / "out", BatchOptions(),
+            Manifest.load(tmp_path / "out"), headers, prehash.digests,
+        )  # fmt: skip
+    (task,) = tasks
+    assert len(task.digests) == 4 and None not in task.digests
+    computed: list[str] = []
+    real = digest_module.file_digest
+
+    def counting(member: Member) -> bytes:
+        computed.append(member.name)
+        return real(member)
+
+    monkeypatch.setattr(digest_module, "file_digest", counting)
+    expected = _checksum([s.path for s in task.sources])
+    assert run_task(task).sha256 == expected and computed == []
+    changed = Path(task.sources[2].path)
+    changed.write_bytes(changed.read_bytes())  # same bytes, a new modification time
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, task.sources[2].mtime_ns + 1_000_000_000))
+    assert run_task(task).sha256 == expected and computed == [str(changed)]

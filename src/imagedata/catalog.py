@@ -209,9 +209,17 @@ class Executor(Protocol):
 
 
 def _scans(
-    todo: Sequence[Unit], executor: Executor | None, workers: int, headers: bool
+    todo: Sequence[Unit],
+    executor: Executor | None,
+    workers: int,
+    headers: bool,
+    idle: Callable[[], bool] | None = None,
 ) -> Iterator[UnitScan]:
-    """Read the units' headers in chunks, in this process or on `executor`, in order."""
+    """Read the units' headers in chunks, in this process or on `executor`, in order.
+
+    Until the first chunk is back (the workers still starting: a core would be idle),
+    `idle()` is called as long as it returns True.
+    """
     parts = chunks(todo, workers)
     if executor is None:
         for chunk in parts:
@@ -219,6 +227,8 @@ def _scans(
         return
     futures = [executor.submit(scan_chunk, chunk, headers) for chunk in parts]
     try:
+        while idle is not None and futures and not futures[0].done() and idle():
+            pass
         for fut in futures:
             yield from fut.result()
     finally:
@@ -265,6 +275,7 @@ class Catalog:
         executor: Executor | None = None,
         workers: int | None = None,
         headers: dict[str, bytes] | None = None,
+        idle: Callable[[], bool] | None = None,
     ) -> IndexReport:
         """Scan `sources` (folders, files, zip/tar archives): read new or changed files.
 
@@ -290,6 +301,10 @@ class Catalog:
             When given, filled with the pickled header of each image file read
             (path -> bytes, see :func:`imagedata._catalog_scan.load_header`), for a
             conversion that follows to use instead of reading the headers again.
+        idle
+            Called again and again while this process waits for the `executor`'s first
+            results (the workers starting), as long as it returns True: other work
+            meanwhile (the batch computes checksums).
 
         Raises
         ------
@@ -312,7 +327,8 @@ class Catalog:
         self._forget([u.path for u in todo])  # their rows are read again
         firsts: dict[str, dict[str, str]] = {}
         done = 0
-        for scan in _scans(todo, executor, workers or os.cpu_count() or 1, headers is not None):
+        count = workers or os.cpu_count() or 1
+        for scan in _scans(todo, executor, count, headers is not None, idle):
             u = scan.unit
             if scan.error:  # an archive that cannot be opened
                 self._record(u.path, None, u, "broken", scan.error)

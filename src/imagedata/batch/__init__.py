@@ -39,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from imagedata.batch import _layout
+from imagedata.batch._digest import Prehash
 from imagedata.batch._layout import DEFAULT_LAYOUT, LayoutError
 from imagedata.batch._manifest import MANIFEST, Manifest
 from imagedata.batch._run import StageBars, Workers, preload_workers
 from imagedata.batch._task import Result, Task
-from imagedata.catalog import DESCRIPTIVE, Catalog, SeriesRecord
+from imagedata.catalog import DESCRIPTIVE, Catalog, SeriesRecord, SourceFile
 from imagedata.errors import ImageDataError
 
 logger = logging.getLogger(__name__)
@@ -154,11 +155,13 @@ def plan(
     options: BatchOptions,
     manifest: Manifest,
     headers: Mapping[str, bytes] | None = None,
+    digests: Mapping[str, tuple[int, int, bytes]] | None = None,
 ) -> tuple[list[Task], list[str]]:
     """The tasks to run and the relative targets skipped as finished and unchanged.
 
     `headers`: the pickled headers the catalogue's header pass read (by path), handed
-    to the tasks so that they do not read them again.
+    to the tasks so that they do not read them again; `digests`: the files' SHA-256
+    computed meanwhile (by path: size, mtime_ns, digest), handed on likewise.
     """
     if not options.bids:
         _layout.check(options.layout or DEFAULT_LAYOUT, LAYOUT_FIELDS)
@@ -184,6 +187,7 @@ def plan(
             label=_label(rec),
             sources=sources,
             headers=tuple(headers.get(s.path) for s in sources) if headers else (),
+            digests=_digests_of(sources, digests) if digests else (),
             target=str(out / target),
             fmt="nifti" if options.bids else options.fmt,
             extension=ext,
@@ -195,6 +199,17 @@ def plan(
         else:
             tasks.append(task)
     return tasks, skipped
+
+
+def _digests_of(
+    sources: Sequence[SourceFile], digests: Mapping[str, tuple[int, int, bytes]]
+) -> tuple[bytes | None, ...]:
+    """The digests of `sources` computed from files of the size and time indexed."""
+    out: list[bytes | None] = []
+    for s in sources:
+        known = digests.get(s.path)
+        out.append(known[2] if known is not None and known[:2] == (s.size, s.mtime_ns) else None)
+    return tuple(out)
 
 
 def _check_out(out: Path, sources: Sequence[str | os.PathLike[str]]) -> None:
@@ -398,18 +413,26 @@ def _convert_locked(
     # an in-memory catalogue reads every header: the workers are needed at once
     with Workers(count, options.scheduler, start=bool(sources) and db is None) as workers:
         headers: dict[str, bytes] = {}  # read once, by the workers, for the tasks
+        prehash = Prehash(sources)  # checksums, while the workers read the headers
         with Catalog(":memory:" if db is None else db) as catalog:
             if sources:
+                executor = workers.executor
                 catalog.index(
-                    sources, executor=workers.executor, workers=workers.count, headers=headers
+                    sources,
+                    executor=executor,
+                    workers=workers.count,
+                    headers=headers,
+                    idle=prehash if executor is not None else None,
                 )
             report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
             records = select(catalog, sources, query)
             if not sources:  # the catalogue's own sources must not overlap OUT either
                 _check_out(out, sorted({r.Folder.partition("?")[0] for r in records}))
             manifest = Manifest.load(out)
-            tasks, report.skipped = plan(records, catalog, out, options, manifest, headers)
-        del headers
+            tasks, report.skipped = plan(
+                records, catalog, out, options, manifest, headers, prehash.digests
+            )
+        del headers, prehash
         if options.on_plan is not None:
             options.on_plan(len(tasks) + len(report.skipped), len(report.skipped))
         runner = _Runner(out, manifest, report, options)

@@ -5,7 +5,8 @@ The manifest is ``OUT/imagedata-manifest.jsonl``, one JSON object a line, append
 
 * ``{"event": "start", "key": ..., "target": ...}`` before a series is handed out;
 * ``{"event": "done", "key": ..., "target": ..., "sources": [[path, size, mtime_ns],
-  ...], "sha256": ..., "outputs": [...], ...}`` when its outputs are in place;
+  ...], "sha256": ..., "outputs": [...], ...}`` when its outputs are in place (``sha256``:
+  over the SHA-256 of each source, see :mod:`._digest`);
 * ``{"event": "failed", "key": ..., "error": ...}`` when it failed.
 
 The last event of a series wins.  A line cut short by a hard kill is ignored.  A

@@ -11,7 +11,6 @@ leaves no output).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -48,6 +47,8 @@ class Task:
     #: The pickled headers the catalogue's header pass read, one per source (or None):
     #: used instead of reading those headers again when the file did not change since.
     headers: tuple[bytes | None, ...] = ()
+    #: The SHA-256 of each source (or None) when computed before, from the file as indexed.
+    digests: tuple[bytes | None, ...] = ()
 
     def source_list(self) -> list[list[Any]]:
         """[[path, size, mtime_ns], ...] as the manifest records them."""
@@ -119,12 +120,18 @@ def _stat(path: str, cache: dict[str, tuple[int, int] | None]) -> tuple[int, int
     return cache[base]
 
 
-def _digest(members: Sequence[Member]) -> str:
-    """SHA-256 over the bytes of all members, in order."""
-    h = hashlib.sha256()
-    for m in members:
-        h.update(m.read_bytes())
-    return h.hexdigest()
+def _digest(task: Task, members: Sequence[Member]) -> str:
+    """The series' checksum (:func:`._digest.series_digest`); missing digests computed."""
+    from imagedata.batch._digest import file_digest, series_digest
+
+    given = task.digests or (None,) * len(members)
+    stats: dict[str, tuple[int, int] | None] = {}
+    digests = []
+    for source, member, digest in zip(task.sources, members, given):
+        if digest is None or _stat(source.path, stats) != (source.size, source.mtime_ns):
+            digest = file_digest(member)
+        digests.append(digest)
+    return series_digest(digests)
 
 
 def _error_text(err: BaseException) -> str:
@@ -190,7 +197,7 @@ def run_task(task: Task, progress: ProgressCallback | bool = False) -> Result:
         try:
             members = members_of([s.path for s in task.sources])
             known = known_headers(task, members)
-            result.sha256 = _digest(members)
+            result.sha256 = _digest(task, members)
             groups = scan_groups(members, source=task.label, progress=progress, known=known)
             result.outputs, result.images = _write_groups(task, groups, progress)
             result.status = "done"
