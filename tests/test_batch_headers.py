@@ -210,3 +210,24 @@ def test_checksums_given_are_used_unless_the_file_changed(
     st = changed.stat()
     os.utime(changed, ns=(st.st_atime_ns, task.sources[2].mtime_ns + 1_000_000_000))
     assert run_task(task).sha256 == expected and computed == [str(changed)]
+
+
+def test_the_batch_process_leaves_reading_to_the_workers(archive: Archive, tmp_path: Path) -> None:
+    """With worker processes, the command itself imports no DICOM reader (it would wait)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from imagedata.cli import convert\n"
+        "if __name__ == '__main__':\n"
+        f"    status = convert.main([{str(archive.root)!r}, {str(tmp_path / 'out')!r},"
+        " '-r', '-q', '--workers', '2'])\n"
+        "    print(status, sorted(m for m in ('pydicom', 'nibabel', 'imagedata.loadsave')"
+        " if m in sys.modules))\n"
+    )
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.stdout.split("\n")[-2] == "1 []", run.stderr[-2000:]  # 1: the broken series
+    assert len(json.loads((tmp_path / "out" / "imagedata-report.json").read_text())["done"]) == 6

@@ -217,18 +217,18 @@ def _scans(
 ) -> Iterator[UnitScan]:
     """Read the units' headers in chunks, in this process or on `executor`, in order.
 
-    Until the first chunk is back (the workers still starting: a core would be idle),
-    `idle()` is called as long as it returns True.
+    Before the chunks go to the executor, `idle()` is called as long as it returns True
+    (other work while the executor's workers start).
     """
     parts = chunks(todo, workers)
     if executor is None:
         for chunk in parts:
             yield from scan_chunk(chunk, headers)
         return
+    while idle is not None and idle():
+        pass
     futures = [executor.submit(scan_chunk, chunk, headers) for chunk in parts]
     try:
-        while idle is not None and futures and not futures[0].done() and idle():
-            pass
         for fut in futures:
             yield from fut.result()
     finally:
@@ -302,9 +302,9 @@ class Catalog:
             (path -> bytes, see :func:`imagedata._catalog_scan.load_header`), for a
             conversion that follows to use instead of reading the headers again.
         idle
-            Called again and again while this process waits for the `executor`'s first
-            results (the workers starting), as long as it returns True: other work
-            meanwhile (the batch computes checksums).
+            With an `executor`: called again and again before the files go to it, as
+            long as it returns True: other work while its workers start (the batch
+            computes checksums).
 
         Raises
         ------

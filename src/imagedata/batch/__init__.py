@@ -413,16 +413,15 @@ def _convert_locked(
     # an in-memory catalogue reads every header: the workers are needed at once
     with Workers(count, options.scheduler, start=bool(sources) and db is None) as workers:
         headers: dict[str, bytes] = {}  # read once, by the workers, for the tasks
-        prehash = Prehash(sources)  # checksums, while the workers read the headers
+        prehash = Prehash(sources)  # checksums, while the worker processes start
         with Catalog(":memory:" if db is None else db) as catalog:
             if sources:
-                executor = workers.executor
                 catalog.index(
                     sources,
-                    executor=executor,
+                    executor=workers.executor,
                     workers=workers.count,
                     headers=headers,
-                    idle=prehash if executor is not None else None,
+                    idle=lambda: workers.starting() and prehash(),
                 )
             report.broken_files = [f"{p}: {e}" for p, e in catalog.broken()]
             records = select(catalog, sources, query)
@@ -432,7 +431,7 @@ def _convert_locked(
             tasks, report.skipped = plan(
                 records, catalog, out, options, manifest, headers, prehash.digests
             )
-        del headers, prehash
+        del headers
         if options.on_plan is not None:
             options.on_plan(len(tasks) + len(report.skipped), len(report.skipped))
         runner = _Runner(out, manifest, report, options)

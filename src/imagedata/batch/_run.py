@@ -173,6 +173,10 @@ class Workers:
                 self._starter.start()
                 self._used = True
 
+    def starting(self) -> bool:
+        """True while the first local worker process is being started (see `start`)."""
+        return self._starter is not None and self._starter.is_alive()
+
     @property
     def executor(self) -> Any:
         """Something with ``submit(fn, *args)`` for the header pass (None: this process)."""

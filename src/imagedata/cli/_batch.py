@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from imagedata.cli import _catalog, _common, _inputs
+from imagedata.cli import _catalog, _common
 from imagedata.cli._common import UsageError
 
 #: Single-series options that have no meaning for a batch.
@@ -104,8 +105,22 @@ def _check(args: argparse.Namespace) -> tuple[list[str], Path, str]:
     fmt = args.to or "nifti"
     if args.bids and fmt != "nifti":
         raise UsageError("--bids writes NIfTI; leave out --to or give --to nifti")
-    _inputs.check_inputs(sources)
+    _check_sources(sources)
     return sources, out, fmt
+
+
+def _check_sources(sources: Sequence[str]) -> None:
+    """Fail early, naming the path, when a source does not exist or cannot be read.
+
+    Unlike :func:`._inputs.check_inputs` this imports no reader (the workers read):
+    the sources of a batch are folders, files and archives, never URLs or patterns.
+    """
+    for s in sources:
+        p = Path(s)
+        if not p.exists():
+            raise FileNotFoundError(2, "no such file or folder; check the path", s)
+        if p.is_file() and not os.access(p, os.R_OK):
+            raise PermissionError(13, "cannot read this file (permission denied)", s)
 
 
 class _SeriesBar:
