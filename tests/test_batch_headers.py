@@ -28,6 +28,7 @@ from imagedata.batch._task import run_task
 from imagedata.catalog import Catalog
 from imagedata.formats.dicom import _scan
 from tests.archive_maker import Archive, make_archive
+from tests.conftest import SHARED_DATA
 
 nib = pytest.importorskip("nibabel")
 
@@ -231,3 +232,22 @@ def test_the_batch_process_leaves_reading_to_the_workers(archive: Archive, tmp_p
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert run.stdout.split("\n")[-2] == "1 []", run.stderr[-2000:]  # 1: the broken series
     assert len(json.loads((tmp_path / "out" / "imagedata-report.json").read_text())["done"]) == 6
+
+
+ENHANCED = SHARED_DATA / "dcm_qa" / "dcm_qa_enh" / "In" / "Philips" / "IM_0027_fMAP.dcm"
+
+
+@pytest.mark.skipif(not ENHANCED.is_file(), reason=f"shared test data missing: {ENHANCED}")
+def test_a_multiframe_file_is_read_again_by_its_task(
+    archive: Archive, tmp_path: Path, reads: Counter[str]
+) -> None:
+    """Only single-frame headers are handed on; an enhanced multi-frame file is re-read."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(archive.root / "P1" / "a", src / "a")
+    shutil.copy(ENHANCED, src / "enhanced.dcm")
+    report = convert_all([src], tmp_path / "out", BatchOptions(workers=1))
+    assert len(report.done) == 2 and report.failed == [], report.failed
+    assert reads[str(src / "enhanced.dcm")] == 2
+    assert {reads[str(p)] for p in (src / "a").iterdir()} == {1}
