@@ -127,6 +127,14 @@ class _DaskSubmitter:
         return self.client.submit(fn, *args, pure=False)
 
 
+def _start_one(pool: ProcessPoolExecutor) -> None:
+    """Start a worker process with a no-op task (a failure shows on the next submit)."""
+    try:
+        pool.submit(int)
+    except Exception:  # a broken pool: the header pass's submit raises it again
+        logger.debug("starting a worker process failed", exc_info=True)
+
+
 class Workers:
     """Where a batch runs: this process, local worker processes, or a Dask cluster.
 
@@ -168,7 +176,7 @@ class Workers:
                 # blocks until the forkserver imported its modules: in a thread, meanwhile
                 # this process goes on
                 self._starter = threading.Thread(
-                    target=self._pool.submit, args=(int,), name="imagedata-start-workers"
+                    target=_start_one, args=(self._pool,), name="imagedata-start-workers"
                 )
                 self._starter.start()
                 self._used = True
@@ -181,12 +189,16 @@ class Workers:
     def executor(self) -> Any:
         """Something with ``submit(fn, *args)`` for the header pass (None: this process)."""
         if self._client is not None:
-            self._used = True
             return _DaskSubmitter(self._client)
         if self._pool is not None:
-            self._used = True
-            return self._pool
+            return self
         return None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Submit to the local pool (its workers start: :meth:`run` uses them then)."""
+        assert self._pool is not None
+        self._used = True
+        return self._pool.submit(fn, *args)
 
     def run(
         self,
@@ -194,7 +206,10 @@ class Workers:
         done: Callable[[Result], None],
         stage_bars: StageBars | None = None,
     ) -> None:
-        """Run the tasks; call `done(result)` here as results arrive."""
+        """Run the tasks; call `done(result)` here as results arrive.
+
+        One task runs in this process unless the local workers were started already.
+        """
         if self._client is not None:
             run_dask(tasks, self._client, done)
         elif self._pool is not None and (self._used or len(tasks) > 1):
