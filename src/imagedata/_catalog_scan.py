@@ -12,6 +12,7 @@ not read the headers again.  Nothing here touches the database.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import pickle
@@ -177,18 +178,50 @@ def _rounded(value: Any, n: int, digits: int) -> list[float] | None:
     return [round(v, digits) for v in out]
 
 
-def signature(info: Any) -> str:
-    """Geometry signature of a file: matrix, orientation, pixel spacing, frame of reference."""
+_SIGNATURE_KEYS = (
+    "Rows",
+    "Columns",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "FrameOfReferenceUID",
+    "ImageType",
+)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(raw: tuple[Any, ...]) -> str:
+    rows, cols, iop, spacing, frame, image_type = raw
     return json.dumps(
         [
-            to_int(info.get("Rows")),
-            to_int(info.get("Columns")),
-            _rounded(info.get("ImageOrientationPatient"), 6, 4),
-            _rounded(info.get("PixelSpacing"), 2, 6),
-            text(info.get("FrameOfReferenceUID")),
-            text(info.get("ImageType")),
+            to_int(rows),
+            to_int(cols),
+            _rounded(iop, 6, 4),
+            _rounded(spacing, 2, 6),
+            text(frame),
+            text(image_type),
         ]
     )
+
+
+def signature(info: Any) -> str:
+    """Geometry signature of a file: matrix, orientation, pixel spacing, frame of reference.
+
+    Examples
+    --------
+    >>> class Info(dict):
+    ...     nframes = 1
+    >>> signature(Info(Rows="2", Columns=3, ImageOrientationPatient=["1", "0", "0", "0", "1", "0"]))
+    '[2, 3, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], null, "", ""]'
+    """
+    raw = tuple(_hashable(info.get(k)) for k in _SIGNATURE_KEYS)
+    try:
+        return _signature(raw)
+    except TypeError:  # a value that cannot be hashed (not from the fast parser)
+        return _signature.__wrapped__(raw)
 
 
 def instance_row(path: str, info: Any) -> tuple[Any, ...]:
