@@ -118,13 +118,24 @@ def _watch(pid: int) -> None:  # pragma: no cover - runs in the worker processes
 
 
 class _DaskSubmitter:
-    """``submit(fn, *args)`` on a Dask client (impure: every call runs)."""
+    """``submit(fn, *args)`` on a Dask client (impure: every call runs).
+
+    The calls go to the workers in turn (any other may take one over): quick calls
+    would otherwise tend to queue on the first worker while the others idle.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.workers = sorted(client.scheduler_info().get("workers", {}))
+        self.calls = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False)
+        options: dict[str, Any] = {"pure": False}
+        if self.workers:
+            options["workers"] = [self.workers[self.calls % len(self.workers)]]
+            options["allow_other_workers"] = True
+        self.calls += 1
+        return self.client.submit(fn, *args, **options)
 
 
 def _start_one(pool: ProcessPoolExecutor) -> None:
