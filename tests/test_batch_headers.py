@@ -251,3 +251,19 @@ def test_a_multiframe_file_is_read_again_by_its_task(
     assert len(report.done) == 2 and report.failed == [], report.failed
     assert reads[str(src / "enhanced.dcm")] == 2
     assert {reads[str(p)] for p in (src / "a").iterdir()} == {1}
+
+
+def test_worker_processes_read_pixels_with_one_thread(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A series per process and core: no thread pool per series in a worker process."""
+    from imagedata.batch import _run
+
+    tasks = _tasks(archive, tmp_path / "out")
+    assert {t.threads for t in tasks} == {None}
+    seen: list[Any] = []
+    monkeypatch.setattr(_run, "run_pool", lambda ts, pool, done: seen.extend(ts))
+    with _run.Workers(2) as workers:
+        workers.run(tasks, lambda result: None)
+    assert len(seen) == len(tasks) and {t.threads for t in seen} == {1}
+    assert [t.key for t in seen] == [t.key for t in tasks]

@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from imagedata._optional import import_optional
@@ -220,11 +221,14 @@ class Workers:
         """Run the tasks; call `done(result)` here as results arrive.
 
         One task runs in this process unless the local workers were started already.
+        A worker process reads the pixel data of its series with one thread: the
+        batch keeps every core busy with a series each (a thread pool per series cost
+        a third of a small series' time).
         """
         if self._client is not None:
-            run_dask(tasks, self._client, done)
+            run_dask([replace(t, threads=1) for t in tasks], self._client, done)
         elif self._pool is not None and (self._used or len(tasks) > 1):
-            run_pool(tasks, self._pool, done)
+            run_pool([replace(t, threads=1) for t in tasks], self._pool, done)
         else:
             run_serial(tasks, done, stage_bars)
 

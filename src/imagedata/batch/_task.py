@@ -49,6 +49,9 @@ class Task:
     headers: tuple[bytes | None, ...] = ()
     #: The SHA-256 of each source (or None) when computed before, from the file as indexed.
     digests: tuple[bytes | None, ...] = ()
+    #: Threads reading the pixel data (None: the reader's default).  A worker process
+    #: of a batch uses 1: the batch runs a series per process, one per core.
+    threads: int | None = None
 
     def source_list(self) -> list[list[Any]]:
         """[[path, size, mtime_ns], ...] as the manifest records them."""
@@ -162,7 +165,9 @@ def _write_groups(
     images = 0
     try:
         for group, target in zip(groups, _targets(task, len(groups))):
-            arr, header = read_group(group, input_order=task.input_order, progress=progress)
+            arr, header = read_group(
+                group, input_order=task.input_order, progress=progress, workers=task.threads
+            )
             si = Series(arr)
             si.header = header
             images += len(group.images)
