@@ -105,7 +105,7 @@ class FileInfo:
         if self._ds is None:
             try:
                 with self.member.fileobj() as fp:
-                    self._ds = _dataset_of(fp, self.values, self.offset)
+                    self._ds = _dataset_of(fp, self.values, self.offset, self._raw_ok)
             except ImageDataError:
                 raise
             except Exception as err:  # pydicom raises many types for damaged data
@@ -114,6 +114,12 @@ class FileInfo:
                     f"{_WAY_OUT}"
                 ) from err
         return self._ds
+
+    @property
+    def _raw_ok(self) -> bool:
+        """True when the header pass walked this file as explicit VR little endian."""
+        ts = self.transfer_syntax
+        return self.fast and not ts.is_implicit_VR and ts.is_little_endian and not ts.is_deflated
 
     def get(self, keyword: str, default: Any = None) -> Any:
         """Value of `keyword` (fast: from :attr:`values`, else the dataset, then cached)."""
@@ -162,15 +168,18 @@ class FileInfo:
         return int(value)
 
 
-def _dataset_of(fp: Any, values: dict[str, Any], offset: int) -> Dataset:
+def _dataset_of(fp: Any, values: dict[str, Any], offset: int, raw_ok: bool = False) -> Dataset:
     """The dataset of a file without pixel data (:attr:`FileInfo.ds`).
 
-    For an enhanced file whose frames came from the fast header pass
-    (:mod:`imagedata._fastenh`) it is made from the bytes without parsing (pydicom decodes
-    each element on first use) and without the Per-frame Functional Groups Sequence:
-    the frames' values are in the images, and the template leaves the sequence out.
+    For a file the fast header pass walked as explicit VR little endian (`raw_ok`) it is
+    made from the bytes without parsing (:func:`._fastenh.raw_dataset`: pydicom decodes
+    each element on first use, as it would have read it); for an enhanced file also
+    without the Per-frame Functional Groups Sequence: the frames' values are in the
+    images, and the template leaves the sequence out.  Anything that structure does not
+    allow is read by :func:`pydicom.dcmread`.
     """
-    if offset < 0 or (SHARED_KEY not in values and PER_FRAME_KEY not in values):
+    enhanced = SHARED_KEY in values or PER_FRAME_KEY in values
+    if offset < 0 or not (enhanced or raw_ok):
         return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
     data = fp.read(offset)
     cut = values.get(PER_FRAME_SPAN)
