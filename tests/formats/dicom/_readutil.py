@@ -40,3 +40,34 @@ def nibabel_file(name: str, dest: Path) -> Path:
     with gzip.open(src) as f:
         out.write_bytes(f.read())
     return out
+
+
+def part10_files(paths: Iterable[Path], most: int | None = None) -> list[Path]:
+    """The DICOM Part 10 files (preamble and "DICM") among `paths`, sorted.
+
+    With `most`, about that many of them, taken evenly through the sorted list.
+    """
+
+    def is_part10(p: Path) -> bool:
+        if not p.is_file() or p.stat().st_size <= 132:
+            return False
+        with p.open("rb") as f:
+            return f.read(132)[128:] == b"DICM"
+
+    files = [p for p in sorted(paths) if is_part10(p)]
+    return files if most is None else files[:: max(1, len(files) // most)]
+
+
+def parse_with_walk(data: bytes, complete: bool, accelerated: bool) -> Any:
+    """:func:`imagedata._fastscan.parse` with the C or the Python walk ("EOFError" if raised)."""
+    from imagedata import _fastscan
+
+    saved = _fastscan._cwalk
+    if not accelerated:
+        _fastscan._cwalk = None
+    try:
+        return _fastscan.parse(data, complete)
+    except EOFError:
+        return "EOFError"
+    finally:
+        _fastscan._cwalk = saved

@@ -13,7 +13,6 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
@@ -23,7 +22,7 @@ from pydicom.sequence import Sequence
 from imagedata import _fastscan
 from imagedata.testing import make_dicom_series
 from tests.conftest import SHARED_DATA
-from tests.formats.dicom._readutil import PYDICOM_FILES
+from tests.formats.dicom._readutil import PYDICOM_FILES, parse_with_walk, part10_files
 
 needs_c = pytest.mark.skipif(
     not _fastscan.ACCELERATED,
@@ -37,18 +36,6 @@ def test_extension_built_where_required() -> None:
     if os.environ.get("IMAGEDATA_REQUIRE_CEXT") != "1":
         pytest.skip("IMAGEDATA_REQUIRE_CEXT is not set (only `make test` requires the build)")
     assert _fastscan.ACCELERATED, "imagedata._cwalk did not build; see the pip install log"
-
-
-def _parse(data: bytes, complete: bool, accelerated: bool) -> Any:
-    saved = _fastscan._cwalk
-    if not accelerated:
-        _fastscan._cwalk = None
-    try:
-        return _fastscan.parse(data, complete)
-    except EOFError:
-        return "EOFError"
-    finally:
-        _fastscan._cwalk = saved
 
 
 def _mutants(data: bytes, rng: random.Random, n: int) -> Iterator[tuple[bytes, bool]]:
@@ -67,8 +54,8 @@ def _agree(path: Path, rng: random.Random, n: int = 20) -> int:
     data = path.read_bytes()
     count = 0
     for mutant, complete in _mutants(data, rng, n):
-        python = _parse(mutant, complete, accelerated=False)
-        c = _parse(mutant, complete, accelerated=True)
+        python = parse_with_walk(mutant, complete, accelerated=False)
+        c = parse_with_walk(mutant, complete, accelerated=True)
         assert c == python, f"{path.name}: C and Python walks differ ({len(mutant)} bytes)"
         count += 1
     return count
@@ -98,7 +85,7 @@ def _private_series(folder: Path) -> list[Path]:
 @needs_c
 def test_walks_agree_on_pydicom_files() -> None:
     rng = random.Random(7)
-    files = [p for p in sorted(PYDICOM_FILES.glob("*.dcm")) if p.read_bytes()[128:132] == b"DICM"]
+    files = part10_files(PYDICOM_FILES.glob("*.dcm"))
     assert sum(_agree(p, rng, n=5) for p in files) > 1000
 
 
@@ -118,12 +105,7 @@ def test_walks_agree_on_real_scanner_files() -> None:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real scanner data not found at {SHARED_DATA}")
     rng = random.Random(3)
-    files = [
-        p
-        for p in sorted(SHARED_DATA.rglob("*"))
-        if p.is_file() and p.stat().st_size > 132 and p.open("rb").read(132)[128:] == b"DICM"
-    ]
-    files = files[:: max(1, len(files) // 150)]  # about 150 files of every vendor
+    files = part10_files(SHARED_DATA.rglob("*"), most=150)  # files of every vendor
     assert sum(_agree(p, rng, n=3) for p in files) > 1000
 
 
@@ -140,7 +122,7 @@ def test_sv_and_uv_have_four_byte_lengths(tmp_path: Path) -> None:
     for accelerated in (False, True):
         if accelerated and not _fastscan.ACCELERATED:
             continue
-        result = _parse(data, complete=True, accelerated=accelerated)
+        result = parse_with_walk(data, complete=True, accelerated=accelerated)
         assert not isinstance(result, str), result  # walked, not handed to pydicom
         values, _, offset, length = result
         assert values["SOPInstanceUID"] == ds.SOPInstanceUID

@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from imagedata.archives import Member
 from imagedata.formats.dicom._scan import read_header
 from tests.conftest import SHARED_DATA
-from tests.formats.dicom._readutil import PYDICOM_FILES
+from tests.formats.dicom._readutil import PYDICOM_FILES, part10_files
 
 
 def _decoded(ds: Dataset) -> dict[int, Any]:
@@ -50,7 +50,7 @@ def _check(path: Path) -> bool:
 
 
 def test_pydicom_files() -> None:
-    files = [p for p in sorted(PYDICOM_FILES.glob("*.dcm")) if p.read_bytes()[128:132] == b"DICM"]
+    files = part10_files(PYDICOM_FILES.glob("*.dcm"))
     compared = 0
     for p in files:
         try:
@@ -64,10 +64,5 @@ def test_pydicom_files() -> None:
 def test_real_scanner_files() -> None:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real scanner data not found at {SHARED_DATA}")
-    files = [
-        p
-        for p in sorted(SHARED_DATA.rglob("*"))
-        if p.is_file() and p.stat().st_size > 132 and p.open("rb").read(132)[128:] == b"DICM"
-    ]
-    files = files[:: max(1, len(files) // 120)]
+    files = part10_files(SHARED_DATA.rglob("*"), most=120)
     assert sum(_check(p) for p in files) >= 50

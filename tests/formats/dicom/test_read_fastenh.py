@@ -32,7 +32,7 @@ from imagedata.formats.dicom.reader import images_of, read_group, scan_groups
 from imagedata.formats.dicom.writer import write_series
 from tests.conftest import SHARED_DATA
 from tests.formats.dicom._helpers import make_series
-from tests.formats.dicom._readutil import nibabel_file
+from tests.formats.dicom._readutil import nibabel_file, parse_with_walk
 
 DCM_QA_ENH = SHARED_DATA / "dcm_qa" / "dcm_qa_enh" / "In"
 
@@ -435,19 +435,6 @@ def test_long_header_read_without_the_pixel_data(
     assert len(images_of(info)) == 480
 
 
-def _parse(data: bytes, complete: bool, accelerated: bool) -> Any:
-    """:func:`_fastscan.parse` with the C walk, or with the Python walk."""
-    saved = _fastscan._cwalk
-    if not accelerated:
-        _fastscan._cwalk = None
-    try:
-        return _fastscan.parse(data, complete)
-    except EOFError:
-        return "EOFError"
-    finally:
-        _fastscan._cwalk = saved
-
-
 def _c_and_python_agree(path: Path, rng: random.Random, n: int) -> None:
     """The C and Python walks give the same result, also cut or damaged in the groups."""
     data = path.read_bytes()
@@ -461,8 +448,9 @@ def _c_and_python_agree(path: Path, rng: random.Random, n: int) -> None:
             flipped[rng.randrange(start, end)] = rng.randrange(256)
         cases.append((bytes(flipped), True))
     for mutant, complete in cases:
-        c = _parse(mutant, complete, accelerated=True)
-        assert c == _parse(mutant, complete, accelerated=False), f"{path.name} {len(mutant)}"
+        c = parse_with_walk(mutant, complete, accelerated=True)
+        python = parse_with_walk(mutant, complete, accelerated=False)
+        assert c == python, f"{path.name} {len(mutant)}"
     values, *_ = _fastscan.parse(data, complete=True)
     assert _fastenh.PER_FRAME_KEY in values  # the whole file: read by the fast path
 
