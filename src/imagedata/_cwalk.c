@@ -25,7 +25,7 @@
  *           _fastscan.private_key, found through their private creator element
  *           (_fastscan._private)
  *   cuts    digest boundaries [start, end, start, end, ...] as _fastscan._cut makes them
- *           (the first entry is the pos given; the pixel position is appended at status 0)
+ *           (the first entry is the pos given; the caller closes the last range)
  *
  * configure(wanted, skip, groups, creators, abort) stores the tables once: wanted is a
  * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL; skip and abort
@@ -569,17 +569,6 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     int st = walk_loop(&w, &pos, explicit, &e);
     if (st < 0)
         goto done;
-    if (st == ST_PIXEL) {
-        if (w.ncuts + 1 > w.capcuts) {
-            Py_ssize_t *c = PyMem_Realloc(w.cuts, sizeof(Py_ssize_t) * (w.capcuts + 1));
-            if (c == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            w.cuts = c;
-        }
-        w.cuts[w.ncuts++] = pos;
-    }
     cuts = cuts_list(&w);
     if (cuts == NULL)
         goto done;

@@ -547,8 +547,5 @@ def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: s
         cuts = _joined(cuts, more, pos)
         pos = resumed
     if status == 0:
-        cuts.pop()  # _at_pixels appends the pixel position itself
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)
-    if status == 4:
-        return FALLBACK
     raise _C_STATUS[status]
