@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,14 @@ def chunks(units: Sequence[Unit], workers: int) -> list[Chunk]:
 def is_archive(name: str) -> bool:
     """True for file names that are read as archives (:data:`ARCHIVE_SUFFIXES`)."""
     return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def folder_files(folder: Path) -> Iterator[Path]:
+    """The files under `folder` in the catalogue's order: sorted by name, folder by folder,
+    hidden files and folders (names starting with ".") left out."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        yield from (Path(root) / f for f in sorted(files) if not f.startswith("."))
 
 
 def unit_of(path: Path) -> Unit:

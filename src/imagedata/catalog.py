@@ -45,6 +45,7 @@ from imagedata._catalog_scan import (
     Unit,
     UnitScan,
     chunks,
+    folder_files,
     scan_chunk,
     unit_of,
 )
@@ -151,11 +152,7 @@ def _units(sources: Iterable[str | os.PathLike[str]]) -> tuple[list[Unit], list[
         p = Path(s).resolve()
         if p.is_dir():
             roots.append(str(p))
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                units.extend(
-                    unit_of(Path(root) / f) for f in sorted(files) if not f.startswith(".")
-                )
+            units.extend(unit_of(f) for f in folder_files(p))
         elif p.is_file():
             roots.append(str(p))
             units.append(unit_of(p))

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from imagedata._catalog_scan import is_archive
+from imagedata._catalog_scan import folder_files, is_archive
 from imagedata.archives import Member
 
 #: Bytes read at a time.
@@ -46,12 +46,8 @@ def _files(sources: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
     """The plain files (not archives) under `sources`, in the catalogue's walk order."""
     for s in sources:
         p = Path(s).resolve()
-        if p.is_file() and not is_archive(p.name):
-            yield p
-        for root, dirs, files in os.walk(p):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            names = sorted(f for f in files if not f.startswith(".") and not is_archive(f))
-            yield from (Path(root) / f for f in names)
+        paths = folder_files(p) if p.is_dir() else [p] if p.is_file() else []
+        yield from (f for f in paths if not is_archive(f.name))
 
 
 class Prehash:
