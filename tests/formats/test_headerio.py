@@ -26,7 +26,7 @@ from pydicom.filewriter import write_dataset
 
 from imagedata import geometry
 from imagedata.collections import read_all
-from imagedata.formats import _headerio
+from imagedata.formats import _headerio, _template
 from imagedata.testing import make_dicom_series
 from tests.conftest import SHARED_DATA
 
@@ -59,7 +59,7 @@ def _full_strip(ds: Dataset) -> Dataset:
     for elem in ds:  # iterating a Dataset decodes each element
         if elem.tag.group == 0x7FE0:
             continue
-        if elem.VR in _headerio._BINARY_VRS and len(elem.value or b"") > _headerio.BULK_LIMIT:
+        if elem.VR in _template._BINARY_VRS and len(elem.value or b"") > _headerio.BULK_LIMIT:
             continue
         if elem.VR == "SQ":
             new = copy.copy(elem)

@@ -17,14 +17,14 @@ than :data:`BULK_LIMIT` bytes are left out.
 
 A format that can hold a binary DICOM dataset stores the template once, in that
 form, instead: NIfTI writes it as the extension with code 2 (``dicom``, explicit VR
-little endian, :func:`template_to_dicom_bytes`; nibabel and other tools decode it with
-pydicom), and its JSON has ``"imagedata_header": 2, "template_in": "dicom",
-"template_bytes": n`` (its length, for the NUL bytes readers strip) instead of
-``"template"``.  Encoding the template twice (JSON and binary) was most of the cost
-of writing a NIfTI file; the binary form also keeps values exactly as read (elements
-not decoded yet are copied byte for byte).  Files written with the template in the
-JSON (version 1, NIfTI files written before this layout) are still read.  MetaImage,
-NRRD and MATLAB keep the template in the JSON.
+little endian, :func:`template_to_dicom_bytes`, see :mod:`._template`; nibabel and
+other tools decode it with pydicom), and its JSON has ``"imagedata_header": 2,
+"template_in": "dicom", "template_bytes": n`` (its length, for the NUL bytes readers
+strip) instead of ``"template"``.  Encoding the template twice (JSON and binary) was
+most of the cost of writing a NIfTI file; the binary form also keeps values exactly
+as read (elements not decoded yet are copied byte for byte).  Files written with the
+template in the JSON (version 1, NIfTI files written before this layout) are still
+read.  MetaImage, NRRD and MATLAB keep the template in the JSON.
 
 This module also holds the conversion between a Series and the "volume" the file
 formats store: the array with its spatial axes last, (tag..., slice, row, column).
@@ -32,29 +32,26 @@ formats store: the array with its spatial axes last, (tag..., slice, row, column
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
 import json
 import logging
-import struct
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.charset import default_encoding
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from imagedata.axis import SPATIAL, Axis, tag_axis
 from imagedata.errors import ReadError, WriteError
+from imagedata.formats._template import (
+    BULK_LIMIT,
+    strip_bulk,
+    template_from_dicom_bytes,
+    template_to_dicom_bytes,
+)
 from imagedata.header import Header, has_header, new_template
 
 if TYPE_CHECKING:
@@ -70,109 +67,11 @@ KEY = "imagedata_header"
 VERSION = 2
 #: ``template_in`` value: the template is the file's binary DICOM dataset (NIfTI code 2).
 TEMPLATE_IN_DICOM = "dicom"
-#: Binary DICOM values longer than this many bytes are bulk data and left out.
-BULK_LIMIT = 1024
-#: The two-letter VRs of DICOM (PS3.5 6.2; pydicom also names ambiguous ones 'US or SS').
-_KNOWN_VRS = frozenset(str(v) for v in VR if len(str(v)) == 2)
-_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"})
-#: Group of (Float, Double Float) Pixel Data and their encapsulation: never stored.
-_PIXEL_GROUP = 0x7FE0
-#: VRs whose raw (explicit VR little endian) elements are copied without decoding; SQ and
-#: UN are decoded (items to strip, a VR pydicom may replace).
-_RAW_COPY_VRS = _KNOWN_VRS - {"SQ", "UN"}
-#: VRs whose values are the same bytes in either byte order (text, and OB).
-_BYTE_ORDER_FREE_VRS = _KNOWN_VRS - {
-    "AT", "FD", "FL", "OD", "OF", "OL", "OV", "OW", "SL", "SQ", "SS", "SV", "UL", "UN", "US", "UV"
-}  # fmt: skip
-#: (FFFE,E000): a sequence item, little endian.
-_ITEM = b"\xfe\xff\x00\xe0"
 #: Tolerance for a uniform tag step, relative to the step.
 STEP_TOLERANCE = 1e-4
 
 
 # --- DICOM template ---------------------------------------------------------------------
-
-
-def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
-    """Return `ds` without pixel data and long binary values (recursively).
-
-    The result is a new Dataset that shares the remaining elements with `ds` (it is
-    only encoded, never modified).  Elements not decoded yet (as read from a file) are
-    judged by their raw tag, VR and length, without decoding them; those read as
-    explicit VR little endian stay raw, and the result is marked as encoded that way,
-    so that :func:`template_to_dicom_bytes` copies their bytes as they are (decoding and
-    encoding every element cost most of a NIfTI write).  A standard element read with
-    implicit VR little endian is kept raw too, with the VR pydicom would give it (its
-    dictionary VR), and so is a text (or OB) element read as explicit VR big endian.
-    Raw elements of other encodings (big endian numbers, private implicit VR),
-    of VR SQ or UN (whose VR pydicom may replace), ambiguous VRs and deferred values are
-    decoded, as before.
-
-    Examples
-    --------
-    >>> ds = Dataset(); ds.PatientID = "X"; ds.PixelData = b"\\0" * 4096
-    >>> list(strip_bulk(ds).keys()) == [ds["PatientID"].tag]
-    True
-    """
-    kept: dict[BaseTag, DataElement | RawDataElement] = {}
-    ambiguous = False
-    elements = ds._dict  # pydicom's element store: no conversion, no tag parsing
-    for tag in sorted(elements, key=int):
-        if tag >> 16 == _PIXEL_GROUP:
-            continue
-        elem = elements[tag]
-        if isinstance(elem, RawDataElement):
-            if elem.VR is None and elem.is_little_endian:  # implicit VR: as pydicom reads it
-                elem = elem._replace(VR=_dictionary_vr(tag), is_implicit_VR=False)
-            elif not elem.is_little_endian and elem.VR in _BYTE_ORDER_FREE_VRS:
-                elem = elem._replace(is_little_endian=True)  # text: the same bytes
-            if elem.VR in _RAW_COPY_VRS and _copies_raw(elem):
-                if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
-                    continue
-                kept[tag] = elem
-                continue
-            elem = ds[tag]  # decoded: the VR from the dictionary, sequence items
-        if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
-            continue
-        if elem.VR == "SQ":
-            new = copy.copy(elem)
-            new.value = [strip_bulk(item, limit) for item in elem.value]
-            elem = new
-        elif elem.VR not in _KNOWN_VRS:
-            ambiguous = True  # 'US or SS': pydicom resolves it when it encodes everything
-        kept[tag] = elem
-    out = Dataset(kept, parent_encoding=ds._parent_encoding)
-    # the raw text is in the character set `ds` was read with (its own when made here)
-    charset = ds.original_character_set or ds._character_set
-    if not ambiguous:  # every raw element kept is explicit VR little endian
-        out.set_original_encoding(False, True, charset)
-    else:
-        out.set_original_encoding(None, None, charset)
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _dictionary_vr(tag: int) -> str | None:
-    """The VR pydicom gives a standard element read with implicit VR; None for private ones.
-
-    None (the element is decoded by pydicom) also for tags not in the dictionary.
-    """
-    if tag >> 16 & 1:
-        return None
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return None
-
-
-def _copies_raw(elem: RawDataElement) -> bool:
-    """True for a raw element (of a VR in :data:`_RAW_COPY_VRS`) that can be copied as is."""
-    return (
-        not elem.is_implicit_VR
-        and elem.is_little_endian
-        and elem.length != 0xFFFFFFFF
-        and (elem.value is not None or elem.length == 0)
-    )
 
 
 def template_to_json(ds: Dataset) -> dict[str, Any]:
@@ -217,68 +116,6 @@ def template_from_json(obj: dict[str, Any], source: str) -> Dataset:
             f"{source}: the embedded DICOM template is not valid DICOM JSON ({err}); "
             "read the file with a fresh header by removing the imagedata_header entry"
         ) from err
-
-
-def template_to_dicom_bytes(ds: Dataset) -> bytes:
-    """Encode the template (without bulk data) as a little endian explicit VR dataset.
-
-    Elements still raw as read from an explicit VR little endian file are copied byte
-    for byte; the others are encoded by pydicom (a dataset holding raw elements of
-    another encoding, or a changed character set, entirely by pydicom's
-    :func:`~pydicom.filewriter.write_dataset`).  Lengths are defined throughout.
-    """
-    return _encode(strip_bulk(ds), default_encoding)
-
-
-def _encode(ds: Dataset, parent_encoding: str | list[str]) -> bytes:
-    """`ds` (made by :func:`strip_bulk`) as explicit VR little endian bytes."""
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_data_element, write_dataset
-
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    if ds.original_encoding != (False, True) or ds.original_character_set != ds._character_set:
-        write_dataset(fp, ds, parent_encoding)  # decodes and encodes every element
-        return fp.getvalue()
-    encodings = ds.get("SpecificCharacterSet", parent_encoding)
-    elements = ds._dict
-    for tag in sorted(elements, key=int):
-        if not tag & 0xFFFF and tag >> 16 > 6:
-            continue  # retired group length, as pydicom
-        elem = elements[tag]
-        if isinstance(elem, RawDataElement):
-            value = elem.value or b""
-            fp.write(_element_head(tag, str(elem.VR), len(value)) + value)
-        elif elem.VR == "SQ":
-            value = b"".join(
-                _ITEM + struct.pack("<I", len(body)) + body
-                for body in (_encode(item, encodings) for item in elem.value)
-            )
-            fp.write(_element_head(tag, "SQ", len(value)) + value)
-        else:
-            write_data_element(fp, elem, encodings)
-    return bytes(fp.getvalue())
-
-
-def _element_head(tag: int, vr: str, length: int) -> bytes:
-    """Tag, VR and length of an explicit VR little endian element."""
-    if vr in EXPLICIT_VR_LENGTH_32:
-        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
-    if length > 0xFFFF:
-        raise ValueError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {vr} value of {length} bytes")
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
-
-
-def template_from_dicom_bytes(data: bytes) -> Dataset:
-    """Decode a dataset written by :func:`template_to_dicom_bytes` (or implicit VR)."""
-    from pydicom.filereader import read_dataset
-
-    implicit = data[4:6].decode("latin-1") not in _KNOWN_VRS
-    ds = read_dataset(BytesIO(data), implicit, True)
-    if 0 in ds:  # NUL padding after the last element reads as tag (0000,0000)
-        del ds[0]
-    return ds
 
 
 # --- the embedded header ------------------------------------------------------------------

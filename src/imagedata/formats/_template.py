@@ -1,0 +1,511 @@
+"""The DICOM template as a binary dataset: explicit VR little endian, without bulk data.
+
+NIfTI stores the template of a series (the DICOM attributes all its images share) as
+a NIfTI extension with code 2 (see :mod:`._headerio`).  :func:`template_to_dicom_bytes`
+encodes it in one pass over the dataset, without building an intermediate dataset:
+
+- elements still raw as read from an explicit VR little endian file are copied byte
+  for byte (so are text elements read as big endian, and standard elements read with
+  implicit VR, with the VR pydicom would give them);
+- raw sequences of such files are re-encoded by a walk over their bytes (items with
+  defined lengths, long binary values and the pixel group dropped, as for the top
+  level), without decoding them with pydicom;
+- decoded elements of simple VRs (numbers, UI, CS, DS/IS, short text in ASCII) are
+  encoded here; any other element by pydicom's ``write_data_element``.
+
+Anything this cannot judge with certainty (an unusual item, a VR pydicom may replace,
+an ambiguous VR, a changed character set) goes to the reference encoder,
+:func:`reference_dicom_bytes` (pydicom decodes what it must; :func:`strip_bulk`, then
+an element-by-element encode), for that sequence or dataset.  Both give the same bytes:
+``tests/formats/test_template.py`` checks it on real scanner series and pydicom's test
+files.
+
+Binary values longer than :data:`BULK_LIMIT` bytes and the pixel data group are left
+out; lengths are defined throughout; retired group lengths are dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import struct
+from collections.abc import Iterable
+from io import BytesIO
+from typing import Any
+
+from pydicom.charset import default_encoding
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+
+logger = logging.getLogger(__name__)
+
+#: Binary DICOM values longer than this many bytes are bulk data and left out.
+BULK_LIMIT = 1024
+#: The two-letter VRs of DICOM (PS3.5 6.2; pydicom also names ambiguous ones 'US or SS').
+_KNOWN_VRS = frozenset(str(v) for v in VR if len(str(v)) == 2)
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"})
+#: Group of (Float, Double Float) Pixel Data and their encapsulation: never stored.
+_PIXEL_GROUP = 0x7FE0
+#: VRs whose raw (explicit VR little endian) elements are copied without decoding; SQ and
+#: UN are decoded (items to strip, a VR pydicom may replace).
+_RAW_COPY_VRS = _KNOWN_VRS - {"SQ", "UN"}
+#: VRs whose values are the same bytes in either byte order (text, and OB).
+_BYTE_ORDER_FREE_VRS = _KNOWN_VRS - {
+    "AT", "FD", "FL", "OD", "OF", "OL", "OV", "OW", "SL", "SQ", "SS", "SV", "UL", "UN", "US", "UV"
+}  # fmt: skip
+_LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
+#: (FFFE,E000): a sequence item, little endian.
+_ITEM = b"\xfe\xff\x00\xe0"
+_ITEM_TAG = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_HEAD = struct.Struct("<HH2sH")
+_LONG_HEAD = struct.Struct("<HH2sHI")
+_TAG_LENGTH = struct.Struct("<HHI")
+_UINT32 = struct.Struct("<I")
+#: struct codes of the number VRs encoded here.
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+#: VRs pydicom writes as ASCII strings (its ``write_string``), with their padding.
+_STRING_PADDING = {"UI": "\0", "CS": " ", "AE": " ", "AS": " "}
+#: Text VRs pydicom writes in the dataset's character set (its ``write_text``).
+_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+
+
+class _NotHere(Exception):
+    """A byte walk met something the reference encoder must judge."""
+
+
+# --- the reference encoder ---------------------------------------------------------------
+
+
+def strip_bulk(ds: Dataset, limit: int = BULK_LIMIT) -> Dataset:
+    """Return `ds` without pixel data and long binary values (recursively).
+
+    The result is a new Dataset that shares the remaining elements with `ds` (it is
+    only encoded, never modified).  Elements not decoded yet (as read from a file) are
+    judged by their raw tag, VR and length, without decoding them; those read as
+    explicit VR little endian stay raw, and the result is marked as encoded that way,
+    so that they are copied byte for byte when it is encoded.  A standard element read
+    with implicit VR little endian is kept raw too, with the VR pydicom would give it
+    (its dictionary VR), and so is a text (or OB) element read as explicit VR big endian.
+    Raw elements of other encodings (big endian numbers, private implicit VR),
+    of VR SQ or UN (whose VR pydicom may replace), ambiguous VRs and deferred values are
+    decoded.
+
+    Examples
+    --------
+    >>> ds = Dataset(); ds.PatientID = "X"; ds.PixelData = b"\\0" * 4096
+    >>> list(strip_bulk(ds).keys()) == [ds["PatientID"].tag]
+    True
+    """
+    kept: dict[BaseTag, DataElement | RawDataElement] = {}
+    ambiguous = False
+    elements = ds._dict  # pydicom's element store: no conversion, no tag parsing
+    for tag in sorted(elements, key=int):
+        if tag >> 16 == _PIXEL_GROUP:
+            continue
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            elem = _normalised(tag, elem)
+            if elem.VR in _RAW_COPY_VRS and _copies_raw(elem):
+                if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
+                    continue
+                kept[tag] = elem
+                continue
+            elem = ds[tag]  # decoded: the VR from the dictionary, sequence items
+        if elem.VR in _BINARY_VRS and len(elem.value or b"") > limit:
+            continue
+        if elem.VR == "SQ":
+            new = copy.copy(elem)
+            new.value = [strip_bulk(item, limit) for item in elem.value]
+            elem = new
+        elif elem.VR not in _KNOWN_VRS:
+            ambiguous = True  # 'US or SS': pydicom resolves it when it encodes everything
+        kept[tag] = elem
+    out = Dataset(kept, parent_encoding=ds._parent_encoding)
+    # the raw text is in the character set `ds` was read with (its own when made here)
+    charset = ds.original_character_set or ds._character_set
+    if not ambiguous:  # every raw element kept is explicit VR little endian
+        out.set_original_encoding(False, True, charset)
+    else:
+        out.set_original_encoding(None, None, charset)
+    return out
+
+
+def _normalised(tag: int, elem: RawDataElement) -> RawDataElement:
+    """`elem` as explicit VR little endian where its bytes are the same in that encoding."""
+    if elem.VR is None and elem.is_little_endian:  # implicit VR: as pydicom reads it
+        return elem._replace(VR=_dictionary_vr(tag), is_implicit_VR=False)
+    if not elem.is_little_endian and elem.VR in _BYTE_ORDER_FREE_VRS:
+        return elem._replace(is_little_endian=True)  # text: the same bytes
+    return elem
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR pydicom gives a standard element read with implicit VR; None for private ones.
+
+    None (the element is decoded by pydicom) also for tags not in the dictionary.
+    """
+    if tag >> 16 & 1:
+        return None
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+def _copies_raw(elem: RawDataElement) -> bool:
+    """True for a raw element (of a VR in :data:`_RAW_COPY_VRS`) that can be copied as is."""
+    return (
+        not elem.is_implicit_VR
+        and elem.is_little_endian
+        and elem.length != _UNDEFINED
+        and (elem.value is not None or elem.length == 0)
+    )
+
+
+def reference_dicom_bytes(ds: Dataset, parent_encoding: Any = default_encoding) -> bytes:
+    """The template encoded by way of :func:`strip_bulk` (the encoder before the one pass).
+
+    :func:`template_to_dicom_bytes` gives the same bytes; it uses this for what it does
+    not encode itself.
+    """
+    return _encode(strip_bulk(ds), parent_encoding)
+
+
+def _encode(ds: Dataset, parent_encoding: Any) -> bytes:
+    """`ds` (made by :func:`strip_bulk`) as explicit VR little endian bytes."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element, write_dataset
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    if ds.original_encoding != (False, True) or ds.original_character_set != ds._character_set:
+        write_dataset(fp, ds, parent_encoding)  # decodes and encodes every element
+        return fp.getvalue()
+    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    elements = ds._dict
+    for tag in sorted(elements, key=int):
+        if not tag & 0xFFFF and tag >> 16 > 6:
+            continue  # retired group length, as pydicom
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            value = elem.value or b""
+            fp.write(_element_head(tag, str(elem.VR), len(value)) + value)
+        elif elem.VR == "SQ":
+            value = _items(_encode(item, encodings) for item in elem.value)
+            fp.write(_element_head(tag, "SQ", len(value)) + value)
+        else:
+            write_data_element(fp, elem, encodings)
+    return bytes(fp.getvalue())
+
+
+def _items(bodies: Iterable[bytes]) -> bytes:
+    return b"".join(_ITEM + _UINT32.pack(len(body)) + body for body in bodies)
+
+
+def _element_head(tag: int, vr: str, length: int) -> bytes:
+    """Tag, VR and length of an explicit VR little endian element."""
+    if vr in _LONG_VRS:
+        return _LONG_HEAD.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+    if length > 0xFFFF:
+        raise ValueError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {vr} value of {length} bytes")
+    return _HEAD.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
+# --- the one pass ----------------------------------------------------------------------
+
+
+def template_to_dicom_bytes(ds: Dataset) -> bytes:
+    """Encode the template (without bulk data) as a little endian explicit VR dataset.
+
+    Elements still raw as read from an explicit VR little endian file are copied byte
+    for byte, raw sequences of such files re-encoded by a walk over their bytes, the
+    others encoded here or by pydicom (a dataset holding an ambiguous VR, or a changed
+    character set, entirely by pydicom's :func:`~pydicom.filewriter.write_dataset`).
+    Lengths are defined throughout.  The same bytes as :func:`reference_dicom_bytes`.
+
+    Examples
+    --------
+    >>> ds = Dataset(); ds.PatientID = "X"; ds.Rows = 2; ds.PixelData = b"\\0" * 4096
+    >>> template_to_dicom_bytes(ds) == reference_dicom_bytes(ds)
+    True
+    """
+    return _dataset_bytes(ds, default_encoding, BULK_LIMIT)
+
+
+def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
+    """One dataset (the template or a decoded item), as :func:`reference_dicom_bytes`."""
+    charset = ds._character_set
+    if (ds.original_character_set or charset) != charset:
+        return reference_dicom_bytes(ds, parent_encoding)  # re-encoded by pydicom
+    parts: list[bytes] = []
+    encodings: Any = None
+    elements = ds._dict
+    for tag in sorted(elements, key=int):
+        group = tag >> 16
+        if group == _PIXEL_GROUP or (not tag & 0xFFFF and group > 6):
+            continue
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            vr, value = elem.VR, elem.value
+            if (  # the common case, inline: a raw explicit VR little endian element
+                vr in _RAW_COPY_VRS
+                and value is not None
+                and not elem.is_implicit_VR
+                and elem.is_little_endian
+                and elem.length != _UNDEFINED
+                and (vr not in _BINARY_VRS or len(value) <= limit)
+            ):
+                parts.append(_element_head(tag, vr, len(value)) + value)
+                continue
+            part = _raw_part(tag, elem, limit)
+            if part is not None:
+                parts.append(part)
+                continue
+            elem = ds[tag]  # decoded by pydicom, as the reference encoder does
+        vr = elem.VR
+        if vr in _BINARY_VRS and len(elem.value or b"") > limit:
+            continue
+        if vr not in _KNOWN_VRS:  # ambiguous: pydicom resolves it, for the whole dataset
+            return reference_dicom_bytes(ds, parent_encoding)
+        if encodings is None:
+            encodings = ds.get("SpecificCharacterSet", parent_encoding)
+        if vr == "SQ":
+            body = _items(_dataset_bytes(item, encodings, limit) for item in elem.value)
+            parts.append(_element_head(tag, "SQ", len(body)) + body)
+        else:
+            parts.append(_decoded_part(elem, encodings))
+    return b"".join(parts)
+
+
+def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
+    """The bytes of a raw element (b"" when left out); None when pydicom must decode it."""
+    norm = _normalised(tag, elem)
+    vr = norm.VR
+    if vr in _RAW_COPY_VRS and _copies_raw(norm):
+        value = norm.value or b""
+        if vr in _BINARY_VRS and len(value) > limit:
+            return b""
+        return _element_head(tag, vr, len(value)) + value
+    if (
+        elem.VR == "SQ"
+        and not elem.is_implicit_VR
+        and elem.is_little_endian
+        and elem.value is not None
+    ):
+        try:
+            body = _walk_sequence(memoryview(elem.value), limit)
+        except (_NotHere, struct.error):
+            return None
+        return _element_head(tag, "SQ", len(body)) + body
+    return None
+
+
+# --- raw sequences, walked over their bytes ---------------------------------------------
+
+
+def _walk_sequence(data: memoryview, limit: int) -> bytes:
+    """The items of an explicit VR little endian sequence value, re-encoded.
+
+    As pydicom reads them (items up to the end of `data` or a sequence delimiter) and
+    the reference encoder writes them.  Raises :class:`_NotHere` on anything else.
+    """
+    bodies, _end = _sequence_items(data, 0, len(data), limit)
+    return _items(bodies)
+
+
+def _sequence_items(data: memoryview, pos: int, end: int, limit: int) -> tuple[list[bytes], int]:
+    """Item bodies from `pos` until `end` or a sequence delimiter; (bodies, position after)."""
+    bodies: list[bytes] = []
+    while pos < end:
+        group, element, length = _TAG_LENGTH.unpack_from(data, pos)
+        tag = group << 16 | element
+        pos += 8
+        if tag == _SEQUENCE_END:
+            return bodies, pos
+        if tag != _ITEM_TAG:
+            raise _NotHere
+        if length == _UNDEFINED:
+            body, pos = _item_elements(data, pos, len(data), limit, delimited=True)
+        else:
+            if pos + length > end:
+                raise _NotHere
+            body, _ = _item_elements(data, pos, pos + length, limit, delimited=False)
+            pos += length
+        bodies.append(body)
+    if pos != end:
+        raise _NotHere
+    return bodies, pos
+
+
+def _item_elements(
+    data: memoryview, pos: int, end: int, limit: int, *, delimited: bool
+) -> tuple[bytes, int]:
+    """One item's elements, sorted and stripped as the reference encoder writes them."""
+    kept: dict[int, bytes] = {}
+    while pos < end:
+        group, element = struct.unpack_from("<HH", data, pos)
+        tag = group << 16 | element
+        if tag == _ITEM_END:
+            if not delimited:
+                raise _NotHere
+            return _joined(kept), pos + 8
+        vr_bytes = bytes(data[pos + 4 : pos + 6])
+        vr = vr_bytes.decode("latin-1")
+        if vr not in _KNOWN_VRS or group == 0xFFFE:
+            raise _NotHere  # implicit VR inside, or a VR pydicom would not take as is
+        if vr in _LONG_VRS:
+            (length,) = _UINT32.unpack_from(data, pos + 8)
+            pos += 12
+        else:
+            (length,) = struct.unpack_from("<H", data, pos + 6)
+            pos += 8
+        if vr == "UN":
+            raise _NotHere  # pydicom may replace the VR
+        if length == _UNDEFINED:
+            if vr != "SQ":
+                raise _NotHere
+            bodies, pos = _sequence_items(data, pos, len(data), limit)
+            if pos > end:
+                raise _NotHere
+            value = _items(bodies)
+        else:
+            if pos + length > end:
+                raise _NotHere
+            value = bytes(data[pos : pos + length])
+            pos += length
+            if vr == "SQ":
+                value = _walk_sequence(memoryview(value), limit)
+        if group == _PIXEL_GROUP or (vr in _BINARY_VRS and len(value) > limit):
+            kept.pop(tag, None)
+            continue
+        kept[tag] = _element_head(tag, vr, len(value)) + value
+    if delimited:
+        raise _NotHere  # no item delimiter
+    return _joined(kept), pos
+
+
+def _joined(kept: dict[int, bytes]) -> bytes:
+    return b"".join(
+        kept[tag] for tag in sorted(kept) if tag & 0xFFFF or tag >> 16 <= 6
+    )  # retired group lengths dropped
+
+
+# --- decoded elements --------------------------------------------------------------------
+
+
+def _decoded_part(elem: DataElement, encodings: Any) -> bytes:
+    """A decoded element as pydicom's ``write_data_element`` writes it (explicit VR LE)."""
+    value = _simple_value(elem, encodings)
+    if value is None or (len(value) > 0xFFFF and elem.VR not in _LONG_VRS):
+        return _pydicom_part(elem, encodings)
+    return _element_head(elem.tag, elem.VR, len(value)) + value
+
+
+def _pydicom_part(elem: DataElement, encodings: Any) -> bytes:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_data_element(fp, elem, encodings)
+    return bytes(fp.getvalue())
+
+
+def _simple_value(elem: DataElement, encodings: Any) -> bytes | None:
+    """The encoded value of an element of a simple VR; None for pydicom to encode.
+
+    The rules of pydicom's writers (``write_numbers``, ``write_string``,
+    ``write_number_string``, ``write_text``), for the values they take plainly.
+    """
+    vr = elem.VR
+    if vr in _NUMBER_FORMATS:
+        return _numbers(elem)
+    if vr not in _STRING_PADDING and vr not in _TEXT_VRS and vr not in ("DS", "IS"):
+        return None
+    if elem.is_empty:
+        return b""
+    value = elem.value
+    many = isinstance(value, (MultiValue, list, tuple))
+    items = list(value) if many else [value]
+    if vr in ("DS", "IS"):
+        texts = (v.original_string if hasattr(v, "original_string") else str(v) for v in items)
+        return _ascii_padded("\\".join(texts), " ")
+    if not all(isinstance(v, str) for v in items):
+        return None
+    if vr in _TEXT_VRS and not _ascii_charset(encodings):
+        return None
+    return _ascii_padded("\\".join(items), _STRING_PADDING.get(vr, " "))
+
+
+def _numbers(elem: DataElement) -> bytes | None:
+    value = elem.value
+    if value is None or value == "":
+        return b""
+    many = hasattr(value, "append")  # as pydicom's write_numbers tells one value from many
+    items = list(value) if many else [value]
+    if (many and elem.VR == "SS") or not all(type(v) in (int, float) for v in items):
+        return None  # LUT descriptors (US first), numpy numbers: pydicom
+    try:
+        return struct.pack(f"<{len(items)}{_NUMBER_FORMATS[elem.VR]}", *items)
+    except struct.error:
+        return None  # pydicom raises its own error
+
+
+#: First character sets (Python names) in which ASCII text is written as ASCII, unchanged.
+_ASCII_SAFE = frozenset({"iso8859", "latin_1", "UTF8", "utf_8", "iso8859_2", "iso8859_15"})
+
+
+def _ascii_charset(encodings: Any) -> bool:
+    """True when text in `encodings` (a SpecificCharacterSet value) starts in an ASCII set."""
+    key = encodings if isinstance(encodings, str) else tuple(encodings or ())
+    return _first_encoding(key) in _ASCII_SAFE
+
+
+@functools.lru_cache(maxsize=64)
+def _first_encoding(key: str | tuple[str, ...]) -> str:
+    from pydicom.charset import convert_encodings
+
+    try:
+        names = convert_encodings(list(key) if isinstance(key, tuple) else key)
+    except (LookupError, ValueError):
+        return ""
+    return names[0] if names else ""
+
+
+def _ascii_padded(text: str, padding: str) -> bytes | None:
+    if not text.isascii() or "\x1b" in text:
+        return None
+    if len(text) % 2:
+        text += padding
+    return text.encode("ascii")
+
+
+def template_from_dicom_bytes(data: bytes) -> Dataset:
+    """Decode a dataset written by :func:`template_to_dicom_bytes` (or implicit VR)."""
+    from pydicom.filereader import read_dataset
+
+    implicit = data[4:6].decode("latin-1") not in _KNOWN_VRS
+    ds = read_dataset(BytesIO(data), implicit, True)
+    if 0 in ds:  # NUL padding after the last element reads as tag (0000,0000)
+        del ds[0]
+    return ds
+
+
+__all__ = [
+    "BULK_LIMIT",
+    "reference_dicom_bytes",
+    "strip_bulk",
+    "template_from_dicom_bytes",
+    "template_to_dicom_bytes",
+]

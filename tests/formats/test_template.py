@@ -1,0 +1,207 @@
+"""The one-pass template encoder gives the same bytes as the reference encoder.
+
+:func:`imagedata.formats._template.template_to_dicom_bytes` walks raw sequences over
+their bytes and encodes simple decoded elements itself;
+:func:`~imagedata.formats._template.reference_dicom_bytes` (strip the bulk data into a
+new Dataset, let pydicom decode sequences, then encode element by element) is the
+encoder it replaced.  Both must give the same bytes, on the real scanner series, on
+every pydicom test file, and on datasets made to hit each rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
+
+from imagedata.collections import read_all
+from imagedata.formats import _template
+from tests.conftest import SHARED_DATA
+
+QA = SHARED_DATA / "dcm_qa"
+FOLDERS = ["dcm_qa_nih", "dcm_qa_12bit", "dcm_qa_enh", "dcm_qa_ge_dwi", "dcm_qa_ts"]
+
+
+def _same(ds: Dataset, where: str) -> bytes:
+    """Both encoders on fresh copies (raw elements not decoded yet); the bytes must match."""
+    ours = _template.template_to_dicom_bytes(copy.deepcopy(ds))
+    ref = _template.reference_dicom_bytes(copy.deepcopy(ds))
+    assert ours == ref, where
+    return ours
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_real_series_same_bytes(folder: str) -> None:
+    path = QA / folder / "In"
+    if not path.is_dir():
+        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        series = read_all(str(path))
+    assert series
+    for key, si in series:
+        _same(si.header.template, f"{folder} {key}")
+
+
+def _pydicom_files() -> list[str]:
+    """pydicom's own test files that ship with it (none downloaded)."""
+    import pydicom.data
+
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    return sorted(str(f) for f in folder.rglob("*.dcm"))
+
+
+def test_pydicom_test_files_same_bytes() -> None:
+    files = _pydicom_files()
+    if len(files) < 20:
+        pytest.skip("pydicom's test files are not installed")
+    walked = 0
+    original = _template._walk_sequence
+
+    def counting(data: memoryview, limit: int) -> bytes:
+        nonlocal walked
+        out = original(data, limit)
+        walked += 1
+        return out
+
+    checked = 0
+    with warnings.catch_warnings(), pytest.MonkeyPatch.context() as mp:
+        warnings.simplefilter("ignore")
+        mp.setattr(_template, "_walk_sequence", counting)
+        for name in files:
+            try:
+                ds = pydicom.dcmread(name, force=True)
+                ref = _template.reference_dicom_bytes(copy.deepcopy(ds))
+            except Exception:  # files pydicom itself cannot read or encode
+                continue
+            assert _template.template_to_dicom_bytes(copy.deepcopy(ds)) == ref, name
+            checked += 1
+    assert checked > 20
+    assert walked > 20  # raw sequences were re-encoded from their bytes, not by pydicom
+
+
+def _explicit(ds: Dataset) -> Dataset:
+    """`ds` written as explicit VR little endian and read back (raw elements)."""
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_dataset(buf, ds)
+    return read_dataset(BytesIO(buf.getvalue()), False, True)
+
+
+def _item(**values: object) -> Dataset:
+    item = Dataset()
+    for key, value in values.items():
+        setattr(item, key, value)
+    return item
+
+
+def test_nested_sequences_bulk_and_group_lengths() -> None:
+    ds = Dataset()
+    ds.PatientID = "P"
+    inner = _item(CodeValue="T-A0100", CodeMeaning="Brain")
+    inner.add_new(0x00091010, "OB", b"\1" * 2000)  # bulk inside an item: left out
+    inner.add_new(0x00091011, "OB", b"\2" * 10)  # short binary: kept
+    inner.add_new(0x00090000, "UL", 4)  # retired group length: dropped
+    outer = _item(ReferencedSOPInstanceUID="1.2.3", ReferencedSOPClassUID="1.2")
+    outer.AnatomicRegionSequence = Sequence([inner, _item(CodeValue="X")])
+    ds.ReferencedImageSequence = Sequence([outer, _item()])
+    ds.add_new(0x7FE00010, "OB", b"\0" * 8)
+    read = _explicit(ds)
+    out = _same(read, "nested")
+    back = _template.template_from_dicom_bytes(out)
+    region = back.ReferencedImageSequence[0].AnatomicRegionSequence[0]
+    assert region.CodeMeaning == "Brain" and 0x00091010 not in region
+    assert 0x00091011 in region and 0x00090000 not in region
+    assert 0x7FE00010 not in back
+
+
+def test_undefined_length_sequences() -> None:
+    """Items of undefined length; a raw sequence of undefined length (as the header scan
+    keeps one) with its sequence delimiter; a nested sequence of undefined length."""
+    ds = Dataset()
+    ds.PatientID = "P"
+    inner = Sequence([_item(CodeValue="C")])
+    inner.is_undefined_length = True
+    seq = Sequence([_item(CodeValue="A", AnatomicRegionSequence=inner), _item(CodeValue="B")])
+    ds.ReferencedImageSequence = seq
+    for item in seq:
+        item.is_undefined_length_sequence_item = True
+    read = _explicit(ds)
+    raw = read.get_item(0x00081140)
+    assert b"\xfe\xff\x0d\xe0" in raw.value  # undefined-length items
+    _same(read, "undefined items")
+    delimited = raw.value + b"\xfe\xff\xdd\xe0\0\0\0\0"
+    read._dict[raw.tag] = raw._replace(length=0xFFFFFFFF, value=delimited)
+    _same(read, "undefined sequence")
+
+
+def test_unusual_items_left_to_pydicom() -> None:
+    """An UN element inside an item, an item of a changed character set: the same bytes."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Müller"
+    item = _item(SpecificCharacterSet="ISO_IR 192", CodeMeaning="Straße")
+    item.add_new(0x00091010, "UN", b"abcd")
+    ds.ReferencedImageSequence = Sequence([item])
+    read = _explicit(ds)
+    _same(read, "charset")
+
+
+def test_decoded_elements_of_simple_vrs() -> None:
+    """Elements set in Python (not read): numbers, UIDs, strings, DS/IS, text, multi-values."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.Rows, ds.Columns = 3, 4
+    ds.SliceThickness = 1.25
+    ds.ImagePositionPatient = [1.5, -2, 3.0001]
+    ds.EchoNumbers = 2
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M"]
+    ds.SOPInstanceUID = "1.2.345"  # odd length: NUL padded
+    ds.SeriesDescription = "odd"
+    ds.InstitutionName = "Klinikum Straße"  # not ASCII: pydicom encodes it
+    ds.ImageComments = "long text " * 10
+    ds.add_new(0x00091010, "LO", "CREATOR")
+    ds.add_new(0x00091011, "FD", [1.5, 2.5])
+    ds.add_new(0x00091012, "UL", 7)
+    ds.add_new(0x00091013, "SS", -3)
+    ds.add_new(0x00091014, "US", None)
+    ds.add_new(0x00091015, "CS", "")
+    ds.AcquisitionDate = "20240101"
+    ds.PatientName = "Doe^John"
+    _same(ds, "decoded")
+
+
+def test_ambiguous_and_changed_charset_datasets() -> None:
+    ds = Dataset()
+    ds.PixelRepresentation = 1
+    ds.SmallestImagePixelValue = -5  # 'US or SS': the whole dataset by pydicom
+    _same(ds, "ambiguous")
+    other = Dataset()
+    other.SpecificCharacterSet = "ISO 2022 IR 87"
+    other.PatientID = "ABC"  # ASCII, but a character set with escape sequences
+    other.StudyDescription = "abc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's own note on this character set
+        _same(other, "iso2022")
+
+
+def test_value_too_long_for_short_vr_is_an_error_as_before() -> None:
+    ds = Dataset()
+    ds.add_new(0x00091010, "LO", "CREATOR")
+    raw = pydicom.dataelem.RawDataElement(
+        pydicom.tag.Tag(0x00091011), "SH", 70000, b"x" * 70000, 0, False, True
+    )
+    ds._dict[raw.tag] = raw
+    with pytest.raises(ValueError, match="70000 bytes"):
+        _template.template_to_dicom_bytes(copy.deepcopy(ds))
+    with pytest.raises(ValueError, match="70000 bytes"):
+        _template.reference_dicom_bytes(copy.deepcopy(ds))
