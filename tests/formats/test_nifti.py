@@ -524,7 +524,7 @@ def test_sidecar_fills_template_of_plain_nifti(tmp_path: Path) -> None:
 
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_save(img: object, filename: Path, level: int | None) -> None:
+    def broken_save(hdr: object, data: object, filename: Path, gz: bool, level: int | None) -> None:
         Path(filename).write_bytes(b"\0" * 100)  # half a file, then the disk is full
         raise OSError(28, "No space left on device")
 

@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 
 from imagedata import geometry
 from imagedata.errors import ReadError
+from imagedata.formats import _rawvalues
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def sidecar(
     """
     out: dict[str, Any] = {}
     for key, keyword, conv in FIELDS:
-        value = template.get(keyword)
+        value = _rawvalues.get(template, keyword)  # pydicom's value, plain ones decoded fast
         if value is None or value == "" or value == []:
             continue
         try:
@@ -197,7 +198,8 @@ def _add_timing(out: dict[str, Any], template: Dataset, times: FloatArray) -> No
     steps = np.diff(times)
     step = float(np.mean(steps))
     if step > 0 and np.all(np.abs(steps - step) <= 1e-4 * step + 1e-6):
-        if str(template.get("MRAcquisitionType", "")) == "3D" and "RepetitionTime" in out:
+        three_d = str(_rawvalues.get(template, "MRAcquisitionType", "")) == "3D"
+        if three_d and "RepetitionTime" in out:
             out["RepetitionTimeExcitation"] = out["RepetitionTime"]
             out["RepetitionTime"] = round(step, 6)
     else:

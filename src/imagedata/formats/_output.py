@@ -4,7 +4,9 @@ Every writer puts its files into a private temporary location *next to* the targ
 (same file system, so the final move is a rename) and the result is moved into place
 only when the writer finished without an exception.  An interrupted write therefore
 leaves no half-written series at the target; at worst a hidden
-``.<name>.imagedata-tmp-*`` folder beside it after a hard kill.
+``.<name>.imagedata-tmp-*`` folder (or file, :func:`atomic_renames`) beside it after a
+hard kill.  :mod:`imagedata.batch` removes such leftovers from its output folder when
+it starts.
 
 Rules, the same for every format:
 
@@ -29,6 +31,10 @@ Public API
     ``with atomic_files([a.hdr, a.img], overwrite) as tmpdir:`` write files with the
     targets' names into ``tmpdir`` (for formats whose files refer to each other by
     name, e.g. ``.mhd`` + ``.raw``); each is moved into place.
+:func:`atomic_renames`
+    ``with atomic_renames([a.nii, a.json], overwrite) as (nii, js):`` write each file at
+    its hidden temporary path beside the target; each is renamed into place (no
+    temporary folder: the cheapest, for files that do not name each other).
 :func:`atomic_output`
     Like :func:`atomic_folder`, but writes a zip archive when ``target`` ends in
     ``.zip``.
@@ -229,6 +235,70 @@ def atomic_files(targets: Sequence[Path], overwrite: bool = False) -> Iterator[P
 
 
 @contextlib.contextmanager
+def atomic_renames(targets: Sequence[Path], overwrite: bool = False) -> Iterator[list[Path]]:
+    """Yield a hidden temporary file beside each target; each is renamed onto its target.
+
+    The temporary files (``.<name>.imagedata-tmp-<random>``, created empty) are in the
+    targets' folder, so the final moves are renames; no temporary folder is made.  Use
+    this for formats whose files do not refer to each other by name (NIfTI and its
+    sidecars); :func:`atomic_files` for those that do.  When the block raises, the
+    temporary files are removed and the targets are left as they were.
+
+    Raises
+    ------
+    WriteError
+        If a target exists and `overwrite` is False (checked before and after the block),
+        or the folder is not writable.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_renames([d / "a.nii", d / "a.json"]) as (nii, js):
+    ...     _ = nii.write_bytes(b"0")
+    ...     _ = js.write_text("{}")
+    >>> sorted(p.name for p in d.iterdir())
+    ['a.json', 'a.nii']
+    """
+    paths = [Path(t) for t in targets]
+    if not paths or len({p.parent for p in paths}) != 1:
+        raise WriteError(f"atomic_renames needs targets in one folder, got {paths}")
+    for p in paths:
+        check_target(p, overwrite, folder=False)
+    tmps: list[Path] = []
+    try:
+        tmps = [_make_tmpfile(p) for p in paths]
+        yield tmps
+        for p in paths:
+            check_target(p, overwrite, folder=False)  # something appeared meanwhile?
+        for p in paths:
+            _replace_file(tmps[0], p)
+            tmps.pop(0)
+    except OSError as err:
+        if isinstance(err, WriteError):
+            raise
+        raise WriteError(f"{paths[0]}: writing failed ({err})") from err
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _make_tmpfile(target: Path) -> Path:
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}{_TMP_TAG}", dir=parent)
+    except OSError as err:
+        raise WriteError(
+            f"{target}: cannot create a temporary file in {parent} ({err}); "
+            "check that the folder is writable"
+        ) from err
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
 def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary file path (same name as `target`) that replaces `target` on success.
 
@@ -335,6 +405,7 @@ __all__ = [
     "atomic_files",
     "atomic_folder",
     "atomic_output",
+    "atomic_renames",
     "atomic_zip",
     "check_target",
     "is_zip_target",

@@ -129,31 +129,41 @@ def _from_rgb24(raw: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(raw).view(np.uint8).reshape(*raw.shape, 3)
 
 
+def _file_data(vol: _headerio.Volume, target: str) -> np.ndarray:
+    """The voxels as the file holds them, in (tag..., slice, row, column) order."""
+    return _rgb24(vol.data, target) if vol.rgb else _file_dtype(vol.data, target)
+
+
 def _make_image(si: SeriesLike, target: str, nifti2: bool | None, embed: bool) -> Any:
     nib = _nib()
     vol = _headerio.volume(si, target, max_tags=4, rgb=True)
-    data = _rgb24(vol.data, target) if vol.rgb else _file_dtype(vol.data, target)
+    data = _file_data(vol, target)
     arr = np.transpose(data, tuple(range(data.ndim - 1, -1, -1)))
     m = _nifti_affine(vol, target)
     if nifti2 is None:
         nifti2 = max(arr.shape) > _NIFTI1_MAX_DIM
     cls = nib.Nifti2Image if nifti2 else nib.Nifti1Image
     img = cls(arr, m)
-    hdr = img.header
-    hdr.set_data_dtype(arr.dtype)
+    _fill_header(img.header, vol, m, arr.dtype, embed)
+    return img
+
+
+def _fill_header(hdr: Any, vol: _headerio.Volume, m: Any, dtype: np.dtype, embed: bool) -> None:
+    """Voxel type, sform/qform (code 1), zooms, units, toffset, description, extensions."""
+    ndim = len(hdr.get_data_shape())
+    hdr.set_data_dtype(dtype)
     hdr.set_sform(m, code=1)
     hdr.set_qform(m, code=1)
     step, unit, toffset = _tag_zoom(vol)
     zooms = [*np.linalg.norm(m[:3, :3], axis=0), *([step] if vol.tag_axes else [])]
-    zooms += [0.0] * (arr.ndim - len(zooms))
-    hdr.set_zooms(zooms[: arr.ndim])
+    zooms += [0.0] * (ndim - len(zooms))
+    hdr.set_zooms(zooms[:ndim])
     hdr.set_xyzt_units("mm", unit)
     hdr["toffset"] = toffset
     description = str(vol.header.template.get("SeriesDescription", "") or "")
     hdr["descrip"] = description.encode("ascii", "replace")[:79]
     if embed:
         _add_extensions(hdr, vol.header)
-    return img
 
 
 def _add_extensions(hdr: Any, header: Header) -> None:
@@ -449,16 +459,13 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     level = _gzip.check_level(options.pop("compression_level", None))
     if options:
         raise TypeError(f"unexpected options for NIfTI output: {sorted(options)}")
-    img = _make_image(si, str(target), nifti2, embed)
+    hdr, data = _file_header(si, str(target), nifti2, embed)
     texts = _sidecar_texts(si, target, write_sidecar)
     targets = [target, *texts]
-    with _output.atomic_files(targets, overwrite) as tmp:
-        try:
-            _save(img, tmp / target.name, level)
-        except (ValueError, TypeError) as err:
-            raise WriteError(f"{target}: nibabel cannot write this image ({err})") from err
-        for path, text in texts.items():
-            (tmp / path.name).write_text(text)
+    with _output.atomic_renames(targets, overwrite) as tmps:
+        _save(hdr, data, tmps[0], target.name.lower().endswith(".gz"), level)
+        for tmp, text in zip(tmps[1:], texts.values()):
+            tmp.write_text(text)
     if overwrite:  # sidecars of the replaced file that no longer apply would mislead readers
         for suffix in (".json", ".bval", ".bvec"):
             stale = _paths.sidecar(target, EXTENSIONS, suffix)
@@ -468,13 +475,50 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     return [str(p) for p in targets]
 
 
-def _save(img: Any, path: Path, level: int | None) -> None:
-    """Save `img`; a ``.gz`` file is compressed by :mod:`imagedata._gzip` (fast backend)."""
-    if not path.name.lower().endswith(".gz"):
-        _nib().save(img, str(path))
-        return
-    with _gzip.GzipWriter(path, level) as fp:  # nibabel writes in chunks, compressed as they come
-        img.to_file_map(img.make_file_map({"image": fp, "header": fp}))
+def _file_header(
+    si: SeriesLike, target: str, nifti2: bool | None, embed: bool
+) -> tuple[Any, np.ndarray]:
+    """(nibabel NIfTI header, voxels in file order) of `si`: what :func:`_save` writes.
+
+    The header is the one :func:`to_nibabel`'s image gets and ``nibabel.save`` writes
+    (the same bytes; tests/formats/test_nifti_write.py checks it), made without the
+    image object.
+    """
+    nib = _nib()
+    vol = _headerio.volume(si, target, max_tags=4, rgb=True)
+    data = _file_data(vol, target)
+    if data.dtype in (np.int64, np.uint64):  # nibabel's image refuses them too
+        raise WriteError(
+            f"{target}: {data.dtype} voxels are not written to NIfTI (many tools cannot "
+            "read them); convert first, e.g. si.astype(np.int32) or si.astype(np.float64)"
+        )
+    shape = data.shape[::-1]
+    m = _nifti_affine(vol, target)
+    if nifti2 is None:
+        nifti2 = max(shape) > _NIFTI1_MAX_DIM
+    hdr = (nib.Nifti2Header if nifti2 else nib.Nifti1Header)()
+    try:
+        hdr.set_data_shape(shape)
+    except (ValueError, nib.spatialimages.HeaderDataError) as err:
+        raise WriteError(f"{target}: NIfTI cannot hold shape {shape} ({err})") from err
+    _fill_header(hdr, vol, m, data.dtype, embed)
+    hdr["vox_offset"] = 0  # set by write_to: after the extensions
+    return hdr, data
+
+
+def _save(hdr: Any, data: np.ndarray, path: Path, gz: bool, level: int | None) -> None:
+    """Write header, extensions and voxels to `path` (gzipped when `gz`, at `level`).
+
+    Compression uses :mod:`imagedata._gzip` (the fastest backend installed).
+    """
+    voxels = np.ascontiguousarray(data)
+    if voxels.dtype.byteorder not in "=|":
+        voxels = voxels.astype(voxels.dtype.newbyteorder("="))
+    fp: Any
+    with _gzip.GzipWriter(path, level) if gz else open(path, "wb") as fp:
+        hdr.write_to(fp)
+        fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
+        fp.write(voxels.reshape(-1).view(np.uint8))
 
 
 def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:

@@ -1,0 +1,252 @@
+"""The NIfTI writer writes header, extensions and voxels itself: the same file as nibabel.
+
+``Series.write(..., formats=['nifti'])`` builds the nibabel header (``Nifti1Header``
+or ``Nifti2Header``) and writes it, its extensions and the voxels directly, without
+nibabel's image object and ``nibabel.save``.  Every file must equal what nibabel's
+image (:func:`imagedata.formats.nifti.to_nibabel`, the previous write path) saves,
+byte for byte (uncompressed content for ``.nii.gz``); the BIDS sidecar must equal the
+one made with every value decoded by pydicom.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from imagedata import geometry
+from imagedata.axis import Axis, tag_axis
+from imagedata.collections import read_all
+from imagedata.errors import WriteError
+from imagedata.formats import _bids, _output, _rawvalues
+from imagedata.formats import nifti as nifti_module
+from imagedata.series import Series
+from tests.conftest import SHARED_DATA
+from tests.formats.test_conformance import synthetic
+
+nib = pytest.importorskip("nibabel")
+
+QA = SHARED_DATA / "dcm_qa"
+
+
+def _nibabel_bytes(si: Series, nifti2: bool | None = None) -> bytes:
+    """What nibabel's own image and save make of `si` (the previous write path)."""
+    img = nifti_module._make_image(si, "ref", nifti2, True)
+    buf = io.BytesIO()
+    img.to_file_map(img.make_file_map({"image": buf, "header": buf}))
+    return buf.getvalue()
+
+
+def _written(si: Series, path: Path, **options: object) -> bytes:
+    si.write(path, formats=["nifti"], **options)
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def _check(si: Series, path: Path, nifti2: bool | None = None) -> None:
+    options = {} if nifti2 is None else {"nifti2": nifti2}
+    assert _written(si, path, **options) == _nibabel_bytes(si, nifti2), path.name
+    assert not [p for p in path.parent.iterdir() if ".imagedata-tmp-" in p.name]
+
+
+@pytest.mark.parametrize("folder", ["dcm_qa_nih", "dcm_qa_ts", "dcm_qa_enh", "dcm_qa_ge_dwi"])
+def test_real_series_same_file_as_nibabel(tmp_path: Path, folder: str) -> None:
+    path = QA / folder / "In"
+    if not path.is_dir():
+        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        series = read_all(str(path))
+    for i, (_key, si) in enumerate(series):
+        _check(si, tmp_path / f"s{i}.nii")
+    _check(series[0][1], tmp_path / "gz.nii.gz")
+    _check(series[0][1], tmp_path / "two.nii", nifti2=True)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "order"),
+    [
+        (np.int16, "time"),
+        (np.float32, "b"),
+        (np.float64, "te"),
+        (">i2", "time"),  # big endian voxels: written in the header's (native) order
+        (np.complex64, "time"),
+        (np.bool_, "time"),  # written as uint8
+        (np.float16, "time"),  # written as float32
+    ],
+)
+def test_synthetic_4d_types_same_file_as_nibabel(tmp_path: Path, dtype: str, order: str) -> None:
+    si = synthetic(tmp_path / "src", (3, 4, 5, 6), order=order, tag_values=[0.0, 2.5, 5.0])
+    si = Series(np.asarray(si).astype(dtype), template=si)
+    _check(si, tmp_path / "a.nii")
+    _check(si, tmp_path / "b.nii.gz")
+    _check(si, tmp_path / "c.nii", nifti2=True)
+
+
+def test_rgb_and_2d_same_file_as_nibabel(tmp_path: Path) -> None:
+    spatial = [Axis("slice"), Axis("row"), Axis("column")]
+    data = np.arange(2 * 5 * 7 * 3, dtype=np.uint8).reshape(2, 5, 7, 3)
+    rgb = Series(data, axes=[*spatial, Axis("rgb")])
+    _check(rgb, tmp_path / "rgb.nii")
+    _check(rgb, tmp_path / "rgbz.nii.gz")
+    timed = Series(
+        np.zeros((3, 2, 5, 7, 3), dtype=np.uint8),
+        axes=[tag_axis("time", [0.0, 1.0, 2.0]), *spatial, Axis("rgb")],
+    )
+    _check(timed, tmp_path / "rgbt.nii")
+    flat = Series(np.arange(35, dtype=np.int32).reshape(5, 7))
+    _check(flat, tmp_path / "flat.nii")
+
+
+def test_no_embedded_header_same_file_as_nibabel(tmp_path: Path) -> None:
+    si = synthetic(tmp_path / "src", (4, 5, 6))
+    si.write(tmp_path / "x.nii", formats=["nifti"], embed_header=False)
+    img = nifti_module._make_image(si, "ref", None, False)
+    buf = io.BytesIO()
+    img.to_file_map(img.make_file_map({"image": buf, "header": buf}))
+    assert (tmp_path / "x.nii").read_bytes() == buf.getvalue()
+
+
+def test_64_bit_integers_refused_naming_the_file(tmp_path: Path) -> None:
+    si = Series(np.zeros((3, 4, 5), dtype=np.int64))
+    with pytest.raises(WriteError, match=r"x\.nii.*int64.*astype"):
+        si.write(tmp_path / "x.nii", formats=["nifti"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shape_too_large_for_nifti1_is_a_write_error(tmp_path: Path) -> None:
+    si = Series(np.zeros((1, 2, 40000), dtype=np.uint8))
+    with pytest.raises(WriteError, match=r"x\.nii"):
+        si.write(tmp_path / "x.nii", formats=["nifti"], nifti2=False)
+    assert list(tmp_path.iterdir()) == []
+    si.write(tmp_path / "y.nii", formats=["nifti"])  # NIfTI-2 chosen: it fits
+    assert nib.load(tmp_path / "y.nii").header["sizeof_hdr"] == 540
+
+
+def test_existing_target_left_alone_and_overwrite_replaces(tmp_path: Path) -> None:
+    si = synthetic(tmp_path / "src", (4, 5, 6))
+    target = tmp_path / "out" / "x.nii"
+    si.write(target, formats=["nifti"])
+    before = target.read_bytes()
+    with pytest.raises(WriteError, match="exists"):
+        Series(np.ones((4, 5, 6), dtype=np.int16)).write(target, formats=["nifti"])
+    assert target.read_bytes() == before
+    Series(np.ones((4, 5, 6), dtype=np.int16)).write(target, formats=["nifti"], overwrite=True)
+    assert target.read_bytes() != before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.json", "x.nii"]
+
+
+def test_failed_write_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    si = synthetic(tmp_path / "src", (4, 5, 6))
+
+    def broken_sidecars(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", broken_sidecars)
+    with pytest.raises(WriteError, match="No space left"):
+        si.write(tmp_path / "out" / "x.nii", formats=["nifti"])
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_atomic_renames_temporary_files_are_hidden_and_cleaned(tmp_path: Path) -> None:
+    seen: list[str] = []
+    targets = [tmp_path / "a.nii", tmp_path / "a.json"]
+    with pytest.raises(RuntimeError), _output.atomic_renames(targets) as tmps:
+        seen = [p.name for p in tmps]
+        tmps[0].write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert all(n.startswith(".a.") and ".imagedata-tmp-" in n for n in seen)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_removes_leftover_temporary_files(tmp_path: Path) -> None:
+    """A hard kill can leave a hidden temporary file beside a target; a batch run removes it."""
+    from imagedata.batch import _remove_leftovers
+
+    (tmp_path / "P1").mkdir()
+    leftover = tmp_path / "P1" / ".s.nii.gz.imagedata-tmp-k2j4x9"
+    leftover.write_bytes(b"partial")
+    kept = tmp_path / "P1" / "s.nii.gz"
+    kept.write_bytes(b"done")
+    assert _remove_leftovers(tmp_path) == 1
+    assert not leftover.exists() and kept.exists()
+
+
+# --- the BIDS sidecar: plain raw values decoded without pydicom ---------------------------
+
+
+def _sidecars_agree(template: pydicom.Dataset, where: str) -> None:
+    affine = geometry.default_affine()
+    times = [1.0, 2.0, 3.0]
+    ours = _bids.sidecar(copy.deepcopy(template), affine, times=times, software_version="x")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_rawvalues, "get", lambda ds, keyword, default=None: ds.get(keyword, default))
+        ref = _bids.sidecar(copy.deepcopy(template), affine, times=times, software_version="x")
+    assert json.dumps(ours) == json.dumps(ref), where
+
+
+def test_sidecar_same_as_pydicom_decoding_real_series() -> None:
+    checked = 0
+    for folder in ["dcm_qa_nih", "dcm_qa_12bit", "dcm_qa_enh", "dcm_qa_ge_dwi", "dcm_qa_ts"]:
+        path = QA / folder / "In"
+        if not path.is_dir():
+            pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for key, si in read_all(str(path)):
+                _sidecars_agree(si.header.template, f"{folder} {key}")
+                checked += 1
+    assert checked >= 20
+
+
+def test_sidecar_same_as_pydicom_decoding_pydicom_files() -> None:
+    import pydicom.data
+
+    files = sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm"))
+    if len(files) < 20:
+        pytest.skip("pydicom's test files are not installed")
+    checked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in files:
+            try:
+                ds = pydicom.dcmread(name, force=True)
+            except Exception:  # files pydicom itself cannot read
+                continue
+            _sidecars_agree(ds, name.name)
+            checked += 1
+    assert checked > 20
+
+
+def test_raw_values_decoded_here_or_by_pydicom() -> None:
+    ds = pydicom.Dataset()
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.EchoTime = "2.5"
+    ds.SeriesDescription = "t1 mprage "
+    ds.InstitutionName = "Klinikum Straße"  # not ASCII: pydicom decodes it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's note on the invalid value
+        ds.Modality = "mr"  # not a valid CS (lower case): left to pydicom
+    buf = pydicom.filebase.DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    pydicom.filewriter.write_dataset(buf, ds)
+    read = pydicom.filereader.read_dataset(io.BytesIO(buf.getvalue()), False, True)
+    assert _rawvalues.get(read, "ImageType") == ["ORIGINAL", "PRIMARY"]
+    assert _rawvalues.get(read, "SeriesDescription") == "t1 mprage"
+    assert float(_rawvalues.get(read, "EchoTime")) == 2.5
+    assert _rawvalues.get(read, "InstitutionName") == "Klinikum Straße"
+    assert _rawvalues.get(read, "Modality") == "mr"
+    assert _rawvalues.get(read, "PatientID", "none") == "none"
+    # only the elements pydicom had to decode are decoded in the dataset
+    raw = {int(t) for t, e in read._dict.items() if isinstance(e, pydicom.dataelem.RawDataElement)}
+    assert {0x00080008, 0x00180081, 0x0008103E} <= raw
