@@ -136,3 +136,14 @@ def test_orthonormalize_decimal_string_precision() -> None:
     x, y = geometry.orthonormalize(iop)
     assert abs(np.dot(x, y)) < 1e-12
     assert np.linalg.norm(x) == pytest.approx(1.0)
+
+
+def test_cross_same_bits_as_numpy() -> None:
+    """geometry._cross (cheap 3-vector cross product) equals np.cross bit for bit."""
+    rng = np.random.default_rng(7)
+    vectors = [*rng.normal(size=(500, 2, 3)), *(rng.normal(size=(100, 2, 3)) * 1e-300)]
+    vectors += [np.array([[1.0, -0.0, 0.0], [0.0, 1.0, -0.0]]), np.eye(3)[:2]]
+    for a, b in vectors:
+        ours = geometry._cross(a, b)
+        ref = np.cross(a, b)
+        assert ours.dtype == ref.dtype and ours.tobytes() == ref.tobytes()

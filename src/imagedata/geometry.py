@@ -104,7 +104,7 @@ def slice_normal(iop: Sequence[float] | npt.ArrayLike) -> FloatArray:
     [-1.0, 0.0, 0.0]
     """
     x, y = orthonormalize(iop)
-    return np.cross(x, y)
+    return _cross(x, y)
 
 
 def affine_from_parts(
@@ -138,7 +138,7 @@ def affine_from_parts(
         raise GeometryError(f"pixel spacing must be two positive numbers (row, column), got {ps}")
     step = np.asarray(slice_step, dtype=np.float64).reshape(-1)
     if step.shape == (1,):
-        t = float(step[0]) * np.cross(x, y)
+        t = float(step[0]) * _cross(x, y)
     elif step.shape == (3,):
         t = step
     else:
@@ -201,7 +201,20 @@ def direction_cosines(affine: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
 def normal(affine: npt.ArrayLike) -> FloatArray:
     """Return the slice normal n = X x Y of an affine."""
     x, y = direction_cosines(affine)
-    return np.cross(x, y)
+    return _cross(x, y)
+
+
+def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``np.cross`` of two 3-vectors, the same bits, without its overhead (~30 us per call).
+
+    Examples
+    --------
+    >>> _cross(np.array([1.0, 0, 0]), np.array([0, 1.0, 0])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    a0, a1, a2 = float(a[0]), float(a[1]), float(a[2])
+    b0, b1, b2 = float(b[0]), float(b[1]), float(b[2])
+    return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
 
 
 def iop(affine: npt.ArrayLike) -> FloatArray:
@@ -295,7 +308,7 @@ def is_tilted(affine: npt.ArrayLike, tolerance: float = 1e-3) -> bool:
     nt = np.linalg.norm(t)
     if nt < 1e-9:
         return False
-    return bool(np.linalg.norm(np.cross(t / nt, normal(a))) > tolerance)
+    return bool(np.linalg.norm(_cross(t / nt, normal(a))) > tolerance)
 
 
 # --- indexing -------------------------------------------------------------------
@@ -556,7 +569,7 @@ def logical_gradient_frame(iop: Sequence[float] | npt.ArrayLike, phase_in_rows: 
     [[-1, 0, 0], [0, -1, 0], [0, 0, 1]]
     """
     x, y = orthonormalize(iop)
-    n = np.cross(x, y)
+    n = _cross(x, y)
     a = 1.0 if dominant_plane(iop)[0] == "coronal" else -1.0
     freq, phase = (y, a * x) if phase_in_rows else (-x, a * y)
     return np.column_stack([freq, phase, n])

@@ -58,11 +58,13 @@ def get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     ['ORIGINAL', 'PRIMARY']
     """
     tag = _tag(keyword)
-    elem = None if tag is None else ds._dict.get(tag)  # type: ignore[call-overload]
-    if elem is None:
+    if tag is None:
         return ds.get(keyword, default)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return default  # a DICOM keyword the dataset does not hold
     if isinstance(elem, RawDataElement):
-        value = _raw_value(tag, elem)  # type: ignore[arg-type]
+        value = _raw_value(tag, elem)
         if value is not _MISSING:
             return value
     return ds.get(keyword, default)

@@ -265,7 +265,8 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
                 and elem.length != _UNDEFINED
                 and (vr not in _BINARY_VRS or len(value) <= limit)
             ):
-                parts.append(_element_head(tag, vr, len(value)) + value)
+                parts.append(_element_head(tag, vr, len(value)))
+                parts.append(value)
                 continue
             part = _raw_part(tag, elem, limit)
             if part is not None:
