@@ -106,7 +106,7 @@ def check_target(target: Path, overwrite: bool, *, folder: bool) -> None:
     ...
     imagedata.errors.WriteError: ...
     """
-    if overwrite or not (target.exists() or target.is_symlink()):
+    if overwrite or not os.path.lexists(target):  # one lstat: a file, folder or any link
         return
     if folder and target.is_dir() and not any(target.iterdir()):
         return
@@ -267,7 +267,7 @@ def atomic_renames(targets: Sequence[Path], overwrite: bool = False) -> Iterator
         check_target(p, overwrite, folder=False)
     tmps: list[Path] = []
     try:
-        tmps = [_make_tmpfile(p) for p in paths]
+        tmps = [_make_tmpfile(p, i == 0) for i, p in enumerate(paths)]
         yield tmps
         for p in paths:
             check_target(p, overwrite, folder=False)  # something appeared meanwhile?
@@ -284,10 +284,11 @@ def atomic_renames(targets: Sequence[Path], overwrite: bool = False) -> Iterator
                 tmp.unlink()
 
 
-def _make_tmpfile(target: Path) -> Path:
+def _make_tmpfile(target: Path, first: bool = True) -> Path:
     parent = target.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        if first:
+            parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}{_TMP_TAG}", dir=parent)
     except OSError as err:
         raise WriteError(

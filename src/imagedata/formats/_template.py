@@ -249,12 +249,11 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
         return reference_dicom_bytes(ds, parent_encoding)  # re-encoded by pydicom
     parts: list[bytes] = []
     encodings: Any = None
-    elements = ds._dict
-    for tag in sorted(elements, key=int):
+    short, long_ = _HEAD.pack, _LONG_HEAD.pack
+    for tag, elem in _in_tag_order(ds._dict):
         group = tag >> 16
         if group == _PIXEL_GROUP or (not tag & 0xFFFF and group > 6):
             continue
-        elem = elements[tag]
         if isinstance(elem, RawDataElement):
             vr, value = elem.VR, elem.value
             if (  # the common case, inline: a raw explicit VR little endian element
@@ -263,11 +262,17 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
                 and not elem.is_implicit_VR
                 and elem.is_little_endian
                 and elem.length != _UNDEFINED
-                and (vr not in _BINARY_VRS or len(value) <= limit)
             ):
-                parts.append(_element_head(tag, vr, len(value)))
-                parts.append(value)
-                continue
+                n = len(value)
+                if vr in _LONG_VRS:
+                    if vr not in _BINARY_VRS or n <= limit:
+                        parts.append(long_(group, tag & 0xFFFF, vr.encode(), 0, n))
+                        parts.append(value)
+                    continue
+                if n <= 0xFFFF:
+                    parts.append(short(group, tag & 0xFFFF, vr.encode(), n))
+                    parts.append(value)
+                    continue
             part = _raw_part(tag, elem, limit)
             if part is not None:
                 parts.append(part)
@@ -286,6 +291,19 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
         else:
             parts.append(_decoded_part(elem, encodings))
     return b"".join(parts)
+
+
+def _in_tag_order(elements: dict[Any, Any]) -> list[tuple[int, Any]]:
+    """(tag as int, element) pairs in tag order (usually the order they are stored in)."""
+    tags = list(map(int, elements))
+    pairs = list(zip(tags, elements.values()))
+    if tags != sorted(tags):
+        pairs.sort(key=_first)
+    return pairs
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
