@@ -30,7 +30,7 @@ import copy
 import functools
 import logging
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from io import BytesIO
 from typing import Any
 
@@ -293,7 +293,7 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _in_tag_order(elements: dict[Any, Any]) -> list[tuple[int, Any]]:
+def _in_tag_order(elements: MutableMapping[Any, Any]) -> list[tuple[int, Any]]:
     """(tag as int, element) pairs in tag order (usually the order they are stored in)."""
     tags = list(map(int, elements))
     pairs = list(zip(tags, elements.values()))
