@@ -250,3 +250,12 @@ def test_raw_values_decoded_here_or_by_pydicom() -> None:
     # only the elements pydicom had to decode are decoded in the dataset
     raw = {int(t) for t, e in read._dict.items() if isinstance(e, pydicom.dataelem.RawDataElement)}
     assert {0x00080008, 0x00180081, 0x0008103E} <= raw
+
+
+def test_voxels_written_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Voxels larger than one piece (made small here) are written piece by piece, unchanged."""
+    monkeypatch.setattr(nifti_module, "_CHUNK", 1000)
+    rng = np.random.default_rng(1)
+    si = Series(rng.integers(0, 1000, size=(3, 17, 19), dtype=np.int16))
+    _check(si, tmp_path / "a.nii")
+    _check(si, tmp_path / "b.nii.gz")

@@ -57,6 +57,8 @@ _TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 #: Tag axes whose uniform step is written as pixdim[4], with their NIfTI time unit.
 _STEP_UNITS = {"time": "sec", "triggertime": "msec"}
 _NIFTI1_MAX_DIM = 32767
+#: Voxel bytes handed to the file (or the gzip stream) at once.
+_CHUNK = 1 << 24
 
 
 def _nib() -> Any:
@@ -518,7 +520,9 @@ def _save(hdr: Any, data: np.ndarray, path: Path, gz: bool, level: int | None) -
     with _gzip.GzipWriter(path, level) if gz else open(path, "wb") as fp:
         hdr.write_to(fp)
         fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
-        fp.write(voxels.reshape(-1).view(np.uint8))
+        raw = voxels.reshape(-1).view(np.uint8)
+        for start in range(0, raw.size, _CHUNK):  # gzip: compressed piece by piece
+            fp.write(raw[start : start + _CHUNK])
 
 
 def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:
