@@ -259,3 +259,14 @@ def test_voxels_written_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     si = Series(rng.integers(0, 1000, size=(3, 17, 19), dtype=np.int16))
     _check(si, tmp_path / "a.nii")
     _check(si, tmp_path / "b.nii.gz")
+
+
+def test_written_files_get_the_mode_of_new_files(tmp_path: Path) -> None:
+    """The temporary files renamed into place are not private: 0666 less the umask."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    synthetic(tmp_path / "src", (4, 5, 6)).write(tmp_path / "x.nii", formats=["nifti"])
+    for name in ("x.nii", "x.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name

@@ -49,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -285,18 +286,29 @@ def atomic_renames(targets: Sequence[Path], overwrite: bool = False) -> Iterator
 
 
 def _make_tmpfile(target: Path, first: bool = True) -> Path:
+    """Create an empty hidden file beside `target`, with the permissions of a new file.
+
+    Not :func:`tempfile.mkstemp`: its files are private (mode 0600) and would stay so
+    after the rename; this one gets the mode any new file gets (0666 less the umask).
+    """
     parent = target.parent
     try:
         if first:
             parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}{_TMP_TAG}", dir=parent)
+        for _ in range(100):
+            path = parent / f".{target.name}{_TMP_TAG}{secrets.token_hex(4)}"
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            return path
+        raise FileExistsError(f"no free temporary name beside {target}")
     except OSError as err:
         raise WriteError(
             f"{target}: cannot create a temporary file in {parent} ({err}); "
             "check that the folder is writable"
         ) from err
-    os.close(fd)
-    return Path(name)
 
 
 @contextlib.contextmanager
