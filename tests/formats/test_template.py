@@ -205,3 +205,16 @@ def test_value_too_long_for_short_vr_is_an_error_as_before() -> None:
         _template.template_to_dicom_bytes(copy.deepcopy(ds))
     with pytest.raises(ValueError, match="70000 bytes"):
         _template.reference_dicom_bytes(copy.deepcopy(ds))
+
+
+@pytest.mark.parametrize(("vr", "value"), [("FL", 1e40), ("US", 70000), ("UL", -1)])
+def test_values_pydicom_cannot_encode_fail_as_before(vr: str, value: float) -> None:
+    ds = Dataset()
+    ds.add_new(0x00091010, "LO", "CREATOR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's note on the value
+        ds.add_new(0x00091011, vr, value)
+    with pytest.raises(OSError):
+        _template.reference_dicom_bytes(copy.deepcopy(ds))
+    with pytest.raises(OSError):
+        _template.template_to_dicom_bytes(copy.deepcopy(ds))

@@ -477,7 +477,7 @@ def _numbers(elem: DataElement) -> bytes | None:
         return None  # LUT descriptors (US first), numpy numbers: pydicom
     try:
         return struct.pack(f"<{len(items)}{_NUMBER_FORMATS[elem.VR]}", *items)
-    except struct.error:
+    except (struct.error, OverflowError):
         return None  # pydicom raises its own error
 
 
