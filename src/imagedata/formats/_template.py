@@ -59,6 +59,8 @@ _BYTE_ORDER_FREE_VRS = _KNOWN_VRS - {
     "AT", "FD", "FL", "OD", "OF", "OL", "OV", "OW", "SL", "SQ", "SS", "SV", "UL", "UN", "US", "UV"
 }  # fmt: skip
 _LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
+#: The known VRs by their two bytes in a file.
+_VR_NAMES = {vr.encode("ascii"): vr for vr in _KNOWN_VRS}
 #: (FFFE,E000): a sequence item, little endian.
 _ITEM = b"\xfe\xff\x00\xe0"
 _ITEM_TAG = 0xFFFEE000
@@ -371,25 +373,22 @@ def _item_elements(
 ) -> tuple[bytes, int]:
     """One item's elements, sorted and stripped as the reference encoder writes them."""
     kept: dict[int, bytes] = {}
+    head, long_length = _HEAD.unpack_from, _UINT32.unpack_from
     while pos < end:
-        group, element = struct.unpack_from("<HH", data, pos)
+        group, element, vr_bytes, length = head(data, pos)
         tag = group << 16 | element
         if tag == _ITEM_END:
             if not delimited:
                 raise _NotHere
             return _joined(kept), pos + 8
-        vr_bytes = bytes(data[pos + 4 : pos + 6])
-        vr = vr_bytes.decode("latin-1")
-        if vr not in _KNOWN_VRS or group == 0xFFFE:
-            raise _NotHere  # implicit VR inside, or a VR pydicom would not take as is
+        vr = _VR_NAMES.get(vr_bytes)
+        if vr is None or vr == "UN" or group == 0xFFFE:
+            raise _NotHere  # implicit VR inside, or a VR pydicom may replace (UN)
         if vr in _LONG_VRS:
-            (length,) = _UINT32.unpack_from(data, pos + 8)
+            (length,) = long_length(data, pos + 8)
             pos += 12
         else:
-            (length,) = struct.unpack_from("<H", data, pos + 6)
             pos += 8
-        if vr == "UN":
-            raise _NotHere  # pydicom may replace the VR
         if length == _UNDEFINED:
             if vr != "SQ":
                 raise _NotHere
