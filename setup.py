@@ -9,6 +9,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("imagedata._cwalk", ["src/imagedata/_cwalk.c"], optional=True),
+        Extension(
+            "imagedata._cwalk",
+            ["src/imagedata/_cwalk.c", "src/imagedata/_cwalk_groups.c"],
+            optional=True,
+        ),
     ]
 )

@@ -655,10 +655,17 @@ done:
     return result;
 }
 
+/* the functional groups of enhanced files: _cwalk_groups.c */
+PyObject *cwalk_groups(PyObject *self, PyObject *args);
+PyObject *cwalk_groups_configure(PyObject *self, PyObject *args);
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Walk the element headers of a DICOM data set (see module doc)."},
     {"meta", meta, METH_VARARGS, "Read the file meta group (see module doc)."},
     {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tables."},
+    {"groups", cwalk_groups, METH_VARARGS, "Walk a functional groups sequence (_cwalk_groups.c)."},
+    {"groups_configure", cwalk_groups_configure, METH_VARARGS,
+     "Set the tables of the functional groups walk (_cwalk_groups.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,6 @@
 """Types of the C element walk (see _cwalk.c and :func:`imagedata._fastscan.parse`)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 def meta(data: bytes) -> tuple[int, str, str, int]: ...
@@ -13,4 +13,12 @@ def configure(
     groups: Iterable[int],
     creators: dict[tuple[int, str], list[tuple[int, str, int]]],
     abort: Iterable[int],
+) -> None: ...
+def groups(data: bytes, pos: int, length: int) -> tuple[list[dict[str, Any]], int]: ...
+def groups_configure(
+    sequences: Sequence[tuple[int, str]],
+    values: Sequence[tuple[int, str, bytes]],
+    number: Callable[[str], Any],
+    short: type[Exception],
+    unhandled: type[Exception],
 ) -> None: ...

@@ -12,13 +12,19 @@ dict items holding the wanted values (:data:`VALUES`) decoded as pydicom decodes
 Anything this walker does not handle (implicit VR, a wanted attribute with another VR
 than the dictionary's, text that is not ASCII, a length that does not add up, an
 unexpected SOP class) raises :class:`Unhandled`, so the file is read by pydicom as
-before: never a different result.  This module imports nothing from imagedata.
+before: never a different result.
+
+The walk of the sequence runs in C where the extension :mod:`imagedata._cwalk` was built
+(its ``groups``, see ``_cwalk_groups.c``: the same structures, the same exceptions;
+:data:`ACCELERATED`), else in Python (:func:`_items`, the reference).  This module
+imports nothing else from imagedata.
 """
 
 from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from pydicom import config
@@ -129,12 +135,18 @@ _u32 = struct.Struct("<I").unpack_from
 
 
 def functional_groups(
-    data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any]
+    data: bytes,
+    pos: int,
+    tag: int,
+    explicit: bool,
+    values: dict[str, Any],
+    accelerated: bool = True,
 ) -> int:
     """Parse the functional groups sequence element at `pos` into `values`; its end.
 
     The items go to ``values[SHARED_KEY]`` or ``values[PER_FRAME_KEY]``; the byte range
-    of the per-frame sequence to ``values[PER_FRAME_SPAN]``.
+    of the per-frame sequence to ``values[PER_FRAME_SPAN]``.  The sequence is walked in
+    C where it was built and `accelerated` (the default), else in Python.
 
     Raises
     ------
@@ -147,8 +159,9 @@ def functional_groups(
         raise Unhandled
     if data[pos + 4 : pos + 6] != b"SQ":
         raise Unhandled
+    walk = _items_c if accelerated and _items_c is not None else _items
     try:
-        items, end = _items(data, pos + 12, _u32(data, pos + 8)[0])
+        items, end = walk(data, pos + 12, _u32(data, pos + 8)[0])
     except struct.error as err:  # an element header beyond the end of `data`
         raise Short from err
     if tag == SHARED:
@@ -307,12 +320,32 @@ def _number(text: str) -> Any:
         raise Unhandled from err
 
 
+def _load_c() -> Callable[[bytes, int, int], tuple[list[dict[str, Any]], int]] | None:
+    """The C walk of :func:`_items`, configured; None where it was not built."""
+    try:
+        from imagedata import _cwalk
+    except ImportError:  # pragma: no cover - depends on the install
+        return None
+    _cwalk.groups_configure(
+        [(tag, kw) for tag, (kw, _) in _SEQ_TAGS.items()],
+        [(tag, kw, vr) for tag, (kw, vr) in _VALUE_TAGS.items()],
+        _number,
+        Short,
+        Unhandled,
+    )
+    return _cwalk.groups
+
+
 def _ascii(raw: bytes) -> str:
     """`raw` as text; bytes beyond ASCII depend on the character set: pydicom's task."""
     if not raw.isascii():
         raise Unhandled
     return raw.decode("ascii")
 
+
+_items_c = _load_c()
+#: True when the functional groups are walked in C (:mod:`imagedata._cwalk`).
+ACCELERATED = _items_c is not None
 
 _PIXEL_TAGS = frozenset([0x7FE00010, 0x7FE00008, 0x7FE00009])
 

@@ -425,31 +425,39 @@ def _digest(data: bytes, cuts: list[int]) -> int:
 
 
 def _functional_groups(
-    data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any]
+    data: bytes, pos: int, tag: int, explicit: bool, values: dict[str, Any], probe: bool
 ) -> int:
     """Read functional groups with :mod:`._fastenh`; the position after them.
 
-    Raises :class:`_Bad` (use pydicom) for the other :data:`_ABORT` tags.
+    Raises :class:`_Bad` (use pydicom) for the other :data:`_ABORT` tags, and
+    :class:`_GroupsShort` at once with `probe` (see :func:`parse`).
     """
     if tag not in _GROUPS:
         raise _Bad
+    if probe:
+        raise _GroupsShort
     try:
-        return functional_groups(data, pos, tag, explicit, values)
+        return functional_groups(data, pos, tag, explicit, values, _cwalk is not None)
     except Short as err:
         raise _GroupsShort from err
     except Unhandled as err:
         raise _Bad from err
 
 
-def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int, int] | str:
+def parse(
+    data: bytes, complete: bool = False, probe: bool = False
+) -> tuple[dict[str, Any], str, int, int] | str:
     """Parse the header in `data` (the first bytes of a Part 10 file, or all with `complete`).
 
     Returns ``(values, transfer syntax UID, pixel value offset, pixel value length)``
     (length -1 for encapsulated data), or :data:`FALLBACK`, :data:`NO_IMAGE` or
     :data:`TRUNCATED` (only when `complete`; an image that ends between two elements
     before its pixel data is truncated, not a non-image).  Raises :class:`EOFError` when `data`
-    ends inside the header and is not `complete`.  The element walk runs in C where the
-    extension was built (:data:`ACCELERATED`), else in Python, with the same results.
+    ends inside the header and is not `complete`, and with `probe` (`data` are a first
+    read, sized for a classic header) also at the functional groups of an enhanced file
+    unless `complete`: they are read on more data, not walked in part first.  The element
+    walk runs in C where the extension was built (:data:`ACCELERATED`), else in Python,
+    with the same results.
     """
     if data[128:132] != b"DICM":
         return FALLBACK
@@ -460,7 +468,7 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
         if not ts or ts in _NOT_HANDLED:
             return FALLBACK
         walker = _walk_c if _cwalk is not None else _walk_py
-        return walker(data, pos, ts != _IMPLICIT, values, ts)
+        return walker(data, pos, ts != _IMPLICIT, values, ts, probe and not complete)
     except _Short as err:
         if complete and isinstance(err, _GroupsShort):
             return FALLBACK
@@ -481,7 +489,9 @@ def parse(data: bytes, complete: bool = False) -> tuple[dict[str, Any], str, int
 _Parsed = tuple[dict[str, Any], str, int, int] | str
 
 
-def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
+def _walk_py(
+    data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str, probe: bool
+) -> _Parsed:
     """The element walk in Python (the reference for :mod:`imagedata._cwalk`)."""
     wanted = _WANTED
     private: dict[int, tuple[str, str]] = {}  # wanted private tags of this file
@@ -492,7 +502,7 @@ def _walk_py(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: 
         if tag == _PIXEL:
             return _at_pixels(data, values, cuts, ts, pos, hdr, length)
         if tag in _ABORT:
-            pos = _functional_groups(data, pos, tag, explicit, values)
+            pos = _functional_groups(data, pos, tag, explicit, values, probe)
             continue
         start = pos
         pos += hdr
@@ -532,7 +542,9 @@ def _joined(cuts: list[int], more: list[int], pos: int) -> list[int]:
     return cuts + more[1:] if more[0] == pos else [*cuts, pos, *more]
 
 
-def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str) -> _Parsed:
+def _walk_c(
+    data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: str, probe: bool
+) -> _Parsed:
     """The element walk in C (it decodes the wanted values into `values`).
 
     The C walk stops at the functional groups (an :data:`_ABORT` tag), which
@@ -542,7 +554,7 @@ def _walk_c(data: bytes, pos: int, explicit: bool, values: dict[str, Any], ts: s
     status, pos, hdr, length, cuts = _cwalk.walk(data, pos, explicit, values)
     while status == 4:
         group, elem = _tag(data, pos)
-        pos = _functional_groups(data, pos, group << 16 | elem, explicit, values)
+        pos = _functional_groups(data, pos, group << 16 | elem, explicit, values, probe)
         status, resumed, hdr, length, more = _cwalk.walk(data, pos, explicit, values)
         cuts = _joined(cuts, more, pos)
         pos = resumed

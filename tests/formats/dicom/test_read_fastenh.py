@@ -142,6 +142,16 @@ def test_nibabel_philips_mprage(tmp_path: Path, slow: Callable[[], None]) -> Non
     assert_same_series(f, slow)
 
 
+def test_pydicom_data_enhanced_ct(tmp_path: Path, slow: Callable[[], None]) -> None:
+    """pydicom-data's Enhanced CT (2 frames; the test dependency group installs it)."""
+    data_store = pytest.importorskip("data_store", reason="pydicom-data is not installed")
+    src = Path(data_store.__file__).parent / "data" / "eCT_Supplemental.dcm"
+    f = tmp_path / src.name
+    f.write_bytes(src.read_bytes())  # alone in a folder: the series
+    assert_same_frames(f)
+    assert_same_series(f, slow)
+
+
 # ---- generated files -------------------------------------------------------------------
 
 

@@ -413,15 +413,16 @@ _MORE_BYTES = 1 << 24
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
     """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
 
-    A long header (the functional groups of an enhanced file) is parsed again on more
-    bytes, never on the whole of a big file with its pixel data.
+    A long header is parsed again on more bytes, never on the whole of a big file with
+    its pixel data.  The functional groups of an enhanced file are never walked on the
+    first bytes (unless they are the whole file): reaching them asks for more at once.
     """
     with member.open() as fp:
         size = HEAD_BYTES
         data = fp.read(size)
         while True:
             try:
-                return parse(data, complete=len(data) < size)
+                return parse(data, complete=len(data) < size, probe=size == HEAD_BYTES)
             except EOFError:
                 grown = max(size * 8, _MORE_BYTES)
                 data += fp.read(grown - size)

@@ -1,0 +1,604 @@
+/*
+ * imagedata._cwalk, functional groups: the walk of imagedata._fastenh, in C.
+ *
+ * An enhanced multi-frame file holds one Per-frame Functional Groups Sequence item per
+ * frame, each a few nested sequences: thousands of elements, most of the header pass of
+ * such a file when stepped through in Python.  This part of the extension walks them with
+ * exactly the rules of _fastenh._items, _dataset, _skip_items, _skip_item and decode
+ * (which stay the reference, and the fallback where the extension was not built) and
+ * builds the same Python structures: a list of dict items holding the wanted sequences
+ * (lists of dict items again) and the wanted values, decoded as _fastenh.decode does
+ * (DS numbers by calling back _fastenh._number).  What the Python walk raises, this
+ * raises: _fastenh.Short where the data end inside the sequence (Python: Short, or a
+ * struct.error turned into Short), _fastenh.Unhandled for a structure not handled (the
+ * caller reads the file with pydicom).  One difference: items nested deeper than
+ * G_MAX_DEPTH are Unhandled here (Python would give up at its recursion limit).
+ *
+ * groups_configure(sequences, values, number, short, unhandled) stores the tables once:
+ *   sequences  [(tag, keyword), ...]  the kept sequences (_fastenh._SEQ_TAGS)
+ *   values     [(tag, keyword, vr)]   the decoded values and their VR bytes as in
+ *                                     _fastenh._VALUE_TAGS (b"DSnumber" for DS numbers)
+ *   number     _fastenh._number, called with each DS number's text
+ *   short, unhandled  the classes _fastenh.Short and _fastenh.Unhandled
+ * groups(data, pos, length) -> (items, end)
+ *   _fastenh._items: the items of a kept sequence whose value (of `length`, 0xFFFFFFFF
+ *   when undefined) starts at `pos`, and the position after it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#define PyFloat_Unpack8 _PyFloat_Unpack8
+#define PyFloat_Unpack4 _PyFloat_Unpack4
+#endif
+
+#define G_ITEM 0xFFFEE000u
+#define G_SEQ_END 0xFFFEE0DDu
+#define G_UNDEFINED 0xFFFFFFFFu
+#define G_MAX_DEPTH 200
+#define VR2(a, b) ((a) | ((b) << 8))
+
+/* How a wanted value is decoded (_fastenh.decode by the table's VR) */
+enum { K_FD, K_FL, K_UL, K_US, K_SL, K_NUMTEXT, K_DSNUMBER, K_STRIP_EACH, K_TEXT, K_OTHER };
+
+typedef struct {
+    uint32_t tag;
+    PyObject *kw; /* str, owned */
+    int vr;       /* the two VR bytes a file's element must have */
+    int kind;
+} GTag;
+
+typedef struct {
+    GTag *v;
+    Py_ssize_t n;
+} GTable;
+
+static GTable g_seqs, g_vals;
+static PyObject *g_number, *g_short, *g_unhandled;
+
+typedef struct {
+    const uint8_t *d;
+    Py_ssize_t n;
+} GBuf;
+
+static inline uint16_t g16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t g32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* pydicom's EXPLICIT_VR_LENGTH_32 (_fastenh._LONG_VRS) */
+static int g_long_vr(uint8_t a, uint8_t b) {
+    switch (a) {
+    case 'O':
+        return b == 'B' || b == 'D' || b == 'F' || b == 'L' || b == 'V' || b == 'W';
+    case 'S':
+        return b == 'Q' || b == 'V';
+    case 'U':
+        return b == 'C' || b == 'N' || b == 'R' || b == 'T' || b == 'V';
+    default:
+        return 0;
+    }
+}
+
+/* pydicom's EXPLICIT_VR_LENGTH_16 (_fastenh._SHORT_VRS) */
+static int g_short_vr(uint8_t a, uint8_t b) {
+    switch (a) {
+    case 'A':
+        return b == 'E' || b == 'S' || b == 'T';
+    case 'C':
+        return b == 'S';
+    case 'D':
+        return b == 'A' || b == 'S' || b == 'T';
+    case 'F':
+        return b == 'D' || b == 'L';
+    case 'I':
+        return b == 'S';
+    case 'L':
+        return b == 'O' || b == 'T';
+    case 'P':
+        return b == 'N';
+    case 'S':
+        return b == 'H' || b == 'L' || b == 'S' || b == 'T';
+    case 'T':
+        return b == 'M';
+    case 'U':
+        return b == 'I' || b == 'L' || b == 'S';
+    default:
+        return 0;
+    }
+}
+
+static const GTag *g_find(const GTable *t, uint32_t tag) {
+    Py_ssize_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (t->v[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && t->v[lo].tag == tag ? &t->v[lo] : NULL;
+}
+
+static void *g_raise_short(void) {
+    PyErr_SetNone(g_short);
+    return NULL;
+}
+
+static void *g_raise_unhandled(void) {
+    PyErr_SetNone(g_unhandled);
+    return NULL;
+}
+
+/* ---- decode (_fastenh.decode) ---------------------------------------------------------- */
+
+static PyObject *g_binary(const uint8_t *p, int kind) {
+    switch (kind) {
+    case K_FD:
+        return PyFloat_FromDouble(PyFloat_Unpack8((const char *)p, 1));
+    case K_FL:
+        return PyFloat_FromDouble(PyFloat_Unpack4((const char *)p, 1));
+    case K_UL:
+        return PyLong_FromUnsignedLong(g32(p));
+    case K_US:
+        return PyLong_FromLong(g16(p));
+    default: /* K_SL */
+        return PyLong_FromLong((long)(int32_t)g32(p));
+    }
+}
+
+static PyObject *g_decode_binary(const uint8_t *p, Py_ssize_t n, int kind) {
+    Py_ssize_t size = kind == K_FD ? 8 : kind == K_US ? 2 : 4;
+    if (n % size)
+        return g_raise_unhandled();
+    Py_ssize_t count = n / size;
+    if (count == 0)
+        Py_RETURN_NONE;
+    if (count == 1)
+        return g_binary(p, kind);
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = g_binary(p + i * size, kind);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+static inline int g_pad(uint8_t c) { return c == ' ' || c == 0; }
+
+/* The parts of text p[a:b] split at backslashes; each part's trailing spaces and NULs
+ * removed with `strip_each`; each part a str, or _fastenh._number(str) with `number` */
+static PyObject *g_parts(const uint8_t *p, Py_ssize_t a, Py_ssize_t b, int strip_each,
+                         int number) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t start = a;
+    for (Py_ssize_t i = a; i <= b; i++) {
+        if (i < b && p[i] != '\\')
+            continue;
+        Py_ssize_t stop = i;
+        while (strip_each && stop > start && g_pad(p[stop - 1]))
+            stop--;
+        PyObject *part = PyUnicode_DecodeASCII((const char *)p + start, stop - start, NULL);
+        if (part != NULL && number)
+            Py_SETREF(part, PyObject_CallOneArg(g_number, part));
+        if (part == NULL || PyList_Append(out, part)) {
+            Py_XDECREF(part);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(part);
+        start = i + 1;
+    }
+    if (PyList_GET_SIZE(out) == 1) { /* one value: itself, not a list */
+        PyObject *one = PyList_GET_ITEM(out, 0);
+        Py_INCREF(one);
+        Py_DECREF(out);
+        return one;
+    }
+    return out;
+}
+
+static PyObject *g_decode(const uint8_t *p, Py_ssize_t n, int kind) {
+    if (kind <= K_SL)
+        return g_decode_binary(p, n, kind);
+    if (kind == K_OTHER)
+        return g_raise_unhandled();
+    Py_ssize_t a = 0, b = n;
+    if (kind == K_NUMTEXT || kind == K_DSNUMBER) { /* empty (padding only): None */
+        while (a < b && g_pad(p[a]))
+            a++;
+        if (a == b)
+            Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) /* _fastenh._ascii: the whole value */
+        if (p[i] & 0x80)
+            return g_raise_unhandled();
+    if (kind != K_STRIP_EACH)
+        while (b > a && g_pad(p[b - 1]))
+            b--;
+    return g_parts(p, a, b, kind == K_STRIP_EACH, kind == K_DSNUMBER);
+}
+
+/* ---- the walk (_fastenh._items, _dataset, _skip_items, _skip_item) --------------------- */
+
+static int g_skip_item(const GBuf *g, Py_ssize_t *pos, int explicit, int depth);
+
+/* _fastenh._skip_items: 0, or -1 with an exception set */
+static int g_skip_items(const GBuf *g, Py_ssize_t *pos, int explicit, int depth) {
+    if (depth > G_MAX_DEPTH) {
+        g_raise_unhandled();
+        return -1;
+    }
+    Py_ssize_t p = *pos;
+    for (;;) {
+        if (p + 8 > g->n) {
+            g_raise_short();
+            return -1;
+        }
+        uint32_t tag = (uint32_t)g16(g->d + p) << 16 | g16(g->d + p + 2);
+        uint32_t length = g32(g->d + p + 4);
+        p += 8;
+        if (tag == G_SEQ_END) {
+            *pos = p;
+            return 0;
+        }
+        if (tag != G_ITEM) {
+            g_raise_unhandled();
+            return -1;
+        }
+        if (length == G_UNDEFINED) {
+            if (g_skip_item(g, &p, explicit, depth + 1))
+                return -1;
+        } else {
+            p += length;
+        }
+    }
+}
+
+/* _fastenh._skip_item: 0, or -1 with an exception set */
+static int g_skip_item(const GBuf *g, Py_ssize_t *pos, int explicit, int depth) {
+    if (depth > G_MAX_DEPTH) {
+        g_raise_unhandled();
+        return -1;
+    }
+    Py_ssize_t p = *pos;
+    for (;;) {
+        if (p + 8 > g->n) {
+            g_raise_short();
+            return -1;
+        }
+        const uint8_t *h = g->d + p;
+        uint16_t group = g16(h), elem = g16(h + 2);
+        uint32_t size;
+        int vr_un = 1;
+        if (explicit) {
+            size = g16(h + 6);
+            vr_un = h[4] == 'U' && h[5] == 'N';
+            if (group != 0xFFFE && g_long_vr(h[4], h[5])) {
+                if (p + 12 > g->n) {
+                    g_raise_short();
+                    return -1;
+                }
+                size = g32(h + 8);
+                p += 4;
+            } else if (group != 0xFFFE && !g_short_vr(h[4], h[5])) {
+                g_raise_unhandled();
+                return -1;
+            }
+        } else {
+            size = g32(h + 4);
+        }
+        p += 8;
+        if (group == 0xFFFE) {
+            if (elem == 0xE00D) {
+                *pos = p;
+                return 0;
+            }
+            g_raise_unhandled();
+            return -1;
+        }
+        if (size == G_UNDEFINED) {
+            if (g_skip_items(g, &p, explicit && !vr_un, depth + 1))
+                return -1;
+        } else {
+            p += size;
+        }
+    }
+}
+
+static PyObject *g_items(const GBuf *g, Py_ssize_t *pos, uint32_t length, int depth);
+
+/* One element of an item at *pos (_fastenh._dataset's loop body): 0, 1 at the item's
+ * end delimiter (undefined length), or -1 with an exception set */
+static int g_element(const GBuf *g, Py_ssize_t *pos, int undefined, PyObject *out, int depth) {
+    Py_ssize_t p = *pos;
+    if (p + 8 > g->n) {
+        g_raise_short();
+        return -1;
+    }
+    const uint8_t *h = g->d + p;
+    uint16_t group = g16(h), elem = g16(h + 2);
+    uint32_t size = g16(h + 6);
+    int vr = VR2(h[4], h[5]);
+    if (group == 0xFFFE) {
+        if (elem == 0xE00D && undefined) {
+            *pos = p + 8;
+            return 1;
+        }
+        g_raise_unhandled();
+        return -1;
+    }
+    if (g_long_vr(h[4], h[5])) {
+        if (p + 12 > g->n) {
+            g_raise_short();
+            return -1;
+        }
+        size = g32(h + 8);
+        p += 12;
+    } else if (g_short_vr(h[4], h[5])) {
+        p += 8;
+    } else {
+        g_raise_unhandled();
+        return -1;
+    }
+    uint32_t tag = (uint32_t)group << 16 | elem;
+    const GTag *seq = g_find(&g_seqs, tag), *want;
+    if (seq != NULL) {
+        int seen = PyDict_Contains(out, seq->kw);
+        if (seen < 0)
+            return -1;
+        if (vr != VR2('S', 'Q') || seen) {
+            g_raise_unhandled();
+            return -1;
+        }
+        PyObject *items = g_items(g, &p, size, depth + 1);
+        if (items == NULL || PyDict_SetItem(out, seq->kw, items)) {
+            Py_XDECREF(items);
+            return -1;
+        }
+        Py_DECREF(items);
+    } else if (size == G_UNDEFINED) {
+        if (vr != VR2('S', 'Q') && vr != VR2('U', 'N')) {
+            g_raise_unhandled();
+            return -1;
+        }
+        if (g_skip_items(g, &p, vr == VR2('S', 'Q'), depth + 1))
+            return -1;
+    } else {
+        if ((want = g_find(&g_vals, tag)) != NULL) {
+            if (vr != want->vr) {
+                g_raise_unhandled();
+                return -1;
+            }
+            if (p + (Py_ssize_t)size > g->n) {
+                g_raise_short();
+                return -1;
+            }
+            PyObject *v = g_decode(g->d + p, size, want->kind);
+            if (v == NULL || PyDict_SetItem(out, want->kw, v)) {
+                Py_XDECREF(v);
+                return -1;
+            }
+            Py_DECREF(v);
+        }
+        p += size;
+    }
+    *pos = p;
+    return 0;
+}
+
+/* _fastenh._dataset: the wanted contents of an item whose elements start at *pos */
+static PyObject *g_dataset(const GBuf *g, Py_ssize_t *pos, uint32_t length, int depth) {
+    if (depth > G_MAX_DEPTH)
+        return g_raise_unhandled();
+    Py_ssize_t p = *pos;
+    int undefined = length == G_UNDEFINED;
+    Py_ssize_t end = undefined ? -1 : p + (Py_ssize_t)length;
+    if (!undefined && end > g->n)
+        return g_raise_short();
+    PyObject *out = PyDict_New();
+    if (out == NULL)
+        return NULL;
+    while (undefined || p < end) {
+        int st = g_element(g, &p, undefined, out, depth);
+        if (st < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (st == 1) {
+            *pos = p;
+            return out;
+        }
+    }
+    if (p != end) {
+        Py_DECREF(out);
+        return g_raise_unhandled();
+    }
+    *pos = p;
+    return out;
+}
+
+/* _fastenh._items: the items of a kept sequence whose value starts at *pos */
+static PyObject *g_items(const GBuf *g, Py_ssize_t *pos, uint32_t length, int depth) {
+    if (depth > G_MAX_DEPTH)
+        return g_raise_unhandled();
+    Py_ssize_t p = *pos;
+    int undefined = length == G_UNDEFINED;
+    Py_ssize_t end = undefined ? -1 : p + (Py_ssize_t)length;
+    if (!undefined && end > g->n)
+        return g_raise_short();
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return NULL;
+    while (undefined || p < end) {
+        if (p + 8 > g->n) {
+            g_raise_short();
+            goto fail;
+        }
+        uint32_t tag = (uint32_t)g16(g->d + p) << 16 | g16(g->d + p + 2);
+        uint32_t item_length = g32(g->d + p + 4);
+        p += 8;
+        if (tag == G_SEQ_END && undefined) {
+            *pos = p;
+            return items;
+        }
+        if (tag != G_ITEM) {
+            g_raise_unhandled();
+            goto fail;
+        }
+        PyObject *item = g_dataset(g, &p, item_length, depth + 1);
+        if (item == NULL || PyList_Append(items, item)) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+    }
+    if (p != end) {
+        g_raise_unhandled();
+        goto fail;
+    }
+    *pos = p;
+    return items;
+fail:
+    Py_DECREF(items);
+    return NULL;
+}
+
+PyObject *cwalk_groups(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t pos;
+    unsigned long length;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nk:groups", &buf, &pos, &length))
+        return NULL;
+    PyObject *items = NULL;
+    if (g_short == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "groups: groups_configure() was not called");
+    } else if (pos < 0 || length > G_UNDEFINED) {
+        PyErr_SetString(PyExc_ValueError, "groups: negative position or length beyond 32 bits");
+    } else {
+        GBuf g = {(const uint8_t *)buf.buf, buf.len};
+#if PY_VERSION_HEX >= 0x030A0000
+        /* thousands of new containers, none in a cycle: no collection runs meanwhile */
+        int gc_was_on = PyGC_Disable();
+        items = g_items(&g, &pos, (uint32_t)length, 0);
+        if (gc_was_on)
+            PyGC_Enable();
+#else
+        items = g_items(&g, &pos, (uint32_t)length, 0);
+#endif
+    }
+    PyBuffer_Release(&buf);
+    if (items == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", items, pos);
+}
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+static int g_cmp(const void *a, const void *b) {
+    uint32_t x = ((const GTag *)a)->tag, y = ((const GTag *)b)->tag;
+    return (x > y) - (x < y);
+}
+
+static void g_clear(GTable *t) {
+    for (Py_ssize_t i = 0; i < t->n; i++)
+        Py_DECREF(t->v[i].kw);
+    PyMem_Free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+/* The decoding of a table VR (bytes) as _fastenh.decode chooses it */
+static int g_kind(const char *vr, Py_ssize_t n) {
+    static const char *names[] = {"FD", "FL", "UL", "US", "SL", "DS", "IS", "DSnumber",
+                                  "SH", "LO", "CS", "DT"};
+    static const int kinds[] = {K_FD,       K_FL,       K_UL,         K_US,
+                                K_SL,       K_NUMTEXT,  K_NUMTEXT,    K_DSNUMBER,
+                                K_STRIP_EACH, K_STRIP_EACH, K_TEXT,   K_TEXT};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if ((size_t)n == strlen(names[i]) && memcmp(vr, names[i], (size_t)n) == 0)
+            return kinds[i];
+    return K_OTHER;
+}
+
+/* Fill `t` from [(tag, keyword), ...] or, with `with_vr`, [(tag, keyword, vr bytes), ...] */
+static int g_fill(GTable *t, PyObject *iterable, int with_vr) {
+    PyObject *seq = PySequence_Fast(iterable, "groups_configure: tables must be sequences");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), done = 0;
+    GTag *v = PyMem_Calloc(n ? n : 1, sizeof(GTag));
+    if (v == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (; done < n; done++) {
+        PyObject *entry = PySequence_Fast_GET_ITEM(seq, done);
+        unsigned long tag;
+        PyObject *kw;
+        const char *vr = "SQ";
+        Py_ssize_t vr_len = 2;
+        int ok = with_vr ? PyArg_ParseTuple(entry, "kUy#", &tag, &kw, &vr, &vr_len)
+                         : PyArg_ParseTuple(entry, "kU", &tag, &kw);
+        if (!ok)
+            break;
+        if (vr_len < 2) {
+            PyErr_SetString(PyExc_ValueError, "groups_configure: a VR has two letters");
+            break;
+        }
+        v[done].tag = (uint32_t)tag;
+        v[done].kw = kw;
+        Py_INCREF(kw);
+        v[done].vr = VR2((uint8_t)vr[0], (uint8_t)vr[1]);
+        v[done].kind = g_kind(vr, vr_len);
+    }
+    Py_DECREF(seq);
+    if (done < n) {
+        for (Py_ssize_t i = 0; i < done; i++)
+            Py_DECREF(v[i].kw);
+        PyMem_Free(v);
+        return -1;
+    }
+    qsort(v, (size_t)n, sizeof(GTag), g_cmp);
+    g_clear(t);
+    t->v = v;
+    t->n = n;
+    return 0;
+}
+
+PyObject *cwalk_groups_configure(PyObject *self, PyObject *args) {
+    PyObject *seqs, *vals, *number, *short_exc, *unhandled_exc;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOO:groups_configure", &seqs, &vals, &number, &short_exc,
+                          &unhandled_exc))
+        return NULL;
+    if (!PyCallable_Check(number) || !PyExceptionClass_Check(short_exc) ||
+        !PyExceptionClass_Check(unhandled_exc)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "groups_configure: number must be callable, short and unhandled "
+                        "exception classes");
+        return NULL;
+    }
+    if (g_fill(&g_seqs, seqs, 0) || g_fill(&g_vals, vals, 1))
+        return NULL;
+    Py_INCREF(number);
+    Py_XSETREF(g_number, number);
+    Py_INCREF(short_exc);
+    Py_XSETREF(g_short, short_exc);
+    Py_INCREF(unhandled_exc);
+    Py_XSETREF(g_unhandled, unhandled_exc);
+    Py_RETURN_NONE;
+}
