@@ -11,7 +11,7 @@ setup(
     ext_modules=[
         Extension(
             "imagedata._cwalk",
-            ["src/imagedata/_cwalk.c", "src/imagedata/_cwalk_groups.c"],
+            ["src/imagedata/_cwalk.c", "src/imagedata/_cwalk_fastenh.c"],
             optional=True,
         ),
     ]

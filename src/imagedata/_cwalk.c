@@ -655,17 +655,23 @@ done:
     return result;
 }
 
-/* the functional groups of enhanced files: _cwalk_groups.c */
+/* the functional groups and raw elements of imagedata._fastenh: _cwalk_fastenh.c */
 PyObject *cwalk_groups(PyObject *self, PyObject *args);
 PyObject *cwalk_groups_configure(PyObject *self, PyObject *args);
+PyObject *cwalk_raw_elements(PyObject *self, PyObject *args);
+PyObject *cwalk_raw_configure(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Walk the element headers of a DICOM data set (see module doc)."},
     {"meta", meta, METH_VARARGS, "Read the file meta group (see module doc)."},
     {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tables."},
-    {"groups", cwalk_groups, METH_VARARGS, "Walk a functional groups sequence (_cwalk_groups.c)."},
+    {"groups", cwalk_groups, METH_VARARGS, "Walk a functional groups sequence (_cwalk_fastenh.c)."},
     {"groups_configure", cwalk_groups_configure, METH_VARARGS,
-     "Set the tables of the functional groups walk (_cwalk_groups.c)."},
+     "Set the tables of the functional groups walk (_cwalk_fastenh.c)."},
+    {"raw_elements", cwalk_raw_elements, METH_VARARGS,
+     "Top-level elements as pydicom RawDataElements (_cwalk_fastenh.c)."},
+    {"raw_configure", cwalk_raw_configure, METH_VARARGS,
+     "Set the classes raw_elements makes (_cwalk_fastenh.c)."},
     {NULL, NULL, 0, NULL},
 };
 

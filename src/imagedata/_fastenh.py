@@ -15,7 +15,7 @@ unexpected SOP class) raises :class:`Unhandled`, so the file is read by pydicom 
 before: never a different result.
 
 The walk of the sequence runs in C where the extension :mod:`imagedata._cwalk` was built
-(its ``groups``, see ``_cwalk_groups.c``: the same structures, the same exceptions;
+(its ``groups``, see ``_cwalk_fastenh.c``: the same structures, the same exceptions;
 :data:`ACCELERATED`), else in Python (:func:`_items`, the reference).  This module
 imports nothing else from imagedata.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from pydicom import config
@@ -320,8 +321,9 @@ def _number(text: str) -> Any:
         raise Unhandled from err
 
 
-def _load_c() -> Callable[[bytes, int, int], tuple[list[dict[str, Any]], int]] | None:
-    """The C walk of :func:`_items`, configured; None where it was not built."""
+def _load_c() -> ModuleType | None:
+    """The C walks of :func:`_items` and :func:`_raw_elements`, configured (None where
+    the extension was not built)."""
     try:
         from imagedata import _cwalk
     except ImportError:  # pragma: no cover - depends on the install
@@ -333,7 +335,17 @@ def _load_c() -> Callable[[bytes, int, int], tuple[list[dict[str, Any]], int]] |
         Short,
         Unhandled,
     )
-    return _cwalk.groups
+    _cwalk.raw_configure(BaseTag, RawDataElement)
+    return _cwalk
+
+
+def _raw_elements_c(
+    data: bytes, pos: int, cut: tuple[int, int] | None, meta: bool
+) -> tuple[dict[Any, Any], int]:
+    """:func:`_raw_elements` in C."""
+    assert _cwalk is not None
+    start, end = cut if cut is not None else (-1, -1)
+    return _cwalk.raw_elements(data, pos, start, end, meta)
 
 
 def _ascii(raw: bytes) -> str:
@@ -343,9 +355,12 @@ def _ascii(raw: bytes) -> str:
     return raw.decode("ascii")
 
 
-_items_c = _load_c()
-#: True when the functional groups are walked in C (:mod:`imagedata._cwalk`).
-ACCELERATED = _items_c is not None
+_cwalk = _load_c()
+_items_c: Callable[[bytes, int, int], tuple[list[dict[str, Any]], int]] | None = (
+    None if _cwalk is None else _cwalk.groups
+)
+#: True when the functional groups and raw elements are walked in C (:mod:`imagedata._cwalk`).
+ACCELERATED = _cwalk is not None
 
 _PIXEL_TAGS = frozenset([0x7FE00010, 0x7FE00008, 0x7FE00009])
 
@@ -358,14 +373,19 @@ def raw_dataset(data: bytes, cut: tuple[int, int] | None, source: Any) -> FileDa
     decodes on first use: a template copies them without decoding.  `source` is what
     :func:`pydicom.dcmread` would have been given (the dataset's ``filename``).
 
+    The elements are walked in C where the extension was built (:data:`ACCELERATED`).
+
     Raises
     ------
     Unhandled
         For what pydicom treats specially while reading (an undefined length other than
         a sequence's, an unknown VR, a truncated value): read the file with pydicom.
+        :class:`Short` or :class:`struct.error` where the data end inside a sequence or
+        an element header (the same way out).
     """
-    meta, pos = _raw_elements(data, 132, None, meta=True)
-    elements, _ = _raw_elements(data, pos, cut, meta=False)
+    walk = _raw_elements_c if ACCELERATED else _raw_elements
+    meta, pos = walk(data, 132, None, meta=True)
+    elements, _ = walk(data, pos, cut, meta=False)
     ds = FileDataset(source, elements, data[:128], FileMetaDataset(meta), False, True)
     ds.set_original_encoding(False, True, ds._character_set)
     return ds

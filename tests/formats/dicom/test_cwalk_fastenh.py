@@ -1,4 +1,4 @@
-"""The C walk of the functional groups (imagedata._cwalk.groups) gives what Python gives.
+"""The C walks of imagedata._fastenh (imagedata._cwalk) give what the Python walks give.
 
 :func:`imagedata._fastenh.functional_groups` walks the Shared and Per-frame Functional
 Groups Sequences of enhanced files in C where the extension was built, else in Python
@@ -7,7 +7,8 @@ and must give the same items (same keys, same order, same value types and texts)
 same exception (``Short``: read more; ``Unhandled``: read with pydicom): on every real
 enhanced file at hand (../shared/data, nibabel's Philips MPRAGE, pydicom's and
 pydicom-data's test files), whole, cut and with damaged bytes, and on generated
-sequences holding every kind of value and structure the walker meets.
+sequences holding every kind of value and structure the walker meets.  The same for the
+top-level elements a template dataset is made of (:func:`imagedata._fastenh.raw_dataset`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import pytest
 
 from imagedata import _fastenh, _fastscan
 from imagedata.archives import expand
+from imagedata.errors import ReadError
 from imagedata.formats.dicom import _scan
 from imagedata.formats.dicom.writer import write_series
 from tests.conftest import SHARED_DATA
 from tests.formats.dicom._helpers import make_series
-from tests.formats.dicom._readutil import PYDICOM_FILES, nibabel_file
+from tests.formats.dicom._readutil import PYDICOM_FILES, nibabel_file, part10_files
 
 needs_c = pytest.mark.skipif(
     not _fastenh.ACCELERATED,
@@ -426,3 +428,47 @@ def test_small_enhanced_file_read_in_one_go(
     info = _scan.read_header(expand(f)[0])
     assert info is not None and len(info.values[_fastenh.PER_FRAME_KEY]) == 2
     assert len(calls) == 2
+
+
+# ---- raw elements of the template dataset ----------------------------------------------
+
+
+def _raw_outcome(accelerated: bool, data: bytes, cut: tuple[int, int] | None) -> Any:
+    walk = _fastenh._raw_elements_c if accelerated else _fastenh._raw_elements
+    try:
+        meta, pos = walk(data, 132, None, True)
+        elements, end = walk(data, pos, cut, False)
+    except (_fastenh.Unhandled, _fastenh.Short, struct.error):  # all: read with pydicom
+        return "failed"
+    for got in (meta, elements):  # the classes pydicom's own reader makes
+        assert all(type(k) is pydicom.tag.BaseTag for k in got)
+        assert all(type(e) is pydicom.dataelem.RawDataElement for e in got.values())
+    return list(meta.items()), pos, list(elements.items()), end
+
+
+@needs_c
+def test_raw_elements_agree(tmp_path: Path) -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real scanner data not found at {SHARED_DATA}")
+    files = _real_enhanced(tmp_path) + part10_files(SHARED_DATA.rglob("*"), most=60)
+    files += part10_files(PYDICOM_FILES.glob("*.dcm"))
+    rng = random.Random(29)
+    kinds = set()
+    for f in files:
+        try:
+            info = _scan.read_header(expand(f)[0], pixel_data=False)
+        except ReadError:  # damaged on purpose (pydicom's test files)
+            continue
+        if info is None or info.offset < 0:
+            continue
+        data = f.read_bytes()[: info.offset]
+        cut = info.values.get(_fastenh.PER_FRAME_SPAN)
+        cases = [(data, cut)]
+        for _ in range(8):
+            cases.append((_damaged(data, 132, len(data), rng), cut))
+            cases.append((data[: rng.randrange(132, len(data) + 1)], None))
+        for case, case_cut in cases:
+            c = _raw_outcome(True, case, case_cut)
+            assert c == _raw_outcome(False, case, case_cut), f.name
+            kinds.add("failed" if c == "failed" else "read")
+    assert kinds == {"read", "failed"}

@@ -23,6 +23,13 @@
  * groups(data, pos, length) -> (items, end)
  *   _fastenh._items: the items of a kept sequence whose value (of `length`, 0xFFFFFFFF
  *   when undefined) starts at `pos`, and the position after it.
+ *
+ * raw_configure(tag, element) stores pydicom's BaseTag and RawDataElement classes;
+ * raw_elements(data, pos, cut_start, cut_end, meta) -> (elements, end)
+ *   _fastenh._raw_elements (cut_start -1: no cut): {BaseTag: RawDataElement} of the
+ *   explicit VR little endian elements from `pos`, the file meta group (`meta`) or the
+ *   data set up to the pixel data; raises Unhandled or Short where Python raises
+ *   Unhandled or struct.error (the caller reads the file with pydicom either way).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -58,6 +65,7 @@ typedef struct {
 
 static GTable g_seqs, g_vals;
 static PyObject *g_number, *g_short, *g_unhandled;
+static PyObject *g_tag_type, *g_element_type; /* pydicom BaseTag, RawDataElement */
 
 typedef struct {
     const uint8_t *d;
@@ -600,5 +608,136 @@ PyObject *cwalk_groups_configure(PyObject *self, PyObject *args) {
     Py_XSETREF(g_short, short_exc);
     Py_INCREF(unhandled_exc);
     Py_XSETREF(g_unhandled, unhandled_exc);
+    Py_RETURN_NONE;
+}
+
+/* ---- raw elements (_fastenh._raw_elements) ---------------------------------------------- */
+
+static int g_is_pixel_tag(uint32_t tag) {
+    return tag == 0x7FE00010u || tag == 0x7FE00008u || tag == 0x7FE00009u;
+}
+
+/* RawDataElement(BaseTag(tag), vr, length, value, start, False, True) into `out` */
+static int g_raw_store(PyObject *out, uint32_t tag, const uint8_t *vr, uint32_t length,
+                       const uint8_t *d, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *number = PyLong_FromUnsignedLong(tag), *key = NULL, *element = NULL;
+    PyObject *args[7] = {NULL, NULL, NULL, NULL, NULL, Py_False, Py_True};
+    int rc = -1;
+    if (number == NULL)
+        return -1;
+    key = PyObject_CallOneArg(g_tag_type, number);
+    args[0] = key;
+    args[1] = PyUnicode_DecodeASCII((const char *)vr, 2, NULL);
+    args[2] = PyLong_FromUnsignedLong(length);
+    args[3] = PyBytes_FromStringAndSize((const char *)d + start, end - start);
+    args[4] = PyLong_FromSsize_t(start);
+    if (key != NULL && args[1] != NULL && args[2] != NULL && args[3] != NULL && args[4] != NULL) {
+        element = PyObject_Vectorcall(g_element_type, args, 7, NULL);
+        if (element != NULL)
+            rc = PyDict_SetItem(out, key, element);
+    }
+    Py_DECREF(number);
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(args[i]);
+    Py_XDECREF(element);
+    return rc;
+}
+
+/* One element at *pos of _fastenh._raw_elements' loop: 0, 1 at its end, -1 (exception) */
+static int g_raw_element(const GBuf *g, Py_ssize_t *pos, int meta, PyObject *out) {
+    Py_ssize_t p = *pos;
+    const uint8_t *h = g->d + p;
+    uint16_t group = g16(h);
+    uint32_t tag = (uint32_t)group << 16 | g16(h + 2), size = g16(h + 6);
+    if (meta ? group != 2 : g_is_pixel_tag(tag))
+        return 1;
+    Py_ssize_t start, end;
+    if (g_long_vr(h[4], h[5])) {
+        if (p + 12 > g->n) {
+            g_raise_short();
+            return -1;
+        }
+        size = g32(h + 8);
+        start = p + 12;
+    } else if (g_short_vr(h[4], h[5])) {
+        start = p + 8;
+    } else {
+        g_raise_unhandled();
+        return -1;
+    }
+    if (size == G_UNDEFINED) {
+        if (h[4] != 'S' || h[5] != 'Q') {
+            g_raise_unhandled();
+            return -1;
+        }
+        p = start;
+        if (g_skip_items(g, &p, 1, 0))
+            return -1;
+        end = p - 8; /* without the sequence delimiter */
+    } else {
+        p = end = start + (Py_ssize_t)size;
+        if (p > g->n) {
+            g_raise_unhandled();
+            return -1;
+        }
+    }
+    if (g_raw_store(out, tag, h + 4, size, g->d, start, end))
+        return -1;
+    *pos = p;
+    return 0;
+}
+
+PyObject *cwalk_raw_elements(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t pos, cut_start, cut_end;
+    int meta;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnp:raw_elements", &buf, &pos, &cut_start, &cut_end, &meta))
+        return NULL;
+    PyObject *out = NULL;
+    if (g_element_type == NULL || g_unhandled == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "raw_elements: raw_configure() and groups_configure() were not called");
+        goto done;
+    }
+    if (pos < 0 || (cut_start >= 0 && cut_end <= cut_start)) {
+        PyErr_SetString(PyExc_ValueError, "raw_elements: negative position or empty cut");
+        goto done;
+    }
+    out = PyDict_New();
+    if (out == NULL)
+        goto done;
+    GBuf g = {(const uint8_t *)buf.buf, buf.len};
+    while (pos + 8 <= g.n) {
+        if (cut_start >= 0 && pos == cut_start) {
+            pos = cut_end;
+            continue;
+        }
+        int st = g_raw_element(&g, &pos, meta, out);
+        if (st < 0)
+            Py_CLEAR(out);
+        if (st)
+            break;
+    }
+done:
+    PyBuffer_Release(&buf);
+    if (out == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", out, pos);
+}
+
+PyObject *cwalk_raw_configure(PyObject *self, PyObject *args) {
+    PyObject *tag_type, *element_type;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO:raw_configure", &tag_type, &element_type))
+        return NULL;
+    if (!PyCallable_Check(tag_type) || !PyCallable_Check(element_type)) {
+        PyErr_SetString(PyExc_TypeError, "raw_configure: tag and element must be callable");
+        return NULL;
+    }
+    Py_INCREF(tag_type);
+    Py_XSETREF(g_tag_type, tag_type);
+    Py_INCREF(element_type);
+    Py_XSETREF(g_element_type, element_type);
     Py_RETURN_NONE;
 }
