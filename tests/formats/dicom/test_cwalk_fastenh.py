@@ -418,6 +418,28 @@ def test_groups_walked_once_on_the_whole_header(
     assert calls == [len(data), len(data)]  # shared, per-frame: on the whole (small) file
 
 
+def test_second_read_asks_for_what_the_file_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than the first bytes: the rest of a small file is asked for, not 16 MiB
+    (``read(n)`` allocates n bytes before it reads)."""
+    si, _ = make_series(tmp_path, (20, 4, 16, 16), order="time")
+    f = Path(write_series(si, tmp_path / "out", enhanced=True)[0])
+    member = expand(f)[0]
+    asked: list[int] = []
+    plain_open = type(member).open
+
+    def counting_open(self: Any) -> Any:
+        fp = plain_open(self)
+        read = fp.read
+        fp.read = lambda n=-1: asked.append(n) or read(n)  # type: ignore[method-assign]
+        return fp
+
+    monkeypatch.setattr(type(member), "open", counting_open)
+    assert _scan.read_header(member) is not None
+    assert asked == [_scan.HEAD_BYTES, f.stat().st_size - _scan.HEAD_BYTES]
+
+
 def test_small_enhanced_file_read_in_one_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -425,7 +425,9 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
                 return parse(data, complete=len(data) < size, probe=size == HEAD_BYTES)
             except EOFError:
                 grown = max(size * 8, _MORE_BYTES)
-                data += fp.read(grown - size)
+                # no more than the file holds: read(n) allocates n bytes first
+                left = max(0, _member_size(member, fp) - len(data))
+                data += fp.read(min(grown - size, left))
                 size = grown
 
 
