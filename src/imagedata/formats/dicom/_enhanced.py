@@ -15,11 +15,12 @@ from typing import Any, TypeAlias
 import numpy as np
 from pydicom.dataset import Dataset
 
-from imagedata._fastenh import PER_FRAME_KEY, SHARED_KEY
+from imagedata._fastenh import PER_FRAME_KEY, SEQUENCES, SHARED_KEY
 from imagedata.errors import HeaderError
 from imagedata.formats.dicom._scan import (
     AXIAL_IOP,
     FileInfo,
+    FloatArray,
     Image,
     floats,
     pixel_spacing_of,
@@ -36,24 +37,33 @@ logger = logging.getLogger(__name__)
 Group: TypeAlias = Dataset | dict[str, Any]
 
 
-def _item(groups: list[Group], seq: str) -> Group | None:
-    """First item of `seq` in the per-frame group, else in the shared group."""
-    for g in groups:
-        s = g.get(seq)
+#: The functional-group macro sequences read here.
+_MACROS = tuple(k for k in SEQUENCES if k != "DiffusionGradientDirectionSequence")
+
+
+def _first_items(group: Group | None) -> dict[str, Group]:
+    """The first item of each macro sequence (:data:`_MACROS`) of a functional group."""
+    if group is None:
+        return {}
+    if isinstance(group, dict):  # from the fast header pass: only the kept sequences
+        return {k: s[0] for k, s in group.items() if s}
+    out = {}
+    for k in _MACROS:
+        s = group.get(k)
         if s:
-            return s[0]
-    return None
+            out[k] = s[0]
+    return out
 
 
-def _get(groups: list[Group], seq: str, keyword: str) -> Any:
-    item = _item(groups, seq)
+def _get(items: dict[str, Group], seq: str, keyword: str) -> Any:
+    item = items.get(seq)
     return None if item is None else item.get(keyword)
 
 
-def _frame_extra(groups: list[Group]) -> dict[str, Any]:
-    """Per-frame tag values, under their classic keywords."""
+def _frame_extra(items: dict[str, Group]) -> dict[str, Any]:
+    """Per-frame tag values, under their classic keywords (`items`: see :func:`frames_of`)."""
     extra: dict[str, Any] = {}
-    content = _item(groups, "FrameContentSequence")
+    content = items.get("FrameContentSequence")
     if content is not None:
         for src, dst in (
             ("FrameAcquisitionDateTime", "AcquisitionDateTime"),
@@ -68,7 +78,7 @@ def _frame_extra(groups: list[Group]) -> dict[str, Any]:
                 extra[dst] = (
                     tuple(v) if dst == "DimensionIndexValues" and not isinstance(v, int) else v
                 )
-    diffusion = _item(groups, "MRDiffusionSequence")
+    diffusion = items.get("MRDiffusionSequence")
     if diffusion is not None:
         if diffusion.get("DiffusionBValue") is not None:
             extra["DiffusionBValue"] = diffusion.get("DiffusionBValue")
@@ -81,18 +91,18 @@ def _frame_extra(groups: list[Group]) -> dict[str, Any]:
         ("MRTimingAndRelatedParametersSequence", "FlipAngle", "FlipAngle"),
         ("MRTimingAndRelatedParametersSequence", "RepetitionTime", "RepetitionTime"),
     ):
-        v = _get(groups, seq, src)
+        v = _get(items, seq, src)
         if v is not None:
             extra[dst] = v
-    ti = _get(groups, "MRModifierSequence", "InversionTimes")
+    ti = _get(items, "MRModifierSequence", "InversionTimes")
     if ti:
         extra["InversionTime"] = ti[0] if not isinstance(ti, (int, float)) else ti
-    frame_type = _get(groups, "MRImageFrameTypeSequence", "FrameType") or _get(
-        groups, "CTImageFrameTypeSequence", "FrameType"
+    frame_type = _get(items, "MRImageFrameTypeSequence", "FrameType") or _get(
+        items, "CTImageFrameTypeSequence", "FrameType"
     )
     if frame_type is not None:
         extra["FrameType"] = tuple(frame_type)
-    component = _get(groups, "MRImageFrameTypeSequence", "ComplexImageComponent")
+    component = _get(items, "MRImageFrameTypeSequence", "ComplexImageComponent")
     if component:
         extra["ComplexImageComponent"] = str(component)
     return extra
@@ -114,6 +124,24 @@ def _groups_of(info: FileInfo) -> tuple[list[Group], list[Group]]:
     ds = info.ds
     shared = list(ds.get("SharedFunctionalGroupsSequence") or [])[:1]
     return shared, list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+
+
+class _Floats:
+    """:func:`floats` of the values many frames share (orientation, spacing), converted
+    once: the arrays are shared, so callers copy what they keep."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[Any, int], FloatArray | None] = {}
+
+    def __call__(self, value: Any, n: int) -> FloatArray | None:
+        try:
+            key = (tuple(value) if isinstance(value, list) else value, n)
+            return self._done[key]
+        except KeyError:
+            got = self._done[key] = floats(value, n)
+            return got
+        except TypeError:  # not hashable
+            return floats(value, n)
 
 
 def _scale(value: Any, default: float) -> float:
@@ -141,15 +169,18 @@ def frames_of(info: FileInfo) -> list[Image]:
     top_iop = floats(get("ImageOrientationPatient"), 6)
     top_spacing = spacing_or_none(info)
     rows, cols = int(get("Rows")), int(get("Columns"))
+    shared_items = _first_items(shared[0] if shared else None)
+    numbers = _Floats()
     out: list[Image] = []
     for f in range(info.nframes):
-        groups = ([per_frame[f]] if f < len(per_frame) else []) + shared
-        ipp = _get(groups, "PlanePositionSequence", "ImagePositionPatient")
+        # each macro's first item: in the per-frame group, else in the shared group
+        items = {**shared_items, **_first_items(per_frame[f] if f < len(per_frame) else None)}
+        ipp = _get(items, "PlanePositionSequence", "ImagePositionPatient")
         pos = floats(ipp, 3)
-        iop = floats(_get(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+        iop = numbers(_get(items, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
         pos = top_pos if pos is None else pos
         iop = top_iop if iop is None else iop
-        extra = _frame_extra(groups)
+        extra = _frame_extra(items)
         if pos is None or iop is None:
             if get("Modality") in ("MR", "CT", "PT"):
                 raise HeaderError(
@@ -157,12 +188,12 @@ def frames_of(info: FileInfo) -> list[Image]:
                     "PlaneOrientationSequence in its per-frame or shared functional groups"
                 )
             extra["_no_position"] = True
-        ps = floats(_get(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        ps = numbers(_get(items, "PixelMeasuresSequence", "PixelSpacing"), 2)
         if ps is None and top_spacing is None:
             extra["_default_spacing"] = True
         if iop is None:
             extra["_default_iop"] = True
-        transform = _item(groups, "PixelValueTransformationSequence")
+        transform = items.get("PixelValueTransformationSequence")
         src_get = transform.get if transform is not None else get
         out.append(
             Image(
