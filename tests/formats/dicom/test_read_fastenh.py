@@ -540,3 +540,31 @@ def test_wrong_item_length_falls_back(tmp_path: Path) -> None:
     data[at + 4 : at + 8] = struct.pack("<I", 0x7FFF0000)
     f.write_bytes(bytes(data))
     assert_same_frames(f, fast=False)
+
+
+def test_small_uncompressed_multiframe_series_read_without_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Siemens XA10 (4 files x 6 frames, uncompressed): the frames are copied out in the
+    calling thread (a thread pool cost more than the copying); from
+    THREADED_COPY_BYTES on, and for files to decode, threads are used."""
+    from imagedata.formats.dicom import _pixels
+
+    src = SHARED_DATA / "dcm_qa" / "dcm_qa_enh" / "In" / "Siemens" / "XA10"
+    if not src.is_dir():
+        pytest.skip(f"dcm_qa data not found at {src}")
+    (group,) = scan_groups(expand(src))
+    pools: list[int] = []
+    plain = _pixels.ThreadPoolExecutor
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        pools.append(1)
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(_pixels, "ThreadPoolExecutor", counting)
+    arr, _ = read_group(group)
+    assert pools == [] and arr.shape == (4, 6, 64, 64)
+    monkeypatch.setattr(_pixels, "THREADED_COPY_BYTES", arr.nbytes)
+    again, _ = read_group(group)
+    assert pools == [1]
+    np.testing.assert_array_equal(arr, again)

@@ -364,18 +364,27 @@ def read_pixels(
 #: Bytes of uncompressed pixel data from which a series read straight into its array
 #: (no decoding) is still read by threads (a cold cache or a network file system).
 THREADED_READ_BYTES = 32 << 20
+#: Bytes of uncompressed pixel data from which a series whose values must be copied out
+#: of its files (frames of multi-frame files, rescaled or cast values) is read by threads.
+THREADED_COPY_BYTES = 8 << 20
 
 
 def _worth_threads(
     jobs: Sequence[tuple[FileInfo, list[tuple[int, Image, float, float]]]], flat: npt.NDArray[Any]
 ) -> bool:
-    """True when some file must be decoded or converted, or there is much to read.
+    """True when some file must be decoded, or there is much to read or copy.
 
-    Files read straight into the final array take microseconds each from a warm cache:
-    starting a thread pool for them cost more than the reading (1-2 ms per series).
+    Files read straight into the final array take microseconds each from a warm cache,
+    and so do small uncompressed files whose values are copied out (the frames of a few
+    enhanced files): starting a thread pool for them cost more than the reading
+    (1-2 ms per series).
     """
     if flat.nbytes >= THREADED_READ_BYTES:
         return True
+    if not all(_native_ok(info) for info, _ in jobs):
+        return True
+    if flat.nbytes < THREADED_COPY_BYTES:
+        return False
     return not all(_direct_ok(info, slots, flat.dtype) for info, slots in jobs)
 
 
