@@ -44,6 +44,8 @@ _GROUP_TAGS = (b"\x00\x52\x29\x92SQ", b"\x00\x52\x30\x92SQ")  # explicit VR LE h
 
 
 def test_groups_walk_built_where_the_element_walk_is() -> None:
+    """Both walks come from one extension: one without the other is a stale build
+    (rebuild: ``python setup.py build_ext --inplace``)."""
     assert _fastenh.ACCELERATED == _fastscan.ACCELERATED
 
 
