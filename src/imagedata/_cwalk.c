@@ -23,17 +23,21 @@
  *           backslash; US: an int or None; FD/FL: a float, or a list when not one
  *           value): standard ones under their keyword, vendor private ones under their
  *           _fastscan.private_key, found through their private creator element
- *           (_fastscan._private)
+ *           (_fastscan._private).  DS numbers (kind 4) are stored as text and, when
+ *           every value is a plain decimal number, also as numbers under
+ *           _fastscan.numbers_key(keyword) (see ds_numbers below)
  *   cuts    digest boundaries [start, end, start, end, ...] as _fastscan._cut makes them
  *           (the first entry is the pos given; the caller closes the last range)
  *
  * configure(wanted, skip, groups, creators, abort) stores the tables once: wanted is a
- * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL; skip and abort
+ * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL, 4 DS numbers
+ * (text, and floats under "_num:" + keyword); skip and abort
  * iterables of tags; groups the private groups whose creators are looked up in
  * creators, a dict {(group, CREATOR): [(low byte, key, kind), ...]}.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +59,7 @@
 #define SEQ_END 0xFFFEE0DDu
 #define UNDEFINED 0xFFFFFFFFu
 #define MAX_DEPTH 200
+#define KIND_NUMBERS 4
 
 typedef struct {
     uint32_t *v;
@@ -63,9 +68,32 @@ typedef struct {
 
 static TagSet wanted_set, skip_set, group_set, abort_set;
 static PyObject *creators; /* {(group, CREATOR): [(low, key, kind), ...]} */
-/* keyword (str) and kind of each wanted tag, in the order of wanted_set.v */
+/* keyword (str) and kind of each wanted tag, in the order of wanted_set.v; for DS numbers
+   also the key of the floats ("_num:" + keyword), else NULL */
 static PyObject **wanted_kw;
+static PyObject **wanted_num;
 static int *wanted_kind;
+
+/* One bit per hash of every tag in wanted_set, skip_set and abort_set: most elements of a
+   header are in none of them, and this bit tells so without three binary searches. */
+static uint8_t tag_filter[1 << 13];
+
+static inline uint32_t filter_bit(uint32_t tag) { return (tag * 2654435761u) >> 16; }
+
+static inline int maybe_listed(uint32_t tag) {
+    uint32_t h = filter_bit(tag);
+    return tag_filter[h >> 3] >> (h & 7) & 1;
+}
+
+static void build_filter(void) {
+    const TagSet *sets[3] = {&wanted_set, &skip_set, &abort_set};
+    memset(tag_filter, 0, sizeof tag_filter);
+    for (int k = 0; k < 3; k++)
+        for (Py_ssize_t i = 0; i < sets[k]->n; i++) {
+            uint32_t h = filter_bit(sets[k]->v[i]);
+            tag_filter[h >> 3] |= (uint8_t)(1u << (h & 7));
+        }
+}
 
 static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -149,10 +177,12 @@ static int fill_wanted(PyObject *iterable) {
     qsort(w, (size_t)n, sizeof(Wanted), cmp_wanted);
     uint32_t *v = PyMem_Malloc(sizeof(uint32_t) * (n ? n : 1));
     PyObject **kws = PyMem_Malloc(sizeof(PyObject *) * (n ? n : 1));
+    PyObject **nums = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
     int *kinds = PyMem_Malloc(sizeof(int) * (n ? n : 1));
-    if (v == NULL || kws == NULL || kinds == NULL) {
+    if (v == NULL || kws == NULL || nums == NULL || kinds == NULL) {
         PyMem_Free(v);
         PyMem_Free(kws);
+        PyMem_Free(nums);
         PyMem_Free(kinds);
         PyMem_Free(w);
         Py_DECREF(seq);
@@ -164,17 +194,34 @@ static int fill_wanted(PyObject *iterable) {
         kws[i] = w[i].kw;
         Py_INCREF(kws[i]);
         kinds[i] = w[i].kind;
+        if (kinds[i] == KIND_NUMBERS && (nums[i] = PyUnicode_FromFormat("_num:%U", kws[i])) == NULL) {
+            for (Py_ssize_t j = 0; j <= i; j++) {
+                Py_DECREF(kws[j]);
+                Py_XDECREF(nums[j]);
+            }
+            PyMem_Free(v);
+            PyMem_Free(kws);
+            PyMem_Free(nums);
+            PyMem_Free(kinds);
+            PyMem_Free(w);
+            Py_DECREF(seq);
+            return -1;
+        }
     }
     PyMem_Free(w);
     Py_DECREF(seq);
-    for (Py_ssize_t i = 0; i < wanted_set.n; i++)
+    for (Py_ssize_t i = 0; i < wanted_set.n; i++) {
         Py_DECREF(wanted_kw[i]);
+        Py_XDECREF(wanted_num[i]);
+    }
     PyMem_Free(wanted_set.v);
     PyMem_Free(wanted_kw);
+    PyMem_Free(wanted_num);
     PyMem_Free(wanted_kind);
     wanted_set.v = v;
     wanted_set.n = n;
     wanted_kw = kws;
+    wanted_num = nums;
     wanted_kind = kinds;
     return 0;
 }
@@ -383,9 +430,118 @@ static PyObject *decode_binary(const uint8_t *p, Py_ssize_t n, int kind) {
     return out;
 }
 
+/* One DS value of p[0:n] (spaces around it allowed): its float and its decimals (digits
+   after the point, -1 with an exponent); 0 when it is not a plain decimal number
+   ([+-] digits [. digits] [e|E [+-] digits], a digit before or after the point) or
+   not finite.  The float is what float() gives: the same conversion
+   (PyOS_string_to_double). */
+static int ds_number(const uint8_t *p, Py_ssize_t n, double *out, int *decimals) {
+    char buf[64];
+    Py_ssize_t a = 0, b = n, i;
+    while (a < b && p[a] == ' ')
+        a++;
+    while (b > a && p[b - 1] == ' ')
+        b--;
+    if (b - a >= (Py_ssize_t)sizeof buf)
+        return 0;
+    i = a;
+    if (i < b && (p[i] == '+' || p[i] == '-'))
+        i++;
+    Py_ssize_t digits = 0, point = -1;
+    for (; i < b; i++) {
+        if (p[i] >= '0' && p[i] <= '9')
+            digits++;
+        else if (p[i] == '.' && point < 0)
+            point = i;
+        else
+            break;
+    }
+    if (digits == 0)
+        return 0;
+    *decimals = point < 0 ? 0 : (int)(i - point - 1);
+    if (i < b && (p[i] == 'e' || p[i] == 'E')) {
+        Py_ssize_t e = ++i;
+        if (i < b && (p[i] == '+' || p[i] == '-'))
+            e = ++i;
+        while (i < b && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == e)
+            return 0;
+        *decimals = -1;
+    }
+    if (i != b)
+        return 0;
+    if (*decimals >= 0 && digits <= 15) {
+        /* exact: an integer below 2**53 divided by a power of ten that a double holds
+           exactly is one correctly rounded operation, as the conversion itself */
+        static const double tens[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                        1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        uint64_t m = 0;
+        for (Py_ssize_t k = a; k < b; k++)
+            if (p[k] >= '0' && p[k] <= '9')
+                m = m * 10 + (uint64_t)(p[k] - '0');
+        double v = (double)m / tens[*decimals];
+        *out = p[a] == '-' ? -v : v;
+        return 1;
+    }
+    memcpy(buf, p + a, (size_t)(b - a));
+    buf[b - a] = 0;
+    char *stop = NULL;
+    double v = PyOS_string_to_double(buf, &stop, NULL);
+    if (v == -1.0 && PyErr_Occurred()) { /* not expected after the checks above */
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    if (stop != buf + (b - a) || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* _fastscan._ds_numbers: (floats, decimals) of a backslash-separated DS value when every
+   value is a plain decimal number (decimals: the fewest digits after the point among
+   the values without exponent, -1 when all have one), else None (new reference, NULL on
+   error).  The value is first stripped of spaces and NULs, as decode_text does. */
+static PyObject *ds_numbers(const uint8_t *p, Py_ssize_t n) {
+    Py_ssize_t a = 0, b = n, count = 1;
+    while (a < b && (p[a] == ' ' || p[a] == 0))
+        a++;
+    while (b > a && (p[b - 1] == ' ' || p[b - 1] == 0))
+        b--;
+    for (Py_ssize_t i = a; i < b; i++)
+        count += p[i] == '\\';
+    PyObject *numbers = PyTuple_New(count);
+    if (numbers == NULL)
+        return NULL;
+    int fewest = -1;
+    Py_ssize_t start = a, k = 0;
+    for (Py_ssize_t i = a; i <= b; i++) {
+        if (i < b && p[i] != '\\')
+            continue;
+        double v;
+        int decimals, rc = ds_number(p + start, i - start, &v, &decimals);
+        PyObject *f = rc == 1 ? PyFloat_FromDouble(v) : NULL;
+        if (f == NULL) {
+            Py_DECREF(numbers);
+            if (rc == 0)
+                Py_RETURN_NONE;
+            return NULL;
+        }
+        PyTuple_SET_ITEM(numbers, k++, f);
+        if (decimals >= 0 && (fewest < 0 || decimals < fewest))
+            fewest = decimals;
+        start = i + 1;
+    }
+    PyObject *out = Py_BuildValue("(Ni)", numbers, fewest);
+    return out;
+}
+
 static int store(Walk *w, PyObject *key, int kind, Py_ssize_t start, Py_ssize_t end) {
-    PyObject *v = kind == 0 ? decode_text(w->d + start, end - start)
-                            : decode_binary(w->d + start, end - start, kind);
+    PyObject *v = kind == 0 || kind == KIND_NUMBERS
+                      ? decode_text(w->d + start, end - start)
+                      : decode_binary(w->d + start, end - start, kind);
     if (v == NULL)
         return -1;
     int rc = PyDict_SetItem(w->values, key, v);
@@ -480,7 +636,7 @@ static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
         uint32_t tag = e->tag;
         if (tag == PIXEL_TAG)
             return ST_PIXEL;
-        if (contains(&abort_set, tag))
+        if (maybe_listed(tag) && contains(&abort_set, tag))
             return ST_ABORT;
         Py_ssize_t start = *pos;
         *pos += e->hdr;
@@ -489,7 +645,8 @@ static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
             st = skip_sequence(w, pos, explicit && !vr_un, 0);
             if (st)
                 return st;
-            if ((contains(&skip_set, tag) || (tag & 0x10000)) && cut(w, start, *pos))
+            if (((tag & 0x10000) || (maybe_listed(tag) && contains(&skip_set, tag))) &&
+                cut(w, start, *pos))
                 return -1;
             continue;
         }
@@ -515,14 +672,24 @@ static int walk_loop(Walk *w, Py_ssize_t *pos, int explicit, Elem *e) {
                 }
             }
         } else {
-            if ((contains(&skip_set, tag) || (tag & 0xFFFF) == 0) && cut(w, start, end))
+            int listed = maybe_listed(tag);
+            if (((listed && contains(&skip_set, tag)) || (tag & 0xFFFF) == 0) && cut(w, start, end))
                 return -1;
-            Py_ssize_t index = find(&wanted_set, tag);
+            Py_ssize_t index = listed ? find(&wanted_set, tag) : -1;
             if (index >= 0) {
                 if (end > w->len)
                     return ST_SHORT;
                 if (store(w, wanted_kw[index], wanted_kind[index], *pos, end))
                     return -1;
+                if (wanted_num[index] != NULL) {
+                    PyObject *numbers = ds_numbers(w->d + *pos, end - *pos);
+                    if (numbers == NULL)
+                        return -1;
+                    int rc = numbers == Py_None ? 0 : PyDict_SetItem(w->values, wanted_num[index], numbers);
+                    Py_DECREF(numbers);
+                    if (rc)
+                        return -1;
+                }
             }
         }
         *pos = end;
@@ -605,6 +772,7 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     if (fill_wanted(wanted) || fill(&skip_set, skip) || fill(&group_set, groups) ||
         fill(&abort_set, abort_tags))
         return NULL;
+    build_filter();
     Py_INCREF(table);
     Py_XSETREF(creators, table);
     Py_RETURN_NONE;

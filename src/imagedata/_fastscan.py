@@ -12,6 +12,8 @@ Anything unusual (big endian, deflate, float pixel data, malformed data) returns
 
 from __future__ import annotations
 
+import math
+import re
 import struct
 from types import ModuleType
 from typing import Any
@@ -96,6 +98,14 @@ FAST_KEYWORDS = [
 ]
 #: Binary attributes decoded by the fast path.
 _FD = ("DiffusionBValue", "DiffusionGradientOrientation")
+#: DS attributes of the image geometry, also decoded to numbers (:func:`numbers_key`).
+NUMBERS = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "NominalScannedPixelSpacing",
+)
 #: Unsigned short attributes decoded from binary (both the fast path and pydicom path).
 US_KEYWORDS = (
     "Rows",
@@ -217,8 +227,53 @@ class _GroupsShort(_Short):
     read past, or a truncated file)."""
 
 
+def numbers_key(keyword: str) -> str:
+    """Key of a :data:`NUMBERS` attribute's numbers in the header values.
+
+    Its value is ``(floats, decimals)``: the floats of every value (what ``float()``
+    gives), and the fewest digits after the decimal point among the values written
+    without exponent (-1 when all have one), present only when every value is a plain
+    decimal number (see :func:`ds_numbers`).
+    """
+    return f"_num:{keyword}"
+
+
+#: One DS value that :func:`ds_numbers` converts: digits with an optional point and
+#: exponent, spaces around it (nothing that float() alone would also accept: no
+#: underscores, inf, nan, other white space).
+_DS_NUMBER = re.compile(rb" *([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))([eE][+-]?[0-9]+)? *")
+
+
+def ds_numbers(raw: bytes) -> tuple[tuple[float, ...], int] | None:
+    """``(floats, decimals)`` of a DS value's bytes, or None (see :func:`numbers_key`).
+
+    None when some value is not a plain decimal number, is empty or is not finite: the
+    reader then converts the text as it would without these numbers.
+
+    Examples
+    --------
+    >>> ds_numbers(b"-1.25\\\\2\\\\3.5e2 "), ds_numbers(b"1\\\\nan"), ds_numbers(b"")
+    (((-1.25, 2.0, 350.0), 0), None, None)
+    """
+    numbers = []
+    fewest = -1
+    for part in raw.strip(b" \0").split(b"\\"):
+        m = _DS_NUMBER.fullmatch(part)
+        if m is None or len(part.strip(b" ")) >= 64:
+            return None
+        value = float(part)
+        if not math.isfinite(value):
+            return None
+        numbers.append(value)
+        if m.group(2) is None:
+            _, dot, dec = m.group(1).partition(b".")
+            decimals = len(dec) if dot else 0
+            fewest = decimals if fewest < 0 else min(fewest, decimals)
+    return tuple(numbers), fewest
+
+
 def _wanted() -> dict[int, tuple[str, str]]:
-    out = {tag_for_keyword(kw): (kw, "text") for kw in FAST_KEYWORDS}
+    out = {tag_for_keyword(kw): (kw, "NUM" if kw in NUMBERS else "text") for kw in FAST_KEYWORDS}
     out.update({tag_for_keyword(kw): (kw, "US") for kw in US_KEYWORDS})
     out.update({tag_for_keyword(kw): (kw, "FD") for kw in _FD})
     return {t: v for t, v in out.items() if t is not None}
@@ -235,7 +290,7 @@ def _load_cwalk() -> ModuleType | None:
         from imagedata import _cwalk
     except ImportError:  # pragma: no cover - depends on the install
         return None
-    code = {"US": 1, "FD": 2, "FL": 3}  # anything else is text (0)
+    code = {"US": 1, "FD": 2, "FL": 3, "NUM": 4}  # anything else is text (0)
     _cwalk.configure(
         [(tag, kw, code.get(kind, 0)) for tag, (kw, kind) in _WANTED.items()],
         list(DIGEST_SKIP),
@@ -522,6 +577,10 @@ def _walk_py(
                 if end > len(data):
                     raise _Short
                 values[hit[0]] = _decode(data[pos:end], hit[1])
+                if hit[1] == "NUM":
+                    numbers = ds_numbers(data[pos:end])
+                    if numbers is not None:
+                        values[numbers_key(hit[0])] = numbers
         pos = end
 
 

@@ -9,8 +9,10 @@ and the real scanner files in ../shared/data when present.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +129,103 @@ def test_sv_and_uv_have_four_byte_lengths(tmp_path: Path) -> None:
         values, _, offset, length = result
         assert values["SOPInstanceUID"] == ds.SOPInstanceUID
         assert data[offset : offset + length] == ds.PixelData
+
+
+def _with_value(data: bytes, tag: int, value: bytes) -> bytes:
+    """`data` (explicit VR little endian) with the DS element `tag` holding `value`."""
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + b"DS"
+    at = data.index(head, 132)
+    (length,) = struct.unpack_from("<H", data, at + 6)
+    value += b" " * (len(value) % 2)
+    return data[:at] + head + struct.pack("<H", len(value)) + value + data[at + 8 + length :]
+
+
+#: DS texts of every kind: plain numbers, exponents, blanks, what float() alone accepts
+#: (inf, nan, underscores, other white space), too many digits for the exact fast path.
+_DS_TEXTS = [
+    b"1.5\\-2\\3",
+    b" 1.5 \\ -2 \\ 3 ",
+    b"+1.\\.5\\-0",
+    b"-0.0\\0\\0",
+    b"1e3\\2E-2\\3.5e+1",
+    b"1e999\\0\\0",
+    b"nan\\0\\0",
+    b"inf\\0\\0",
+    b"1_0\\2\\3",
+    b"1..2\\3\\4",
+    b"\\1\\2",
+    b"1\\2\\",
+    b"1\\2",
+    b"1\\2\\3\\4\\5\\6",
+    b"  ",
+    b"",
+    b"0.1234567890123456\\123456789012345\\9007199254740993",
+    b"-.5\\5.\\1",
+    b"1\x00\\2\\3",
+    b"1\t\\2\\3",
+    b"\xa01\\2\\3",
+    b"1e\\2\\3",
+    b"-\\.\\+",
+    b"0.30000000000000004\\1e-400\\4.9e-324",
+]
+
+
+def _random_ds(rng: random.Random) -> bytes:
+    def one() -> str:
+        text = rng.choice(["", "-", "+"]) + "".join(rng.choices("0123456789", k=rng.randint(0, 9)))
+        if rng.random() < 0.7:
+            text += "." + "".join(rng.choices("0123456789", k=rng.randint(0, 9)))
+        if rng.random() < 0.2:
+            text += rng.choice("eE") + rng.choice(["", "-", "+"]) + str(rng.randint(0, 330))
+        if rng.random() < 0.05:
+            text = text.replace(rng.choice("0123456789.") or ".", rng.choice("x_, /"))
+        return text[:16]
+
+    return "\\".join(one() for _ in range(rng.choice([1, 2, 3, 3, 3, 6]))).encode()
+
+
+def _ds_files(tmp_path: Path) -> tuple[bytes, list[bytes]]:
+    truth = make_dicom_series(tmp_path, shape=(1, 4, 4))
+    rng = random.Random(5)
+    return truth.files[0].read_bytes(), _DS_TEXTS + [_random_ds(rng) for _ in range(400)]
+
+
+_IPP, _IOP, _PS = 0x00200032, 0x00200037, 0x00280030
+
+
+@pytest.mark.parametrize("tag", [_IPP, _IOP, _PS])
+def test_geometry_numbers_agree_with_float(tmp_path: Path, tag: int) -> None:
+    """The numbers the walk decodes are float()'s, in C and in Python, else left out."""
+    from imagedata.archives import Member
+    from imagedata.formats.dicom._scan import (
+        FileInfo,
+        floats,
+        numbers_of,
+        position_resolution,
+        resolution_of,
+    )
+
+    data, texts = _ds_files(tmp_path)
+    keyword = {_IPP: "ImagePositionPatient", _IOP: "ImageOrientationPatient", _PS: "PixelSpacing"}
+    kw = keyword[tag]
+    decoded = 0
+    for text in texts:
+        mutant = _with_value(data, tag, text)
+        python = parse_with_walk(mutant, True, accelerated=False)
+        if _fastscan.ACCELERATED:
+            assert parse_with_walk(mutant, True, accelerated=True) == python, text
+        values = python[0]
+        decoded += _fastscan.numbers_key(kw) in values
+        ts = pydicom.uid.ExplicitVRLittleEndian
+        info = FileInfo(Member("x.dcm"), ts, values=values, fast=True)
+        for n in (2, 3, 6):
+            want = floats(values.get(kw), n)
+            got = numbers_of(info, kw, n)
+            assert (got is None) == (want is None), text
+            if got is not None:
+                assert got == tuple(want.tolist()), text
+                assert all(type(v) is float for v in got)
+                assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+        if kw == "ImagePositionPatient":
+            assert position_resolution(info) == resolution_of(values.get(kw)), text
+    assert 100 < decoded < len(texts)  # both ways taken

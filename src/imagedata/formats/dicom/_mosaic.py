@@ -21,8 +21,9 @@ from imagedata.formats.dicom._scan import (
     Image,
     as_list,
     floats,
+    numbers_of,
     pixel_spacing_of,
-    resolution_of,
+    position_resolution,
     slice_normal_of,
 )
 
@@ -47,29 +48,39 @@ def mosaic_tiles(info: FileInfo) -> int:
     return count if count > 1 else 0
 
 
+def _number(info: FileInfo, keyword: str) -> float:
+    """A DS attribute as a float (0.0 when absent or empty, as pydicom's value would be)."""
+    value = info.get(keyword)
+    return float(value) if value not in (None, "") else 0.0
+
+
 def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
-    """The slices of a mosaic file, positioned in patient space."""
-    ds = info.ds
+    """The slices of a mosaic file, positioned in patient space.
+
+    The values come from the header pass; the file's dataset is read for its CSA
+    image header only.
+    """
     side = math.ceil(math.sqrt(ntiles))
-    rows, cols = int(ds.Rows) // side, int(ds.Columns) // side
-    ipp = ds.get("ImagePositionPatient")
-    pos = floats(ipp, 3)
-    iop = floats(ds.get("ImageOrientationPatient"), 6)
-    if pos is None or iop is None:
+    all_rows, all_cols = int(info.get("Rows")), int(info.get("Columns"))
+    rows, cols = all_rows // side, all_cols // side
+    ipp = numbers_of(info, "ImagePositionPatient", 3)
+    iop_numbers = numbers_of(info, "ImageOrientationPatient", 6)
+    if ipp is None or iop_numbers is None:
         from imagedata.errors import HeaderError
 
         raise HeaderError(
             f"{info.name}: mosaic without ImagePositionPatient/ImageOrientationPatient"
         )
-    dr, dc = pixel_spacing_of(ds)
+    pos, iop = np.array(ipp), np.array(iop_numbers)
+    dr, dc = pixel_spacing_of(info)
     x, y = iop[:3], iop[3:]
     # IPP is the centre of the mosaic's first pixel: move to the first tile's first pixel
-    first = pos + y * dr * (int(ds.Rows) - rows) / 2.0 + x * dc * (int(ds.Columns) - cols) / 2.0
-    csa = csa_image_header(ds)
+    first = pos + y * dr * (all_rows - rows) / 2.0 + x * dc * (all_cols - cols) / 2.0
+    csa = csa_image_header(info.ds)
     normal = floats(csa.get("SliceNormalVector"), 3)
     if normal is None:
         normal = slice_normal_of(info, iop)
-    step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
+    step = _number(info, "SpacingBetweenSlices") or _number(info, "SliceThickness") or 1.0
     extra: dict[str, Any] = {}
     b = csa_value(csa, "B_value")
     if b is not None:
@@ -77,9 +88,9 @@ def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
     g = floats(csa.get("DiffusionGradientDirection"), 3)
     if g is not None:
         extra["_csa_g"] = g
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    resolution = resolution_of(ipp)
+    slope = _number(info, "RescaleSlope") or 1.0
+    intercept = _number(info, "RescaleIntercept")
+    resolution = position_resolution(info)
     return [
         Image(
             file=info,

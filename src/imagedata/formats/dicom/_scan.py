@@ -47,6 +47,7 @@ from imagedata._fastscan import (
     TRUNCATED,
     US_KEYWORDS,
     is_image_class,
+    numbers_key,
     parse,
     private_key,
 )
@@ -649,12 +650,41 @@ def scan(
     return out
 
 
+_IPP_NUMBERS = numbers_key("ImagePositionPatient")
+_SPACINGS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+
+
+def numbers_of(info: FileInfo, keyword: str, n: int) -> tuple[float, ...] | None:
+    """:func:`floats` of a DS attribute of `info` as a tuple (None as there).
+
+    The header pass decoded the geometry attributes to numbers
+    (:func:`imagedata._fastscan.numbers_key`) when their text is plain decimal numbers;
+    any other text is converted here by :func:`floats`, so the result is the same.
+    """
+    got = info.values.get(numbers_key(keyword))
+    if got is None:
+        vals = floats(info.get(keyword), n)
+        return None if vals is None else tuple(vals.tolist())
+    numbers: tuple[float, ...] = got[0]
+    return numbers if len(numbers) == n else None
+
+
+def position_resolution(info: FileInfo) -> float:
+    """:func:`resolution_of` the file's ImagePositionPatient (from the header pass's numbers)."""
+    got = info.values.get(_IPP_NUMBERS)
+    if got is None:
+        return resolution_of(info.get("ImagePositionPatient"))
+    decimals: int = got[1]
+    return max(1e-6, 10.0**-decimals) if decimals >= 0 else 1e-6
+
+
 def single_image(info: FileInfo) -> Image:
     """The image of a single-frame file."""
     get = info.get
-    ipp = get("ImagePositionPatient")
-    pos = floats(ipp, 3)
-    iop = floats(get("ImageOrientationPatient"), 6)
+    ipp = numbers_of(info, "ImagePositionPatient", 3)
+    iop_numbers = numbers_of(info, "ImageOrientationPatient", 6)
+    pos = None if ipp is None else np.array(ipp)
+    iop = None if iop_numbers is None else np.array(iop_numbers)
     extra: dict[str, Any] = {}
     if pos is None or iop is None:
         extra["_no_position"] = True
@@ -674,7 +704,7 @@ def single_image(info: FileInfo) -> Image:
         slope=float(get("RescaleSlope", 1.0) or 1.0),
         intercept=float(get("RescaleIntercept", 0.0) or 0.0),
         extra=extra,
-        resolution=resolution_of(ipp),
+        resolution=position_resolution(info),
     )
 
 
@@ -694,7 +724,13 @@ def slice_normal_of(info: FileInfo, iop: npt.ArrayLike) -> FloatArray:
 
 def spacing_or_none(info: FileInfo | Dataset) -> tuple[float, float] | None:
     """(row, column) spacing from PixelSpacing, ImagerPixelSpacing, or None."""
-    for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+    if isinstance(info, FileInfo):
+        for kw in _SPACINGS:
+            nums = numbers_of(info, kw, 2)
+            if nums is not None and nums[0] > 0 and nums[1] > 0:  # finite
+                return nums[0], nums[1]
+        return None
+    for kw in _SPACINGS:
         ps = floats(info.get(kw), 2)
         if ps is not None and ps[0] > 0 and ps[1] > 0:  # floats() are finite
             return float(ps[0]), float(ps[1])
