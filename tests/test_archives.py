@@ -98,3 +98,73 @@ def test_dicomdir_reads_referenced_files() -> None:
     np.testing.assert_array_equal(arr, direct)
     with pytest.raises(MultipleSeriesError):
         read(dicomdir)
+
+
+def _os_walk(folder: Path) -> list[str]:
+    """The folder order of imagedata before its walk used scandir (the reference)."""
+    import os
+    import stat
+
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            p = Path(root) / f
+            try:
+                regular = stat.S_ISREG(p.stat().st_mode)
+            except OSError:
+                regular = False
+            if not f.startswith(".") and regular:
+                out.append(str(p))
+    return out
+
+
+def test_folder_walk_order_and_skips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Files before subfolders, by name; hidden entries, linked folders and FIFOs skipped."""
+    import logging
+    import os
+
+    root = tmp_path / "in"
+    for name in ("b", "a", "Z", "sub/c", "sub/deeper/d", "sub/.hidden", ".h/e", "a2/f"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+    (root / "linked").symlink_to(root / "sub", target_is_directory=True)
+    (root / "alias").symlink_to(root / "a")
+    (root / "broken").symlink_to(root / "nowhere")
+    os.mkfifo(root / "fifo")
+    with caplog.at_level(logging.INFO, logger="imagedata.archives"):
+        names = [m.name for m in expand(root)]
+    assert names == _os_walk(root)
+    assert [Path(n).relative_to(root).as_posix() for n in names] == [
+        "Z", "a", "alias", "b", "a2/f", "sub/c", "sub/deeper/d",
+    ]  # fmt: skip
+    skipped = caplog.text
+    assert "fifo: not a regular file" in skipped and "broken: not a regular file" in skipped
+    assert all(m.path == Path(m.name) for m in expand(root))
+    monkeypatch.chdir(root)  # Path(".") / name is "name"
+    assert [m.name for m in expand(".")] == _os_walk(Path("."))
+    assert [m.name for m in expand("sub")] == ["sub/c", "sub/deeper/d"]
+
+
+def test_header_read_gives_whole_head_and_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header pass reads a file on disk by os.read: short reads are read on."""
+    import os
+
+    from imagedata.formats.dicom import _scan
+
+    f = tmp_path / "f"
+    f.write_bytes(bytes(range(256)) * 200)  # 51200 bytes
+    plain = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: plain(fd, min(n, 1000)))  # short reads
+    with _scan._HeadFile(f) as fp:
+        assert fp.size == 51200
+        assert fp.read(32768) == f.read_bytes()[:32768]
+        assert fp.read(1 << 20) == f.read_bytes()[32768:]
+        assert fp.read(10) == b""
+    truth = make_dicom_series(tmp_path / "s", shape=(1, 4, 4))
+    info = _scan.read_header(expand(truth.files[0])[0])
+    assert info is not None and info.values[_scan.FILE_SIZE] == truth.files[0].stat().st_size

@@ -104,20 +104,48 @@ def _regular(p: Path) -> bool:
 
 
 def _walk(folder: Path) -> list[Member]:
+    """The regular files under `folder`, each folder's files (by name) before its subfolders.
+
+    One ``scandir`` per folder: a regular file is known from its directory entry without
+    a ``stat`` call (symbolic links are followed, as ``stat`` would).  Linked folders are
+    not entered (as :func:`os.walk`); hidden files and folders are skipped.
+    """
     out: list[Member] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in sorted(files):
-            if f.startswith("."):
-                continue
-            p = Path(root) / f
-            if _regular(p):
-                out.append(Member(str(p), p))
-            else:
-                logger.info(
-                    "%s: not a regular file (FIFO, device, socket or broken link); skipped", p
-                )
+    _walk_into(os.fspath(folder), out)
     return out
+
+
+def _walk_into(root: str, out: list[Member]) -> None:
+    try:
+        with os.scandir(root) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as err:  # as os.walk: an unreadable folder is passed over
+        logger.info("%s: cannot list this folder (%s); skipped", root, err)
+        return
+    subfolders = []
+    here = root == "."  # Path(".") / name is "name", not "./name"
+    for entry in entries:
+        path = entry.name if here else entry.path
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.is_symlink():  # os.walk does not follow linked folders either
+                subfolders.append(path)
+            continue
+        try:
+            regular = entry.is_file()
+        except OSError:
+            regular = False
+        if regular:
+            out.append(Member(path, Path(path)))
+        else:
+            logger.info(
+                "%s: not a regular file (FIFO, device, socket or broken link); skipped", path
+            )
+    for sub in subfolders:
+        _walk_into(sub, out)
 
 
 def _expand_one(source: str | os.PathLike[str]) -> list[Member]:

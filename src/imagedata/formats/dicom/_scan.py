@@ -411,28 +411,78 @@ HEAD_BYTES = 1 << 15
 _MORE_BYTES = 1 << 24
 
 
+#: Key of the file size in the header values, where the header pass learnt it.
+FILE_SIZE = "_file_size"
+
+
+class _HeadFile:
+    """A file on disk read from its start by :func:`os.read`, its size from ``fstat``.
+
+    The header pass reads each file once, in one call for most headers: a buffered file
+    object would add a buffer and a copy, and the size would cost another ``stat``.
+    """
+
+    def __init__(self, path: Any) -> None:
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.pos = 0
+        try:
+            self.size = os.fstat(self.fd).st_size
+        except OSError:
+            os.close(self.fd)
+            raise
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes (fewer only at the end of the file)."""
+        parts = []
+        while n > 0:
+            data = os.read(self.fd, n)
+            if not data:
+                break
+            parts.append(data)
+            n -= len(data)
+            self.pos += len(data)
+            if self.pos >= self.size:  # the end: no read to learn it
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __enter__(self) -> _HeadFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
     """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
 
     A long header is parsed again on more bytes, never on the whole of a big file with
     its pixel data.  The functional groups of an enhanced file are never walked on the
     first bytes (unless they are the whole file): reaching them asks for more at once.
+    A file on disk also gives its size (:data:`FILE_SIZE` in the values).
     """
-    with member.open() as fp:
+    with _HeadFile(member.path) if member.path is not None else member.open() as fp:
         size = HEAD_BYTES
         data = fp.read(size)
         while True:
             try:
-                return parse(data, complete=len(data) < size, probe=size == HEAD_BYTES)
+                result = parse(data, complete=len(data) < size, probe=size == HEAD_BYTES)
             except EOFError:
                 grown = max(size * 8, _MORE_BYTES)
                 # no more than the file holds: read(n) allocates n bytes first
-                left = max(0, _member_size(member, fp) - len(data))
+                whole = fp.size if isinstance(fp, _HeadFile) else _member_size(member, fp)
+                left = max(0, whole - len(data))
                 data += fp.read(min(grown - size, left))
                 size = grown
+                continue
+            if isinstance(fp, _HeadFile) and not isinstance(result, str):
+                result[0][FILE_SIZE] = fp.size
+            return result
 
 
-def _file_size(member: Member) -> int:
+def _file_size(member: Member, values: Mapping[str, Any] | None = None) -> int:
+    known = None if values is None else values.get(FILE_SIZE)
+    if known is not None:
+        return int(known)
     if member.path is not None:
         return os.path.getsize(member.path)
     if member.size is not None:
@@ -520,7 +570,7 @@ def _check_pixels(info: FileInfo, pixel_data: bool = True) -> None:
     if str(info.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
         need = need * 2 // 3
     if info.offset < 0:  # deflated or float pixel data: bounded by the file size
-        size = _file_size(info.member)
+        size = _file_size(info.member, info.values)
         ratio = _DEFLATE_RATIO if info.values.get("_float_pixels") is None else 1
         if need > size * ratio:
             raise ReadError(
@@ -529,7 +579,7 @@ def _check_pixels(info: FileInfo, pixel_data: bool = True) -> None:
             )
         return
     if info.length >= 0 and not info.transfer_syntax.is_compressed:
-        if info.offset + info.length > _file_size(info.member):
+        if info.offset + info.length > _file_size(info.member, info.values):
             raise ReadError(
                 f"{name}: truncated file, pixel data need {info.length} bytes from offset "
                 f"{info.offset}; {_WAY_OUT}"
