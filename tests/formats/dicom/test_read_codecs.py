@@ -148,3 +148,61 @@ def test_broken_codestream_names_the_file(tmp_path) -> None:
     ds.save_as(victim)
     with pytest.raises(ReadError, match=victim.name):
         read_series(expand(str(folder)), workers=2)
+
+
+def _j2k_files() -> list[Path]:
+    out = []
+    for name in FILES:
+        ds = pydicom.dcmread(ROOT / name, stop_before_pixels=True)
+        if _codecs.CODECS[str(ds.file_meta.TransferSyntaxUID)] == "jpeg2k_decode":
+            out.append(ROOT / name)
+    if (TS_FILES / "9.dcm").is_file():
+        out.append(TS_FILES / "9.dcm")
+    return out
+
+
+def test_jpeg2000_threads_decode_the_same_bits() -> None:
+    """OpenJPEG shares a frame out over threads (a series of few files): same values."""
+    files = _j2k_files()
+    compared = 0
+    for f in files:
+        (info,) = scan(expand(str(f)), False, None)
+        imgs = images_of(info)
+        rows, cols = int(info.get("Rows")), int(info.get("Columns"))
+        got = []
+        for threads in (1, 2, 4):
+            flat = np.zeros((len(imgs), imgs[0].rows, imgs[0].cols), _pixels.stored_dtype(info))
+            slots = [(i, img, 1.0, 0.0) for i, img in enumerate(imgs)]
+            try:
+                ok = _codecs.decode_into(info, slots, flat, _pixels.store, threads)
+            except Exception:  # a codestream pydicom cannot decode either (skipped above)
+                break
+            assert ok and (rows, cols) == (int(info.get("Rows")), int(info.get("Columns")))
+            got.append(flat)
+        for other in got[1:]:
+            assert other.tobytes() == got[0].tobytes(), f.name
+        compared += len(got) == 3
+    assert compared >= 3
+
+
+def test_few_files_give_the_codec_the_threads(tmp_path: Path) -> None:
+    """Fewer than four files are decoded one after the other, each with every core."""
+    folder, data = _compressed_series(tmp_path, "1.2.840.10008.1.2.4.90", n=2)
+    asked: list[int] = []
+    real = _codecs._decoder("jpeg2k_decode")
+    assert real is not None
+
+    def spy(name: str) -> object:
+        def run(data: bytes, out: object = None, threads: int = 1) -> object:
+            asked.append(threads)
+            return real(data, out=out, threads=threads)
+
+        return run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_codecs, "_decoder", spy)
+        arr, _ = read_series(expand(str(folder)))
+        one, _ = read_series(expand(str(folder)), workers=1)
+    np.testing.assert_array_equal(arr, data)
+    np.testing.assert_array_equal(one, data)
+    assert asked[:2] == [os.cpu_count() or 1] * 2 and asked[2:] == [1, 1]

@@ -43,7 +43,11 @@ Slot = tuple[int, Image, float, float]
 
 @cache
 def _decoder(name: str) -> Callable[..., npt.NDArray[Any]] | None:
-    """imagecodecs' decoder `name`, or None when imagecodecs (or the codec) is missing."""
+    """imagecodecs' decoder `name`, or None when imagecodecs (or the codec) is missing.
+
+    The decoder takes ``(data, out=None, threads=1)``; only OpenJPEG (JPEG 2000) uses
+    `threads`, its decoding does not depend on them.
+    """
     try:
         ic = importlib.import_module("imagecodecs")
     except ImportError:
@@ -53,8 +57,8 @@ def _decoder(name: str) -> Callable[..., npt.NDArray[Any]] | None:
     if fn is None or not getattr(ic, name.split("_")[0].upper()).available:
         return None
     if name == "jpeg2k_decode":
-        return lambda data, out=None: fn(data, numthreads=1, out=out)  # threads: one per file
-    return fn
+        return lambda data, out=None, threads=1: fn(data, numthreads=threads, out=out)
+    return lambda data, out=None, threads=1: fn(data, out=out)
 
 
 def handles(info: FileInfo) -> bool:
@@ -103,12 +107,21 @@ def decode_into(
     slots: list[Slot],
     flat: npt.NDArray[Any],
     store: Callable[[npt.NDArray[Any], npt.NDArray[Any], float, float], None],
+    threads: int = 1,
 ) -> bool:
-    """Decode the frames of `info` into `flat`; False when this module does not handle it."""
+    """Decode the frames of `info` into `flat`; False when this module does not handle it.
+
+    `threads` is how many threads a codec that can share out one frame (OpenJPEG) may
+    use: 1 when the reader's threads decode several files at once.
+    """
     if not handles(info):
         return False
-    decode = _decoder(CODECS[str(info.transfer_syntax)])
-    assert decode is not None
+    codec = _decoder(CODECS[str(info.transfer_syntax)])
+    assert codec is not None
+
+    def decode(frame: bytes, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+        return codec(frame, out=out, threads=threads)
+
     with info.member.fileobj() as f:
         f.seek(info.offset)
         data = f.read()

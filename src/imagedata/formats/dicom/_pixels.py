@@ -272,11 +272,19 @@ def _is_fault(err: BaseException) -> bool:
 
 
 def _fill_file(
-    info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+    info: FileInfo,
+    slots: list[tuple[int, Image, float, float]],
+    flat: npt.NDArray[Any],
+    direct: bool | None = None,
+    threads: int = 1,
 ) -> None:
-    """Decode one file into its slots; every failure is a ReadError naming the file."""
+    """Decode one file into its slots; every failure is a ReadError naming the file.
+
+    `direct` is :func:`_direct_ok` of the file when known; `threads` those the codec
+    may use for this file (see :func:`._codecs.decode_into`).
+    """
     with _pixel_faults(info):
-        _fill_slots(info, slots, flat)
+        _fill_slots(info, slots, flat, direct, threads)
 
 
 @contextlib.contextmanager
@@ -295,9 +303,15 @@ def _pixel_faults(info: FileInfo) -> Iterator[None]:
 
 
 def _fill_slots(
-    info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+    info: FileInfo,
+    slots: list[tuple[int, Image, float, float]],
+    flat: npt.NDArray[Any],
+    direct: bool | None = None,
+    threads: int = 1,
 ) -> None:
-    if _direct_ok(info, slots, flat.dtype):
+    if direct is None:
+        direct = _direct_ok(info, slots, flat.dtype)
+    if direct:
         slot = slots[0][0]
         dest = memoryview(flat[slot]).cast("B")
         if info.member.path is not None and hasattr(os, "preadv"):  # one read into the array
@@ -314,7 +328,7 @@ def _fill_slots(
             raise ReadError(f"{info.name}: truncated pixel data ({n} of {flat[slot].nbytes} bytes)")
         return
     native = _native_ok(info)
-    if not native and _codecs.decode_into(info, slots, flat, store):
+    if not native and _codecs.decode_into(info, slots, flat, store, threads):
         return
     arr = _read_native(info) if native else _decode(info)
     for slot, img, slope, intercept in slots:
@@ -344,17 +358,19 @@ def read_pixels(
     by_file: dict[int, tuple[FileInfo, list[tuple[int, Image, float, float]]]] = {}
     for slot, (img, (s, i)) in enumerate(zip(images, scales)):
         by_file.setdefault(id(img.file), (img.file, []))[1].append((slot, img, s, i))
-    jobs = list(by_file.values())
+    jobs = [(info, slots, _direct_ok(info, slots, flat.dtype)) for info, slots in by_file.values()]
     fill = _fill_file if report is None else _reporting(report)
     nworkers = workers or min(8, (os.cpu_count() or 1) * 2)
     if workers is None and not _worth_threads(jobs, flat):
         nworkers = 1
     if nworkers <= 1 or len(jobs) < 4:
-        for info, slots in jobs:
-            fill(info, slots, flat)
+        # files one after the other: a codec that shares out a frame gets the threads
+        threads = workers or os.cpu_count() or 1
+        for info, slots, direct in jobs:
+            fill(info, slots, flat, direct, threads)
     else:
         with ThreadPoolExecutor(max_workers=nworkers) as pool:
-            for fut in [pool.submit(fill, info, slots, flat) for info, slots in jobs]:
+            for fut in [pool.submit(fill, info, slots, flat, d) for info, slots, d in jobs]:
                 fut.result()
     if report is not None:
         report.finish()
@@ -370,7 +386,8 @@ THREADED_COPY_BYTES = 8 << 20
 
 
 def _worth_threads(
-    jobs: Sequence[tuple[FileInfo, list[tuple[int, Image, float, float]]]], flat: npt.NDArray[Any]
+    jobs: Sequence[tuple[FileInfo, list[tuple[int, Image, float, float]], bool]],
+    flat: npt.NDArray[Any],
 ) -> bool:
     """True when some file must be decoded, or there is much to read or copy.
 
@@ -381,20 +398,24 @@ def _worth_threads(
     """
     if flat.nbytes >= THREADED_READ_BYTES:
         return True
-    if not all(_native_ok(info) for info, _ in jobs):
+    if not all(direct or _native_ok(info) for info, _, direct in jobs):  # direct: native
         return True
     if flat.nbytes < THREADED_COPY_BYTES:
         return False
-    return not all(_direct_ok(info, slots, flat.dtype) for info, slots in jobs)
+    return not all(direct for _, _, direct in jobs)  # direct: _direct_ok of each file
 
 
 def _reporting(report: Reporter) -> Callable[..., None]:
     """:func:`_fill_file` counting the images of each file in `report`."""
 
     def fill(
-        info: FileInfo, slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+        info: FileInfo,
+        slots: list[tuple[int, Image, float, float]],
+        flat: npt.NDArray[Any],
+        direct: bool | None = None,
+        threads: int = 1,
     ) -> None:
-        _fill_file(info, slots, flat)
+        _fill_file(info, slots, flat, direct, threads)
         report.advance(len(slots))
 
     return fill

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag, Tag
 from pydicom.valuerep import VR
 
@@ -398,10 +398,7 @@ def _template(
             continue
         if tag >> 16 == 0x0029 and tag & 0xFF in (0x10, 0x20):
             continue  # CSA headers: per image, large
-        if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
-            kept[tag] = elem  # not decoded yet, and immutable: shared, decoded on first use
-        else:  # decoded now: a damaged value fails here, naming the file (see _named)
-            kept[tag] = copy.deepcopy(src[tag])
+        kept[tag] = _kept(src, tag, elem)
     # built as pydicom builds a dataset it reads: Dataset.__setitem__ would decode every
     # private element (to name its creator), the slowest part of reading a small series
     out = Dataset(kept)
@@ -413,9 +410,37 @@ def _template(
         out.RescaleSlope, out.RescaleIntercept = 1, 0
     elif scaling is Scaling.STORED and "RescaleSlope" in src:
         out.RescaleSlope, out.RescaleIntercept = src.RescaleSlope, src.get("RescaleIntercept", 0)
-    block = out.private_block(0x0009, "IMAGEDATA", create=True)
-    block.add_new(0x01, "LO", scaling.value)
+    _mark_scaling(out, scaling)
     if hasattr(src, "file_meta"):
-        out.file_meta = copy.deepcopy(src.file_meta)
+        meta = src.file_meta
+        out.file_meta = FileMetaDataset({t: _kept(meta, t, e) for t, e in meta._dict.items()})
     logger.debug("template from %s, scaling %s, dtype %s", first.name, scaling.value, dtype)
     return out
+
+
+def _kept(src: Dataset, tag: BaseTag, elem: Any) -> Any:
+    """An element of `src` for the template: shared while raw, else a deep copy."""
+    if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
+        return elem  # not decoded yet, and immutable: shared, decoded on first use
+    # decoded now: a damaged value fails here, naming the file (see _named)
+    return copy.deepcopy(src[tag])
+
+
+_IMAGEDATA_CREATOR = "IMAGEDATA"
+_CREATOR_TAGS = frozenset(range(0x00090010, 0x00090100))
+
+
+def _mark_scaling(out: Dataset, scaling: Scaling) -> None:
+    """(0009,xx01) of the IMAGEDATA private block: the scaling the pixel values have.
+
+    As ``out.private_block(0x0009, 'IMAGEDATA', create=True)`` would add it; that call
+    looks at every possible creator element, so it is taken only when group 0009 has a
+    private creator already.
+    """
+    if not _CREATOR_TAGS.isdisjoint(out._dict):
+        block = out.private_block(0x0009, _IMAGEDATA_CREATOR, create=True)
+        block.add_new(0x01, "LO", scaling.value)
+        return
+    out.add_new(0x00090010, "LO", _IMAGEDATA_CREATOR)
+    out.add_new(0x00091001, "LO", scaling.value)
+    out[0x00091001].private_creator = _IMAGEDATA_CREATOR
