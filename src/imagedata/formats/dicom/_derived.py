@@ -101,18 +101,56 @@ def record_sources(
     >>> [s.SOPInstanceUID for s in source_references(ds)[0]]
     ['1.2.3', '1.2.4']
     """
-    block = template.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     # One text value each (not multi-valued elements): copying a template stays cheap.
-    block.add_new(_UIDS, "UT", "\\".join(str(u) for u in uids))
+    add_private(template, _UIDS, "UT", "\\".join(str(u) for u in uids))
     if positions is not None:  # unknown positions: every source image is referenced
         pos = np.asarray(positions, dtype=np.float64).ravel().tolist()
-        block.add_new(_POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
+        add_private(template, _POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
     if sop_class:
-        block.add_new(_CLASS, "UI", str(sop_class))
+        add_private(template, _CLASS, "UI", str(sop_class))
     if series_uid:
-        block.add_new(_SERIES, "UI", str(series_uid))
+        add_private(template, _SERIES, "UI", str(series_uid))
     if len(plane) == 11:
-        block.add_new(_PLANE, "FD", [float(v) for v in plane])
+        add_private(template, _PLANE, "FD", [float(v) for v in plane])
+
+
+_CREATOR_TAGS = range(PRIVATE_GROUP << 16 | 0x10, PRIVATE_GROUP << 16 | 0x100)
+
+
+def add_private(ds: Dataset, element: int, vr: str, value: Any) -> None:
+    """Add element `element` (low byte) of imagedata's private block to `ds`.
+
+    As ``ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True).add_new(...)``
+    does (the block of the first IMAGEDATA creator element, else a new creator in the
+    first free slot), without its search through every possible creator tag, which
+    costs more than the rest of a small series' template.
+
+    Examples
+    --------
+    >>> ds = Dataset()
+    >>> add_private(ds, 0x02, "LO", "x")
+    >>> ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)[0x02].value
+    'x'
+    """
+    tags = ds._dict
+    block = None
+    free = None
+    for tag in _CREATOR_TAGS:
+        if tag not in tags:
+            if free is None:
+                free = tag & 0xFF
+            continue
+        if ds[tag].value == PRIVATE_CREATOR:
+            block = tag & 0xFF
+            break
+    if block is None:
+        if free is None:
+            raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
+        block = free
+        ds.add_new(PRIVATE_GROUP << 16 | block, "LO", PRIVATE_CREATOR)
+    tag = PRIVATE_GROUP << 16 | block << 8 | element
+    ds.add_new(tag, vr, value)
+    ds[tag].private_creator = PRIVATE_CREATOR
 
 
 def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.float64]]:

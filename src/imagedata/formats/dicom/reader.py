@@ -410,7 +410,7 @@ def _template(
         out.RescaleSlope, out.RescaleIntercept = 1, 0
     elif scaling is Scaling.STORED and "RescaleSlope" in src:
         out.RescaleSlope, out.RescaleIntercept = src.RescaleSlope, src.get("RescaleIntercept", 0)
-    _mark_scaling(out, scaling)
+    _derived.add_private(out, 0x01, "LO", scaling.value)  # the scaling of the values
     if hasattr(src, "file_meta"):
         meta = src.file_meta
         out.file_meta = FileMetaDataset({t: _kept(meta, t, e) for t, e in meta._dict.items()})
@@ -424,23 +424,3 @@ def _kept(src: Dataset, tag: BaseTag, elem: Any) -> Any:
         return elem  # not decoded yet, and immutable: shared, decoded on first use
     # decoded now: a damaged value fails here, naming the file (see _named)
     return copy.deepcopy(src[tag])
-
-
-_IMAGEDATA_CREATOR = "IMAGEDATA"
-_CREATOR_TAGS = frozenset(range(0x00090010, 0x00090100))
-
-
-def _mark_scaling(out: Dataset, scaling: Scaling) -> None:
-    """(0009,xx01) of the IMAGEDATA private block: the scaling the pixel values have.
-
-    As ``out.private_block(0x0009, 'IMAGEDATA', create=True)`` would add it; that call
-    looks at every possible creator element, so it is taken only when group 0009 has a
-    private creator already.
-    """
-    if not _CREATOR_TAGS.isdisjoint(out._dict):
-        block = out.private_block(0x0009, _IMAGEDATA_CREATOR, create=True)
-        block.add_new(0x01, "LO", scaling.value)
-        return
-    out.add_new(0x00090010, "LO", _IMAGEDATA_CREATOR)
-    out.add_new(0x00091001, "LO", scaling.value)
-    out[0x00091001].private_creator = _IMAGEDATA_CREATOR
