@@ -29,6 +29,9 @@
  *   cuts    digest boundaries [start, end, start, end, ...] as _fastscan._cut makes them
  *           (the first entry is the pos given; the caller closes the last range)
  *
+ * digest(data, cuts) -> hash(b"".join(data[a:b] for a, b in zip(it, it))), it = iter(cuts)
+ *   (_fastscan._digest: the header digest of the byte ranges a walk kept)
+ *
  * configure(wanted, skip, groups, creators, abort) stores the tables once: wanted is a
  * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL, 4 DS numbers
  * (text, and floats under "_num:" + keyword); skip and abort
@@ -829,9 +832,53 @@ PyObject *cwalk_groups_configure(PyObject *self, PyObject *args);
 PyObject *cwalk_raw_elements(PyObject *self, PyObject *args);
 PyObject *cwalk_raw_configure(PyObject *self, PyObject *args);
 
+/* _fastscan._digest: the hash of the bytes object that joins data[a:b] of each pair */
+static PyObject *digest(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    PyObject *cuts, *joined = NULL, *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*O!:digest", &buf, &PyList_Type, &cuts))
+        return NULL;
+    Py_ssize_t pairs = PyList_GET_SIZE(cuts) / 2, total = 0;
+    Py_ssize_t *range = PyMem_Malloc(sizeof(Py_ssize_t) * 2 * (pairs ? pairs : 1));
+    if (range == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < pairs; i++) {
+        Py_ssize_t a = PyLong_AsSsize_t(PyList_GET_ITEM(cuts, 2 * i));
+        Py_ssize_t b = PyLong_AsSsize_t(PyList_GET_ITEM(cuts, 2 * i + 1));
+        if ((a == -1 || b == -1) && PyErr_Occurred())
+            goto done;
+        total += PySlice_AdjustIndices(buf.len, &a, &b, 1); /* as data[a:b] */
+        range[2 * i] = a;
+        range[2 * i + 1] = b;
+    }
+    joined = PyBytes_FromStringAndSize(NULL, total);
+    if (joined == NULL)
+        goto done;
+    char *out = PyBytes_AS_STRING(joined);
+    for (Py_ssize_t i = 0; i < pairs; i++) {
+        Py_ssize_t n = range[2 * i + 1] - range[2 * i];
+        if (n > 0) {
+            memcpy(out, (const char *)buf.buf + range[2 * i], (size_t)n);
+            out += n;
+        }
+    }
+    Py_hash_t h = PyObject_Hash(joined);
+    if (h != -1 || !PyErr_Occurred())
+        result = PyLong_FromSsize_t(h);
+done:
+    Py_XDECREF(joined);
+    PyMem_Free(range);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Walk the element headers of a DICOM data set (see module doc)."},
     {"meta", meta, METH_VARARGS, "Read the file meta group (see module doc)."},
+    {"digest", digest, METH_VARARGS, "Hash of the byte ranges a walk kept (see module doc)."},
     {"configure", configure, METH_VARARGS, "Set the wanted, skip, private and abort tables."},
     {"groups", cwalk_groups, METH_VARARGS, "Walk a functional groups sequence (_cwalk_fastenh.c)."},
     {"groups_configure", cwalk_groups_configure, METH_VARARGS,

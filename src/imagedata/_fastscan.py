@@ -475,6 +475,8 @@ def _at_pixels(
 
 def _digest(data: bytes, cuts: list[int]) -> int:
     """Hash of the header bytes in the ranges `cuts` bounds (start, end, start, end...)."""
+    if _cwalk is not None:
+        return int(_cwalk.digest(data, cuts))
     it = iter(cuts)
     return hash(b"".join(data[a:b] for a, b in zip(it, it)))
 

@@ -229,3 +229,20 @@ def test_geometry_numbers_agree_with_float(tmp_path: Path, tag: int) -> None:
         if kw == "ImagePositionPatient":
             assert position_resolution(info) == resolution_of(values.get(kw)), text
     assert 100 < decoded < len(texts)  # both ways taken
+
+
+@needs_c
+def test_c_digest_is_the_hash_of_the_joined_ranges() -> None:
+    """_cwalk.digest(data, cuts) == hash(b"".join(data[a:b] for a, b in pairs))."""
+    from imagedata import _cwalk
+
+    rng = random.Random(13)
+    data = bytes(rng.randrange(256) for _ in range(3000))
+    cases = [[], [5], [0, 0], [10, 5], [0, 5000], [2990, 3010, 1, 3], [-5, 3000], [3, 3, 4, 9]]
+    for _ in range(300):
+        n = rng.randint(0, 12)
+        cases.append(sorted(rng.randint(-10, 3100) for _ in range(n)))
+    for cuts in cases:
+        pairs = iter(cuts)
+        want = hash(b"".join(data[a:b] for a, b in zip(pairs, pairs)))
+        assert _cwalk.digest(data, list(cuts)) == want, cuts

@@ -21,6 +21,8 @@ _BITS = (1, 8, 16, 32, 64)
 
 
 def _as_int(name: str, keyword: str, value: Any, default: int | None = None) -> int:
+    if type(value) is int:  # decoded by the header pass: nothing to check
+        return value
     if value is None or value == "":
         if default is None:
             raise ReadError(f"{name}: {keyword} is missing; {_WAY_OUT}")

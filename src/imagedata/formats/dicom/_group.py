@@ -14,6 +14,7 @@ pass.  Several groups where one series is expected give :class:`MultipleSeriesEr
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -97,6 +98,21 @@ def is_trace(img: Image) -> bool:
     return b is not None and b > 0 and g is not None and not np.any(g)
 
 
+@functools.lru_cache(maxsize=1024)
+def _type_of(value: Any) -> tuple[str, ...]:
+    return tuple(str(v).strip().upper() for v in as_list(value))
+
+
+def _image_type(value: Any) -> tuple[str, ...]:
+    """ImageType/FrameType as upper-case stripped strings (one conversion per value seen)."""
+    if isinstance(value, list):
+        value = tuple(value)  # as_list gives the same items
+    try:
+        return _type_of(value)
+    except TypeError:  # not hashable
+        return tuple(str(v).strip().upper() for v in as_list(value))
+
+
 def _signature(img: Image) -> tuple[Any, ...]:
     get = img.file.get
     frame_type = img.extra.get("FrameType") or get("ImageType")
@@ -106,7 +122,7 @@ def _signature(img: Image) -> tuple[Any, ...]:
         int(get("SamplesPerPixel", 1) or 1),
         str(get("FrameOfReferenceUID", "")),
         (
-            tuple(str(v).strip().upper() for v in as_list(frame_type)),
+            _image_type(frame_type),
             str(img.get("ComplexImageComponent", "") or "").upper(),
         ),
         str(img.get("StackID", "")),
@@ -122,12 +138,18 @@ def merge_key(group: Group) -> tuple[Any, ...]:
     return (*sig[:_NUMBER], *sig[_NUMBER + 1 :])
 
 
-def _same(img: Image, rep: Image, sig: tuple[Any, ...], rep_sig: tuple[Any, ...]) -> bool:
+def _same(iop: list[float], spacing: Sequence[float], rep: _Rep, sig: tuple[Any, ...]) -> bool:
+    """True when an image (its orientation, spacing, signature) joins `rep`'s group."""
+    rep_iop, rep_spacing, rep_sig = rep
     if sig != rep_sig:
         return False
-    if any(abs(a - b) > IOP_TOLERANCE for a, b in zip(img.iop.tolist(), rep.iop.tolist())):
+    if iop != rep_iop and any(abs(a - b) > IOP_TOLERANCE for a, b in zip(iop, rep_iop)):
         return False
-    return all(abs(a - b) <= 1e-6 + 1e-4 * abs(b) for a, b in zip(img.spacing, rep.spacing))
+    return all(abs(a - b) <= 1e-6 + 1e-4 * abs(b) for a, b in zip(spacing, rep_spacing))
+
+
+#: A group's first image as :func:`_same` compares it: orientation, spacing, signature.
+_Rep = tuple[list[float], Sequence[float], tuple[Any, ...]]
 
 
 def _reason(group: Group, main: Group) -> str:
@@ -197,18 +219,22 @@ def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group
     """
     by_uid: dict[str, list[Group]] = {}
     seen: dict[tuple[Any, ...], list[Image]] = {}
+    reps: dict[int, _Rep] = {}  # by id(group)
     for img in images:
         uid = str(img.file.get("SeriesInstanceUID", ""))
         groups = by_uid.setdefault(uid, [])
         sig = _split_uid_twins(img, _signature(img), seen, same_pixels)
         if sig is None:
             continue
+        iop = img.iop.tolist()
         for g in groups:
-            if _same(img, g.first, sig, g.signature):
+            if _same(iop, img.spacing, reps[id(g)], sig):
                 g.images.append(img)
                 break
         else:
-            groups.append(Group([img], signature=sig))
+            g = Group([img], signature=sig)
+            reps[id(g)] = (iop, img.spacing, sig)
+            groups.append(g)
     out: list[Group] = []
     for uid, groups in by_uid.items():
         _label(uid, groups)

@@ -92,13 +92,17 @@ def rank_within(
     """
     for imgs in groups:
         for cell in _cells(imgs, others).values():
-            ranked = sorted(cell, key=order)
-            keys = [order(img) for img in ranked]
+            ranked = sorted([(order(img), img) for img in cell], key=_first)  # stable
+            keys = [key for key, _ in ranked]
             if len(set(keys)) < len(keys):
                 return False
-            for r, img in enumerate(ranked):
+            for r, (_, img) in enumerate(ranked):
                 img.extra["_rank"] = r
     return True
+
+
+def _first(pair: tuple[Any, Image]) -> Any:
+    return pair[0]
 
 
 def _rank_key(img: Image) -> int:

@@ -271,7 +271,8 @@ class Image:
     @property
     def uid(self) -> str:
         """SOPInstanceUID, with the frame/tile for multi-frame files and mosaics."""
-        sop = str(self.file.get("SOPInstanceUID", self.file.name))
+        value = self.file.get("SOPInstanceUID")
+        sop = self.file.name if value is None else str(value)
         if self.file.nframes > 1 or self.tile >= 0:
             return f"{sop}#{self.frame}.{self.tile}"
         return sop
@@ -415,6 +416,9 @@ _MORE_BYTES = 1 << 24
 FILE_SIZE = "_file_size"
 
 
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
 class _HeadFile:
     """A file on disk read from its start by :func:`os.read`, its size from ``fstat``.
 
@@ -423,7 +427,7 @@ class _HeadFile:
     """
 
     def __init__(self, path: Any) -> None:
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.fd = os.open(path, _O_READ)
         self.pos = 0
         try:
             self.size = os.fstat(self.fd).st_size
@@ -547,9 +551,14 @@ def _uid(ts: str) -> UID:
     return UID(ts)
 
 
+@functools.lru_cache(maxsize=64)
+def _is_transfer_syntax(ts: str) -> bool:
+    return bool(_uid(ts).is_transfer_syntax)
+
+
 def _transfer_syntax(name: str, ts: str) -> UID:
     uid = _uid(ts)
-    if not uid.is_transfer_syntax:
+    if not _is_transfer_syntax(ts):
         raise ReadError(
             f"{name}: TransferSyntaxUID {ts!r} is not a known transfer syntax; {_WAY_OUT}"
         )

@@ -92,13 +92,18 @@ def _names(imgs: Sequence[Image], limit: int = 4) -> str:
     return ", ".join(names) + more
 
 
+_NO_INDEX: tuple[int, ...] = ()
+
+
 def _tiebreak(img: Image) -> tuple[int, tuple[int, ...], int, int]:
     """InstanceNumber, then (enhanced frames) DimensionIndexValues and the frame number."""
     try:
         inst = int(img.file.get("InstanceNumber", 0) or 0)
     except (TypeError, ValueError):
         inst = 0
-    div = img.extra.get("DimensionIndexValues", ())
+    div = img.extra.get("DimensionIndexValues", _NO_INDEX)
+    if div is _NO_INDEX:  # not an enhanced frame
+        return inst, div, img.frame, img.tile
     index = tuple(int(v) for v in div) if isinstance(div, (list, tuple)) else (int(div),)
     return inst, index, img.frame, img.tile
 
