@@ -27,7 +27,7 @@ def _convert(text: str, vr: str) -> Any:
             return int(float(text))
         if vr in _FLOAT_VRS:
             return float(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or an integer item 'inf'
         return text
     return text
 
@@ -49,6 +49,10 @@ def parse_csa(data: bytes) -> dict[str, list[Any]]:
         return {}
 
 
+_TAG = struct.Struct("<64si4s3i")
+_ITEM = struct.Struct("<4i")
+
+
 def _parse(data: bytes) -> dict[str, list[Any]]:
     csa2 = data[:4] == b"SV10"
     ptr = 8 if csa2 else 0
@@ -58,8 +62,10 @@ def _parse(data: bytes) -> dict[str, list[Any]]:
         raise ValueError(f"bad CSA tag count {ntags}")
     out: dict[str, list[Any]] = {}
     first_nitems = 0
+    size = len(data)
+    tag_at, item_at = _TAG.unpack_from, _ITEM.unpack_from
     for tag_no in range(ntags):
-        name_b, vm, vr_b, _syngodt, nitems, _x = struct.unpack_from("<64si4s3i", data, ptr)
+        name_b, vm, vr_b, _syngodt, nitems, _x = tag_at(data, ptr)
         ptr += 84
         name = name_b.split(b"\0", 1)[0].decode("latin-1")
         vr = vr_b.split(b"\0", 1)[0].decode("latin-1")
@@ -69,13 +75,17 @@ def _parse(data: bytes) -> dict[str, list[Any]]:
             raise ValueError(f"bad CSA item count {nitems} for {name}")
         items: list[Any] = []
         for _ in range(nitems):
-            x0, x1, _x2, _x3 = struct.unpack_from("<4i", data, ptr)
+            x0, x1, _x2, _x3 = item_at(data, ptr)
             ptr += 16
             length = x1 if csa2 else x0 - first_nitems
-            if length < 0 or ptr + length > len(data):
+            if length == 0:  # an empty item (most are)
+                continue
+            end = ptr + length
+            if length < 0 or end > size:
                 break
-            text = data[ptr : ptr + length].split(b"\0", 1)[0].decode("latin-1").strip()
-            ptr += length + (-length % 4)
+            nul = data.find(b"\0", ptr, end)
+            text = data[ptr : end if nul < 0 else nul].decode("latin-1").strip()
+            ptr = end + (-length % 4)
             if text:
                 items.append(_convert(text, vr))
         n = vm if vm > 0 else len(items)
