@@ -208,11 +208,11 @@ def test_float_pixel_data(tmp_path: Path) -> None:
     "creators",
     [{}, {0x10: "OTHER"}, {0x10: "OTHER", 0x12: "IMAGEDATA"}, {0x11: "IMAGEDATA", 0x12: "X"}],
 )
-def test_add_private_is_pydicoms_private_block(creators: dict[int, str]) -> None:
+def test_private_block_is_pydicoms(creators: dict[int, str]) -> None:
     """imagedata's private block is found or made where pydicom's private_block puts it."""
     from pydicom.dataset import Dataset
 
-    from imagedata.formats.dicom._derived import PRIVATE_CREATOR, PRIVATE_GROUP, add_private
+    from imagedata.formats.dicom._derived import PRIVATE_CREATOR, PRIVATE_GROUP, private_block
 
     def start() -> Dataset:
         ds = Dataset()
@@ -223,7 +223,7 @@ def test_add_private_is_pydicoms_private_block(creators: dict[int, str]) -> None
 
     fast, slow = start(), start()
     for low, vr, value in [(0x01, "LO", "modality"), (0x02, "UT", "1.2\\1.3"), (0x06, "FD", [1.5])]:
-        add_private(fast, low, vr, value)
+        private_block(fast).add(low, vr, value)
         slow.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True).add_new(low, vr, value)
     assert [(e.tag, e.VR, e.value, e.private_creator) for e in fast] == [
         (e.tag, e.VR, e.value, e.private_creator) for e in slow

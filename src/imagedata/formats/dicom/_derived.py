@@ -25,7 +25,7 @@ import enum
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -102,55 +102,63 @@ def record_sources(
     ['1.2.3', '1.2.4']
     """
     # One text value each (not multi-valued elements): copying a template stays cheap.
-    add_private(template, _UIDS, "UT", "\\".join(str(u) for u in uids))
+    block = private_block(template)
+    block.add(_UIDS, "UT", "\\".join(str(u) for u in uids))
     if positions is not None:  # unknown positions: every source image is referenced
         pos = np.asarray(positions, dtype=np.float64).ravel().tolist()
-        add_private(template, _POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
+        block.add(_POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
     if sop_class:
-        add_private(template, _CLASS, "UI", str(sop_class))
+        block.add(_CLASS, "UI", str(sop_class))
     if series_uid:
-        add_private(template, _SERIES, "UI", str(series_uid))
+        block.add(_SERIES, "UI", str(series_uid))
     if len(plane) == 11:
-        add_private(template, _PLANE, "FD", [float(v) for v in plane])
+        block.add(_PLANE, "FD", [float(v) for v in plane])
 
 
 _CREATOR_TAGS = range(PRIVATE_GROUP << 16 | 0x10, PRIVATE_GROUP << 16 | 0x100)
 
 
-def add_private(ds: Dataset, element: int, vr: str, value: Any) -> None:
-    """Add element `element` (low byte) of imagedata's private block to `ds`.
+class Block(NamedTuple):
+    """imagedata's private block of a dataset (see :func:`private_block`)."""
 
-    As ``ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True).add_new(...)``
-    does (the block of the first IMAGEDATA creator element, else a new creator in the
-    first free slot), without its search through every possible creator tag, which
-    costs more than the rest of a small series' template.
+    ds: Dataset
+    #: The high byte of the block's elements (its creator's element number).
+    start: int
+
+    def add(self, element: int, vr: str, value: Any) -> None:
+        """Add element `element` (low byte) of the block, as pydicom's ``add_new`` does."""
+        tag = PRIVATE_GROUP << 16 | self.start << 8 | element
+        self.ds.add_new(tag, vr, value)
+        self.ds[tag].private_creator = PRIVATE_CREATOR
+
+
+def private_block(ds: Dataset) -> Block:
+    """imagedata's private block of `ds`, its creator added when absent.
+
+    Where ``ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)`` puts it (the
+    block of the first IMAGEDATA creator element, else a new creator in the first free
+    slot), without that call's sort of every tag of the dataset, which cost more than
+    the rest of a small series' template.
 
     Examples
     --------
     >>> ds = Dataset()
-    >>> add_private(ds, 0x02, "LO", "x")
+    >>> private_block(ds).add(0x02, "LO", "x")
     >>> ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)[0x02].value
     'x'
     """
     tags = ds._dict
-    block = None
     free = None
     for tag in _CREATOR_TAGS:
         if tag not in tags:
             if free is None:
                 free = tag & 0xFF
-            continue
-        if ds[tag].value == PRIVATE_CREATOR:
-            block = tag & 0xFF
-            break
-    if block is None:
-        if free is None:
-            raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
-        block = free
-        ds.add_new(PRIVATE_GROUP << 16 | block, "LO", PRIVATE_CREATOR)
-    tag = PRIVATE_GROUP << 16 | block << 8 | element
-    ds.add_new(tag, vr, value)
-    ds[tag].private_creator = PRIVATE_CREATOR
+        elif ds[tag].value == PRIVATE_CREATOR:
+            return Block(ds, tag & 0xFF)
+    if free is None:
+        raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
+    ds.add_new(PRIVATE_GROUP << 16 | free, "LO", PRIVATE_CREATOR)
+    return Block(ds, free)
 
 
 def source_references(template: Dataset) -> tuple[list[Dataset], npt.NDArray[np.float64]]:

@@ -410,7 +410,7 @@ def _template(
         out.RescaleSlope, out.RescaleIntercept = 1, 0
     elif scaling is Scaling.STORED and "RescaleSlope" in src:
         out.RescaleSlope, out.RescaleIntercept = src.RescaleSlope, src.get("RescaleIntercept", 0)
-    _derived.add_private(out, 0x01, "LO", scaling.value)  # the scaling of the values
+    _derived.private_block(out).add(0x01, "LO", scaling.value)  # the scaling of the values
     if hasattr(src, "file_meta"):
         meta = src.file_meta
         out.file_meta = FileMetaDataset({t: _kept(meta, t, e) for t, e in meta._dict.items()})
