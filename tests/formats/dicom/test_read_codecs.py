@@ -36,7 +36,9 @@ def _monochrome_files() -> list[str]:
         except Exception:
             continue
         ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-        if ts in _codecs.CODECS and "Rows" in ds and int(ds.get("SamplesPerPixel", 1)) == 1:
+        monochrome = "Rows" in ds and int(ds.get("SamplesPerPixel", 1)) == 1
+        bits = int(ds.get("BitsAllocated", 16))  # 32 bits: pydicom decodes
+        if ts in _codecs.CODECS and monochrome and bits in (8, 16):
             out.append(f.name)
     return out
 
@@ -53,6 +55,7 @@ def test_the_set_covers_both_codecs_and_signs() -> None:
         ("jpeg2k_decode", 1),
         ("jpegls_decode", 0),
         ("jpegls_decode", 1),
+        ("dicomrle_decode", 1),
     } <= kinds
 
 
@@ -75,9 +78,9 @@ def test_frames_equal_pydicom(name: str) -> None:
 TS_FILES = SHARED_DATA / "dcm_qa" / "dcm_qa_ts" / "In"
 
 
-@pytest.mark.parametrize("name", ["5.dcm", "6.dcm", "7.dcm", "8.dcm", "9.dcm"])
+@pytest.mark.parametrize("name", ["4.dcm", "5.dcm", "6.dcm", "7.dcm", "8.dcm", "9.dcm"])
 def test_scanner_files_in_every_codec_equal_the_uncompressed_one(name: str) -> None:
-    """dcm_qa_ts: one Siemens image stored as lossless JPEG (two encoders), JPEG-LS
+    """dcm_qa_ts: one Siemens image stored as RLE, lossless JPEG (two encoders), JPEG-LS
     (two encoders) and JPEG 2000; all must decode to the uncompressed file's values."""
     if not TS_FILES.is_dir():
         pytest.skip(f"dcm_qa_ts not found at {TS_FILES} (../shared/data is not beside the repo)")
@@ -117,7 +120,9 @@ def _compressed_series(tmp: Path, uid: str, n: int = 12) -> tuple[Path, np.ndarr
     return out, data
 
 
-@pytest.mark.parametrize("uid", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80"])
+@pytest.mark.parametrize(
+    "uid", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5"]
+)
 def test_threaded_read_equals_truth_and_pydicom_path(tmp_path, monkeypatch, uid) -> None:
     folder, data = _compressed_series(tmp_path, uid)
     members = expand(str(folder))
@@ -193,9 +198,9 @@ def test_few_files_give_the_codec_the_threads(tmp_path: Path) -> None:
     assert real is not None
 
     def spy(name: str) -> object:
-        def run(data: bytes, out: object = None, threads: int = 1) -> object:
+        def run(data: bytes, out: object = None, threads: int = 1, size: int = 0) -> object:
             asked.append(threads)
-            return real(data, out=out, threads=threads)
+            return real(data, out=out, threads=threads, size=size)
 
         return run
 
@@ -206,3 +211,23 @@ def test_few_files_give_the_codec_the_threads(tmp_path: Path) -> None:
     np.testing.assert_array_equal(arr, data)
     np.testing.assert_array_equal(one, data)
     assert asked[:2] == [os.cpu_count() or 1] * 2 and asked[2:] == [1, 1]
+
+
+def test_rle_segments_must_match_the_sample_size(tmp_path: Path) -> None:
+    """An RLE frame with one segment in a 16-bit file is an error, never 8-bit values."""
+    from imagedata.errors import ReadError
+
+    truth = make_dicom_series(tmp_path / "plain", shape=(1, 8, 8))
+    ds = pydicom.dcmread(truth.files[0])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = np.arange(64, dtype=np.uint8).tobytes()
+    ds.compress("1.2.840.10008.1.2.5")  # one segment per frame
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.save_as(tmp_path / "lying.dcm")
+    members = expand(str(tmp_path / "lying.dcm"))
+    with pytest.raises(ReadError, match=r"lying\.dcm.*segments"):
+        read_series(members)
+    with pytest.raises(ReadError, match=r"lying\.dcm"):  # pydicom refuses it too
+        pydicom_read = _pixels._decode
+        (info,) = scan(members, False, None)
+        pydicom_read(info)

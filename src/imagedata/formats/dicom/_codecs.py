@@ -1,14 +1,16 @@
-"""JPEG 2000, JPEG-LS and lossless JPEG frames decoded without the GIL, into the array.
+"""JPEG 2000, JPEG-LS, lossless JPEG and RLE frames decoded without the GIL, into the array.
 
 pydicom's decoders (pylibjpeg-openjpeg, pyjpegls, pylibjpeg-libjpeg) hold the GIL, so
 a thread pool decodes on one core.  imagecodecs (OpenJPEG, CharLS and its lossless
 JPEG decoder, the ``[jpeg]`` extra) releases it: the reader's threads then decode on
-every core.  This module takes the encapsulated frames of a file (pydicom's
-:func:`~pydicom.encaps.generate_frames`), decodes each one into its slot of the final
-array when the stored type allows (else into a small array converted as pydicom
-would: the stored bits reinterpreted with PixelRepresentation, sign-extended from
-BitsStored) and returns False for anything it does not handle (colour, palette,
-another transfer syntax, no imagecodecs), which the caller then decodes with pydicom.
+every core (RLE Lossless: imagecodecs' DICOM RLE decoder, without the read of the
+whole file that pydicom's decoding needs).  This module takes the encapsulated frames
+of a file (pydicom's :func:`~pydicom.encaps.generate_frames`), decodes each one into
+its slot of the final array when the stored type allows (else into a small array
+converted as pydicom would: the stored bits reinterpreted with PixelRepresentation,
+sign-extended from BitsStored) and returns False for anything it does not handle
+(colour, palette, another transfer syntax, no imagecodecs), which the caller then
+decodes with pydicom.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ CODECS = {
     "1.2.840.10008.1.2.4.81": "jpegls_decode",  # JPEG-LS near-lossless
     "1.2.840.10008.1.2.4.57": "ljpeg_decode",  # JPEG lossless (process 14)
     "1.2.840.10008.1.2.4.70": "ljpeg_decode",  # JPEG lossless, first-order prediction
+    "1.2.840.10008.1.2.5": "dicomrle_decode",  # RLE Lossless
 }
+#: Type of a monochrome RLE frame's samples by its segment count (one per byte).
+_RLE_TYPES: dict[int, np.dtype[Any]] = {1: np.dtype("u1"), 2: np.dtype("<u2")}
 
 Slot = tuple[int, Image, float, float]
 
@@ -57,8 +62,37 @@ def _decoder(name: str) -> Callable[..., npt.NDArray[Any]] | None:
     if fn is None or not getattr(ic, name.split("_")[0].upper()).available:
         return None
     if name == "jpeg2k_decode":
-        return lambda data, out=None, threads=1: fn(data, numthreads=threads, out=out)
-    return lambda data, out=None, threads=1: fn(data, out=out)
+        return lambda data, out=None, threads=1, size=0: fn(data, numthreads=threads, out=out)
+    if name == "dicomrle_decode":
+        return lambda data, out=None, threads=1, size=0: _rle(fn, data, out, size)
+    return lambda data, out=None, threads=1, size=0: fn(data, out=out)
+
+
+def _rle(
+    fn: Callable[..., bytes], data: bytes, out: npt.NDArray[Any] | None, size: int
+) -> npt.NDArray[Any]:
+    """A monochrome RLE frame (PS3.5 G: one segment per byte of a sample) as unsigned samples.
+
+    Raises
+    ------
+    ValueError
+        When the segment count is not the `size` of a stored sample in bytes (1 or 2).
+    TypeError
+        When `out` has another item size (the caller then decodes into a new array).
+    """
+    segments = int.from_bytes(data[:4], "little")
+    dtype = _RLE_TYPES.get(segments)
+    if dtype is None or segments != size:
+        raise ValueError(
+            f"an RLE frame of {segments} segments for {size}-byte samples (BitsAllocated)"
+        )
+    if out is not None and out.dtype.itemsize != dtype.itemsize:
+        raise TypeError("RLE samples of another size")
+    arr = np.frombuffer(fn(data, dtype), dtype)
+    if out is None:
+        return arr
+    out.reshape(-1).view(dtype)[...] = arr  # ValueError when the sizes differ
+    return out
 
 
 def handles(info: FileInfo) -> bool:
@@ -119,8 +153,10 @@ def decode_into(
     codec = _decoder(CODECS[str(info.transfer_syntax)])
     assert codec is not None
 
+    size = _stored(info).itemsize
+
     def decode(frame: bytes, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
-        return codec(frame, out=out, threads=threads)
+        return codec(frame, out=out, threads=threads, size=size)
 
     with info.member.fileobj() as f:
         f.seek(info.offset)
