@@ -133,13 +133,18 @@ def _panicking_rle(data: bytes) -> bytes | None:
     return None
 
 
-def test_rust_panic_in_codec_is_read_error(tmp_path: Path) -> None:
+def test_rust_panic_in_codec_is_read_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("rle", reason="pylibjpeg-rle (the [jpeg] extra) is not installed")
+    from imagedata.formats.dicom import _codecs
+
     files = _rle_series(tmp_path)
     bad = _panicking_rle(files[1].read_bytes())
     if bad is None:
         pytest.skip("no mutation made this pylibjpeg-rle version panic")
     files[1].write_bytes(bad)
+    with pytest.raises(ReadError, match=files[1].name):  # imagecodecs' RLE decoder
+        read(tmp_path)
+    monkeypatch.setattr(_codecs, "_decoder", lambda name: None)  # pydicom's: pylibjpeg-rle
     with pytest.raises(ReadError, match=f"{files[1].name}.*PanicException") as info:
         read(tmp_path)
     assert type(info.value.__cause__).__name__ == "PanicException"

@@ -283,8 +283,18 @@ def _fill_file(
     `direct` is :func:`_direct_ok` of the file when known; `threads` those the codec
     may use for this file (see :func:`._codecs.decode_into`).
     """
-    with _pixel_faults(info):
+    try:  # as _pixel_faults, without a context manager per file
         _fill_slots(info, slots, flat, direct, threads)
+    except ImageDataError:
+        raise
+    except BaseException as err:
+        if not _is_fault(err):
+            raise
+        raise _fault(info, err) from err
+
+
+def _fault(info: FileInfo, err: BaseException) -> ReadError:
+    return ReadError(f"{info.name}: cannot decode pixel data ({type(err).__name__}: {err})")
 
 
 @contextlib.contextmanager
@@ -297,9 +307,7 @@ def _pixel_faults(info: FileInfo) -> Iterator[None]:
     except BaseException as err:
         if not _is_fault(err):
             raise
-        raise ReadError(
-            f"{info.name}: cannot decode pixel data ({type(err).__name__}: {err})"
-        ) from err
+        raise _fault(info, err) from err
 
 
 def _fill_slots(

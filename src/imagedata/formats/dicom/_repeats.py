@@ -74,6 +74,8 @@ def image_digest(img: Image, per_image: frozenset[str]) -> Hashable:
 
 
 def _cells(imgs: Sequence[Image], others: Sequence[Dim]) -> dict[Hashable, list[Image]]:
+    if not others:  # one cell
+        return {(): list(imgs)}
     cells: dict[Hashable, list[Image]] = {}
     for img in imgs:
         cells.setdefault(tuple(d.key(img) for d in others), []).append(img)
