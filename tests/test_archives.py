@@ -160,7 +160,7 @@ def test_header_read_gives_whole_head_and_size(
     f.write_bytes(bytes(range(256)) * 200)  # 51200 bytes
     plain = os.read
     monkeypatch.setattr(os, "read", lambda fd, n: plain(fd, min(n, 1000)))  # short reads
-    with _scan._HeadFile(f) as fp:
+    with _scan.HeadFile(f) as fp:
         assert fp.size == 51200
         assert fp.read(32768) == f.read_bytes()[:32768]
         assert fp.read(1 << 20) == f.read_bytes()[32768:]

@@ -429,13 +429,13 @@ def test_long_header_read_without_the_pixel_data(
     assert f.stat().st_size > _scan._MORE_BYTES + 10**6
     asked: list[int] = []
     member = expand(f)[0]
-    plain_read = _scan._HeadFile.read  # the header pass reads files on disk through it
+    plain_read = _scan.HeadFile.read  # the header pass reads files on disk through it
 
     def counting_read(self: Any, n: int) -> bytes:
         asked.append(n)
         return plain_read(self, n)
 
-    monkeypatch.setattr(_scan._HeadFile, "read", counting_read)
+    monkeypatch.setattr(_scan.HeadFile, "read", counting_read)
     info = _scan.read_header(member, pixel_data=False)
     assert info is not None and _enhanced.fast_groups(info) is not None
     assert info.offset > _scan.HEAD_BYTES  # the pixel data start beyond the first read

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -96,10 +97,15 @@ def scale_of(img: Image, scaling: Scaling) -> tuple[float, float]:
 
 def stored_dtype(ds: FileInfo | Dataset) -> np.dtype[Any]:
     """numpy dtype of the stored values (little endian)."""
-    ba = int(ds.get("BitsAllocated", 16))
+    representation = int(ds.get("PixelRepresentation", 0) or 0)
+    return _stored_type(int(ds.get("BitsAllocated", 16)), representation)
+
+
+@functools.lru_cache(maxsize=32)
+def _stored_type(ba: int, representation: int) -> np.dtype[Any]:
     if ba == 1:
         return np.dtype("u1")
-    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+    if representation == 1:
         return np.dtype(f"<i{max(1, ba // 8)}")
     return np.dtype(f"<u{max(1, ba // 8)}")
 

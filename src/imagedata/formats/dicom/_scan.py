@@ -61,6 +61,7 @@ from imagedata.formats.dicom._checks import (
     native_bytes,
     pixel_description,
 )
+from imagedata.formats.dicom._headfile import FILE_SIZE, HeadFile
 
 logger = logging.getLogger(__name__)
 
@@ -412,50 +413,6 @@ HEAD_BYTES = 1 << 15
 _MORE_BYTES = 1 << 24
 
 
-#: Key of the file size in the header values, where the header pass learnt it.
-FILE_SIZE = "_file_size"
-
-
-_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-
-
-class _HeadFile:
-    """A file on disk read from its start by :func:`os.read`, its size from ``fstat``.
-
-    The header pass reads each file once, in one call for most headers: a buffered file
-    object would add a buffer and a copy, and the size would cost another ``stat``.
-    """
-
-    def __init__(self, path: Any) -> None:
-        self.fd = os.open(path, _O_READ)
-        self.pos = 0
-        try:
-            self.size = os.fstat(self.fd).st_size
-        except OSError:
-            os.close(self.fd)
-            raise
-
-    def read(self, n: int) -> bytes:
-        """Up to `n` bytes (fewer only at the end of the file)."""
-        parts = []
-        while n > 0:
-            data = os.read(self.fd, n)
-            if not data:
-                break
-            parts.append(data)
-            n -= len(data)
-            self.pos += len(data)
-            if self.pos >= self.size:  # the end: no read to learn it
-                break
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def __enter__(self) -> _HeadFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
     """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
 
@@ -464,7 +421,7 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
     first bytes (unless they are the whole file): reaching them asks for more at once.
     A file on disk also gives its size (:data:`FILE_SIZE` in the values).
     """
-    with _HeadFile(member.path) if member.path is not None else member.open() as fp:
+    with HeadFile(member.path) if member.path is not None else member.open() as fp:
         size = HEAD_BYTES
         data = fp.read(size)
         while True:
@@ -478,7 +435,7 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
                 data += fp.read(min(grown - size, left))
                 size = grown
                 continue
-            if isinstance(fp, _HeadFile) and not isinstance(result, str):
+            if isinstance(fp, HeadFile) and not isinstance(result, str):
                 result[0][FILE_SIZE] = fp.size
             return result
 
