@@ -145,7 +145,9 @@ def _same(iop: list[float], spacing: Sequence[float], rep: _Rep, sig: tuple[Any,
         return False
     if iop != rep_iop and any(abs(a - b) > IOP_TOLERANCE for a, b in zip(iop, rep_iop)):
         return False
-    return all(abs(a - b) <= 1e-6 + 1e-4 * abs(b) for a, b in zip(spacing, rep_spacing))
+    return spacing == rep_spacing or all(
+        abs(a - b) <= 1e-6 + 1e-4 * abs(b) for a, b in zip(spacing, rep_spacing)
+    )
 
 
 #: A group's first image as :func:`_same` compares it: orientation, spacing, signature.

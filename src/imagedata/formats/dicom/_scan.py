@@ -74,6 +74,9 @@ AXIAL_IOP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 _WAY_OUT = "remove it or read with skip_broken=True"
 
 
+_ABSENT = object()
+
+
 @dataclass(eq=False)
 class FileInfo:
     """One DICOM file: its header values and where the pixel data are.
@@ -125,9 +128,8 @@ class FileInfo:
 
     def get(self, keyword: str, default: Any = None) -> Any:
         """Value of `keyword` (fast: from :attr:`values`, else the dataset, then cached)."""
-        try:
-            value = self.values[keyword]
-        except KeyError:
+        value = self.values.get(keyword, _ABSENT)
+        if value is _ABSENT:  # (a sentinel, not KeyError: absent values are common)
             if self.fast and keyword in KNOWN:
                 return default
             value = self.values[keyword] = self._converted(keyword)
