@@ -432,7 +432,7 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
             except EOFError:
                 grown = max(size * 8, _MORE_BYTES)
                 # no more than the file holds: read(n) allocates n bytes first
-                whole = fp.size if isinstance(fp, _HeadFile) else _member_size(member, fp)
+                whole = fp.size if isinstance(fp, HeadFile) else _member_size(member, fp)
                 left = max(0, whole - len(data))
                 data += fp.read(min(grown - size, left))
                 size = grown
