@@ -132,3 +132,23 @@ def test_fast_parser_falls_back() -> None:
     assert _fastscan.parse(b"no dicom here" * 20) == _fastscan.FALLBACK
     with pytest.raises(EOFError):
         _fastscan.parse((PYDICOM_FILES / "CT_small.dcm").read_bytes()[:1000])
+
+
+def test_template_drops_csa_headers_by_creator(tmp_path: Path) -> None:
+    """Only the CSA image and series headers leave the template; no private element is
+    left without its creator, and another vendor's elements at xx10/xx20 stay."""
+    make_dicom_series(tmp_path, shape=(2, 4, 4))
+    for path in sorted(tmp_path.iterdir()):
+        ds = pydicom.dcmread(path)
+        other = ds.private_block(0x0029, "OTHER VENDOR", create=True)  # block 0x10
+        other.add_new(0x10, "LO", "kept")
+        csa = ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True)  # block 0x11
+        csa.add_new(0x08, "CS", "IMAGE NUM 4")
+        csa.add_new(0x10, "OB", b"SV10" + b"\0" * 60)
+        csa.add_new(0x20, "OB", b"SV10" + b"\0" * 60)
+        ds.save_as(path)
+    _, h = read(tmp_path)
+    t = h.template
+    assert t[0x00290010].value == "OTHER VENDOR" and t[0x00291010].value == "kept"
+    assert t[0x00290011].value == "SIEMENS CSA HEADER" and t[0x00291108].value == "IMAGE NUM 4"
+    assert 0x00291110 not in t and 0x00291120 not in t

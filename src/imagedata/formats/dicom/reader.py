@@ -392,12 +392,11 @@ def _template(
 ) -> Dataset:
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
+    csa = _csa_header_tags(src)  # per image, large
     kept: dict[BaseTag, Any] = {}
     for tag, elem in src._dict.items():  # as stored: iterating would decode every element
-        if tag in _TEMPLATE_DROP_TAGS:
+        if tag in _TEMPLATE_DROP_TAGS or tag in csa:
             continue
-        if tag >> 16 == 0x0029 and tag & 0xFF in (0x10, 0x20):
-            continue  # CSA headers: per image, large
         kept[tag] = _kept(src, tag, elem)
     # built as pydicom builds a dataset it reads: Dataset.__setitem__ would decode every
     # private element (to name its creator), the slowest part of reading a small series
@@ -416,6 +415,32 @@ def _template(
         out.file_meta = FileMetaDataset({t: _kept(meta, t, e) for t, e in meta._dict.items()})
     logger.debug("template from %s, scaling %s, dtype %s", first.name, scaling.value, dtype)
     return out
+
+
+#: Private creator of the Siemens CSA headers, and their elements in its block.
+_CSA_CREATOR = "SIEMENS CSA HEADER"
+_CSA_ELEMENTS = (0x10, 0x20)  # CSA Image Header Info, CSA Series Header Info
+
+
+def _csa_header_tags(ds: Dataset) -> frozenset[int]:
+    """Tags of the Siemens CSA image and series headers in `ds` (found by their creator).
+
+    Only those two binary elements are left out of the template; their creator and the
+    block's other elements (header type and version) stay, so no private element loses
+    its creator.
+    """
+    elements = ds._dict
+    out: set[int] = set()
+    for low in range(0x10, 0x100):
+        creator = elements.get(BaseTag(0x00290000 | low))
+        if creator is None:
+            continue
+        value = creator.value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if str(value).strip(" \0") == _CSA_CREATOR:
+            out.update(0x00290000 | low << 8 | e for e in _CSA_ELEMENTS)
+    return frozenset(out)
 
 
 def _kept(src: Dataset, tag: BaseTag, elem: Any) -> Any:
