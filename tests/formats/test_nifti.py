@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -523,15 +524,18 @@ def test_sidecar_fills_template_of_plain_nifti(tmp_path: Path) -> None:
     assert back.getDicomAttribute("FlipAngle") == pytest.approx(90.0)
 
 
-def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_save(hdr: object, data: object, filename: Path, gz: bool, level: int | None) -> None:
-        Path(filename).write_bytes(b"\0" * 100)  # half a file, then the disk is full
+@pytest.mark.parametrize("name", ["x.nii.gz", "x.nii"])
+def test_interrupted_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    def broken_save(hdr: object, data: object, fp: BinaryIO) -> None:
+        fp.write(b"\0" * 100)  # half a file, then the disk is full
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(nifti_module, "_save", broken_save)  # where every NIfTI file is written
     si = synthetic(tmp_path / "src", (3, 2, 4, 5), order="b", tag_values=[0.0, 500.0, 1000.0])
     with pytest.raises(WriteError, match="No space left"):
-        si.write(tmp_path / "out" / "x.nii.gz", formats=["nifti"])
+        si.write(tmp_path / "out" / name, formats=["nifti"])
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 

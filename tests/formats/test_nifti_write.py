@@ -14,6 +14,7 @@ import copy
 import gzip
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -148,13 +149,54 @@ def test_failed_write_leaves_no_temporary_file(
 ) -> None:
     si = synthetic(tmp_path / "src", (4, 5, 6))
 
-    def broken_sidecars(*args: object) -> None:
-        raise OSError(28, "No space left on device")
+    make_tmpfile = _output._make_tmpfile
 
-    monkeypatch.setattr(Path, "write_text", broken_sidecars)
+    class DiskFull(io.BufferedWriter):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    def broken_sidecars(target: Path) -> tuple[Path, io.BufferedWriter]:
+        path, fp = make_tmpfile(target)
+        if target.suffix != ".json":
+            return path, fp
+        fp.close()
+        return path, DiskFull(open(path, "ab"))
+
+    monkeypatch.setattr(_output, "_make_tmpfile", broken_sidecars)
     with pytest.raises(WriteError, match="No space left"):
         si.write(tmp_path / "out" / "x.nii", formats=["nifti"])
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_atomic_writes_write_through_the_created_files(tmp_path: Path) -> None:
+    """The open files are the hidden temporary files (not opened again, so not truncated)."""
+    targets = [tmp_path / "sub" / "a.nii", tmp_path / "sub" / "a.json"]
+    with _output.atomic_writes(targets) as files:
+        for (path, fp), content in zip(files, [b"nifti", b"{}"]):
+            assert path.name.startswith(".a.") and ".imagedata-tmp-" in path.name
+            assert os.fstat(fp.fileno()).st_ino == path.stat().st_ino
+            fp.write(content)
+        assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(
+            p.name for p, _ in files
+        )
+    assert [t.read_bytes() for t in targets] == [b"nifti", b"{}"]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.json", "a.nii"]
+    with pytest.raises(WriteError, match="file exists"), _output.atomic_writes(targets):
+        pass
+    with _output.atomic_writes(targets, overwrite=True) as files:
+        files[0][1].write(b"new")
+    assert [t.read_bytes() for t in targets] == [b"new", b""]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.json", "a.nii"]
+
+
+def test_atomic_writes_failure_leaves_targets_as_they_were(tmp_path: Path) -> None:
+    targets = [tmp_path / "a.nii", tmp_path / "a.json"]
+    targets[0].write_bytes(b"old")
+    with pytest.raises(RuntimeError), _output.atomic_writes(targets, overwrite=True) as files:
+        files[0][1].write(b"half")
+        raise RuntimeError("writer failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii"]
+    assert targets[0].read_bytes() == b"old"
 
 
 def test_atomic_renames_temporary_files_are_hidden_and_cleaned(tmp_path: Path) -> None:

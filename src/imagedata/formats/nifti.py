@@ -464,10 +464,16 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     hdr, data = _file_header(si, str(target), nifti2, embed)
     texts = _sidecar_texts(si, target, write_sidecar)
     targets = [target, *texts]
-    with _output.atomic_renames(targets, overwrite) as tmps:
-        _save(hdr, data, tmps[0], target.name.lower().endswith(".gz"), level)
-        for tmp, text in zip(tmps[1:], texts.values()):
-            tmp.write_text(text)
+    with _output.atomic_writes(targets, overwrite) as files:
+        (tmp, fp), *others = files
+        if target.name.lower().endswith(".gz"):
+            fp.close()
+            with _gzip.GzipWriter(tmp, level) as gz:
+                _save(hdr, data, gz)
+        else:
+            _save(hdr, data, fp)
+        for (_, side), text in zip(others, texts.values()):
+            side.write(text.encode("utf-8"))
     if overwrite:  # sidecars of the replaced file that no longer apply would mislead readers
         for suffix in (".json", ".bval", ".bvec"):
             stale = _paths.sidecar(target, EXTENSIONS, suffix)
@@ -508,21 +514,20 @@ def _file_header(
     return hdr, data
 
 
-def _save(hdr: Any, data: np.ndarray, path: Path, gz: bool, level: int | None) -> None:
-    """Write header, extensions and voxels to `path` (gzipped when `gz`, at `level`).
+def _save(hdr: Any, data: np.ndarray, fp: Any) -> None:
+    """Write header, extensions and voxels into the file `fp` (at its start).
 
-    Compression uses :mod:`imagedata._gzip` (the fastest backend installed).
+    `fp` is the open temporary file, or a :class:`imagedata._gzip.GzipWriter` on it for
+    ``.nii.gz`` (the fastest compression backend installed).
     """
     voxels = np.ascontiguousarray(data)
     if voxels.dtype.byteorder not in "=|":
         voxels = voxels.astype(voxels.dtype.newbyteorder("="))
-    fp: Any
-    with _gzip.GzipWriter(path, level) if gz else open(path, "wb") as fp:
-        hdr.write_to(fp)
-        fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
-        raw = voxels.reshape(-1).view(np.uint8)
-        for start in range(0, raw.size, _CHUNK):  # gzip: compressed piece by piece
-            fp.write(raw[start : start + _CHUNK])
+    hdr.write_to(fp)
+    fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
+    raw = voxels.reshape(-1).view(np.uint8)
+    for start in range(0, raw.size, _CHUNK):  # gzip: compressed piece by piece
+        fp.write(raw[start : start + _CHUNK])
 
 
 def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Path, str]:
