@@ -11,6 +11,7 @@ every pydicom test file, and on datasets made to hit each rule.
 from __future__ import annotations
 
 import copy
+import struct
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -218,3 +219,103 @@ def test_values_pydicom_cannot_encode_fail_as_before(vr: str, value: float) -> N
         _template.reference_dicom_bytes(copy.deepcopy(ds))
     with pytest.raises(OSError):
         _template.template_to_dicom_bytes(copy.deepcopy(ds))
+
+
+# --- private elements read with implicit VR (copied where pydicom gives the bytes back) ----
+
+
+def _implicit(elements: list[tuple[int, bytes]]) -> Dataset:
+    """A dataset read from implicit VR little endian bytes (its elements raw, VR unknown)."""
+    raw = b"".join(
+        struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+        for tag, value in sorted(elements)
+    )
+    return read_dataset(BytesIO(raw), True, True)
+
+
+_MR = (0x00190010, b"SIEMENS MR HEADER ")
+_CSA = (0x00290010, b"SIEMENS CSA HEADER")
+#: (tag, values) of elements of the Siemens blocks above, by the VR pydicom's private
+#: dictionary gives them: plain values (copied) and values pydicom changes (decoded).
+_PRIVATE_CASES = [
+    ("CS", 0x00191008, [b"IMAGE NUM 4 ", b"AB", b"", b"AB  ", b" A", b"A\\B ", b"A\0", b"\xe9A"]),
+    ("SH", 0x0019100F, [b"Fast", b"Fa t ", b"Fast  ", b"F\\st", b"\x1b(B", b"Fa\xe9 "]),
+    ("US", 0x0019100A, [b"#\x00", b"\x01\x00\x02\x00", b"\x01\x00\x02", b""]),
+    ("SL", 0x00191012, [b"\0\0\0\0\0\0\0\0\x1c\xfb\xff\xff", b"\x01\x00\x00\x00\x02\x00"]),
+    ("FD", 0x00191028, [b"\xf4\xfd\xd4x\xe9\xe6K@", b"\x00\x00\x00\x00\x00\x00\xf8\x7f", b"1234"]),
+    ("DS", 0x0019100B, [b"17.5", b"0 ", b" 1 ", b"1\\2 ", b"1e3 "]),
+    ("IS", 0x00191018, [b"3700", b"+1", b"1\\2 ", b" 7"]),
+    ("OB", 0x00291010, [b"\x01\x02", b"x" * 2048, b"x" * 1024]),
+    ("CS", 0x00291008, [b"IMAGE NUM 4 ", b"AB  "]),
+]
+
+
+@pytest.mark.parametrize(
+    ("vr", "tag", "value"),
+    [(vr, tag, v) for vr, tag, values in _PRIVATE_CASES for v in values],
+    ids=lambda x: repr(x)[:20],
+)
+@pytest.mark.parametrize("charset", [None, b"ISO_IR 100", b"ISO_IR 192", b"ISO 2022 IR 87 "])
+def test_private_implicit_elements_same_bytes(
+    vr: str, tag: int, value: bytes, charset: bytes | None
+) -> None:
+    from pydicom.datadict import private_dictionary_VR
+
+    creator = _MR if tag >> 16 == 0x0019 else _CSA
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+    assert private_dictionary_VR(tag, creator[1].decode().strip()) == vr  # the case is right
+    elements = [creator, (tag, value), (0x00100020, b"ID01")]
+    if charset is not None:
+        elements.append((0x00080005, charset))
+    ds = _implicit(elements)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's notes on invalid values and charsets
+        try:
+            ref = _template.reference_dicom_bytes(copy.deepcopy(ds))
+        except Exception as err:  # a value pydicom refuses: refused the same way
+            with pytest.raises(type(err)):
+                _template.template_to_dicom_bytes(copy.deepcopy(ds))
+            return
+        ours = _same(ds, f"{vr} {value!r} {charset!r}")
+    assert ours == ref
+    assert (head in ours) == (len(value) <= 1024)  # bulk left out
+
+
+def test_private_implicit_elements_without_dictionary_entry_are_un() -> None:
+    """Unknown creator, no creator, a creator element itself: UN (or LO), bytes unchanged."""
+    elements = [
+        (0x00290010, b"ACME 1.0"),
+        (0x00291001, b"abc\0"),  # unknown creator: UN
+        (0x00291002, b"y" * 1030),  # UN bulk: left out
+        (0x00311001, b"\x01\x02\x03\x04"),  # no creator for the block: UN
+        (0x00330001, b"ab"),  # not a valid private tag: UN
+        _MR,
+        (0x00191008, b"IMAGE NUM 4 "),
+    ]
+    ours = _same(_implicit(elements), "private UN")
+    head = struct.pack("<HH2sHI", 0x0029, 0x1001, b"UN", 0, 4)
+    assert head + b"abc\0" in ours and b"y" * 1030 not in ours
+    assert struct.pack("<HH2sH", 0x0019, 0x0010, b"LO", 18) + b"SIEMENS MR HEADER " in ours
+
+
+def test_private_implicit_elements_decoded_once_by_pydicom_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The copied elements stay raw in the template; a user's VR hook sends all to pydicom."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.hooks import hooks
+
+    ds = _implicit([_MR, (0x00191008, b"IMAGE NUM 4 "), (0x0019100A, b"#\x00")])
+    _template.template_to_dicom_bytes(ds)
+    assert isinstance(ds._dict[0x0019100A], RawDataElement)
+    calls: list[int] = []
+
+    def vr_hook(raw: RawDataElement, data: dict[str, object], **kwargs: object) -> None:
+        calls.append(int(raw.tag))
+        data["VR"] = "UN" if raw.tag >> 16 & 1 and raw.tag & 0xFF00 else "LO"
+
+    monkeypatch.setattr(hooks, "raw_element_vr", vr_hook)
+    ds = _implicit([_MR, (0x00191008, b"IMAGE NUM 4 "), (0x0019100A, b"#\x00")])
+    ours = _template.template_to_dicom_bytes(ds)
+    assert 0x0019100A in calls  # pydicom (with the user's hook) decoded it
+    assert struct.pack("<HH2sHI", 0x0019, 0x100A, b"UN", 0, 2) + b"#\x00" in ours

@@ -10,6 +10,11 @@ encodes it in one pass over the dataset, without building an intermediate datase
 - raw sequences of such files are re-encoded by a walk over their bytes (items with
   defined lengths, long binary values and the pixel group dropped, as for the top
   level), without decoding them with pydicom;
+- private elements read with implicit VR get the VR pydicom would give them (its
+  private dictionary, by way of the block's private creator); their raw values are
+  copied where pydicom's decoding and encoding give the same bytes back (binary
+  values, whole numbers of integer or FD values, one ASCII text value with at most
+  its padding space); the others are decoded by pydicom;
 - decoded elements of simple VRs (numbers, UI, CS, DS/IS, short text in ASCII) are
   encoded here; any other element by pydicom's ``write_data_element``.
 
@@ -34,6 +39,7 @@ from collections.abc import Iterable, MutableMapping
 from io import BytesIO
 from typing import Any
 
+from pydicom import hooks
 from pydicom.charset import default_encoding
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
@@ -250,7 +256,7 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
     if (ds.original_character_set or charset) != charset:
         return reference_dicom_bytes(ds, parent_encoding)  # re-encoded by pydicom
     parts: list[bytes] = []
-    encodings: Any = None
+    encodings = ds.get("SpecificCharacterSet", parent_encoding)
     short, long_ = _HEAD.pack, _LONG_HEAD.pack
     for tag, elem in _in_tag_order(ds._dict):
         group = tag >> 16
@@ -275,7 +281,10 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
                     parts.append(short(group, tag & 0xFFFF, vr.encode(), n))
                     parts.append(value)
                     continue
-            part = _raw_part(tag, elem, limit)
+            if group & 1 and elem.VR is None and elem.is_little_endian:  # private, implicit VR
+                part = _private_part(ds, tag, elem, limit, encodings)
+            else:
+                part = _raw_part(tag, elem, limit)
             if part is not None:
                 parts.append(part)
                 continue
@@ -285,8 +294,6 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
             continue
         if vr not in _KNOWN_VRS:  # ambiguous: pydicom resolves it, for the whole dataset
             return reference_dicom_bytes(ds, parent_encoding)
-        if encodings is None:
-            encodings = ds.get("SpecificCharacterSet", parent_encoding)
         if vr == "SQ":
             body = _items(_dataset_bytes(item, encodings, limit) for item in elem.value)
             parts.append(_element_head(tag, "SQ", len(body)) + body)
@@ -309,11 +316,23 @@ def _first(pair: tuple[int, Any]) -> int:
 
 
 def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
-    """The bytes of a raw element (b"" when left out); None when pydicom must decode it."""
-    norm = _normalised(tag, elem)
-    vr = norm.VR
-    if vr in _RAW_COPY_VRS and _copies_raw(norm):
-        value = norm.value or b""
+    """The bytes of a raw element (b"" when left out); None when pydicom must decode it.
+
+    As :func:`_normalised` and :func:`_copies_raw` judge it (without a new tuple).
+    """
+    vr, implicit, little = elem.VR, elem.is_implicit_VR, elem.is_little_endian
+    if vr is None and little:  # implicit VR: as pydicom reads it
+        vr, implicit = _dictionary_vr(tag), False
+    elif not little and vr in _BYTE_ORDER_FREE_VRS:  # text: the same bytes
+        little = True
+    if (
+        vr in _RAW_COPY_VRS
+        and not implicit
+        and little
+        and elem.length != _UNDEFINED
+        and (elem.value is not None or elem.length == 0)
+    ):
+        value = elem.value or b""
         if vr in _BINARY_VRS and len(value) > limit:
             return b""
         return _element_head(tag, vr, len(value)) + value
@@ -329,6 +348,81 @@ def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
             return None
         return _element_head(tag, "SQ", len(body)) + body
     return None
+
+
+# --- private elements read with implicit VR ---------------------------------------------
+
+#: VRs of private elements whose raw values pydicom writes back unchanged: binary values,
+#: and numbers (a whole number of values; not FL, whose NaNs may change through a double).
+_PRIVATE_BINARY_VRS = frozenset({"OB", "OW", "UN"})
+_NUMBER_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FD": 8}
+#: Text VRs pydicom decodes by stripping trailing spaces (and NULs) and pads when it writes.
+_PRIVATE_TEXT_VRS = frozenset({"LO", "SH", "CS", "ST", "LT", "UT"})
+
+
+def _private_part(
+    ds: Dataset, tag: int, elem: RawDataElement, limit: int, encodings: Any
+) -> bytes | None:
+    """The bytes of a raw private element read with implicit VR; None for pydicom to decode.
+
+    The VR is the one pydicom gives it (``LO`` for a private creator, else its private
+    dictionary's entry under the block's private creator, else ``UN``), found by
+    pydicom's own function.  The raw value is copied where pydicom's decoding and
+    encoding give it back unchanged: binary values (left out above the bulk limit),
+    a whole number of US/SS/UL/SL/FD values, and ASCII text of one value whose only
+    trailing space is the padding.  Anything else (DS, IS, dates, several text values,
+    other padding, hooks replaced by the user) goes to pydicom.
+    """
+    vr = _private_vr(ds, tag)
+    value = elem.value
+    if vr is None or value is None or elem.length == _UNDEFINED or len(value) % 2:
+        return None
+    n = len(value)
+    if vr in _PRIVATE_BINARY_VRS:
+        if n > limit:
+            return b""
+    elif vr in _NUMBER_SIZES:
+        if n % _NUMBER_SIZES[vr]:
+            return None  # pydicom raises or makes it UN
+    elif vr not in _PRIVATE_TEXT_VRS or not _text_round_trips(vr, value, encodings):
+        return None
+    return _element_head(tag, vr, n) + value
+
+
+def _private_vr(ds: Dataset, tag: int) -> str | None:
+    """The VR pydicom gives a private element read with implicit VR; None when unsure."""
+    find = getattr(hooks, "_private_vr_for_tag", None)
+    default = (
+        hooks.hooks.raw_element_vr is hooks.raw_element_vr
+        and hooks.hooks.raw_element_value is hooks.raw_element_value
+    )
+    if find is None or not default or _in_dictionary(tag):
+        return None
+    return str(find(ds, BaseTag(tag)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_dictionary(tag: int) -> bool:
+    """True when pydicom's dictionary holds `tag` (it takes the VR from there first)."""
+    try:
+        dictionary_VR(tag)
+    except KeyError:
+        return False
+    return True
+
+
+def _text_round_trips(vr: str, value: bytes, encodings: Any) -> bool:
+    """True when pydicom decodes `value` (of text VR `vr`) and writes the same bytes back.
+
+    One ASCII value (no backslash, NUL or escape) in an ASCII character set, with at
+    most one trailing space: the value is the text without it, padded with a space
+    again when written.
+    """
+    if not value.isascii() or b"\\" in value or b"\0" in value or b"\x1b" in value:
+        return False
+    if len(value) - len(value.rstrip(b" ")) > 1:
+        return False
+    return vr == "CS" or _ascii_charset(encodings)
 
 
 # --- raw sequences, walked over their bytes ---------------------------------------------
