@@ -319,3 +319,40 @@ def test_private_implicit_elements_decoded_once_by_pydicom_otherwise(
     ours = _template.template_to_dicom_bytes(ds)
     assert 0x0019100A in calls  # pydicom (with the user's hook) decoded it
     assert struct.pack("<HH2sHI", 0x0019, 0x100A, b"UN", 0, 2) + b"#\x00" in ours
+
+
+def _big_endian(elements: list[tuple[int, str, bytes]]) -> Dataset:
+    """A dataset read from explicit VR big endian bytes (its elements raw)."""
+    raw = b"".join(
+        struct.pack(">HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+        for tag, vr, value in sorted(elements)
+    )
+    return read_dataset(BytesIO(raw), False, False)
+
+
+@pytest.mark.parametrize(
+    ("tag", "vr", "value"),
+    [
+        (0x00280010, "US", b"\x01\x02"),  # Rows
+        (0x00280010, "US", b""),
+        (0x00280010, "US", b"\x01\x02\x03"),  # not a whole value: pydicom's error
+        (0x00181310, "US", b"\x00\x01\x00\x02\x00\x03\x00\x04"),  # AcquisitionMatrix
+        (0x00283002, "US", b"\x01\x00\x00\x00\x00\x10"),  # LUT descriptor: pydicom
+        (0x00283002, "SS", b"\xff\xfe\x00\x00\x00\x10"),
+        (0x00291012, "SL", b"\xff\xff\xfb\x1c\x00\x00\x00\x01"),
+        (0x00291013, "UL", b"\x00\x00\x00\x07"),
+        (0x00291014, "SS", b"\xff\xfd\x00\x02"),
+        (0x00180095, "FD", b"@K\xe6\xe9x\xd4\xfd\xf4\x7f\xf8\x00\x00\x00\x00\x00\x01"),
+        (0x00291015, "FD", b"\x00" * 12),
+    ],
+)
+def test_big_endian_numbers_same_bytes(tag: int, vr: str, value: bytes) -> None:
+    """Explicit VR big endian numbers: swapped here value by value, as pydicom writes them."""
+    ds = _big_endian([(tag, vr, value), (0x00100020, "LO", b"ID01")])
+    try:
+        ref = _template.reference_dicom_bytes(copy.deepcopy(ds))
+    except Exception as err:  # a value pydicom refuses: refused the same way
+        with pytest.raises(type(err)):
+            _template.template_to_dicom_bytes(copy.deepcopy(ds))
+        return
+    assert _same(ds, f"{vr} {value!r}") == ref

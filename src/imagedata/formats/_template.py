@@ -10,6 +10,8 @@ encodes it in one pass over the dataset, without building an intermediate datase
 - raw sequences of such files are re-encoded by a walk over their bytes (items with
   defined lengths, long binary values and the pixel group dropped, as for the top
   level), without decoding them with pydicom;
+- numbers read as explicit VR big endian (US, SS, UL, SL, FD) are swapped value by
+  value, as pydicom's decoding and little endian encoding do;
 - private elements read with implicit VR get the VR pydicom would give them (its
   private dictionary, by way of the block's private creator); their raw values are
   copied where pydicom's decoding and encoding give the same bytes back (binary
@@ -45,7 +47,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
+from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 logger = logging.getLogger(__name__)
@@ -347,7 +349,22 @@ def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
         except (_NotHere, struct.error):
             return None
         return _element_head(tag, "SQ", len(body)) + body
+    if not little and not implicit and vr in _NUMBER_SIZES:
+        return _big_endian_numbers(tag, elem)
     return None
+
+
+def _big_endian_numbers(tag: int, elem: RawDataElement) -> bytes | None:
+    """A raw explicit VR big endian element of US/SS/UL/SL/FD, as pydicom writes it in
+    little endian (each value's bytes swapped); None when pydicom must judge it."""
+    vr, value = str(elem.VR), elem.value
+    size = _NUMBER_SIZES[vr]
+    if value is None or len(value) % size or tag in _LUT_DESCRIPTOR_TAGS or not _default_hooks():
+        return None
+    code = _NUMBER_FORMATS[vr]
+    count = len(value) // size
+    swapped = struct.pack(f"<{count}{code}", *struct.unpack(f">{count}{code}", value))
+    return _element_head(tag, vr, len(swapped)) + swapped
 
 
 # --- private elements read with implicit VR ---------------------------------------------
@@ -392,13 +409,17 @@ def _private_part(
 def _private_vr(ds: Dataset, tag: int) -> str | None:
     """The VR pydicom gives a private element read with implicit VR; None when unsure."""
     find = getattr(hooks, "_private_vr_for_tag", None)
-    default = (
+    if find is None or not _default_hooks() or _in_dictionary(tag):
+        return None
+    return str(find(ds, BaseTag(tag)))
+
+
+def _default_hooks() -> bool:
+    """True while pydicom decodes raw elements with its own functions (no user hooks)."""
+    return (
         hooks.hooks.raw_element_vr is hooks.raw_element_vr
         and hooks.hooks.raw_element_value is hooks.raw_element_value
     )
-    if find is None or not default or _in_dictionary(tag):
-        return None
-    return str(find(ds, BaseTag(tag)))
 
 
 @functools.lru_cache(maxsize=4096)
