@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import re
 import struct
 from collections.abc import Iterable, MutableMapping
 from io import BytesIO
@@ -375,6 +376,11 @@ _PRIVATE_BINARY_VRS = frozenset({"OB", "OW", "UN"})
 _NUMBER_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FD": 8}
 #: Text VRs pydicom decodes by stripping trailing spaces (and NULs) and pads when it writes.
 _PRIVATE_TEXT_VRS = frozenset({"LO", "SH", "CS", "ST", "LT", "UT"})
+#: One plain DS or IS value (pydicom keeps its text and writes it back), without padding.
+_NUMBER_TEXT = {
+    "DS": re.compile(rb"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"),
+    "IS": re.compile(rb"[+-]?\d{1,9}"),
+}
 
 
 def _private_part(
@@ -386,9 +392,10 @@ def _private_part(
     dictionary's entry under the block's private creator, else ``UN``), found by
     pydicom's own function.  The raw value is copied where pydicom's decoding and
     encoding give it back unchanged: binary values (left out above the bulk limit),
-    a whole number of US/SS/UL/SL/FD values, and ASCII text of one value whose only
-    trailing space is the padding.  Anything else (DS, IS, dates, several text values,
-    other padding, hooks replaced by the user) goes to pydicom.
+    a whole number of US/SS/UL/SL/FD values, ASCII text of one value whose only
+    trailing space is the padding, and one plain DS or IS number (with at most that
+    space).  Anything else (dates, several values, other padding, hooks replaced by
+    the user) goes to pydicom.
     """
     vr = _private_vr(ds, tag)
     value = elem.value
@@ -401,6 +408,9 @@ def _private_part(
     elif vr in _NUMBER_SIZES:
         if n % _NUMBER_SIZES[vr]:
             return None  # pydicom raises or makes it UN
+    elif vr in _NUMBER_TEXT:
+        if len(value) > 16 or not _NUMBER_TEXT[vr].fullmatch(value.removesuffix(b" ")):
+            return None
     elif vr not in _PRIVATE_TEXT_VRS or not _text_round_trips(vr, value, encodings):
         return None
     return _element_head(tag, vr, n) + value
