@@ -25,7 +25,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import MAX_VALUE_LEN, STR_VR_REGEXES
 
-from imagedata.formats._template import _normalised
+from imagedata.formats._template import _BYTE_ORDER_FREE_VRS, _dictionary_vr
 
 #: VRs decoded by pydicom's ``convert_string`` (one split on backslashes, trailing
 #: spaces and NULs of the whole value removed).
@@ -72,13 +72,15 @@ def get(ds: Dataset, keyword: str, default: Any = None) -> Any:
 
 def _raw_value(tag: int, elem: RawDataElement) -> Any:
     """The value pydicom would decode from `elem`, or :data:`_MISSING` to let it decode."""
-    norm = _normalised(tag, elem)
-    vr = norm.VR
-    raw = norm.value
+    vr, raw, implicit, little = elem.VR, elem.value, elem.is_implicit_VR, elem.is_little_endian
+    if vr is None and little:  # as _template._normalised, without a new tuple
+        vr, implicit = _dictionary_vr(tag), False
+    elif not little and vr in _BYTE_ORDER_FREE_VRS:
+        little = True
     if (
-        norm.is_implicit_VR
-        or not norm.is_little_endian
-        or norm.length == 0xFFFFFFFF
+        implicit
+        or not little
+        or elem.length == 0xFFFFFFFF
         or not isinstance(raw, bytes)
         or not raw.isascii()
         or b"\x1b" in raw

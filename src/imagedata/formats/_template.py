@@ -306,16 +306,15 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
 
 
 def _in_tag_order(elements: MutableMapping[Any, Any]) -> list[tuple[int, Any]]:
-    """(tag as int, element) pairs in tag order (usually the order they are stored in)."""
+    """(tag as int, element) pairs in tag order (usually the order they are stored in).
+
+    The tags are unique, so sorting the pairs compares their tags only (plain ints).
+    """
     tags = list(map(int, elements))
     pairs = list(zip(tags, elements.values()))
     if tags != sorted(tags):
-        pairs.sort(key=_first)
+        pairs.sort()
     return pairs
-
-
-def _first(pair: tuple[int, Any]) -> int:
-    return pair[0]
 
 
 def _raw_part(tag: int, elem: RawDataElement, limit: int) -> bytes | None:
