@@ -4,13 +4,14 @@ pydicom's decoders (pylibjpeg-openjpeg, pyjpegls, pylibjpeg-libjpeg) hold the GI
 a thread pool decodes on one core.  imagecodecs (OpenJPEG, CharLS and its lossless
 JPEG decoder, the ``[jpeg]`` extra) releases it: the reader's threads then decode on
 every core (RLE Lossless: imagecodecs' DICOM RLE decoder, without the read of the
-whole file that pydicom's decoding needs).  This module takes the encapsulated frames
-of a file (pydicom's :func:`~pydicom.encaps.generate_frames`), decodes each one into
-its slot of the final array when the stored type allows (else into a small array
-converted as pydicom would: the stored bits reinterpreted with PixelRepresentation,
-sign-extended from BitsStored) and returns False for anything it does not handle
-(colour, palette, another transfer syntax, no imagecodecs), which the caller then
-decodes with pydicom.
+whole file that pydicom's decoding needs; lossless JPEG: libjpeg-turbo, twice as fast as
+imagecodecs' ljpeg, which decodes what libjpeg-turbo refuses).  This module takes the
+encapsulated frames of a file (pydicom's :func:`~pydicom.encaps.generate_frames`),
+decodes each one into its slot of the final array when the stored type allows (else
+into a small array converted as pydicom would: the stored bits reinterpreted with
+PixelRepresentation, sign-extended from BitsStored) and returns False for anything it
+does not handle (colour, palette, another transfer syntax, no imagecodecs), which the
+caller then decodes with pydicom.
 """
 
 from __future__ import annotations
@@ -65,7 +66,28 @@ def _decoder(name: str) -> Callable[..., npt.NDArray[Any]] | None:
         return lambda data, out=None, threads=1, size=0: fn(data, numthreads=threads, out=out)
     if name == "dicomrle_decode":
         return lambda data, out=None, threads=1, size=0: _rle(fn, data, out, size)
+    if name == "ljpeg_decode" and ic.JPEG8.available:
+        turbo = ic.jpeg8_decode
+        return lambda data, out=None, threads=1, size=0: _ljpeg(turbo, fn, data, out)
     return lambda data, out=None, threads=1, size=0: fn(data, out=out)
+
+
+def _ljpeg(
+    turbo: Callable[..., npt.NDArray[Any]],
+    fallback: Callable[..., npt.NDArray[Any]],
+    data: bytes,
+    out: npt.NDArray[Any] | None,
+) -> npt.NDArray[Any]:
+    """A lossless JPEG frame by libjpeg-turbo (twice as fast), else by imagecodecs' ljpeg.
+
+    libjpeg-turbo (3.0 and later) decodes every predictor and precision of process 14;
+    ljpeg gets the frames it refuses (older builds without lossless support, odd streams),
+    and its own error is the one raised.
+    """
+    try:
+        return turbo(data, out=out)
+    except RuntimeError:  # imagecodecs' Jpeg8Error; a wrong `out` is a ValueError/TypeError
+        return fallback(data, out=out)
 
 
 def _rle(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from imagedata._progress import Reporter
 from imagedata.errors import HeaderError, ImageDataError, MissingDependencyError, ReadError
@@ -33,7 +33,7 @@ from imagedata.formats.dicom._scan import FileInfo, Image, private_value
 
 logger = logging.getLogger(__name__)
 
-_NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+_NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian)
 _INT_TYPES = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
 
 
@@ -185,8 +185,11 @@ def _native_ok(info: FileInfo) -> bool:
         return False
     if info.values.get("_float_pixels"):
         return False
-    if int(ds.get("BitsAllocated", 16)) not in (8, 16, 32) or is_palette(ds):
+    ba = int(ds.get("BitsAllocated", 16))
+    if ba not in (8, 16, 32) or is_palette(ds):
         return False
+    if ba == 8 and info.transfer_syntax == ExplicitVRBigEndian:
+        return False  # OB or byte-swapped OW words: pydicom decides
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if samples == 3 and (photometric != "RGB" or int(ds.get("PlanarConfiguration", 0) or 0) != 0):
@@ -210,7 +213,10 @@ def _frame_shape(info: FileInfo) -> tuple[int, ...]:
 
 
 def _read_native(info: FileInfo) -> npt.NDArray[Any]:
+    """The stored values of a native file (in its byte order: numpy converts on store)."""
     dt = stored_dtype(info)
+    if info.transfer_syntax == ExplicitVRBigEndian:
+        dt = dt.newbyteorder(">")
     shape = _frame_shape(info)
     nbytes = int(np.prod(shape)) * dt.itemsize
     with info.member.fileobj() as f:
@@ -261,6 +267,7 @@ def _direct_ok(
     ba = int(ds.get("BitsAllocated"))
     return (
         img.tile < 0
+        and info.transfer_syntax != ExplicitVRBigEndian
         and slope == 1.0
         and intercept == 0.0
         and stored_dtype(ds) == dtype

@@ -1,0 +1,146 @@
+"""Faster paths of a small series' read give exactly what the slower paths gave.
+
+Lossless JPEG is decoded by libjpeg-turbo (imagecodecs' ``jpeg8_decode``) with imagecodecs'
+ljpeg decoder as the fallback; explicit VR big endian pixel data are read as native
+values in their byte order (not through pydicom).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from imagedata.archives import expand
+from imagedata.formats.dicom import _codecs, _pixels
+from imagedata.formats.dicom.reader import read_series
+from imagedata.testing import make_dicom_series
+from tests.conftest import SHARED_DATA
+
+TS_FILES = SHARED_DATA / "dcm_qa" / "dcm_qa_ts" / "In"
+
+
+def _imagecodecs():  # type: ignore[no-untyped-def]
+    return pytest.importorskip("imagecodecs")
+
+
+@pytest.mark.parametrize("bits", [2, 8, 10, 12, 16])
+@pytest.mark.parametrize("predictor", range(1, 8))
+def test_lossless_jpeg_by_turbo_equals_ljpeg(bits: int, predictor: int) -> None:
+    ic = _imagecodecs()
+    if not ic.JPEG8.available:
+        pytest.skip("imagecodecs without libjpeg-turbo")
+    rng = np.random.default_rng(bits * 10 + predictor)
+    truth = rng.integers(0, 1 << bits, (37, 53)).astype("u1" if bits <= 8 else "u2")
+    frame = ic.jpeg8_encode(truth, lossless=True, predictor=predictor, bitspersample=bits)
+    decode = _codecs._decoder("ljpeg_decode")
+    assert decode is not None
+    got = decode(frame)
+    np.testing.assert_array_equal(got, truth)
+    np.testing.assert_array_equal(got, ic.ljpeg_decode(frame))
+    out = np.empty_like(truth)
+    decode(frame, out=out)  # into the array
+    np.testing.assert_array_equal(out, truth)
+    with pytest.raises(ValueError):  # a wrong `out`: the caller decodes into a new array
+        decode(frame, out=np.empty((37, 54), truth.dtype))
+
+
+def test_lossless_jpeg_falls_back_to_ljpeg_when_turbo_refuses() -> None:
+    ic = _imagecodecs()
+    truth = np.arange(12 * 10, dtype="u2").reshape(12, 10) * 7
+    frame = ic.jpeg8_encode(truth, lossless=True, bitspersample=12)
+    calls: list[str] = []
+
+    def refusing(data: bytes, out: object = None) -> np.ndarray:
+        calls.append("turbo")
+        raise ic.Jpeg8Error("unsupported")
+
+    got = _codecs._ljpeg(refusing, ic.ljpeg_decode, frame, None)
+    np.testing.assert_array_equal(got, truth)
+    assert calls == ["turbo"]
+    with pytest.raises(RuntimeError):  # both refuse: ljpeg's error is raised
+        _codecs._ljpeg(refusing, ic.ljpeg_decode, b"\xff\xd8 not a stream", None)
+
+
+@pytest.mark.parametrize("name", ["5.dcm", "6.dcm"])
+def test_scanner_lossless_jpeg_decoded_by_turbo(name: str, monkeypatch) -> None:
+    """dcm_qa_ts' lossless JPEG mosaics (two encoders) decode by libjpeg-turbo alone."""
+    ic = _imagecodecs()
+    if not TS_FILES.is_dir():
+        pytest.skip(f"dcm_qa_ts not found at {TS_FILES} (../shared/data is not beside the repo)")
+    want, _ = read_series(expand(str(TS_FILES / "1.dcm")))
+
+    def no_ljpeg(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ljpeg used")
+
+    _codecs._decoder.cache_clear()
+    monkeypatch.setattr(ic, "ljpeg_decode", no_ljpeg)
+    try:
+        got, _ = read_series(expand(str(TS_FILES / name)))
+    finally:
+        _codecs._decoder.cache_clear()
+    np.testing.assert_array_equal(got, want)
+
+
+def _no_pydicom_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(info: object) -> None:
+        raise AssertionError("pixels decoded through pydicom")
+
+    monkeypatch.setattr(_pixels, "_decode", refuse)
+
+
+def test_big_endian_mosaic_read_natively(monkeypatch) -> None:
+    if not TS_FILES.is_dir():
+        pytest.skip(f"dcm_qa_ts not found at {TS_FILES} (../shared/data is not beside the repo)")
+    want, wh = read_series(expand(str(TS_FILES / "1.dcm")))
+    _no_pydicom_pixels(monkeypatch)
+    got, gh = read_series(expand(str(TS_FILES / "3.dcm")))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(gh.affine, wh.affine)
+
+
+@pytest.mark.parametrize("signed", [0, 1])
+@pytest.mark.parametrize("rescale", [False, True])
+def test_big_endian_series_equals_pydicom(tmp_path: Path, monkeypatch, signed, rescale) -> None:
+    """16-bit big endian values with bits above BitsStored, rescaled or not, as in pydicom."""
+    truth = make_dicom_series(tmp_path / "le", shape=(3, 6, 5), dtype=np.int16)
+    rng = np.random.default_rng(signed)
+    out = tmp_path / "be"
+    out.mkdir()
+    want = []
+    for f in sorted(truth.files):
+        ds = pydicom.dcmread(f)
+        ds.PixelRepresentation, ds.BitsStored, ds.HighBit = signed, 12, 11
+        raw = rng.integers(0, 1 << 16, (6, 5)).astype(">u2")  # junk above bit 12
+        ds.PixelData = raw.tobytes()
+        ds["PixelData"].VR = "OW"
+        if rescale:
+            ds.RescaleSlope, ds.RescaleIntercept = 3, -7
+        else:
+            for kw in ("RescaleSlope", "RescaleIntercept"):
+                if kw in ds:
+                    delattr(ds, kw)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+        for _ in ds.iterall():  # every value decoded: written again in big endian
+            pass
+        pydicom.dcmwrite(
+            out / Path(f).name, ds, implicit_vr=False, little_endian=False, force_encoding=True
+        )
+        back = pydicom.dcmread(out / Path(f).name)
+        values = back.pixel_array.astype(np.int64)
+        want.append((int(ds.InstanceNumber), values * 3 - 7 if rescale else values))
+    _no_pydicom_pixels(monkeypatch)
+    arr, _ = read_series(expand(str(out)), rescale=rescale)
+    ref = np.stack([v for _, v in sorted(want)])
+    np.testing.assert_array_equal(np.asarray(arr, dtype=np.int64), ref)
+
+
+def test_eight_bit_big_endian_still_through_pydicom() -> None:
+    path = Path(get_testdata_file("SC_rgb_small_odd_big_endian.dcm"))
+    ds = pydicom.dcmread(path)
+    arr, _ = read_series(expand(str(path)))
+    np.testing.assert_array_equal(np.asarray(arr).reshape(ds.pixel_array.shape), ds.pixel_array)
