@@ -144,3 +144,38 @@ def test_eight_bit_big_endian_still_through_pydicom() -> None:
     ds = pydicom.dcmread(path)
     arr, _ = read_series(expand(str(path)))
     np.testing.assert_array_equal(np.asarray(arr).reshape(ds.pixel_array.shape), ds.pixel_array)
+
+
+@pytest.mark.parametrize(
+    ("vr", "value"),
+    [
+        ("UT", "1.2.3\\1.2.4"),
+        ("UI", "1.2.840.10008.5.1.4.1.1.4"),
+        ("FD", [1.0, 2.5]),
+        ("UI", "1.2.x"),
+    ],
+)
+def test_private_block_add_equals_add_new(vr: str, value: object) -> None:
+    """The template's private elements: as ``add_new`` makes them, warnings included."""
+    import warnings
+
+    from imagedata.formats.dicom import _derived
+
+    fast, slow = pydicom.Dataset(), pydicom.Dataset()
+    block = _derived.private_block(fast)
+    slow_block = _derived.private_block(slow)
+    tag = _derived.PRIVATE_GROUP << 16 | slow_block.start << 8 | 0x05
+    with warnings.catch_warnings(record=True) as want:
+        warnings.simplefilter("always")
+        slow.add_new(tag, vr, value)
+        slow[tag].private_creator = _derived.PRIVATE_CREATOR
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        block.add(0x05, vr, value)
+    assert [str(w.message) for w in got] == [str(w.message) for w in want]
+    a, b = fast[tag], slow[tag]
+    assert (a.tag, a.VR, a.value, a.private_creator) == (b.tag, b.VR, b.value, b.private_creator)
+    assert type(a.tag) is type(b.tag) and list(fast.keys()) == list(slow.keys())
+    assert fast.private_block(_derived.PRIVATE_GROUP, _derived.PRIVATE_CREATOR)[0x05].value == (
+        b.value
+    )

@@ -29,7 +29,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import generate_uid
 
 from imagedata import geometry
@@ -126,10 +128,16 @@ class Block(NamedTuple):
     start: int
 
     def add(self, element: int, vr: str, value: Any) -> None:
-        """Add element `element` (low byte) of the block, as pydicom's ``add_new`` does."""
-        tag = PRIVATE_GROUP << 16 | self.start << 8 | element
-        self.ds.add_new(tag, vr, value)
-        self.ds[tag].private_creator = PRIVATE_CREATOR
+        """Add element `element` (low byte) of the block, as pydicom's ``add_new`` does.
+
+        The value is validated as ``add_new`` validates it; the element goes straight into
+        the dataset (``Dataset.__setitem__`` would look its creator up again and format
+        the tag for a debug message: most of a small series' cost of recording sources).
+        """
+        tag = BaseTag(PRIVATE_GROUP << 16 | self.start << 8 | element)
+        elem = DataElement(tag, vr, value)
+        elem.private_creator = PRIVATE_CREATOR
+        self.ds._dict[tag] = elem
 
 
 def private_block(ds: Dataset) -> Block:
