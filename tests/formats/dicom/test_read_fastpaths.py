@@ -179,3 +179,21 @@ def test_private_block_add_equals_add_new(vr: str, value: object) -> None:
     assert fast.private_block(_derived.PRIVATE_GROUP, _derived.PRIVATE_CREATOR)[0x05].value == (
         b.value
     )
+
+
+def test_template_copies_decoded_elements(tmp_path: Path) -> None:
+    """Elements the reader decoded before the template are copies in it, never shared."""
+    from imagedata.formats.dicom import reader
+
+    make_dicom_series(tmp_path, shape=(2, 4, 4))
+    (group,) = reader.scan_groups(expand(str(tmp_path)))
+    src = group.images[0].ds
+    _ = src.SpecificCharacterSet, src.Modality, src.SliceThickness  # decoded now
+    _, header = reader.read_group(group)
+    out = header.template
+    for kw in ("SpecificCharacterSet", "Modality", "SliceThickness"):
+        a, b = out[kw], src[kw]
+        assert a is not b and a.value == b.value and a.VR == b.VR and a.tag == b.tag
+    out.Modality = "CT"
+    out["SpecificCharacterSet"].value = "ISO_IR 192"
+    assert src.Modality != "CT" and src.SpecificCharacterSet != "ISO_IR 192"

@@ -91,12 +91,14 @@ def tiles_of(info: FileInfo, ntiles: int) -> list[Image]:
     slope = _number(info, "RescaleSlope") or 1.0
     intercept = _number(info, "RescaleIntercept")
     resolution = position_resolution(info)
+    # first + (k * step) * normal for every k at once (the same operations, the same bits)
+    positions = first + (np.arange(ntiles) * float(step))[:, None] * normal
     return [
         Image(
             file=info,
             frame=0,
             tile=k,
-            position=first + k * step * normal,
+            position=positions[k].copy(),
             iop=iop,
             spacing=(dr, dc),
             rows=rows,

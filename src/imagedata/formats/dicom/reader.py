@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag, Tag
 from pydicom.valuerep import VR
@@ -443,9 +443,15 @@ def _csa_header_tags(ds: Dataset) -> frozenset[int]:
     return frozenset(out)
 
 
+#: Value types a shallow copy of a decoded element shares safely (exact types).
+_IMMUTABLE = frozenset([str, bytes, int, float, type(None)])
+
+
 def _kept(src: Dataset, tag: BaseTag, elem: Any) -> Any:
     """An element of `src` for the template: shared while raw, else a deep copy."""
     if isinstance(elem, RawDataElement) and (elem.VR is None or elem.VR in _KNOWN_VRS):
         return elem  # not decoded yet, and immutable: shared, decoded on first use
+    if type(elem) is DataElement and type(elem._value) in _IMMUTABLE:
+        return copy.copy(elem)  # as a deep copy: every attribute immutable (3x faster)
     # decoded now: a damaged value fails here, naming the file (see _named)
     return copy.deepcopy(src[tag])
