@@ -197,3 +197,31 @@ def test_template_copies_decoded_elements(tmp_path: Path) -> None:
     out.Modality = "CT"
     out["SpecificCharacterSet"].value = "ISO_IR 192"
     assert src.Modality != "CT" and src.SpecificCharacterSet != "ISO_IR 192"
+
+
+def test_signature_once_per_file_equals_each_image() -> None:
+    """Every image's group signature is the one computed for it alone (all dcm_qa images)."""
+    from imagedata.formats.dicom import _group
+    from imagedata.formats.dicom._scan import scan
+    from imagedata.formats.dicom.reader import images_checked
+
+    root = SHARED_DATA / "dcm_qa"
+    if not root.is_dir():
+        pytest.skip(f"dcm_qa not found at {root} (../shared/data is not beside the repo)")
+    memo: dict = {}
+    checked = reused = philips = 0
+    for folder in sorted(root.glob("*/In")):
+        for info in scan(expand(str(folder)), True, None):
+            for img in images_checked(info):
+                before = len(memo)
+                got = _group._signature_of(img, memo)
+                reused += len(memo) == before and got is memo.get(
+                    (id(img.file), img.rows, img.cols)
+                )
+                assert got == _group._signature(img), img.name
+                checked += 1
+                if "PHILIPS" in str(img.file.get("Manufacturer", "")).upper():
+                    philips += 1  # the trace test reads each image: never reused
+                    assert (id(img.file), img.rows, img.cols) not in memo
+    assert checked > 1000 and reused > 300  # mosaic tiles reuse their file's signature
+    assert philips > 10

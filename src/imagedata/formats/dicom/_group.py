@@ -132,6 +132,29 @@ def _signature(img: Image) -> tuple[Any, ...]:
     )
 
 
+#: Per-image values that enter a signature beside the file's (frames of enhanced files).
+_IMAGE_KEYS = ("FrameType", "ComplexImageComponent", "StackID")
+
+
+def _signature_of(img: Image, memo: dict[tuple[int, int, int], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """:func:`_signature`, computed once per file and matrix where only the file decides.
+
+    That is an image without per-image ImageType/FrameType, ComplexImageComponent or
+    StackID (a mosaic tile, a single-frame file) from a file that is not Philips (the
+    trace test reads each image's b-value and gradient); anything else is computed.
+    """
+    extra = img.extra
+    if any(k in extra for k in _IMAGE_KEYS):
+        return _signature(img)
+    key = (id(img.file), img.rows, img.cols)
+    sig = memo.get(key)
+    if sig is None:
+        sig = _signature(img)
+        if "PHILIPS" not in str(img.file.get("Manufacturer", "")).upper():
+            memo[key] = sig
+    return sig
+
+
 def merge_key(group: Group) -> tuple[Any, ...]:
     """The group's signature without its SeriesNumber (for joining series across UIDs)."""
     sig = group.signature
@@ -222,10 +245,11 @@ def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group
     by_uid: dict[str, list[Group]] = {}
     seen: dict[tuple[Any, ...], list[Image]] = {}
     reps: dict[int, _Rep] = {}  # by id(group)
+    memo: dict[tuple[int, int, int], tuple[Any, ...]] = {}  # by file and matrix
     for img in images:
         uid = str(img.file.get("SeriesInstanceUID", ""))
         groups = by_uid.setdefault(uid, [])
-        sig = _split_uid_twins(img, _signature(img), seen, same_pixels)
+        sig = _split_uid_twins(img, _signature_of(img, memo), seen, same_pixels)
         if sig is None:
             continue
         iop = img.iop.tolist()
