@@ -8,7 +8,9 @@ equal the uncompressed truth; without imagecodecs the pydicom path gives the sam
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from imagedata.archives import expand
+from imagedata.errors import ReadError
 from imagedata.formats.dicom import _codecs, _pixels
 from imagedata.formats.dicom._scan import scan
 from imagedata.formats.dicom.reader import images_of, read_series
@@ -231,3 +234,31 @@ def test_rle_segments_must_match_the_sample_size(tmp_path: Path) -> None:
         pydicom_read = _pixels._decode
         (info,) = scan(members, False, None)
         pydicom_read(info)
+
+
+@pytest.mark.parametrize("ts", ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90"])
+def test_frame_without_end_marker_is_named(tmp_path: Path, ts: str) -> None:
+    """A frame cut short decodes without a decoder error: the file is named in a warning."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    source = next(
+        ROOT / f
+        for f in FILES
+        if str(pydicom.dcmread(ROOT / f, stop_before_pixels=True).file_meta.TransferSyntaxUID) == ts
+    )
+    intact = tmp_path / "intact"
+    intact.mkdir()
+    ds = pydicom.dcmread(source)
+    ds.save_as(intact / "a.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the intact file gives no warning
+        read_series(list(expand(intact)))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[: len(frame) // 2]])
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    ds.save_as(cut / "b.dcm")
+    # a decoder that notices the cut raises, naming the file: also not silent
+    named = r"b\.dcm: 1 compressed frame\(s\) \(0\) do not end"
+    with pytest.warns(UserWarning, match=named), contextlib.suppress(ReadError):
+        read_series(list(expand(cut)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -185,12 +186,37 @@ def decode_into(
         data = f.read()
     try:
         frames = list(generate_frames(data, number_of_frames=info.nframes))
+        _warn_unended(info, frames)
         _decode_all(info, frames, slots, flat, store, decode)
     except (RuntimeError, ValueError, IndexError) as err:
         raise ReadError(
             f"{info.name}: cannot decode pixel data ({info.transfer_syntax.name}): {err}"
         ) from err
     return True
+
+
+#: The marker that ends a JPEG, JPEG-LS (EOI) or JPEG 2000 (EOC) codestream.
+_END_MARKER = b"\xff\xd9"
+
+
+def _warn_unended(info: FileInfo, frames: list[bytes]) -> None:
+    """Warn about frames that do not end with their end marker (cut short, most likely).
+
+    The decoders give values for such a frame without an error (the part that was never
+    stored comes out as whatever the decoder fills in), so the file is named here.  The
+    frame's padding to an even length (a NUL byte, or 0xFF fill) may follow the marker.
+    """
+    if not str(info.transfer_syntax).startswith("1.2.840.10008.1.2.4."):
+        return  # RLE (1.2.840.10008.1.2.5) has no end marker
+    bad = [i for i, f in enumerate(frames) if not f.rstrip(b"\0\xff").endswith(_END_MARKER)]
+    if bad:
+        shown = ", ".join(str(i) for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        warnings.warn(
+            f"{info.name}: {len(bad)} compressed frame(s) ({shown}) do not end with the "
+            f"codestream's end marker FFD9: the file was probably cut short when it was "
+            f"written, and their pixel values may be incomplete; check the source",
+            stacklevel=6,
+        )
 
 
 def _decode_all(
