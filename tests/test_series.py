@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from imagedata import geometry
 from imagedata.axis import tag_axis
 from imagedata.errors import GeometryError, HeaderError
+from imagedata.header import Header
 from imagedata.series import Series
 
 
@@ -417,3 +418,22 @@ def test_write_chooses_format_by_destination_extension(tmp_path: Any) -> None:
     np.testing.assert_allclose(back.affine, si.affine, atol=1e-6)
     dicom = si.write(str(tmp_path / "dicom_out"))
     assert len(dicom) == 3 and all(p.endswith(".dcm") for p in dicom)
+
+
+def test_wrap_makes_no_default_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The readers' arrays are wrapped with their header only (no default template,
+    whose three new UIDs cost more than the wrapping), and made C-contiguous."""
+    from imagedata import header as header_module
+
+    h = Header.default((3, 4, 5))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a default template was made")
+
+    monkeypatch.setattr(header_module, "new_template", refuse)
+    data = np.arange(60, dtype=np.int16).reshape(5, 4, 3).T  # Fortran order
+    si = Series._wrap(data, h)
+    assert si.header is h and si.flags.c_contiguous
+    np.testing.assert_array_equal(si, data)
+    with pytest.raises(ValueError, match="shape"):
+        Series._wrap(np.zeros((2, 2)), h)

@@ -561,8 +561,15 @@ class Series(np.ndarray):
 
     @classmethod
     def _wrap(cls, array: np.ndarray, header: Header) -> Series:
-        """A Series of `array` with `header` (what the plugins return)."""
-        out = cls(array)
+        """A Series of `array` with `header` (what the plugins return).
+
+        The view is made directly: ``cls(array)`` would first make a default header,
+        with a new template and three new UIDs, only for it to be replaced.
+        """
+        arr = np.asarray(array)
+        if not arr.flags.c_contiguous and arr.ndim > 0 and arr.flags.writeable:
+            arr = np.ascontiguousarray(arr)
+        out = arr.view(cls)
         out.header = header
         return out
 

@@ -432,7 +432,7 @@ def _csa_header_tags(ds: Dataset) -> frozenset[int]:
     elements = ds._dict
     out: set[int] = set()
     for low in range(0x10, 0x100):
-        creator = elements.get(BaseTag(0x00290000 | low))
+        creator = elements.get(0x00290000 | low)  # type: ignore[call-overload]  # BaseTag == int
         if creator is None:
             continue
         value = creator.value
