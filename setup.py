@@ -12,6 +12,7 @@ setup(
         Extension(
             "imagedata._cwalk",
             ["src/imagedata/_cwalk.c", "src/imagedata/_cwalk_fastenh.c"],
+            depends=["src/imagedata/_cwalk_bytes.h"],
             optional=True,
         ),
     ]

@@ -45,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_cwalk_bytes.h"
+
 #if PY_VERSION_HEX < 0x030B0000
 #define PyFloat_Unpack8 _PyFloat_Unpack8
 #define PyFloat_Unpack4 _PyFloat_Unpack4
@@ -178,38 +180,23 @@ static int fill_wanted(PyObject *iterable) {
         w[i].kw = kw;
     }
     qsort(w, (size_t)n, sizeof(Wanted), cmp_wanted);
+    Py_ssize_t made = 0; /* keywords (and numbers' keys) referenced so far */
     uint32_t *v = PyMem_Malloc(sizeof(uint32_t) * (n ? n : 1));
     PyObject **kws = PyMem_Malloc(sizeof(PyObject *) * (n ? n : 1));
     PyObject **nums = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
     int *kinds = PyMem_Malloc(sizeof(int) * (n ? n : 1));
     if (v == NULL || kws == NULL || nums == NULL || kinds == NULL) {
-        PyMem_Free(v);
-        PyMem_Free(kws);
-        PyMem_Free(nums);
-        PyMem_Free(kinds);
-        PyMem_Free(w);
-        Py_DECREF(seq);
         PyErr_NoMemory();
-        return -1;
+        goto fail;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         v[i] = w[i].tag;
         kws[i] = w[i].kw;
         Py_INCREF(kws[i]);
+        made = i + 1;
         kinds[i] = w[i].kind;
-        if (kinds[i] == KIND_NUMBERS && (nums[i] = PyUnicode_FromFormat("_num:%U", kws[i])) == NULL) {
-            for (Py_ssize_t j = 0; j <= i; j++) {
-                Py_DECREF(kws[j]);
-                Py_XDECREF(nums[j]);
-            }
-            PyMem_Free(v);
-            PyMem_Free(kws);
-            PyMem_Free(nums);
-            PyMem_Free(kinds);
-            PyMem_Free(w);
-            Py_DECREF(seq);
-            return -1;
-        }
+        if (kinds[i] == KIND_NUMBERS && (nums[i] = PyUnicode_FromFormat("_num:%U", kws[i])) == NULL)
+            goto fail;
     }
     PyMem_Free(w);
     Py_DECREF(seq);
@@ -227,6 +214,18 @@ static int fill_wanted(PyObject *iterable) {
     wanted_num = nums;
     wanted_kind = kinds;
     return 0;
+fail:
+    for (Py_ssize_t j = 0; j < made; j++) {
+        Py_DECREF(kws[j]);
+        Py_XDECREF(nums[j]);
+    }
+    PyMem_Free(v);
+    PyMem_Free(kws);
+    PyMem_Free(nums);
+    PyMem_Free(kinds);
+    PyMem_Free(w);
+    Py_DECREF(seq);
+    return -1;
 }
 
 /* A wanted private element of this file (its creator was seen): key borrowed from creators */
@@ -252,25 +251,6 @@ typedef struct {
     Py_ssize_t hdr;
     uint32_t length;
 } Elem;
-
-static inline uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-/* VRs with a 4-byte value length in explicit VR (PS3.5 7.1.2) */
-static int is_long_vr(uint8_t a, uint8_t b) {
-    switch (a) {
-    case 'O':
-        return b == 'B' || b == 'W' || b == 'F' || b == 'D' || b == 'L' || b == 'V';
-    case 'S':
-        return b == 'Q' || b == 'V';
-    case 'U':
-        return b == 'C' || b == 'R' || b == 'T' || b == 'N' || b == 'V';
-    default:
-        return 0;
-    }
-}
 
 static inline int is_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 

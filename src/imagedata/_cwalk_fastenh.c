@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_cwalk_bytes.h"
+
 #if PY_VERSION_HEX < 0x030B0000
 #define PyFloat_Unpack8 _PyFloat_Unpack8
 #define PyFloat_Unpack4 _PyFloat_Unpack4
@@ -71,25 +73,6 @@ typedef struct {
     const uint8_t *d;
     Py_ssize_t n;
 } GBuf;
-
-static inline uint16_t g16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static inline uint32_t g32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-/* pydicom's EXPLICIT_VR_LENGTH_32 (_fastenh._LONG_VRS) */
-static int g_long_vr(uint8_t a, uint8_t b) {
-    switch (a) {
-    case 'O':
-        return b == 'B' || b == 'D' || b == 'F' || b == 'L' || b == 'V' || b == 'W';
-    case 'S':
-        return b == 'Q' || b == 'V';
-    case 'U':
-        return b == 'C' || b == 'N' || b == 'R' || b == 'T' || b == 'V';
-    default:
-        return 0;
-    }
-}
 
 /* pydicom's EXPLICIT_VR_LENGTH_16 (_fastenh._SHORT_VRS) */
 static int g_short_vr(uint8_t a, uint8_t b) {
@@ -150,11 +133,11 @@ static PyObject *g_binary(const uint8_t *p, int kind) {
     case K_FL:
         return PyFloat_FromDouble(PyFloat_Unpack4((const char *)p, 1));
     case K_UL:
-        return PyLong_FromUnsignedLong(g32(p));
+        return PyLong_FromUnsignedLong(u32(p));
     case K_US:
-        return PyLong_FromLong(g16(p));
+        return PyLong_FromLong(u16(p));
     default: /* K_SL */
-        return PyLong_FromLong((long)(int32_t)g32(p));
+        return PyLong_FromLong((long)(int32_t)u32(p));
     }
 }
 
@@ -254,8 +237,8 @@ static int g_skip_items(const GBuf *g, Py_ssize_t *pos, int explicit, int depth)
             g_raise_short();
             return -1;
         }
-        uint32_t tag = (uint32_t)g16(g->d + p) << 16 | g16(g->d + p + 2);
-        uint32_t length = g32(g->d + p + 4);
+        uint32_t tag = (uint32_t)u16(g->d + p) << 16 | u16(g->d + p + 2);
+        uint32_t length = u32(g->d + p + 4);
         p += 8;
         if (tag == G_SEQ_END) {
             *pos = p;
@@ -287,25 +270,25 @@ static int g_skip_item(const GBuf *g, Py_ssize_t *pos, int explicit, int depth) 
             return -1;
         }
         const uint8_t *h = g->d + p;
-        uint16_t group = g16(h), elem = g16(h + 2);
+        uint16_t group = u16(h), elem = u16(h + 2);
         uint32_t size;
         int vr_un = 1;
         if (explicit) {
-            size = g16(h + 6);
+            size = u16(h + 6);
             vr_un = h[4] == 'U' && h[5] == 'N';
-            if (group != 0xFFFE && g_long_vr(h[4], h[5])) {
+            if (group != 0xFFFE && is_long_vr(h[4], h[5])) {
                 if (p + 12 > g->n) {
                     g_raise_short();
                     return -1;
                 }
-                size = g32(h + 8);
+                size = u32(h + 8);
                 p += 4;
             } else if (group != 0xFFFE && !g_short_vr(h[4], h[5])) {
                 g_raise_unhandled();
                 return -1;
             }
         } else {
-            size = g32(h + 4);
+            size = u32(h + 4);
         }
         p += 8;
         if (group == 0xFFFE) {
@@ -336,8 +319,8 @@ static int g_element(const GBuf *g, Py_ssize_t *pos, int undefined, PyObject *ou
         return -1;
     }
     const uint8_t *h = g->d + p;
-    uint16_t group = g16(h), elem = g16(h + 2);
-    uint32_t size = g16(h + 6);
+    uint16_t group = u16(h), elem = u16(h + 2);
+    uint32_t size = u16(h + 6);
     int vr = VR2(h[4], h[5]);
     if (group == 0xFFFE) {
         if (elem == 0xE00D && undefined) {
@@ -347,12 +330,12 @@ static int g_element(const GBuf *g, Py_ssize_t *pos, int undefined, PyObject *ou
         g_raise_unhandled();
         return -1;
     }
-    if (g_long_vr(h[4], h[5])) {
+    if (is_long_vr(h[4], h[5])) {
         if (p + 12 > g->n) {
             g_raise_short();
             return -1;
         }
-        size = g32(h + 8);
+        size = u32(h + 8);
         p += 12;
     } else if (g_short_vr(h[4], h[5])) {
         p += 8;
@@ -454,8 +437,8 @@ static PyObject *g_items(const GBuf *g, Py_ssize_t *pos, uint32_t length, int de
             g_raise_short();
             goto fail;
         }
-        uint32_t tag = (uint32_t)g16(g->d + p) << 16 | g16(g->d + p + 2);
-        uint32_t item_length = g32(g->d + p + 4);
+        uint32_t tag = (uint32_t)u16(g->d + p) << 16 | u16(g->d + p + 2);
+        uint32_t item_length = u32(g->d + p + 4);
         p += 8;
         if (tag == G_SEQ_END && undefined) {
             *pos = p;
@@ -647,17 +630,17 @@ static int g_raw_store(PyObject *out, uint32_t tag, const uint8_t *vr, uint32_t 
 static int g_raw_element(const GBuf *g, Py_ssize_t *pos, int meta, PyObject *out) {
     Py_ssize_t p = *pos;
     const uint8_t *h = g->d + p;
-    uint16_t group = g16(h);
-    uint32_t tag = (uint32_t)group << 16 | g16(h + 2), size = g16(h + 6);
+    uint16_t group = u16(h);
+    uint32_t tag = (uint32_t)group << 16 | u16(h + 2), size = u16(h + 6);
     if (meta ? group != 2 : g_is_pixel_tag(tag))
         return 1;
     Py_ssize_t start, end;
-    if (g_long_vr(h[4], h[5])) {
+    if (is_long_vr(h[4], h[5])) {
         if (p + 12 > g->n) {
             g_raise_short();
             return -1;
         }
-        size = g32(h + 8);
+        size = u32(h + 8);
         start = p + 12;
     } else if (g_short_vr(h[4], h[5])) {
         start = p + 8;
