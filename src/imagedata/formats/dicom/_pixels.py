@@ -296,14 +296,8 @@ def _fill_file(
     `direct` is :func:`_direct_ok` of the file when known; `threads` those the codec
     may use for this file (see :func:`._codecs.decode_into`).
     """
-    try:  # as _pixel_faults, without a context manager per file
+    with _pixel_faults(info):
         _fill_slots(info, slots, flat, direct, threads)
-    except ImageDataError:
-        raise
-    except BaseException as err:
-        if not _is_fault(err):
-            raise
-        raise _fault(info, err) from err
 
 
 def _fault(info: FileInfo, err: BaseException) -> ReadError:
