@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TESTDATA = SHARED_DATA / "imagedata-testdata"
+DCM_QA = SHARED_DATA / "dcm_qa"
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,16 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (make test installs it with apt-get)")
     return path
+
+
+def read_dcm_qa(folder: str) -> list[tuple[str, Any]]:
+    """Every series of ../shared/data/dcm_qa/`folder` (e.g. "dcm_qa_ts/In") as
+    :func:`imagedata.collections.read_all` gives them, read quietly; skips when absent."""
+    from imagedata.collections import read_all
+
+    path = DCM_QA / folder
+    if not path.is_dir():
+        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_all(str(path))

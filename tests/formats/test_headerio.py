@@ -25,10 +25,9 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
 from imagedata import geometry
-from imagedata.collections import read_all
 from imagedata.formats import _headerio, _template
 from imagedata.testing import make_dicom_series
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, read_dcm_qa
 
 QA = SHARED_DATA / "dcm_qa"
 #: Real series: explicit/implicit VR, big endian and compressed files (dcm_qa_ts), Siemens
@@ -42,15 +41,6 @@ REAL = [
     "dcm_qa_nih/In/20180918GE/mr_0004",
     "dcm_qa_enh/In",
 ]
-
-
-def _real(folder: str) -> list[tuple[str, object]]:
-    path = QA / folder
-    if not path.is_dir():
-        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return read_all(str(path))
 
 
 def _full_strip(ds: Dataset) -> Dataset:
@@ -95,7 +85,7 @@ def _assert_same(ours: Dataset, ref: Dataset, where: str) -> None:
 
 @pytest.mark.parametrize("folder", REAL)
 def test_binary_template_same_as_full_encoding(folder: str) -> None:
-    for key, si in _real(folder):
+    for key, si in read_dcm_qa(folder):
         template = si.header.template
         ours = _headerio.template_to_dicom_bytes(template)
         ref = _reference_bytes(template)
@@ -109,7 +99,7 @@ def test_binary_template_same_as_full_encoding(folder: str) -> None:
 @pytest.mark.parametrize("folder", ["dcm_qa_ts/In", "dcm_qa_ge_dwi/In"])
 def test_json_template_same_as_full_decoding(folder: str) -> None:
     """MetaImage/NRRD/MATLAB's DICOM JSON template: the same as from a fully decoded one."""
-    for key, si in _real(folder):
+    for key, si in read_dcm_qa(folder):
         template = si.header.template
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the values left out are named in a warning
@@ -193,7 +183,7 @@ def test_written_nifti_matches_dcm2niix_reference(tmp_path: Path) -> None:
     nib = pytest.importorskip("nibabel")
     from tests.formats.test_nifti import _same_world
 
-    series = _real("dcm_qa_12bit/In")
+    series = read_dcm_qa("dcm_qa_12bit/In")
     assert len(series) == 3
     for _key, si in series:
         number = int(si.header.template.SeriesNumber)
@@ -206,7 +196,7 @@ def test_written_nifti_matches_dcm2niix_reference(tmp_path: Path) -> None:
 def test_nibabel_reads_written_nifti(folder: str, tmp_path: Path) -> None:
     """nibabel sees the voxels, the affine and the DICOM template of a written real series."""
     nib = pytest.importorskip("nibabel")
-    for i, (_key, si) in enumerate(_real(folder)):
+    for i, (_key, si) in enumerate(read_dcm_qa(folder)):
         path = tmp_path / f"s{i}.nii"
         si.write(path, formats=["nifti"])
         img = nib.load(path)

@@ -24,12 +24,11 @@ import pytest
 
 from imagedata import geometry
 from imagedata.axis import Axis, tag_axis
-from imagedata.collections import read_all
 from imagedata.errors import WriteError
 from imagedata.formats import _bids, _output, _rawvalues
 from imagedata.formats import nifti as nifti_module
 from imagedata.series import Series
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, read_dcm_qa
 from tests.formats.test_conformance import synthetic
 
 nib = pytest.importorskip("nibabel")
@@ -59,12 +58,7 @@ def _check(si: Series, path: Path, nifti2: bool | None = None) -> None:
 
 @pytest.mark.parametrize("folder", ["dcm_qa_nih", "dcm_qa_ts", "dcm_qa_enh", "dcm_qa_ge_dwi"])
 def test_real_series_same_file_as_nibabel(tmp_path: Path, folder: str) -> None:
-    path = QA / folder / "In"
-    if not path.is_dir():
-        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        series = read_all(str(path))
+    series = read_dcm_qa(f"{folder}/In")
     for i, (_key, si) in enumerate(series):
         _check(si, tmp_path / f"s{i}.nii")
     _check(series[0][1], tmp_path / "gz.nii.gz")
@@ -239,14 +233,11 @@ def _sidecars_agree(template: pydicom.Dataset, where: str) -> None:
 def test_sidecar_same_as_pydicom_decoding_real_series() -> None:
     checked = 0
     for folder in ["dcm_qa_nih", "dcm_qa_12bit", "dcm_qa_enh", "dcm_qa_ge_dwi", "dcm_qa_ts"]:
-        path = QA / folder / "In"
-        if not path.is_dir():
-            pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for key, si in read_all(str(path)):
+        for key, si in read_dcm_qa(f"{folder}/In"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 _sidecars_agree(si.header.template, f"{folder} {key}")
-                checked += 1
+            checked += 1
     assert checked >= 20
 
 

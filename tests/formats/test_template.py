@@ -24,9 +24,8 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
-from imagedata.collections import read_all
 from imagedata.formats import _template
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, read_dcm_qa
 
 QA = SHARED_DATA / "dcm_qa"
 FOLDERS = ["dcm_qa_nih", "dcm_qa_12bit", "dcm_qa_enh", "dcm_qa_ge_dwi", "dcm_qa_ts"]
@@ -42,12 +41,7 @@ def _same(ds: Dataset, where: str) -> bytes:
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_real_series_same_bytes(folder: str) -> None:
-    path = QA / folder / "In"
-    if not path.is_dir():
-        pytest.skip(f"dcm_qa data not found at {path} (../shared/data is not beside the repo)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        series = read_all(str(path))
+    series = read_dcm_qa(f"{folder}/In")
     assert series
     for key, si in series:
         _same(si.header.template, f"{folder} {key}")
