@@ -11,7 +11,11 @@ setup(
     ext_modules=[
         Extension(
             "imagedata._cwalk",
-            ["src/imagedata/_cwalk.c", "src/imagedata/_cwalk_fastenh.c"],
+            [
+                "src/imagedata/_cwalk.c",
+                "src/imagedata/_cwalk_fastenh.c",
+                "src/imagedata/_cwalk_csa.c",
+            ],
             depends=["src/imagedata/_cwalk_bytes.h"],
             optional=True,
         ),

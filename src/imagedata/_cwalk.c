@@ -32,6 +32,12 @@
  * digest(data, cuts) -> hash(b"".join(data[a:b] for a, b in zip(it, it))), it = iter(cuts)
  *   (_fastscan._digest: the header digest of the byte ranges a walk kept)
  *
+ * group_elements(data, pos, explicit, group) -> {tag: (VR or None, start, end)} or None
+ *   (_fastscan._group_elements_py: the top-level elements of `group` from `pos` to the
+ *   pixel data, with where their values start and end; None where pydicom might read
+ *   the data set otherwise: anything walk() would not pass, an unknown VR, an undefined
+ *   length other than a sequence's, a value past the data, a tag seen twice, an abort tag)
+ *
  * configure(wanted, skip, groups, creators, abort) stores the tables once: wanted is a
  * sequence of (tag, keyword, kind) with kind 0 text, 1 US, 2 FD, 3 FL, 4 DS numbers
  * (text, and floats under "_num:" + keyword); skip and abort
@@ -806,11 +812,89 @@ done:
     return result;
 }
 
+/* One element of group_elements' group: {tag: (VR or None, start, end)}; -1 on error, 1 when
+   the tag is there already (pydicom would keep the last: not handled) */
+static int group_store(PyObject *out, const Elem *e, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *key = PyLong_FromUnsignedLong(e->tag), *value = NULL;
+    int rc = -1;
+    if (key == NULL)
+        return -1;
+    int there = PyDict_Contains(out, key);
+    if (there) {
+        rc = there;
+        goto done;
+    }
+    if (e->vr < 0) {
+        value = Py_BuildValue("(Onn)", Py_None, start, end);
+    } else {
+        char vr[2] = {(char)(e->vr & 0xFF), (char)(e->vr >> 8)};
+        value = Py_BuildValue("(s#nn)", vr, (Py_ssize_t)2, start, end);
+    }
+    if (value != NULL)
+        rc = PyDict_SetItem(out, key, value);
+done:
+    Py_XDECREF(value);
+    Py_DECREF(key);
+    return rc;
+}
+
+/* _fastscan._group_elements_py: the top-level elements of one group, or None */
+static PyObject *group_elements(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t pos;
+    int explicit;
+    unsigned int group;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*npI:group_elements", &buf, &pos, &explicit, &group))
+        return NULL;
+    Walk w = {(const uint8_t *)buf.buf, buf.len, NULL, 0, 0, NULL, 0, 0, NULL};
+    PyObject *out = PyDict_New();
+    int rc = out == NULL ? -1 : 0;
+    while (rc == 0) {
+        Elem e;
+        if (element(&w, pos, explicit, &e) || e.tag >> 16 == 0xFFFE || contains(&abort_set, e.tag)) {
+            rc = 1;
+            break;
+        }
+        if (e.tag == PIXEL_TAG)
+            break;
+        uint8_t a = (uint8_t)(e.vr & 0xFF), b = (uint8_t)(e.vr >> 8);
+        if (e.vr >= 0 && !is_long_vr(a, b) && !is_short_vr(a, b)) {
+            rc = 1;
+            break;
+        }
+        Py_ssize_t start = pos + e.hdr, end = start + (Py_ssize_t)e.length;
+        if (e.length == UNDEFINED) {
+            pos = start;
+            if ((e.vr >= 0 && (a != 'S' || b != 'Q')) || e.tag >> 16 == group ||
+                skip_sequence(&w, &pos, explicit, 0))
+                rc = 1;
+            continue;
+        }
+        if (end > w.len) {
+            rc = 1;
+            break;
+        }
+        if (e.tag >> 16 == group)
+            rc = group_store(out, &e, start, end);
+        pos = end;
+    }
+    PyBuffer_Release(&buf);
+    if (rc == 0)
+        return out;
+    Py_XDECREF(out);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* the functional groups and raw elements of imagedata._fastenh: _cwalk_fastenh.c */
 PyObject *cwalk_groups(PyObject *self, PyObject *args);
 PyObject *cwalk_groups_configure(PyObject *self, PyObject *args);
 PyObject *cwalk_raw_elements(PyObject *self, PyObject *args);
 PyObject *cwalk_raw_configure(PyObject *self, PyObject *args);
+/* the wanted items of a Siemens CSA header: _cwalk_csa.c */
+PyObject *cwalk_csa_items(PyObject *self, PyObject *args);
 
 /* _fastscan._digest: the hash of the bytes object that joins data[a:b] of each pair */
 static PyObject *digest(PyObject *self, PyObject *args) {
@@ -865,6 +949,9 @@ static PyMethodDef methods[] = {
      "Set the tables of the functional groups walk (_cwalk_fastenh.c)."},
     {"raw_elements", cwalk_raw_elements, METH_VARARGS,
      "Top-level elements as pydicom RawDataElements (_cwalk_fastenh.c)."},
+    {"group_elements", group_elements, METH_VARARGS,
+     "The top-level elements of one group (see module doc)."},
+    {"csa_items", cwalk_csa_items, METH_VARARGS, "Wanted items of a Siemens CSA header (_cwalk_csa.c)."},
     {"raw_configure", cwalk_raw_configure, METH_VARARGS,
      "Set the classes raw_elements makes (_cwalk_fastenh.c)."},
     {NULL, NULL, 0, NULL},

@@ -74,34 +74,6 @@ typedef struct {
     Py_ssize_t n;
 } GBuf;
 
-/* pydicom's EXPLICIT_VR_LENGTH_16 (_fastenh._SHORT_VRS) */
-static int g_short_vr(uint8_t a, uint8_t b) {
-    switch (a) {
-    case 'A':
-        return b == 'E' || b == 'S' || b == 'T';
-    case 'C':
-        return b == 'S';
-    case 'D':
-        return b == 'A' || b == 'S' || b == 'T';
-    case 'F':
-        return b == 'D' || b == 'L';
-    case 'I':
-        return b == 'S';
-    case 'L':
-        return b == 'O' || b == 'T';
-    case 'P':
-        return b == 'N';
-    case 'S':
-        return b == 'H' || b == 'L' || b == 'S' || b == 'T';
-    case 'T':
-        return b == 'M';
-    case 'U':
-        return b == 'I' || b == 'L' || b == 'S';
-    default:
-        return 0;
-    }
-}
-
 static const GTag *g_find(const GTable *t, uint32_t tag) {
     Py_ssize_t lo = 0, hi = t->n;
     while (lo < hi) {
@@ -283,7 +255,7 @@ static int g_skip_item(const GBuf *g, Py_ssize_t *pos, int explicit, int depth) 
                 }
                 size = u32(h + 8);
                 p += 4;
-            } else if (group != 0xFFFE && !g_short_vr(h[4], h[5])) {
+            } else if (group != 0xFFFE && !is_short_vr(h[4], h[5])) {
                 g_raise_unhandled();
                 return -1;
             }
@@ -337,7 +309,7 @@ static int g_element(const GBuf *g, Py_ssize_t *pos, int undefined, PyObject *ou
         }
         size = u32(h + 8);
         p += 12;
-    } else if (g_short_vr(h[4], h[5])) {
+    } else if (is_short_vr(h[4], h[5])) {
         p += 8;
     } else {
         g_raise_unhandled();
@@ -642,7 +614,7 @@ static int g_raw_element(const GBuf *g, Py_ssize_t *pos, int meta, PyObject *out
         }
         size = u32(h + 8);
         start = p + 12;
-    } else if (g_short_vr(h[4], h[5])) {
+    } else if (is_short_vr(h[4], h[5])) {
         start = p + 8;
     } else {
         g_raise_unhandled();

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_16
 
 from imagedata._fastenh import Short, Unhandled, functional_groups
 
@@ -622,3 +623,58 @@ def _walk_c(
     if status == 0:
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)
     raise _C_STATUS[status]
+
+
+#: VRs pydicom knows (explicit VR): any other makes :func:`group_elements` give up.
+_KNOWN_VRS = _LONG_VRS | frozenset(str(vr).encode() for vr in EXPLICIT_VR_LENGTH_16)
+_Elements = dict[int, tuple[str | None, int, int]]
+
+
+def group_elements(data: bytes, group: int) -> _Elements | None:
+    """The top-level elements of `group` in a Part 10 file's header `data`.
+
+    ``{tag: (VR, value start, value end)}`` (VR None in implicit VR files), read from the
+    bytes :func:`parse` walked (up to the pixel data): a vendor's private block is found
+    without building a dataset.  None where pydicom might read the data set otherwise
+    than this walk: anything :func:`parse` would not walk, a VR pydicom does not know,
+    an undefined length other than a sequence's, a value past the data, a tag seen
+    twice, or functional groups.  Walked in C where the extension was built.
+    """
+    try:
+        ts, _, pos = _meta_c(data) if _cwalk is not None else _meta(data)
+    except (_Short, _Bad, struct.error):
+        return None
+    if not ts or ts in _NOT_HANDLED:
+        return None
+    explicit = ts != _IMPLICIT
+    if _cwalk is not None:
+        found: _Elements | None = _cwalk.group_elements(data, pos, explicit, group)
+        return found
+    return _group_elements_py(data, pos, explicit, group)
+
+
+def _group_elements_py(data: bytes, pos: int, explicit: bool, group: int) -> _Elements | None:
+    """:func:`group_elements` in Python (the reference for :mod:`imagedata._cwalk`)."""
+    out: _Elements = {}
+    try:
+        while True:
+            tag, vr, hdr, length = _element(data, pos, explicit)
+            if tag >> 16 == 0xFFFE or tag in _ABORT:
+                return None
+            if tag == _PIXEL:
+                return out
+            if vr is not None and vr not in _KNOWN_VRS:
+                return None
+            start = pos + hdr
+            if length == _UNDEFINED:
+                if (vr is not None and vr != b"SQ") or tag >> 16 == group:
+                    return None
+                pos = _skip_sequence(data, start, explicit)
+                continue
+            pos = start + length
+            if pos > len(data) or (tag >> 16 == group and tag in out):
+                return None
+            if tag >> 16 == group:
+                out[tag] = (None if vr is None else vr.decode(), start, pos)
+    except (_Short, _Bad, struct.error):
+        return None

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
+
+from imagedata._fastscan import group_elements
+
+if TYPE_CHECKING:
+    from imagedata.formats.dicom._scan import FileInfo
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +97,112 @@ def _parse(data: bytes) -> dict[str, list[Any]]:
         n = vm if vm > 0 else len(items)
         out[name] = items[:n]
     return out
+
+
+def parse_items(data: bytes, names: Sequence[str]) -> dict[str, list[Any]]:
+    """The tags `names` of :func:`parse_csa`'s result (those it has), converting no others.
+
+    The same values as ``parse_csa(data)`` gives for them; {} where it gives {}.  The
+    header is walked in C where the extension was built (``_cwalk.csa_items``).
+
+    Examples
+    --------
+    >>> parse_items(b"not csa", ("B_value",))
+    {}
+    """
+    from imagedata._fastscan import _cwalk
+
+    if _cwalk is None:
+        full = parse_csa(data)
+        return {name: full[name] for name in names if name in full}
+    found = _cwalk.csa_items(bytes(data), tuple(n.encode("latin-1") for n in names))
+    if found is None:  # where _parse raises
+        logger.debug("not a readable CSA header")
+        return {}
+    out: dict[str, list[Any]] = {}
+    for name_b, vm, vr_b, raw_items in found:
+        vr = vr_b.decode("latin-1")
+        items = []
+        for raw in raw_items:
+            text = raw.decode("latin-1").strip()
+            if text:
+                items.append(_convert(text, vr))
+        out[name_b.decode("latin-1")] = items[: vm if vm > 0 else len(items)]
+    return out
+
+
+#: The CSA image header items the header pass keeps for a mosaic (:func:`scan_items`):
+#: its number of tiles, slice normal, b-value and gradient direction.
+SCAN_ITEMS = (
+    "NumberOfImagesInMosaic",
+    "SliceNormalVector",
+    "B_value",
+    "DiffusionGradientDirection",
+)
+#: Key of the :data:`SCAN_ITEMS` in a file's header values (``FileInfo.values``).
+SCAN_KEY = "_csa_items"
+_CSA_CREATOR = "SIEMENS CSA HEADER"
+
+
+def header_scan_items(data: bytes) -> dict[str, list[Any]] | None:
+    """The :data:`SCAN_ITEMS` of the CSA image header in a file's header bytes `data`.
+
+    The header is the one :func:`csa_image_header` finds in the file's dataset, found
+    in the bytes (:func:`imagedata._fastscan.group_elements`), without building the
+    dataset; {} when there is none.  None where the bytes alone cannot tell which
+    header pydicom's dataset would give (then read it from the dataset).
+    """
+    elements = group_elements(data, 0x0029)
+    if elements is None:
+        return None
+    for block in range(0x10, 0x100):
+        creator = elements.get(0x00290000 | block)
+        if creator is None:
+            continue
+        text = _plain_creator(data, *creator)
+        if text is None:
+            return None
+        if text != _CSA_CREATOR:
+            continue
+        elem = elements.get(0x00290000 | block << 8 | 0x10)
+        if elem is None:
+            continue
+        vr, start, end = elem
+        if vr not in (None, "OB", "UN"):
+            return None
+        if end > start:
+            return parse_items(data[start:end], SCAN_ITEMS)
+    return {}
+
+
+def _plain_creator(data: bytes, vr: str | None, start: int, end: int) -> str | None:
+    """A private creator's text as ``str(ds[tag].value).strip()`` gives it, or None.
+
+    Only for plain text: an LO value of at most 64 bytes, printable ASCII characters (no
+    backslash) then spaces or NULs, which pydicom decodes the same in every character
+    set without a warning (and strips of trailing spaces and NULs); None for anything else.
+    """
+    if vr not in (None, "LO"):
+        return None
+    if end - start > 64:  # pydicom would warn
+        return None
+    raw = data[start:end].rstrip(b"\0 ")
+    if b"\\" in raw or not all(0x20 <= c <= 0x7E for c in raw):
+        return None
+    return raw.decode("ascii").strip()
+
+
+def scan_items(info: FileInfo) -> dict[str, list[Any]]:
+    """The :data:`SCAN_ITEMS` of a file's CSA image header (those it has).
+
+    From the header pass where it kept them (mosaics: :data:`SCAN_KEY`), else from the
+    file's dataset (:func:`csa_image_header`): the same values either way.
+    """
+    items: dict[str, list[Any]] | None = info.values.get(SCAN_KEY)
+    if items is None:
+        full = csa_image_header(info.ds)
+        items = {name: full[name] for name in SCAN_ITEMS if name in full}
+    return items
 
 
 def csa_image_header(ds: Dataset) -> dict[str, list[Any]]:

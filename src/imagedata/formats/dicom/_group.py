@@ -144,7 +144,7 @@ def _signature_of(img: Image, memo: dict[tuple[int, int, int], tuple[Any, ...]])
     trace test reads each image's b-value and gradient); anything else is computed.
     """
     extra = img.extra
-    if any(k in extra for k in _IMAGE_KEYS):
+    if extra and not extra.keys().isdisjoint(_IMAGE_KEYS):
         return _signature(img)
     key = (id(img.file), img.rows, img.cols)
     sig = memo.get(key)
@@ -208,14 +208,22 @@ SamePixels = Callable[[Image, Image], bool]
 
 
 def _split_uid_twins(
-    img: Image, sig: tuple[Any, ...], seen: dict[tuple[Any, ...], list[Image]], same: SamePixels
+    img: Image,
+    sig: tuple[Any, ...],
+    seen: dict[tuple[Any, ...], list[Image]],
+    same: SamePixels,
+    series_uid: str,
 ) -> tuple[Any, ...] | None:
     """`img`'s signature with its copy index; None when it repeats an image seen before.
 
-    Pixels are compared only for images sharing a SOPInstanceUID (and signature).
+    Pixels are compared only for images sharing a SOPInstanceUID (and signature) in the
+    series `series_uid` (the image's SeriesInstanceUID).
     """
-    key = (str(img.file.get("SeriesInstanceUID", "")), img.uid, sig)
+    key = (series_uid, img.uid, sig)
     earlier = seen.setdefault(key, [])
+    if not earlier:  # the common case: the first image with this UID
+        earlier.append(img)
+        return sig if sig[_COPY] == 0 else (*sig[:_COPY], 0)
     for other in earlier:
         if same(other, img):
             logger.info(
@@ -246,11 +254,22 @@ def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group
     seen: dict[tuple[Any, ...], list[Image]] = {}
     reps: dict[int, _Rep] = {}  # by id(group)
     memo: dict[tuple[int, int, int], tuple[Any, ...]] = {}  # by file and matrix
+    file: Any = None
+    uid, groups = "", []
+    # the image placed last, as (orientation, spacing, signature, its group): an image of
+    # the same file with the same orientation (object: mosaic tiles share it), spacing and
+    # signature joins that group, since _same would give the same answers again
+    last: tuple[Any, Sequence[float], tuple[Any, ...], Group] | None = None
     for img in images:
-        uid = str(img.file.get("SeriesInstanceUID", ""))
-        groups = by_uid.setdefault(uid, [])
-        sig = _split_uid_twins(img, _signature_of(img, memo), seen, same_pixels)
+        if img.file is not file:  # SeriesInstanceUID is the file's
+            file, last = img.file, None
+            uid = str(file.get("SeriesInstanceUID", ""))
+            groups = by_uid.setdefault(uid, [])
+        sig = _split_uid_twins(img, _signature_of(img, memo), seen, same_pixels, uid)
         if sig is None:
+            continue
+        if last is not None and last[0] is img.iop and last[1] == img.spacing and last[2] == sig:
+            last[3].images.append(img)
             continue
         iop = img.iop.tolist()
         for g in groups:
@@ -261,6 +280,7 @@ def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group
             g = Group([img], signature=sig)
             reps[id(g)] = (iop, img.spacing, sig)
             groups.append(g)
+        last = (img.iop, img.spacing, sig, g)
     out: list[Group] = []
     for uid, groups in by_uid.items():
         _label(uid, groups)

@@ -61,6 +61,7 @@ from imagedata.formats.dicom._checks import (
     native_bytes,
     pixel_description,
 )
+from imagedata.formats.dicom._csa import SCAN_KEY, header_scan_items
 from imagedata.formats.dicom._headfile import FILE_SIZE, HeadFile
 
 logger = logging.getLogger(__name__)
@@ -437,9 +438,24 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
                 data += fp.read(min(grown - size, left))
                 size = grown
                 continue
-            if isinstance(fp, HeadFile) and not isinstance(result, str):
-                result[0][FILE_SIZE] = fp.size
+            if not isinstance(result, str):
+                if isinstance(fp, HeadFile):
+                    result[0][FILE_SIZE] = fp.size
+                _keep_csa_items(data, result[0])
             return result
+
+
+def _keep_csa_items(data: bytes, values: dict[str, Any]) -> None:
+    """Keep the CSA image header items a Siemens mosaic's tiles need (:mod:`._mosaic`).
+
+    Read from the header bytes while they are at hand, so that splitting the mosaic
+    needs no dataset (:func:`._csa.scan_items`; it reads the dataset where they are not
+    kept).  ``images_of``'s test for a mosaic, or a wider one.
+    """
+    if "MOSAIC" in str(values.get("ImageType", "")).upper():
+        items = header_scan_items(data)
+        if items is not None:
+            values[SCAN_KEY] = items
 
 
 def _file_size(member: Member, values: Mapping[str, Any] | None = None) -> int:
