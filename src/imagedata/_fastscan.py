@@ -211,7 +211,21 @@ _implicit_header = struct.Struct("<HHI").unpack_from
 
 
 class _Short(Exception):
-    """The data ended inside the header: read more of the file."""
+    """The data ended inside the header: read more of the file (at least `needed` bytes,
+    where the walk knows: the end of an element it stepped over, or where one starts)."""
+
+    def __init__(self, needed: int | None = None) -> None:
+        super().__init__(needed)
+        self.needed = needed
+
+
+class HeaderContinues(EOFError):
+    """:func:`parse`: the header goes on beyond the data; `needed` (or None): the data
+    must hold at least that many bytes (the header may need more)."""
+
+    def __init__(self, needed: int | None) -> None:
+        super().__init__("header continues beyond the data read")
+        self.needed = needed
 
 
 class _End(_Short):
@@ -510,10 +524,11 @@ def parse(
     Returns ``(values, transfer syntax UID, pixel value offset, pixel value length)``
     (length -1 for encapsulated data), or :data:`FALLBACK`, :data:`NO_IMAGE` or
     :data:`TRUNCATED` (only when `complete`; an image that ends between two elements
-    before its pixel data is truncated, not a non-image).  Raises :class:`EOFError` when `data`
-    ends inside the header and is not `complete`, and with `probe` (`data` are a first
-    read, sized for a classic header) also at the functional groups of an enhanced file
-    unless `complete`: they are read on more data, not walked in part first.  The element
+    before its pixel data is truncated, not a non-image).  Raises :class:`HeaderContinues`
+    (an :class:`EOFError`) when `data` ends inside the header and is not `complete`, and
+    with `probe` (`data` are a first read, sized for a classic header) also at the
+    functional groups of an enhanced file unless `complete`: they are read on more data,
+    not walked in part first.  The element
     walk runs in C where the extension was built (:data:`ACCELERATED`), else in Python,
     with the same results.
     """
@@ -539,7 +554,7 @@ def parse(
                 and not is_image_class(media)
             )
             return NO_IMAGE if ended_cleanly else TRUNCATED
-        raise EOFError("header continues beyond the data read") from err
+        raise HeaderContinues(err.needed) from err
     except (_Bad, struct.error, UnicodeDecodeError):
         return FALLBACK
 
@@ -622,6 +637,8 @@ def _walk_c(
         pos = resumed
     if status == 0:
         return _at_pixels(data, values, cuts, ts, pos, hdr, length)
+    if status in (1, 2):  # the walk got as far as `pos`: at least 8 more bytes are needed
+        raise _C_STATUS[status](pos + 8)
     raise _C_STATUS[status]
 
 

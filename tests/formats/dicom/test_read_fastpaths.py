@@ -210,8 +210,10 @@ def test_signature_once_per_file_equals_each_image() -> None:
         pytest.skip(f"dcm_qa not found at {root} (../shared/data is not beside the repo)")
     memo: dict = {}
     checked = reused = philips = 0
+    alive = []  # the memo is by id(file): a file freed could give its id to the next
     for folder in sorted(root.glob("*/In")):
         for info in scan(expand(str(folder)), True, None):
+            alive.append(info)
             for img in images_checked(info):
                 before = len(memo)
                 got = _group._signature_of(img, memo)
@@ -225,3 +227,39 @@ def test_signature_once_per_file_equals_each_image() -> None:
                     assert (id(img.file), img.rows, img.cols) not in memo
     assert checked > 1000 and reused > 300  # mosaic tiles reuse their file's signature
     assert philips > 10
+
+
+def test_long_header_read_to_where_the_walk_stopped(tmp_path: Path, monkeypatch) -> None:
+    """A header longer than the first read is read on to where the C walk stopped and a
+    first read more (not the whole file): the same values as from the whole file."""
+    from imagedata import _fastscan
+    from imagedata.formats.dicom import _headfile, _scan
+
+    if not _fastscan.ACCELERATED:
+        pytest.skip("imagedata._cwalk was not built: the Python walk cannot tell (reads 16 MiB)")
+    truth = make_dicom_series(tmp_path, shape=(1, 512, 512))
+    path = next(p for p in Path(truth.path).iterdir() if p.is_file())
+    ds = pydicom.dcmread(path)
+    ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(0x20, "OB", bytes(80_000))
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    with pytest.raises(_fastscan.HeaderContinues) as caught:
+        _fastscan.parse(data[: _scan.HEAD_BYTES], probe=True)
+    offset = _fastscan.parse(data, complete=True)[2]  # type: ignore[index]
+    assert 80_000 < caught.value.needed <= offset  # type: ignore[operator]
+    sizes: list[int] = []
+    read = _headfile.HeadFile.read
+    monkeypatch.setattr(_headfile.HeadFile, "read", lambda f, n: sizes.append(n) or read(f, n))
+    values, *rest = _scan._fast_header(expand(str(path))[0])  # type: ignore[misc]
+    assert sum(sizes) < len(data) // 2 and len(sizes) == 2  # 512 x 512 x 2 bytes not read
+    whole = _fastscan.parse(data, complete=True)
+    assert isinstance(whole, tuple)
+    values.pop(_headfile.FILE_SIZE)
+    assert [values, *rest] == [*whole]
+    with monkeypatch.context() as m:  # the Python walk: 16 MiB (the file) at once, same values
+        m.setattr(_fastscan, "_cwalk", None)
+        sizes.clear()
+        values, *rest = _scan._fast_header(expand(str(path))[0])  # type: ignore[misc]
+        assert sum(sizes) == len(data)  # (no more than the file holds)
+        values.pop(_headfile.FILE_SIZE)
+        assert [values, *rest] == [*whole]

@@ -4,6 +4,11 @@ The CSA header is a Siemens private binary structure ("SV10" for CSA2, no magic 
 CSA1).  Only what imagedata needs is read: the tag names and their item strings,
 converted to numbers where the CSA VR says so.  The layout follows the public
 description used by nibabel (``nibabel.nicom.csareader``) and dcm2niix.
+
+The header pass keeps the few items a mosaic needs (:data:`SCAN_ITEMS`), found in the
+file's header bytes and read without converting the others (:func:`header_scan_items`,
+:func:`parse_items`): splitting a mosaic then needs neither its dataset nor the full
+parse (:func:`scan_items` gives the same values either way).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from imagedata.formats.dicom import _diffusion_ge
-from imagedata.formats.dicom._csa import csa_image_header, csa_value
+from imagedata.formats.dicom._csa import csa_value, scan_items
 from imagedata.formats.dicom._scan import FloatArray, Image, floats
 
 
@@ -42,9 +42,14 @@ def _to_float(v: Any) -> float | None:
 
 
 def _csa(img: Image) -> dict[str, list[Any]]:
+    """B_value and DiffusionGradientDirection of the CSA image header (of a Siemens file).
+
+    :func:`._csa.scan_items`: kept by the header pass for a mosaic, else read from the
+    file's dataset.
+    """
     if "_csa" not in img.extra:
         man = str(img.file.get("Manufacturer", "")).upper()
-        img.extra["_csa"] = csa_image_header(img.ds) if "SIEMENS" in man else {}
+        img.extra["_csa"] = scan_items(img.file) if "SIEMENS" in man else {}
     csa: dict[str, list[Any]] = img.extra["_csa"]
     return csa
 

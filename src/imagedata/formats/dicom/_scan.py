@@ -46,6 +46,7 @@ from imagedata._fastscan import (
     PRIVATE,
     TRUNCATED,
     US_KEYWORDS,
+    HeaderContinues,
     is_image_class,
     numbers_key,
     parse,
@@ -412,16 +413,20 @@ def _member_size(member: Member, fp: Any) -> int:
 
 #: Bytes read for the fast header parser (the rest of the file only when needed).
 HEAD_BYTES = 1 << 15
-#: Bytes read when the header is longer than :data:`HEAD_BYTES` (then 8 times more).
+#: Bytes read when the header is longer than :data:`HEAD_BYTES` and the walk cannot tell
+#: how much longer (then 8 times more).
 _MORE_BYTES = 1 << 24
 
 
 def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
-    """:func:`._fastscan.parse` on the first bytes, then on the first 16 MiB, 128 MiB...
+    """:func:`._fastscan.parse` on the first bytes, then on more until the header is in.
 
-    A long header is parsed again on more bytes, never on the whole of a big file with
-    its pixel data.  The functional groups of an enhanced file are never walked on the
-    first bytes (unless they are the whole file): reaching them asks for more at once.
+    A long header is parsed again on more bytes: up to where the walk stopped and
+    :data:`HEAD_BYTES` beyond (at least twice as many as before), or, where the walk
+    cannot tell (functional groups, the Python walk), 16 MiB, then 128 MiB...; never on
+    the whole of a big file with its pixel data.  The functional groups of an enhanced
+    file are never walked on the first bytes (unless they are the whole file): reaching
+    them asks for more at once.
     A file on disk also gives its size (:data:`FILE_SIZE` in the values).
     """
     with HeadFile(member.path) if member.path is not None else member.open() as fp:
@@ -430,8 +435,14 @@ def _fast_header(member: Member) -> tuple[dict[str, Any], str, int, int] | str:
         while True:
             try:
                 result = parse(data, complete=len(data) < size, probe=size == HEAD_BYTES)
-            except EOFError:
-                grown = max(size * 8, _MORE_BYTES)
+            except HeaderContinues as err:
+                # as far as the walk got and a first read more, else (functional groups,
+                # the Python walk) at once a size for long headers
+                grown = (
+                    max(size * 8, _MORE_BYTES)
+                    if err.needed is None
+                    else max(err.needed + HEAD_BYTES, 2 * size)
+                )
                 # no more than the file holds: read(n) allocates n bytes first
                 whole = fp.size if isinstance(fp, HeadFile) else _member_size(member, fp)
                 left = max(0, whole - len(data))
