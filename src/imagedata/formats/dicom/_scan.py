@@ -463,7 +463,10 @@ def _keep_csa_items(data: bytes, values: dict[str, Any]) -> None:
     needs no dataset (:func:`._csa.scan_items`; it reads the dataset where they are not
     kept).  ``images_of``'s test for a mosaic, or a wider one.
     """
-    if "MOSAIC" in str(values.get("ImageType", "")).upper():
+    image_type = values.get("ImageType")  # text, or a list of texts (see _fastscan)
+    if isinstance(image_type, list):
+        image_type = "\\".join(image_type)  # MOSAIC in str(list) is MOSAIC in one of them
+    if image_type and "MOSAIC" in str(image_type).upper():
         items = header_scan_items(data)
         if items is not None:
             values[SCAN_KEY] = items
@@ -542,6 +545,12 @@ def _is_transfer_syntax(ts: str) -> bool:
     return bool(_uid(ts).is_transfer_syntax)
 
 
+@functools.lru_cache(maxsize=64)
+def _is_compressed(ts: UID) -> bool:
+    """``ts.is_compressed``, once per transfer syntax (pydicom checks the UID each time)."""
+    return bool(ts.is_compressed)
+
+
 def _transfer_syntax(name: str, ts: str) -> UID:
     uid = _uid(ts)
     if not _is_transfer_syntax(ts):
@@ -573,7 +582,7 @@ def _check_pixels(info: FileInfo, pixel_data: bool = True) -> None:
                 f"bytes, more than a {size}-byte file can hold; {_WAY_OUT}"
             )
         return
-    if info.length >= 0 and not info.transfer_syntax.is_compressed:
+    if info.length >= 0 and not _is_compressed(info.transfer_syntax):
         if info.offset + info.length > _file_size(info.member, info.values):
             raise ReadError(
                 f"{name}: truncated file, pixel data need {info.length} bytes from offset "
