@@ -349,3 +349,20 @@ def test_scan_groups_reads_no_dataset_for_mosaics() -> None:
     groups = scan_groups(list(expand(folder)))
     files = {id(img.file): img.file for g in groups for img in g.images}
     assert len(files) == 3 and all(info._ds is None for info in files.values())
+
+
+def test_scan_items_are_the_full_parse_of_the_dataset(walker: str) -> None:
+    """Kept by the header pass, or read from the dataset (big endian, deflated, or not
+    kept): the items of the full parse of the dataset's CSA image header."""
+    infos = _scan.scan(_mosaic_members())
+    ways = {"kept": 0, "dataset": 0}
+    for info in infos:
+        expected = _reference_items(info.ds)
+        assert expected.get("NumberOfImagesInMosaic")
+        kept = info.values.pop(SCAN_KEY, None)
+        info.ds.__dict__.pop("_imagedata_csa", None)  # not parsed in full before
+        assert repr(sorted(_csa.scan_items(info).items())) == repr(sorted(expected.items()))
+        if kept is not None:
+            assert repr(sorted(kept.items())) == repr(sorted(expected.items()))
+        ways["kept" if kept is not None else "dataset"] += 1
+    assert ways["kept"] >= 9 and ways["dataset"] >= 1  # dcm_qa_ts: big endian, deflated

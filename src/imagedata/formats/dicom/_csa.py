@@ -201,13 +201,18 @@ def scan_items(info: FileInfo) -> dict[str, list[Any]]:
     """The :data:`SCAN_ITEMS` of a file's CSA image header (those it has).
 
     From the header pass where it kept them (mosaics: :data:`SCAN_KEY`), else from the
-    file's dataset (:func:`csa_image_header`): the same values either way.
+    header :func:`csa_image_header` finds in the file's dataset (:func:`parse_items`):
+    the same values either way.
     """
     items: dict[str, list[Any]] | None = info.values.get(SCAN_KEY)
-    if items is None:
-        full = csa_image_header(info.ds)
-        items = {name: full[name] for name in SCAN_ITEMS if name in full}
-    return items
+    if items is not None:
+        return items
+    ds = info.ds
+    full = ds.__dict__.get("_imagedata_csa", {}).get(0x10)  # parsed in full before
+    if full is not None:
+        return {name: full[name] for name in SCAN_ITEMS if name in full}
+    value = _csa_value(ds, 0x10)
+    return {} if value is None else parse_items(value, SCAN_ITEMS)
 
 
 def csa_image_header(ds: Dataset) -> dict[str, list[Any]]:
@@ -229,16 +234,22 @@ def _csa_element(ds: Dataset, offset: int) -> dict[str, list[Any]]:
 
 
 def _find_csa(ds: Dataset, offset: int) -> dict[str, list[Any]]:
+    value = _csa_value(ds, offset)
+    return {} if value is None else parse_csa(value)
+
+
+def _csa_value(ds: Dataset, offset: int) -> Any:
+    """The value of the CSA header at `offset` of the first block that has one, or None."""
     elements = ds._dict  # looked up by tag: no element decoded but the creators
     for group_el in range(0x10, 0x100):
         if (0x00290000 | group_el) not in elements:
             continue
         creator = ds.get((0x0029, group_el))
-        if creator is not None and str(creator.value).strip() == "SIEMENS CSA HEADER":
+        if creator is not None and str(creator.value).strip() == _CSA_CREATOR:
             elem = ds.get((0x0029, (group_el << 8) | offset))
             if elem is not None and elem.value:
-                return parse_csa(elem.value)
-    return {}
+                return elem.value
+    return None
 
 
 def csa_value(csa: dict[str, list[Any]], name: str) -> Any:
