@@ -16,14 +16,11 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
 from imagedata._fastscan import group_elements
-
-if TYPE_CHECKING:
-    from imagedata.formats.dicom._scan import FileInfo
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +194,16 @@ def _plain_creator(data: bytes, vr: str | None, start: int, end: int) -> str | N
     return raw.decode("ascii").strip()
 
 
-def scan_items(info: FileInfo) -> dict[str, list[Any]]:
+class _File(Protocol):
+    """What :func:`scan_items` needs of a ``_scan.FileInfo`` (which imports this module)."""
+
+    values: dict[str, Any]
+
+    @property
+    def ds(self) -> Dataset: ...
+
+
+def scan_items(info: _File) -> dict[str, list[Any]]:
     """The :data:`SCAN_ITEMS` of a file's CSA image header (those it has).
 
     From the header pass where it kept them (mosaics: :data:`SCAN_KEY`), else from the
