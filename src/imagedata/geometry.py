@@ -17,6 +17,8 @@ All functions are pure and work on numpy arrays.  Conventions (see docs/geometry
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -71,7 +73,19 @@ def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, Fl
     >>> round(float(np.dot(x, y)), 12)
     0.0
     """
-    v = np.asarray(iop, dtype=np.float64).reshape(-1)
+    x, y = _orthonormal(np.asarray(iop, dtype=np.float64).reshape(-1).tobytes())
+    return np.array(x), np.array(y)
+
+
+@functools.lru_cache(maxsize=64)
+def _orthonormal(key: bytes) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """:func:`orthonormalize` of the float64 values whose bytes are `key`, as tuples.
+
+    A series' images share one orientation, asked for several times per series (about
+    15 us each); the bytes (not the values) are the key, so that -0.0 and 0.0 keep
+    their own results.  Failures are not cached.
+    """
+    v = np.frombuffer(key, dtype=np.float64)
     if v.shape != (6,) or not np.all(np.isfinite(v)):
         raise GeometryError(
             f"orientation must be six finite numbers (row cosines X, column cosines Y), got {v}"
@@ -92,7 +106,7 @@ def orthonormalize(iop: Sequence[float] | npt.ArrayLike) -> tuple[FloatArray, Fl
         )
     y = y - dot * x
     y /= np.linalg.norm(y)
-    return x, y
+    return tuple(x.tolist()), tuple(y.tolist())
 
 
 def slice_normal(iop: Sequence[float] | npt.ArrayLike) -> FloatArray:
@@ -304,11 +318,27 @@ def uneven_steps(positions: npt.ArrayLike, normal_: npt.ArrayLike) -> list[tuple
 def is_tilted(affine: npt.ArrayLike, tolerance: float = 1e-3) -> bool:
     """True when the slice step t is not parallel to the normal (gantry tilt)."""
     a = np.asarray(affine, dtype=np.float64)
-    t = a[:3, 0]
-    nt = np.linalg.norm(t)
+    # plain floats: numpy's per-call overhead on 3-vectors cost ~40 us a series
+    t, r, c = a[:3, :3].T.tolist()
+    nt = _norm3(t)
     if nt < 1e-9:
         return False
-    return bool(np.linalg.norm(_cross(t / nt, normal(a))) > tolerance)
+    dr, dc = _norm3(r), _norm3(c)
+    if not (dr and dc):  # a zero-length axis: numpy's nan (never tilted), as before
+        return bool(np.linalg.norm(_cross(a[:3, 0] / nt, normal(a))) > tolerance)
+    x, y = (c[0] / dc, c[1] / dc, c[2] / dc), (r[0] / dr, r[1] / dr, r[2] / dr)
+    n = _cross3(x, y)
+    return _norm3(_cross3((t[0] / nt, t[1] / nt, t[2] / nt), n)) > tolerance
+
+
+def _norm3(v: Sequence[float]) -> float:
+    """Length of a 3-vector of floats, summed as ``np.linalg.norm`` sums (x, then y, then z)."""
+    return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+
+
+def _cross3(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """Cross product of two 3-vectors of floats (the formula of :func:`_cross`)."""
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
 
 
 # --- indexing -------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
@@ -105,16 +106,38 @@ def record_sources(
     """
     # One text value each (not multi-valued elements): copying a template stays cheap.
     block = private_block(template)
-    block.add(_UIDS, "UT", "\\".join(str(u) for u in uids))
+    block.add(_UIDS, "UT", "\\".join(str(u) for u in uids), valid=True)
     if positions is not None:  # unknown positions: every source image is referenced
         pos = np.asarray(positions, dtype=np.float64).ravel().tolist()
-        block.add(_POSITIONS, "UT", " ".join(map(repr, pos)))  # shortest exact text
+        block.add(_POSITIONS, "UT", _exact_text(pos), valid=True)
     if sop_class:
         block.add(_CLASS, "UI", str(sop_class))
     if series_uid:
         block.add(_SERIES, "UI", str(series_uid))
     if len(plane) == 11:
-        block.add(_PLANE, "FD", [float(v) for v in plane])
+        block.add(_PLANE, "FD", [float(v) for v in plane], valid=True)
+
+
+def _exact_text(values: Sequence[float]) -> str:
+    """``" ".join(map(repr, values))``: the shortest exact text of each number.
+
+    When values repeat (the x and y of an axial stack, the slices of every volume of a
+    time series) each distinct value's text is made once (``repr`` takes about half a
+    microsecond).  Equal nonzero floats have the same text; 0.0 and -0.0 are equal
+    with different texts, so values with a zero are written one by one.
+
+    Examples
+    --------
+    >>> _exact_text([1.5, 2.0, 1.5, 2.0, 1.5, 0.1 + 0.2])
+    '1.5 2.0 1.5 2.0 1.5 0.30000000000000004'
+    >>> _exact_text([-0.0, 0.0, -0.0, 0.0])
+    '-0.0 0.0 -0.0 0.0'
+    """
+    unique = set(values)
+    if 2 * len(unique) > len(values) or 0.0 in unique:
+        return " ".join(map(repr, values))
+    texts = {v: repr(v) for v in unique}
+    return " ".join(map(texts.__getitem__, values))
 
 
 _CREATOR_TAGS = range(PRIVATE_GROUP << 16 | 0x10, PRIVATE_GROUP << 16 | 0x100)
@@ -127,15 +150,22 @@ class Block(NamedTuple):
     #: The high byte of the block's elements (its creator's element number).
     start: int
 
-    def add(self, element: int, vr: str, value: Any) -> None:
+    def add(self, element: int, vr: str, value: Any, *, valid: bool = False) -> None:
         """Add element `element` (low byte) of the block, as pydicom's ``add_new`` does.
 
-        The value is validated as ``add_new`` validates it; the element goes straight into
-        the dataset (``Dataset.__setitem__`` would look its creator up again and format
-        the tag for a debug message: most of a small series' cost of recording sources).
+        The value is validated as ``add_new`` validates it, unless the caller knows it
+        `valid` for `vr` (floats for FD, text for UT, a short constant for LO): pydicom's
+        validation of every value of a list is then skipped, and the element is the same
+        (with the validation mode of any other).  The element goes straight into the
+        dataset (``Dataset.__setitem__`` would look its creator up again and format the
+        tag for a debug message: most of a small series' cost of recording sources).
         """
         tag = BaseTag(PRIVATE_GROUP << 16 | self.start << 8 | element)
-        elem = DataElement(tag, vr, value)
+        if valid:
+            elem = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+            elem.validation_mode = config.settings.reading_validation_mode
+        else:
+            elem = DataElement(tag, vr, value)
         elem.private_creator = PRIVATE_CREATOR
         self.ds._dict[tag] = elem
 
@@ -156,16 +186,18 @@ def private_block(ds: Dataset) -> Block:
     'x'
     """
     tags = ds._dict
-    free = None
-    for tag in _CREATOR_TAGS:
-        if tag not in tags:
-            if free is None:
-                free = tag & 0xFF
-        elif ds[tag].value == PRIVATE_CREATOR:
+    # the group's creators in order (int operators: a BaseTag's comparisons are slow)
+    for tag in sorted(int(t) for t in tags if t >> 8 == PRIVATE_GROUP << 8 and t & 0xF0):
+        if ds[tag].value == PRIVATE_CREATOR:
             return Block(ds, tag & 0xFF)
+    free = next((tag & 0xFF for tag in _CREATOR_TAGS if tag not in tags), None)
     if free is None:
         raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
-    ds.add_new(PRIVATE_GROUP << 16 | free, "LO", PRIVATE_CREATOR)
+    tag = BaseTag(PRIVATE_GROUP << 16 | free)
+    if PRIVATE_GROUP << 16 in tags:  # a group length: add_new's odd creator lookup
+        ds.add_new(tag, "LO", PRIVATE_CREATOR)
+    else:  # what add_new stores (a creator has no creator)
+        tags[tag] = DataElement(tag, "LO", PRIVATE_CREATOR)
     return Block(ds, free)
 
 

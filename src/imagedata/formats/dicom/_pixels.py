@@ -122,6 +122,31 @@ def _palette_dtype(ds: Dataset) -> np.dtype[Any]:
     return np.dtype("u1" if desc is not None and int(desc[2]) == 8 else "u2")
 
 
+def scales_of(images: Sequence[Image], scaling: Scaling) -> list[tuple[float, float]]:
+    """:func:`scale_of` of each image, with whether a file is colour asked once per file.
+
+    The frames of a multi-frame file and the tiles of a mosaic share their file's
+    colour; their slopes and intercepts are the images' own.
+    """
+    if scaling is Scaling.STORED:
+        return [(1.0, 0.0)] * len(images)
+    colour: dict[int, bool] = {}
+    out = []
+    for img in images:
+        info = img.file
+        key = id(info)
+        color = colour.get(key)
+        if color is None:
+            color = colour[key] = is_color(info)
+        if color:
+            out.append((1.0, 0.0))
+        elif scaling is Scaling.MODALITY:
+            out.append((img.slope, img.intercept))
+        else:
+            out.append(scale_of(img, scaling))
+    return out
+
+
 def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]]) -> np.dtype[Any]:
     """Smallest integer type holding every rescaled value, or float32 for fractional scaling.
 
@@ -130,21 +155,17 @@ def choose_dtype(images: Sequence[Image], scales: Sequence[tuple[float, float]])
     """
     if is_palette(images[0].file):  # the dataset (a pydicom read) only for its LUT descriptor
         return _palette_dtype(images[0].ds)
-    floats = {img.file.values.get("_float_pixels") for img in images} - {None}
+    files = {id(img.file): img.file for img in images}  # frames and tiles share a file
+    floats = {info.values.get("_float_pixels") for info in files.values()} - {None}
     if floats:  # Float / Double Float Pixel Data, no rescale
         return np.dtype("float64" if 8 in floats else "float32")
-    if not all(float(s).is_integer() and float(i).is_integer() for s, i in scales):
+    if not all(float(s).is_integer() and float(i).is_integer() for s, i in set(scales)):
         return np.dtype("float32")
     lo, hi = 0, 0
-    seen: set[tuple[int, int, int, int]] = set()
-    ranges: dict[int, tuple[int, int]] = {}
-    for img, (s, i) in zip(images, scales):
-        a, b = ranges.get(id(img.file)) or ranges.setdefault(id(img.file), _stored_range(img.file))
-        key = (a, b, int(s), int(i))
-        if key in seen:
-            continue
-        seen.add(key)
-        vals = (a * int(s) + int(i), b * int(s) + int(i))
+    ranges = {key: _stored_range(info) for key, info in files.items()}
+    cases = {(*ranges[id(img.file)], int(s), int(i)) for img, (s, i) in zip(images, scales)}
+    for a, b, s, i in cases:
+        vals = (a * s + i, b * s + i)
         lo, hi = min(lo, *vals), max(hi, *vals)
     for dt in _INT_TYPES:
         info = np.iinfo(dt)
@@ -258,9 +279,16 @@ def _decode(info: FileInfo) -> npt.NDArray[Any]:
 
 
 def _direct_ok(
-    info: FileInfo, slots: list[tuple[int, Image, float, float]], dtype: np.dtype[Any]
+    info: FileInfo,
+    slots: list[tuple[int, Image, float, float]],
+    dtype: np.dtype[Any],
+    native: bool | None = None,
 ) -> bool:
-    if info.nframes != 1 or len(slots) != 1 or not _native_ok(info):
+    """True when the file's stored values go unchanged into their one slot (`native`:
+    :func:`_native_ok` of the file when known)."""
+    if not _one_slot(info, slots):
+        return False
+    if not (_native_ok(info) if native is None else native):
         return False
     _, img, slope, intercept = slots[0]
     ds = info
@@ -289,15 +317,17 @@ def _fill_file(
     slots: list[tuple[int, Image, float, float]],
     flat: npt.NDArray[Any],
     direct: bool | None = None,
-    threads: int = 1,
+    threads: int | None = 1,
+    native: bool | None = None,
 ) -> None:
     """Decode one file into its slots; every failure is a ReadError naming the file.
 
-    `direct` is :func:`_direct_ok` of the file when known; `threads` those the codec
-    may use for this file (see :func:`._codecs.decode_into`).
+    `direct` and `native` are :func:`_direct_ok` and :func:`_native_ok` of the file when
+    known; `threads` those the codec may use for this file (see
+    :func:`._codecs.decode_into`; None: one per CPU).
     """
     with _pixel_faults(info):
-        _fill_slots(info, slots, flat, direct, threads)
+        _fill_slots(info, slots, flat, direct, threads, native)
 
 
 def _fault(info: FileInfo, err: BaseException) -> ReadError:
@@ -322,10 +352,11 @@ def _fill_slots(
     slots: list[tuple[int, Image, float, float]],
     flat: npt.NDArray[Any],
     direct: bool | None = None,
-    threads: int = 1,
+    threads: int | None = 1,
+    native: bool | None = None,
 ) -> None:
     if direct is None:
-        direct = _direct_ok(info, slots, flat.dtype)
+        direct = _direct_ok(info, slots, flat.dtype, native)
     if direct:
         slot = slots[0][0]
         dest = memoryview(flat[slot]).cast("B")
@@ -342,15 +373,58 @@ def _fill_slots(
         if n != flat[slot].nbytes:
             raise ReadError(f"{info.name}: truncated pixel data ({n} of {flat[slot].nbytes} bytes)")
         return
-    native = _native_ok(info)
-    if not native and _codecs.decode_into(info, slots, flat, store, threads):
+    if native is None:
+        native = _native_ok(info)
+    if not native and _codecs.decode_into(info, slots, flat, store, threads or _cpus()):
         return
     arr = _read_native(info) if native else _decode(info)
+    if _store_tiles(arr, slots, flat):
+        return
     for slot, img, slope, intercept in slots:
         src = arr[img.frame]
         if img.tile >= 0:
             src = tile(src, img.tile, img.rows, img.cols)
         store(flat[slot], src, slope, intercept)
+
+
+def _store_tiles(
+    arr: npt.NDArray[Any], slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
+) -> bool:
+    """Store the tiles of one mosaic frame in one operation; False when they are not that.
+
+    That is several tiles of one frame with one slope and intercept, bound for
+    consecutive slots (in either order): the same values as storing each
+    :func:`._mosaic.tile` into its slot, without a numpy call per tile.
+    """
+    if len(slots) < 2:
+        return False
+    _, first, slope, intercept = slots[0]
+    rows, cols, frame = first.rows, first.cols, first.frame
+    for _, img, s, i in slots:
+        if (
+            img.tile < 0
+            or img.frame != frame
+            or (img.rows, img.cols, s, i)
+            != (
+                rows,
+                cols,
+                slope,
+                intercept,
+            )
+        ):
+            return False
+    src = arr[frame]
+    if src.ndim != 2:
+        return False
+    side, down = src.shape[1] // cols, src.shape[0] // rows
+    order = sorted(slots, key=lambda s: s[0])
+    lo, hi = order[0][0], order[-1][0]
+    if hi - lo + 1 != len(order) or max(img.tile for _, img, _, _ in order) >= side * down:
+        return False
+    grid = src[: down * rows, : side * cols].reshape(down, rows, side, cols).swapaxes(1, 2)
+    tiles = grid.reshape(down * side, rows, cols)[[img.tile for _, img, _, _ in order]]
+    store(flat[lo : hi + 1], tiles, slope, intercept)
+    return True
 
 
 def read_pixels(
@@ -373,16 +447,28 @@ def read_pixels(
     by_file: dict[int, tuple[FileInfo, list[tuple[int, Image, float, float]]]] = {}
     for slot, (img, (s, i)) in enumerate(zip(images, scales)):
         by_file.setdefault(id(img.file), (img.file, []))[1].append((slot, img, s, i))
-    jobs = [(info, slots, _direct_ok(info, slots, flat.dtype)) for info, slots in by_file.values()]
+    known: dict[int, bool] = {}  # _native_ok of each file, asked once
+
+    def native(info: FileInfo) -> bool:
+        value = known.get(id(info))
+        if value is None:
+            value = known[id(info)] = _native_ok(info)
+        return value
+
+    jobs = [
+        (info, slots, _one_slot(info, slots) and _direct_ok(info, slots, flat.dtype, native(info)))
+        for info, slots in by_file.values()
+    ]
     fill = _fill_file if report is None else _reporting(report)
-    nworkers = workers or min(8, (os.cpu_count() or 1) * 2)
-    if workers is None and not _worth_threads(jobs, flat):
+    if workers is None and not _worth_threads(jobs, flat, native):
         nworkers = 1
+    else:
+        nworkers = workers or min(8, _cpus() * 2)
     if nworkers <= 1 or len(jobs) < 4:
         # files one after the other: a codec that shares out a frame gets the threads
-        threads = workers or os.cpu_count() or 1
+        threads = workers or None  # None: every CPU, asked only when a file is decoded
         for info, slots, direct in jobs:
-            fill(info, slots, flat, direct, threads)
+            fill(info, slots, flat, direct, threads, known.get(id(info)))
     else:
         with ThreadPoolExecutor(max_workers=nworkers) as pool:
             for fut in [pool.submit(fill, info, slots, flat, d) for info, slots, d in jobs]:
@@ -400,9 +486,19 @@ THREADED_READ_BYTES = 32 << 20
 THREADED_COPY_BYTES = 8 << 20
 
 
+def _one_slot(info: FileInfo, slots: list[tuple[int, Image, float, float]]) -> bool:
+    """True for a single-frame file with one image (the precondition of :func:`_direct_ok`)."""
+    return info.nframes == 1 and len(slots) == 1
+
+
+def _cpus() -> int:
+    return os.cpu_count() or 1
+
+
 def _worth_threads(
     jobs: Sequence[tuple[FileInfo, list[tuple[int, Image, float, float]], bool]],
     flat: npt.NDArray[Any],
+    native: Callable[[FileInfo], bool] = _native_ok,
 ) -> bool:
     """True when some file must be decoded, or there is much to read or copy.
 
@@ -413,7 +509,7 @@ def _worth_threads(
     """
     if flat.nbytes >= THREADED_READ_BYTES:
         return True
-    if not all(direct or _native_ok(info) for info, _, direct in jobs):  # direct: native
+    if not all(direct or native(info) for info, _, direct in jobs):  # direct: native
         return True
     if flat.nbytes < THREADED_COPY_BYTES:
         return False
@@ -428,9 +524,10 @@ def _reporting(report: Reporter) -> Callable[..., None]:
         slots: list[tuple[int, Image, float, float]],
         flat: npt.NDArray[Any],
         direct: bool | None = None,
-        threads: int = 1,
+        threads: int | None = 1,
+        native: bool | None = None,
     ) -> None:
-        _fill_file(info, slots, flat, direct, threads)
+        _fill_file(info, slots, flat, direct, threads, native)
         report.advance(len(slots))
 
     return fill

@@ -122,8 +122,11 @@ def cluster_positions(images: Sequence[Image]) -> tuple[list[list[Image]], Float
     normal = geometry.slice_normal(images[0].iop)
     res = max(img.resolution for img in images)
     tol = max(1e-3, 2.0 * res)
-    d = geometry.locations_along(normal, [img.position for img in images])
-    order = sorted(range(len(images)), key=lambda i: (d[i], _tiebreak(images[i])))
+    d = geometry.locations_along(normal, [img.position for img in images]).tolist()
+    if len(set(d)) == len(d):  # no two at one location: the tie-break is never asked
+        order = sorted(range(len(images)), key=d.__getitem__)
+    else:
+        order = sorted(range(len(images)), key=lambda i: (d[i], _tiebreak(images[i])))
     groups: list[list[Image]] = []
     last = -math.inf
     for i in order:

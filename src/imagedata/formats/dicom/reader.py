@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.datadict import tag_for_keyword
+from pydicom import config
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag, Tag
@@ -47,6 +48,7 @@ from imagedata._progress import ProgressOption, reporter, resolved
 from imagedata.archives import Member
 from imagedata.axis import Axis, tag_axis
 from imagedata.errors import ImageDataError, NoDataError, ReadError
+from imagedata.formats import _rawvalues
 from imagedata.formats.dicom import _derived, _diffusion_ge, _enhanced, _mosaic, _pixels, _seg
 from imagedata.formats.dicom._group import Group, group_images, select_group
 from imagedata.formats.dicom._pixels import Scaling
@@ -284,7 +286,7 @@ def read_group(
     first = images[0]
     color = _pixels.is_color(first.file)
     shape = (*result.tag_shape, result.nslices, first.rows, first.cols) + ((3,) if color else ())
-    scales = [_pixels.scale_of(img, scaling) for img in images]
+    scales = _pixels.scales_of(images, scaling)
     dtype = _pixels.choose_dtype(images, scales)
     affine = _named(first, lambda: _affine(result))
     if geometry.is_tilted(affine):
@@ -346,10 +348,27 @@ def _named(img: Image, make: Callable[[], _T]) -> _T:
 def _affine(result: Sorted) -> npt.NDArray[np.float64]:
     first = result.images[0]
     ds = first.ds
-    step = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1.0)
+    step = float(_number(ds, "SpacingBetweenSlices") or _number(ds, "SliceThickness") or 1.0)
     return geometry.affine_from_positions(
         result.positions, first.iop, first.spacing, default_step=step
     )
+
+
+def _number(ds: Dataset, keyword: str) -> Any:
+    """``ds.get(keyword, 0)`` for a number, leaving a plain value raw in `ds`.
+
+    A valid single decimal string is read without decoding its element (see
+    :func:`imagedata.formats._rawvalues.get`), so that the template keeps it raw too
+    (a decoded value is deep-copied into the template); the number is the one pydicom
+    gives.  Anything else (several values, a value pydicom would warn about) is
+    decoded by pydicom, as before.
+    """
+    value = _rawvalues.get(ds, keyword, 0)
+    if isinstance(value, str):
+        return float(value)
+    if isinstance(value, list):
+        return ds.get(keyword, 0)
+    return value
 
 
 def _tag_axes(result: Sorted) -> list[Axis]:
@@ -393,17 +412,19 @@ def _template(
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
     csa = _csa_header_tags(src)  # per image, large
-    kept: dict[BaseTag, Any] = {}
-    for tag, elem in src._dict.items():  # as stored: iterating would decode every element
-        if tag in _TEMPLATE_DROP_TAGS or tag in csa:
-            continue
-        kept[tag] = _kept(src, tag, elem)
+    drop = _TEMPLATE_DROP_TAGS.union(csa) if csa else _TEMPLATE_DROP_TAGS
+    # as stored: iterating would decode every element
+    kept: dict[BaseTag, Any] = {t: e for t, e in src._dict.items() if t not in drop}
+    for tag, elem in kept.items():
+        if type(elem) is not RawDataElement or elem.VR not in _SHARED_VRS:
+            kept[tag] = _kept(src, tag, elem)
     # built as pydicom builds a dataset it reads: Dataset.__setitem__ would decode every
     # private element (to name its creator), the slowest part of reading a small series
     out = Dataset(kept)
-    out.Rows, out.Columns = first.rows, first.cols
+    _set_us(out, _ROWS, first.rows)
+    _set_us(out, _COLUMNS, first.cols)
     if first.tile >= 0 and "ImageType" in out:
-        out.ImageType = [v for v in out.ImageType if str(v).upper() != "MOSAIC"]
+        _drop_mosaic(out)
     rescaled = scaling is not Scaling.STORED and any(s != (1.0, 0.0) for s in scales)
     if rescaled:
         out.RescaleSlope, out.RescaleIntercept = 1, 0
@@ -415,6 +436,63 @@ def _template(
         out.file_meta = FileMetaDataset({t: _kept(meta, t, e) for t, e in meta._dict.items()})
     logger.debug("template from %s, scaling %s, dtype %s", first.name, scaling.value, dtype)
     return out
+
+
+_ROWS, _COLUMNS = BaseTag(0x00280010), BaseTag(0x00280011)
+_IMAGE_TYPE = BaseTag(0x00080008)
+
+
+def _drop_mosaic(ds: Dataset) -> None:
+    """``ds.ImageType`` without its value MOSAIC (a tile is one image of the mosaic).
+
+    When ImageType is raw with values pydicom takes without a warning, they are read
+    without decoding the element (:func:`imagedata.formats._rawvalues.get`) and the
+    element made as ``setattr`` makes it (its VR, value offset and length flag kept),
+    without validating them again.  Anything else is left to pydicom.
+    """
+    raw = ds._dict.get(_IMAGE_TYPE)
+    values = None
+    if isinstance(raw, RawDataElement) and raw.VR in (None, "CS"):
+        values = _rawvalues.get(ds, "ImageType")
+    if (
+        not isinstance(values, list)  # one value (a str) or not plain: pydicom decodes
+        or ds._dict.get(_IMAGE_TYPE) is not raw
+        or config.data_element_callback
+    ):
+        ds.ImageType = [v for v in ds.ImageType if str(v).upper() != "MOSAIC"]
+        return
+    assert isinstance(raw, RawDataElement)
+    elem = DataElement(
+        _IMAGE_TYPE,
+        "CS",  # also the dictionary's VR (implicit VR)
+        [v for v in values if v.upper() != "MOSAIC"],
+        raw.value_tell,
+        raw.length == 0xFFFFFFFF,
+        validation_mode=config.IGNORE,  # valid values (checked by _rawvalues)
+    )
+    elem.validation_mode = config.settings.reading_validation_mode
+    ds._dict[_IMAGE_TYPE] = elem
+
+
+def _set_us(ds: Dataset, tag: BaseTag, value: int) -> None:
+    """``ds.Rows = value`` (or Columns): the element ``setattr`` makes, made directly.
+
+    When `ds` holds the element raw with VR US (or implicit VR), pydicom would decode
+    its old value only to replace it (tens of microseconds: the dataset's character set
+    is looked up first); the new element is the one it would make: VR US, the raw
+    element's value offset and length flag, the value validated.  Anything else is left
+    to ``setattr``.
+    """
+    raw = ds._dict.get(tag)
+    if (
+        isinstance(raw, RawDataElement)
+        and raw.VR in (None, "US")
+        and len(raw.value or b"") == 2
+        and not config.data_element_callback
+    ):
+        ds._dict[tag] = DataElement(tag, "US", value, raw.value_tell, raw.length == 0xFFFFFFFF)
+    else:
+        setattr(ds, keyword_for_tag(tag), value)
 
 
 #: Private creator of the Siemens CSA headers, and their elements in its block.
@@ -431,10 +509,10 @@ def _csa_header_tags(ds: Dataset) -> frozenset[int]:
     """
     elements = ds._dict
     out: set[int] = set()
-    for low in range(0x10, 0x100):
-        creator = elements.get(0x00290000 | low)  # type: ignore[call-overload]  # BaseTag == int
-        if creator is None:
-            continue
+    # creators only: (0029,0010-00FF); int operators (a BaseTag's comparisons are slow)
+    for tag in [t for t in elements if t >> 8 == 0x2900 and t & 0xF0]:
+        low = tag & 0xFF
+        creator = elements[tag]
         value = creator.value
         if isinstance(value, bytes):
             value = value.decode("latin-1")
@@ -442,6 +520,9 @@ def _csa_header_tags(ds: Dataset) -> frozenset[int]:
             out.update(0x00290000 | low << 8 | e for e in _CSA_ELEMENTS)
     return frozenset(out)
 
+
+#: VRs of raw elements the template shares with the file's dataset (see :func:`_kept`).
+_SHARED_VRS = _KNOWN_VRS | {None}
 
 #: Value types a shallow copy of a decoded element shares safely (exact types).
 _IMMUTABLE = frozenset([str, bytes, int, float, type(None)])
