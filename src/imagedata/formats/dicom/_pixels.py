@@ -378,7 +378,7 @@ def _fill_slots(
     if not native and _codecs.decode_into(info, slots, flat, store, threads or _cpus()):
         return
     arr = _read_native(info) if native else _decode(info)
-    if _store_tiles(arr, slots, flat):
+    if _store_block(arr, slots, flat):
         return
     for slot, img, slope, intercept in slots:
         src = arr[img.frame]
@@ -387,44 +387,55 @@ def _fill_slots(
         store(flat[slot], src, slope, intercept)
 
 
-def _store_tiles(
+def _store_block(
     arr: npt.NDArray[Any], slots: list[tuple[int, Image, float, float]], flat: npt.NDArray[Any]
 ) -> bool:
-    """Store the tiles of one mosaic frame in one operation; False when they are not that.
+    """Store a file's images in one operation; False when they are not such a block.
 
-    That is several tiles of one frame with one slope and intercept, bound for
-    consecutive slots (in either order): the same values as storing each
-    :func:`._mosaic.tile` into its slot, without a numpy call per tile.
+    That is several frames (or the tiles of one mosaic frame) with one slope and
+    intercept, bound for consecutive slots (in any order): the same values as storing
+    each image into its slot, without a numpy call per image.
     """
     if len(slots) < 2:
         return False
-    _, first, slope, intercept = slots[0]
-    rows, cols, frame = first.rows, first.cols, first.frame
-    for _, img, s, i in slots:
-        if (
-            img.tile < 0
-            or img.frame != frame
-            or (img.rows, img.cols, s, i)
-            != (
-                rows,
-                cols,
-                slope,
-                intercept,
-            )
-        ):
-            return False
-    src = arr[frame]
-    if src.ndim != 2:
+    _, _, slope, intercept = slots[0]
+    if any(s != slope or i != intercept for _, _, s, i in slots):
         return False
-    side, down = src.shape[1] // cols, src.shape[0] // rows
     order = sorted(slots, key=lambda s: s[0])
     lo, hi = order[0][0], order[-1][0]
-    if hi - lo + 1 != len(order) or max(img.tile for _, img, _, _ in order) >= side * down:
+    if hi - lo + 1 != len(order):
         return False
-    grid = src[: down * rows, : side * cols].reshape(down, rows, side, cols).swapaxes(1, 2)
-    tiles = grid.reshape(down * side, rows, cols)[[img.tile for _, img, _, _ in order]]
-    store(flat[lo : hi + 1], tiles, slope, intercept)
+    src: npt.NDArray[Any] | None
+    if all(img.tile < 0 for _, img, _, _ in order):
+        src = arr[[img.frame for _, img, _, _ in order]]
+    else:
+        src = _tiles(arr, [img for _, img, _, _ in order])
+    dst = flat[lo : hi + 1]
+    if src is None or src.shape != dst.shape:
+        return False
+    store(dst, src, slope, intercept)
     return True
+
+
+def _tiles(arr: npt.NDArray[Any], images: list[Image]) -> npt.NDArray[Any] | None:
+    """The tiles of `images` (tiles of one mosaic frame) stacked, or None when they are not.
+
+    Tile k is :func:`._mosaic.tile` of the frame: row-major tiles of rows x columns.
+    """
+    first = images[0]
+    rows, cols, frame = first.rows, first.cols, first.frame
+    if any(
+        img.tile < 0 or img.frame != frame or img.rows != rows or img.cols != cols for img in images
+    ):
+        return None
+    src = arr[frame]
+    if src.ndim != 2:
+        return None
+    side, down = src.shape[1] // cols, src.shape[0] // rows
+    if max(img.tile for img in images) >= side * down:
+        return None  # a tile past the frame: the per-tile copy says what is wrong
+    grid = src[: down * rows, : side * cols].reshape(down, rows, side, cols).swapaxes(1, 2)
+    return grid.reshape(down * side, rows, cols)[[img.tile for img in images]]
 
 
 def read_pixels(
