@@ -29,7 +29,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
@@ -106,16 +105,16 @@ def record_sources(
     """
     # One text value each (not multi-valued elements): copying a template stays cheap.
     block = private_block(template)
-    block.add(_UIDS, "UT", "\\".join(str(u) for u in uids), valid=True)
+    block.add(_UIDS, "UT", "\\".join(str(u) for u in uids))
     if positions is not None:  # unknown positions: every source image is referenced
         pos = np.asarray(positions, dtype=np.float64).ravel().tolist()
-        block.add(_POSITIONS, "UT", _exact_text(pos), valid=True)
+        block.add(_POSITIONS, "UT", _exact_text(pos))  # shortest exact text
     if sop_class:
         block.add(_CLASS, "UI", str(sop_class))
     if series_uid:
         block.add(_SERIES, "UI", str(series_uid))
     if len(plane) == 11:
-        block.add(_PLANE, "FD", [float(v) for v in plane], valid=True)
+        block.add(_PLANE, "FD", [float(v) for v in plane])
 
 
 def _exact_text(values: Sequence[float]) -> str:
@@ -150,22 +149,15 @@ class Block(NamedTuple):
     #: The high byte of the block's elements (its creator's element number).
     start: int
 
-    def add(self, element: int, vr: str, value: Any, *, valid: bool = False) -> None:
+    def add(self, element: int, vr: str, value: Any) -> None:
         """Add element `element` (low byte) of the block, as pydicom's ``add_new`` does.
 
-        The value is validated as ``add_new`` validates it, unless the caller knows it
-        `valid` for `vr` (floats for FD, text for UT, a short constant for LO): pydicom's
-        validation of every value of a list is then skipped, and the element is the same
-        (with the validation mode of any other).  The element goes straight into the
-        dataset (``Dataset.__setitem__`` would look its creator up again and format the
-        tag for a debug message: most of a small series' cost of recording sources).
+        The value is validated as ``add_new`` validates it; the element goes straight into
+        the dataset (``Dataset.__setitem__`` would look its creator up again and format
+        the tag for a debug message: most of a small series' cost of recording sources).
         """
         tag = BaseTag(PRIVATE_GROUP << 16 | self.start << 8 | element)
-        if valid:
-            elem = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-            elem.validation_mode = config.settings.reading_validation_mode
-        else:
-            elem = DataElement(tag, vr, value)
+        elem = DataElement(tag, vr, value)
         elem.private_creator = PRIVATE_CREATOR
         self.ds._dict[tag] = elem
 
@@ -186,11 +178,13 @@ def private_block(ds: Dataset) -> Block:
     'x'
     """
     tags = ds._dict
-    # the group's creators in order (int operators: a BaseTag's comparisons are slow)
-    for tag in sorted(int(t) for t in tags if t >> 8 == PRIVATE_GROUP << 8 and t & 0xF0):
-        if ds[tag].value == PRIVATE_CREATOR:
+    free = None
+    for tag in _CREATOR_TAGS:
+        if tag not in tags:
+            if free is None:
+                free = tag & 0xFF
+        elif ds[tag].value == PRIVATE_CREATOR:
             return Block(ds, tag & 0xFF)
-    free = next((tag & 0xFF for tag in _CREATOR_TAGS if tag not in tags), None)
     if free is None:
         raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
     tag = BaseTag(PRIVATE_GROUP << 16 | free)
