@@ -240,12 +240,35 @@ def _read_native(info: FileInfo) -> npt.NDArray[Any]:
         dt = dt.newbyteorder(">")
     shape = _frame_shape(info)
     nbytes = int(np.prod(shape)) * dt.itemsize
-    with info.member.fileobj() as f:
-        f.seek(info.offset)
-        data = f.read(nbytes)
+    if info.member.path is not None and hasattr(os, "pread"):  # no buffered file object
+        data = _pread(info.member.path, info.offset, nbytes)
+    else:
+        with info.member.fileobj() as f:
+            f.seek(info.offset)
+            data = f.read(nbytes)
     if len(data) < nbytes:
         raise ReadError(f"{info.name}: truncated pixel data ({len(data)} of {nbytes} bytes)")
     return _fix_bits(np.frombuffer(data, dtype=dt).reshape(shape), info)
+
+
+def _pread(path: str | os.PathLike[str], offset: int, nbytes: int) -> bytes:
+    """`nbytes` bytes of a file from `offset` (fewer at its end), as ``f.read`` gives them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, nbytes, offset)
+        if 0 < len(data) < nbytes:  # a very large read comes in parts
+            parts = [data]
+            got = len(data)
+            while got < nbytes:
+                part = os.pread(fd, nbytes - got, offset + got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
+    finally:
+        os.close(fd)
+    return data
 
 
 def _decode(info: FileInfo) -> npt.NDArray[Any]:
