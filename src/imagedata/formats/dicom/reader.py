@@ -305,7 +305,7 @@ def read_group(
         input_order=",".join(d.name for d in result.dims) or "none",
         input_format="dicom",
     )
-    uids = [str(i.file.get("SOPInstanceUID", "")) for i in images]
+    uids = _source_uids(images)
     sop_class = str(first.get("SOPClassUID", ""))
     series_uid = str(first.get("SeriesInstanceUID", ""))
     positions = [i.position for i in images]
@@ -318,6 +318,13 @@ def read_group(
         report = reporter(callback, len(images), "pixels")
         arr = _pixels.read_pixels(images, shape, dtype, scales, workers=workers, report=report)
     return _single_image_2d(arr, header)
+
+
+def _source_uids(images: Sequence[Image]) -> list[str]:
+    """The SOPInstanceUID of each image's file (frames and tiles share their file's)."""
+    files = {id(i.file): i.file for i in images}
+    uid_of = {key: str(info.get("SOPInstanceUID", "")) for key, info in files.items()}
+    return [uid_of[id(i.file)] for i in images]
 
 
 def _single_image_2d(arr: npt.NDArray[Any], header: Header) -> tuple[npt.NDArray[Any], Header]:
