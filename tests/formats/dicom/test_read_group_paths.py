@@ -313,3 +313,48 @@ def test_is_tilted_as_the_numpy_formula() -> None:
         a[:3, 0] = np.cross(q[:, 0], q[:, 1]) * rng.uniform(0.5, 5) * (1 - 2 * (k % 2)) + shear
         assert geometry.is_tilted(a) == _tilted_numpy(a)
     assert not geometry.is_tilted(np.diag([0.0, 1.0, 1.0, 1.0]))  # one slice of no step
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("stored", [12, 16])
+def test_bits_fixed_in_place_as_in_a_copy(signed: bool, big_endian: bool, stored: int) -> None:
+    rng = np.random.default_rng(stored)
+    dt = np.dtype(("<" if not big_endian else ">") + ("i2" if signed else "u2"))
+    arr = rng.integers(0, 1 << 16, (3, 4, 5)).astype("u2").view("i2" if signed else "u2")
+    arr = arr.astype(dt)
+    info = FileInfo(None, pydicom.uid.ExplicitVRLittleEndian)  # type: ignore[arg-type]
+    info.values.update(BitsAllocated=16, BitsStored=stored)
+    copied = _pixels._fix_bits(arr.copy(), info)
+    _pixels._fix_bits_in_place(arr, info)
+    assert arr.tolist() == copied.tolist()
+    assert arr.dtype == dt and (copied.dtype == dt or big_endian)
+
+
+def test_native_read_from_disk_equals_read_from_an_archive(tmp_path: Path) -> None:
+    """The file read into the array (a path) and through a file object (an archive)."""
+    if not DCM_QA.is_dir():
+        pytest.skip(f"dcm_qa not found at {DCM_QA} (../shared/data is not beside the repo)")
+    from imagedata.archives import Member
+
+    checked = 0
+    for folder in ("dcm_qa_12bit", "dcm_qa_enh", "dcm_qa_ts"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            groups = scan_groups(list(expand(str(DCM_QA / folder / "In"))))
+        for group in groups:
+            info = group.images[0].file
+            path = info.member.path
+            if path is None or not _pixels._native_ok(info):  # (groups of one file: once)
+                continue
+            on_disk = _pixels._read_native(info)
+            info.member = Member(info.member.name, opener=lambda p=path: p.open("rb"))
+            through_file = _pixels._read_native(info)
+            assert on_disk.dtype == through_file.dtype and on_disk.shape == through_file.shape
+            assert on_disk.tobytes() == through_file.tobytes()
+            checked += 1
+    assert checked >= 3
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"\x01\x02\x03")
+    buffer = bytearray(8)
+    assert _pixels._read_into(short, 1, memoryview(buffer)) == 2 and buffer[:2] == b"\x02\x03"

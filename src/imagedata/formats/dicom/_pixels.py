@@ -241,35 +241,55 @@ def _read_native(info: FileInfo) -> npt.NDArray[Any]:
         dt = dt.newbyteorder(">")
     shape = _frame_shape(info)
     nbytes = int(np.prod(shape)) * dt.itemsize
-    if info.member.path is not None and hasattr(os, "pread"):  # no buffered file object
-        data = _pread(info.member.path, info.offset, nbytes)
-    else:
-        with info.member.fileobj() as f:
-            f.seek(info.offset)
-            data = f.read(nbytes)
+    if info.member.path is not None and hasattr(os, "preadv"):
+        # straight into a writable array (no bytes object, no buffered file object), whose
+        # unused high bits are then fixed in place
+        arr = np.empty(shape, dtype=dt)
+        n = _read_into(info.member.path, info.offset, arr.data.cast("B"))
+        if n < nbytes:
+            raise ReadError(f"{info.name}: truncated pixel data ({n} of {nbytes} bytes)")
+        if not arr.dtype.isnative:  # big endian: the fixed copy is native, as before
+            return _fix_bits(arr, info)
+        _fix_bits_in_place(arr, info)
+        return arr
+    with info.member.fileobj() as f:
+        f.seek(info.offset)
+        data = f.read(nbytes)
     if len(data) < nbytes:
         raise ReadError(f"{info.name}: truncated pixel data ({len(data)} of {nbytes} bytes)")
     return _fix_bits(np.frombuffer(data, dtype=dt).reshape(shape), info)
 
 
-def _pread(path: str | os.PathLike[str], offset: int, nbytes: int) -> bytes:
-    """`nbytes` bytes of a file from `offset` (fewer at its end), as ``f.read`` gives them."""
+def _read_into(path: str | os.PathLike[str], offset: int, dest: memoryview) -> int:
+    """Read a file from `offset` into `dest`; the bytes read (fewer at the file's end).
+
+    A very large read comes in parts (Linux reads at most about 2 GiB a call).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.pread(fd, nbytes, offset)
-        if 0 < len(data) < nbytes:  # a very large read comes in parts
-            parts = [data]
-            got = len(data)
-            while got < nbytes:
-                part = os.pread(fd, nbytes - got, offset + got)
-                if not part:
-                    break
-                parts.append(part)
-                got += len(part)
-            data = b"".join(parts)
+        got = os.preadv(fd, [dest], offset)
+        while 0 < got < len(dest):
+            n = os.preadv(fd, [dest[got:]], offset + got)
+            if n <= 0:
+                break
+            got += n
     finally:
         os.close(fd)
-    return data
+    return got
+
+
+def _fix_bits_in_place(arr: npt.NDArray[Any], ds: FileInfo) -> None:
+    """:func:`_fix_bits` of a writable array, in place (the same values)."""
+    ba = int(ds.get("BitsAllocated", 16))
+    bs = int(ds.get("BitsStored", ba) or ba)
+    if bs >= ba:
+        return
+    shift = ba - bs
+    if arr.dtype.kind == "i":
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    else:
+        np.bitwise_and(arr, (1 << bs) - 1, out=arr)
 
 
 def _decode(info: FileInfo) -> npt.NDArray[Any]:
@@ -458,8 +478,9 @@ def _tiles(arr: npt.NDArray[Any], images: list[Image]) -> npt.NDArray[Any] | Non
     side, down = src.shape[1] // cols, src.shape[0] // rows
     if max(img.tile for img in images) >= side * down:
         return None  # a tile past the frame: the per-tile copy says what is wrong
-    grid = src[: down * rows, : side * cols].reshape(down, rows, side, cols).swapaxes(1, 2)
-    return grid.reshape(down * side, rows, cols)[[img.tile for img in images]]
+    grid = src[: down * rows, : side * cols].reshape(down, rows, side, cols)
+    where = np.array([divmod(img.tile, side) for img in images], dtype=np.intp)
+    return grid[where[:, 0], :, where[:, 1], :]  # (tiles, rows, columns): one copy
 
 
 def read_pixels(
