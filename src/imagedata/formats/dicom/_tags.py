@@ -8,6 +8,7 @@ Well-known dimensions are 'time', 'triggertime', 'b', 'bvector', 'dti', 'fa', 't
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -242,7 +243,12 @@ def make_dim(order: str | Callable[[Dataset], Any]) -> Dim:
     """
     if callable(order):
         return _callable_dim(order)
-    name = str(getattr(order, "value", order)).strip()
+    return _named_dim(str(getattr(order, "value", order)).strip())
+
+
+@functools.lru_cache(maxsize=64)
+def _named_dim(name: str) -> Dim:
+    """:func:`make_dim` of a name, made once (a Dim is frozen, its functions pure)."""
     low = name if name not in keyword_dict else ""  # 'TriggerTime' is a keyword, 'triggertime' not
     if low == Order.TIME:
         return Dim("time", _time_key, time_value, attribute=_TIME_ATTRS, present=_has_time)
