@@ -419,9 +419,10 @@ def _template(
     """The first image's dataset without pixel data and per-image attributes."""
     src = first.ds
     csa = _csa_header_tags(src)  # per image, large
-    drop = _TEMPLATE_DROP_TAGS.union(csa) if csa else _TEMPLATE_DROP_TAGS
-    # as stored: iterating would decode every element
-    kept: dict[BaseTag, Any] = {t: e for t, e in src._dict.items() if t not in drop}
+    # as stored (iterating would decode every element), in order, without the dropped tags
+    kept: dict[BaseTag, Any] = dict(src._dict)
+    for tag in (*_TEMPLATE_DROP_TAGS, *csa):
+        kept.pop(tag, None)  # type: ignore[call-overload]  # BaseTag == int
     for tag, elem in kept.items():
         if type(elem) is not RawDataElement or elem.VR not in _SHARED_VRS:
             kept[tag] = _kept(src, tag, elem)
