@@ -358,3 +358,53 @@ def test_native_read_from_disk_equals_read_from_an_archive(tmp_path: Path) -> No
     short.write_bytes(b"\x01\x02\x03")
     buffer = bytearray(8)
     assert _pixels._read_into(short, 1, memoryview(buffer)) == 2 and buffer[:2] == b"\x02\x03"
+
+
+def _info(offset: int = 100, length: int = 40, **values: Any) -> FileInfo:
+    base: dict[str, Any] = {"Rows": 4, "Columns": 5, "BitsAllocated": 16, "BitsStored": 16}
+    base.update(values)
+    ts = pydicom.uid.ExplicitVRLittleEndian
+    return FileInfo(None, ts, offset, length, 1, base, fast=True)  # type: ignore[arg-type]
+
+
+def test_files_asked_once_per_description_answer_as_each_file() -> None:
+    """Files that differ in any part of their pixel description are told apart."""
+    files = [
+        _info(),
+        _info(),  # the same description
+        _info(BitsStored=12),  # not read straight into the array
+        _info(PixelRepresentation=1),  # another stored type
+        _info(length=39),  # too short: not native
+        _info(offset=-1),  # deflated: not native
+        _info(PhotometricInterpretation="PALETTE COLOR"),
+        _info(BitsAllocated=8, length=20),
+        _info(_float_pixels=4),
+    ]
+    for dtype in (np.dtype("uint16"), np.dtype("int16"), np.dtype("uint8")):
+        for scale in ((1.0, 0.0), (2.0, 0.0)):
+            memo = _pixels._Files(dtype)
+            for info in files:
+                slots = [(0, _image(0, -1), *scale)]
+                assert memo.native(info) == _pixels._native_ok(info)
+                assert memo.direct(info, slots) == _pixels._direct_ok(info, slots, dtype)
+
+
+def test_files_of_dcm_qa_answer_as_each_file() -> None:
+    if not DCM_QA.is_dir():
+        pytest.skip(f"dcm_qa not found at {DCM_QA} (../shared/data is not beside the repo)")
+    checked = 0
+    for folder in sorted(DCM_QA.glob("*/In")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            groups = scan_groups(list(expand(str(folder))))
+        for group in groups:
+            for dtype in (np.dtype("uint16"), np.dtype("int16"), np.dtype("float32")):
+                memo = _pixels._Files(dtype)
+                for img in group.images:
+                    slots = [(0, img, 1.0, 0.0)]
+                    assert memo.native(img.file) == _pixels._native_ok(img.file)
+                    assert memo.direct(img.file, slots) == _pixels._direct_ok(
+                        img.file, slots, dtype
+                    )
+                    checked += 1
+    assert checked > 1000
