@@ -140,6 +140,7 @@ def _exact_text(values: Sequence[float]) -> str:
 
 
 _CREATOR_TAGS = range(PRIVATE_GROUP << 16 | 0x10, PRIVATE_GROUP << 16 | 0x100)
+_CREATOR_SET = frozenset(_CREATOR_TAGS)
 
 
 class Block(NamedTuple):
@@ -178,13 +179,12 @@ def private_block(ds: Dataset) -> Block:
     'x'
     """
     tags = ds._dict
-    free = None
-    for tag in _CREATOR_TAGS:
-        if tag not in tags:
-            if free is None:
-                free = tag & 0xFF
-        elif ds[tag].value == PRIVATE_CREATOR:
+    present = sorted(int(t) for t in tags.keys() & _CREATOR_SET)  # (a loop over 240 slots
+    for tag in present:  # cost 30 us a template)
+        if ds[tag].value == PRIVATE_CREATOR:
             return Block(ds, tag & 0xFF)
+    taken = set(present)
+    free = next((tag & 0xFF for tag in _CREATOR_TAGS if tag not in taken), None)
     if free is None:
         raise KeyError(f"no free private block in group {PRIVATE_GROUP:04X}")
     tag = BaseTag(PRIVATE_GROUP << 16 | free)
