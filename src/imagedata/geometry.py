@@ -510,6 +510,81 @@ def nifti_from_affine(affine: npt.ArrayLike) -> FloatArray:
     return LPS_TO_RAS @ a[:, [2, 1, 0, 3]]
 
 
+def nifti_qform(nifti_affine: npt.ArrayLike) -> tuple[list[float], float, FloatArray]:
+    """The NIfTI qform of a NIfTI affine: (quaternion b, c, d; qfac; zooms).
+
+    The qform is the nearest rotation (polar decomposition by SVD), zooms and qfac (the
+    sign of the determinant), computed with the floating point operations of nibabel's
+    ``Nifti1Header.set_qform`` (its ``mat2quat``: the eigenvector of the largest
+    eigenvalue of Bar-Itzhack's matrix, with w >= 0), so that the header fields get the
+    same bits (tests/test_geometry_qform.py compares them) without the header's
+    per-call costs.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a column is zero or not finite, or a decomposition fails; nibabel's
+        ``set_qform`` raises its own error for such an affine.
+
+    Examples
+    --------
+    >>> quat, qfac, zooms = nifti_qform(np.diag([-2.0, 2.0, 3.0, 1.0]))
+    >>> [float(v) for v in quat], qfac, zooms.tolist()
+    ([0.0, 1.0, 0.0], -1.0, [2.0, 2.0, 3.0])
+    """
+    m = np.asarray(nifti_affine, dtype=np.float64)
+    rzs = m[:3, :3]
+    zooms = np.sqrt(np.sum(rzs * rzs, axis=0))
+    if not all(0.0 < z < math.inf for z in zooms.tolist()):
+        raise np.linalg.LinAlgError("the affine has a zero or non-finite column")
+    r = rzs / zooms
+    qfac = _det_sign(r)
+    if qfac < 0:
+        r[:, -1] *= -1
+    p, _, qs = np.linalg.svd(r)
+    q = _quaternion(np.dot(p, qs))
+    return q[1:], qfac, zooms
+
+
+def _det_sign(r: FloatArray) -> float:
+    """1.0 where ``numpy.linalg.det(r) > 0``, else -1.0, for a 3x3 matrix of unit columns.
+
+    The cofactor sum where the determinant is clearly away from 0 (both ways are
+    accurate to ~1e-15 there, so the sign is the same); numpy's otherwise.
+    """
+    (a, b, c), (d, e, f), (g, h, i) = r.tolist()
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if abs(det) > 1e-6:
+        return 1.0 if det > 0 else -1.0
+    return 1.0 if np.linalg.det(r) > 0 else -1.0
+
+
+def _quaternion(rotation: FloatArray) -> list[float]:
+    """(w, x, y, z) of a 3x3 rotation, as nibabel's ``quaternions.mat2quat`` computes it.
+
+    The matrix entries as Python floats (the same IEEE operations as numpy scalars,
+    without their per-operation cost), the same 4x4 matrix and ``eigh`` call.
+    """
+    qxx, qyx, qzx, qxy, qyy, qzy, qxz, qyz, qzz = rotation.ravel().tolist()
+    k = (
+        np.array(
+            [
+                [qxx - qyy - qzz, 0, 0, 0],
+                [qyx + qxy, qyy - qxx - qzz, 0, 0],
+                [qzx + qxz, qzy + qyz, qzz - qxx - qyy, 0],
+                [qyz - qzy, qzx - qxz, qxy - qyx, qxx + qyy + qzz],
+            ]
+        )
+        / 3.0
+    )
+    vals, vecs = np.linalg.eigh(k)
+    q = vecs[[3, 0, 1, 2], np.argmax(vals)]
+    if q[0] < 0:
+        q *= -1
+    out: list[float] = q.tolist()
+    return out
+
+
 def affine_from_nifti(nifti_affine: npt.ArrayLike) -> FloatArray:
     """Inverse of :func:`nifti_from_affine`."""
     m = np.asarray(nifti_affine, dtype=np.float64)

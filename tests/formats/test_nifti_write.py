@@ -225,7 +225,11 @@ def _sidecars_agree(template: pydicom.Dataset, where: str) -> None:
     times = [1.0, 2.0, 3.0]
     ours = _bids.sidecar(copy.deepcopy(template), affine, times=times, software_version="x")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_rawvalues, "get", lambda ds, keyword, default=None: ds.get(keyword, default))
+        mp.setattr(
+            _rawvalues,
+            "element_value",
+            lambda ds, tag, elem, keyword, default=None: ds.get(keyword, default),
+        )
         ref = _bids.sidecar(copy.deepcopy(template), affine, times=times, software_version="x")
     assert json.dumps(ours) == json.dumps(ref), where
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydicom import config
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import MAX_VALUE_LEN, STR_VR_REGEXES
 
@@ -46,6 +46,32 @@ def _tag(keyword: str) -> int | None:
     return tag_for_keyword(keyword)
 
 
+#: Largest value length per VR (pydicom's), and the check of one value's text: pydicom's
+#: regular expression as a whole-text match (the same as its anchored ``match``
+#: with the trailing newline refused: no pattern matches a newline).  DS: :data:`_DS`.
+_LIMITS = {str(vr): n for vr, n in MAX_VALUE_LEN.items()}
+_CHECKS = {str(vr): rx.fullmatch for vr, rx in STR_VR_REGEXES.items()}
+_CHECKS["DS"] = _DS.fullmatch
+#: How a VR's text is split into values (see the sets above).
+_SPLIT_WHOLE, _SPLIT_DATES, _SPLIT_EACH, _SPLIT_NONE = range(4)
+_SPLITS = {
+    **dict.fromkeys(_STRING_VRS, _SPLIT_WHOLE),
+    **dict.fromkeys(_DATE_VRS, _SPLIT_DATES),
+    **dict.fromkeys(_MULTI_TEXT_VRS, _SPLIT_EACH),
+    **dict.fromkeys(_SINGLE_TEXT_VRS, _SPLIT_NONE),
+}
+
+
+def by_tag(ds: Dataset) -> dict[int, Any]:
+    """The elements of `ds` by plain int tag.
+
+    Looking an int up among pydicom's tags calls their Python ``__eq__``; among ints
+    it does not.  For several look-ups in one dataset (:func:`element_value`).
+    """
+    elements = ds._dict
+    return dict(zip(map(int, elements), elements.values()))
+
+
 def get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     """``ds.get(keyword, default)``, with plain raw values decoded here.
 
@@ -63,10 +89,21 @@ def get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     elem = ds._dict.get(tag)  # type: ignore[call-overload]
     if elem is None:
         return default  # a DICOM keyword the dataset does not hold
+    return element_value(ds, tag, elem, keyword, default)
+
+
+def element_value(ds: Dataset, tag: int, elem: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.get(keyword, default)`` for `elem`, the element of `ds` with `tag` (`keyword`).
+
+    A plain raw value is decoded here; a decoded element (not a sequence) gives its
+    value, as ``Dataset.get`` does; anything else is left to ``Dataset.get``.
+    """
     if isinstance(elem, RawDataElement):
         value = _raw_value(tag, elem)
         if value is not _MISSING:
             return value
+    elif isinstance(elem, DataElement) and elem.VR != "SQ":
+        return elem.value  # what Dataset.get returns: ds[tag].value, the same element
     return ds.get(keyword, default)
 
 
@@ -80,34 +117,31 @@ def _raw_value(tag: int, elem: RawDataElement) -> Any:
     if (
         implicit
         or not little
+        or not raw
         or elem.length == 0xFFFFFFFF
         or not isinstance(raw, bytes)
         or not raw.isascii()
         or b"\x1b" in raw
     ):
+        return _MISSING  # empty values too: pydicom's own (it may warn)
+    split = _SPLITS.get(vr)  # type: ignore[arg-type]
+    if split is None or (split == _SPLIT_DATES and config.datetime_conversion):
         return _MISSING
     text = raw.decode("ascii")
-    if vr in _STRING_VRS or (vr in _DATE_VRS and not config.datetime_conversion):
+    if split <= _SPLIT_DATES:
         parts = text.rstrip(" \x00").split("\\")
-    elif vr in _MULTI_TEXT_VRS:
+    elif split == _SPLIT_EACH:
         parts = [p.rstrip("\x00 ") for p in text.split("\\")]
-    elif vr in _SINGLE_TEXT_VRS:
-        parts = [text.rstrip("\x00 ")]
     else:
-        return _MISSING
-    if not raw or not all(_valid(str(vr), p) for p in parts):
-        return _MISSING  # empty values and invalid ones: pydicom's own (it may warn)
+        parts = [text.rstrip("\x00 ")]
+    limit = _LIMITS.get(vr, 1 << 30)  # type: ignore[arg-type]
+    check = _CHECKS.get(vr)  # type: ignore[arg-type]
+    for part in parts:
+        if len(part) > limit or part.endswith("\n"):
+            return _MISSING  # invalid values: pydicom's own (it warns)
+        if check is not None and (part or vr == "DS") and not check(part):
+            return _MISSING
     return parts[0] if len(parts) == 1 else parts
 
 
-def _valid(vr: str, part: str) -> bool:
-    """True when pydicom would take `part` without a warning (its rules for `vr`)."""
-    if len(part) > MAX_VALUE_LEN.get(vr, 1 << 30) or part.endswith("\n"):
-        return False
-    if vr == "DS":
-        return bool(_DS.match(part))
-    regex = STR_VR_REGEXES.get(vr)
-    return regex is None or part == "" or bool(regex.match(part))
-
-
-__all__ = ["get"]
+__all__ = ["by_tag", "element_value", "get"]

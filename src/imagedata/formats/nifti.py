@@ -146,16 +146,25 @@ def _make_image(si: SeriesLike, target: str, nifti2: bool | None, embed: bool) -
         nifti2 = max(arr.shape) > _NIFTI1_MAX_DIM
     cls = nib.Nifti2Image if nifti2 else nib.Nifti1Image
     img = cls(arr, m)
-    _fill_header(img.header, vol, m, arr.dtype, embed)
+    _fill_header(img.header, vol, m, arr.dtype, embed, nibabel_qform=True)
     return img
 
 
-def _fill_header(hdr: Any, vol: _headerio.Volume, m: Any, dtype: np.dtype, embed: bool) -> None:
-    """Voxel type, sform/qform (code 1), zooms, units, toffset, description, extensions."""
+def _fill_header(
+    hdr: Any, vol: _headerio.Volume, m: Any, dtype: np.dtype, embed: bool, *, nibabel_qform: bool
+) -> None:
+    """Voxel type, sform/qform (code 1), zooms, units, toffset, description, extensions.
+
+    The qform by nibabel's ``set_qform`` (`nibabel_qform`: the reference, for
+    :func:`to_nibabel`) or by :func:`_set_qform` (the writer: the same fields, faster).
+    """
     ndim = len(hdr.get_data_shape())
     hdr.set_data_dtype(dtype)
     hdr.set_sform(m, code=1)
-    hdr.set_qform(m, code=1)
+    if nibabel_qform:
+        hdr.set_qform(m, code=1)
+    else:
+        _set_qform(hdr, m)
     step, unit, toffset = _tag_zoom(vol)
     zooms = [*np.linalg.norm(m[:3, :3], axis=0), *([step] if vol.tag_axes else [])]
     zooms += [0.0] * (ndim - len(zooms))
@@ -166,6 +175,24 @@ def _fill_header(hdr: Any, vol: _headerio.Volume, m: Any, dtype: np.dtype, embed
     hdr["descrip"] = description.encode("ascii", "replace")[:79]
     if embed:
         _add_extensions(hdr, vol.header)
+
+
+def _set_qform(hdr: Any, m: npt.NDArray[np.float64]) -> None:
+    """``hdr.set_qform(m, code=1)``: the same header fields, from :func:`geometry.nifti_qform`.
+
+    An affine whose decomposition fails goes to nibabel, which raises its own error.
+    """
+    try:
+        quat, qfac, zooms = geometry.nifti_qform(m)
+    except np.linalg.LinAlgError:
+        hdr.set_qform(m, code=1)
+        return
+    hdr["qform_code"] = 1
+    hdr["qoffset_x"], hdr["qoffset_y"], hdr["qoffset_z"] = m[:3, 3]
+    pixdim = hdr["pixdim"]  # a view of the header's field
+    pixdim[0] = qfac
+    pixdim[1:4] = zooms
+    hdr["quatern_b"], hdr["quatern_c"], hdr["quatern_d"] = quat
 
 
 def _add_extensions(hdr: Any, header: Header) -> None:
@@ -509,7 +536,7 @@ def _file_header(
         hdr.set_data_shape(shape)
     except (ValueError, nib.spatialimages.HeaderDataError) as err:
         raise WriteError(f"{target}: NIfTI cannot hold shape {shape} ({err})") from err
-    _fill_header(hdr, vol, m, data.dtype, embed)
+    _fill_header(hdr, vol, m, data.dtype, embed, nibabel_qform=False)
     hdr["vox_offset"] = 0  # set by write_to: after the extensions
     return hdr, data
 
@@ -542,7 +569,7 @@ def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Pa
         if last is not None and last.name == "time" and last.values is not None:
             times = np.asarray(last.values, dtype=np.float64)
         doc = _bids.sidecar(h.template, h.affine, times=times, software_version=__version__)
-        out[_paths.sidecar(target, EXTENSIONS, ".json")] = json.dumps(doc, indent="\t") + "\n"
+        out[_paths.sidecar(target, EXTENSIONS, ".json")] = _bids.sidecar_text(doc)
     if last is not None and last.name in ("b", "dti") and last.values is not None:
         v = np.asarray(last.values, dtype=np.float64)
         bvals = v[:, 0] if v.ndim == 2 else v
