@@ -89,3 +89,16 @@ def test_gzip_writer_streams_and_refuses_backward_seeks(tmp_path: Path) -> None:
         gzip.decompress(path.read_bytes())
         == b"head\0\0\0\0" + np.arange(4, dtype=np.int16).tobytes()
     )
+
+
+def test_gzip_writer_on_an_open_file_closes_it(tmp_path: Path) -> None:
+    """Given a file open for writing, the stream goes into it, and closing closes it."""
+    path = tmp_path / "f.gz"
+    with open(path, "wb") as raw:
+        with _gzip.GzipWriter(raw, 6) as fp:
+            fp.write(b"abc" * 100)
+        assert raw.closed
+    with _gzip.GzipWriter(tmp_path / "p.gz", 6) as fp:
+        fp.write(b"abc" * 100)
+    assert gzip.decompress(path.read_bytes()) == b"abc" * 100
+    assert path.read_bytes() == (tmp_path / "p.gz").read_bytes()

@@ -33,7 +33,7 @@ import io
 import logging
 import os
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,8 @@ def compress(
 class GzipWriter(io.IOBase):
     """A write-only file object that gzips what is written into `path` as it comes.
 
-    One standard gzip member; for writers (such as nibabel's) that write a file in
+    `path` may also be a binary file open for writing (at its start); it is closed with
+    this one.  One standard gzip member; for writers (such as nibabel's) that write a file in
     chunks, so neither the whole uncompressed nor the whole compressed file is held in
     memory.  It cannot seek (:meth:`tell` counts the uncompressed bytes).  Use as a
     context manager; the file is complete when it is closed.
@@ -140,13 +141,15 @@ class GzipWriter(io.IOBase):
     b'abcabcabcabcabcabcabcabcabcabc'
     """
 
-    def __init__(self, path: str | os.PathLike[str], level: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO, level: int | None = None) -> None:
         super().__init__()
         name = backend()
         module = _load(name)
         assert module is not None
         self._z = module.compressobj(native_level(name, level), module.DEFLATED, GZIP_WBITS)
-        self._fp = open(path, "wb")  # noqa: SIM115 - closed in close()
+        if isinstance(path, (str, os.PathLike)):
+            path = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._fp: BinaryIO = path
         self._pos = 0
 
     def write(self, data: Any) -> int:

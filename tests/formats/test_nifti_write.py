@@ -149,8 +149,8 @@ def test_failed_write_leaves_no_temporary_file(
         def write(self, data: object) -> int:
             raise OSError(28, "No space left on device")
 
-    def broken_sidecars(target: Path) -> tuple[Path, io.BufferedWriter]:
-        path, fp = make_tmpfile(target)
+    def broken_sidecars(target: Path, token: str | None = None) -> tuple[Path, io.BufferedWriter]:
+        path, fp = make_tmpfile(target, token)
         if target.suffix != ".json":
             return path, fp
         fp.close()

@@ -165,3 +165,44 @@ def test_atomic_zip(tmp_path: Path) -> None:
         raise RuntimeError
     assert zipfile.ZipFile(out).namelist() == ["a/Image_00000.dcm"]
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_atomic_writes_temporary_names_share_a_token_and_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One random suffix per group of files (their names differ); a name taken by another
+    writer is passed over (O_EXCL), and nothing of it is touched."""
+    from imagedata.formats import _output
+
+    tokens = iter(["00000001", "00000002"])
+    monkeypatch.setattr(_output, "_token", lambda: next(tokens))
+    taken = tmp_path / ".a.nii.imagedata-tmp-00000001"
+    taken.write_bytes(b"someone else's")
+    targets = [tmp_path / "a.nii", tmp_path / "a.json"]
+    with _output.atomic_writes(targets) as files:
+        names = [path.name for path, _ in files]
+        for _, fp in files:
+            fp.write(b"x")
+    assert names == [".a.nii.imagedata-tmp-00000002", ".a.json.imagedata-tmp-00000001"]
+    assert taken.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name, "a.json", "a.nii"]
+
+
+def test_temporary_name_tokens_differ_in_a_forked_child() -> None:
+    """Writers forked from one process (batch workers) draw different temporary names."""
+    import os
+
+    from imagedata.formats import _output
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first token, then out
+        os.write(write, _output._token().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 16).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 8 and child != _output._token()

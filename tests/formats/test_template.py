@@ -188,6 +188,41 @@ def test_decoded_elements_of_simple_vrs() -> None:
     _same(ds, "decoded")
 
 
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO 2022 IR 87"])
+@pytest.mark.parametrize(
+    ("vr", "value"),
+    [
+        ("LO", "odd"),
+        ("LO", ""),
+        ("SH", "even"),
+        ("UT", "text with a \\ backslash"),
+        ("UI", pydicom.uid.UID("1.2.3")),
+        ("UI", pydicom.uid.UID("")),
+        ("CS", "ESC\x1bX"),
+        ("DS", "1.5"),
+        ("IS", "12"),
+        ("US", 7),
+        ("US", 2.5),
+        ("SS", -3),
+        ("FD", 0.1),
+        ("FL", 1e-3),
+        ("UL", True),
+        ("SL", 2**40),
+    ],
+)
+def test_decoded_single_values_same_bytes(charset: str | None, vr: str, value: object) -> None:
+    """One decoded value (a str, a UID, an int or a float) in each character set: the
+    encoder's one-value steps give pydicom's bytes, or fail where pydicom fails."""
+    ds = Dataset()
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds.add_new(0x00091010, "LO", "CREATOR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's notes on invalid values and charsets
+        ds.add_new(0x00091011, vr, value)
+        _same_or_refused(ds, f"{vr} {value!r} {charset}")
+
+
 def test_ambiguous_and_changed_charset_datasets() -> None:
     ds = Dataset()
     ds.PixelRepresentation = 1

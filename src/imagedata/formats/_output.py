@@ -50,9 +50,10 @@ Public API
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
-import secrets
+import random
 import shutil
 import tempfile
 import zipfile
@@ -294,16 +295,18 @@ def atomic_writes(
     >>> sorted(p.name for p in d.iterdir()), (d / "a.json").read_bytes()
     (['a.json', 'a.nii'], b'{}')
     """
-    paths = [Path(t) for t in targets]
-    if not paths or len({p.parent for p in paths}) != 1:
+    paths = [t if type(t) is _PATH else Path(t) for t in targets]
+    folder = paths[0].parent if paths else None
+    if folder is None or any(p.parent != folder for p in paths[1:]):
         raise WriteError(f"atomic_writes needs targets in one folder, got {paths}")
     for p in paths:
         check_target(p, overwrite, folder=False)
     tmps: list[Path] = []
     files: list[BinaryIO] = []
     try:
+        token = _token()
         for p in paths:
-            path, fp = _make_tmpfile(p)
+            path, fp = _make_tmpfile(p, token)
             tmps.append(path)
             files.append(fp)
         yield list(zip(tmps, files))
@@ -312,7 +315,10 @@ def atomic_writes(
         for p in paths:
             check_target(p, overwrite, folder=False)  # something appeared meanwhile?
         for p in paths:
-            _replace_file(tmps[0], p)
+            if overwrite:
+                _replace_file(tmps[0], p)
+            else:  # just checked: nothing is there
+                os.replace(tmps[0], p)
             tmps.pop(0)
     except OSError as err:
         if isinstance(err, WriteError):
@@ -327,16 +333,29 @@ def atomic_writes(
                 tmp.unlink()
 
 
-def _make_tmpfile(target: Path) -> tuple[Path, BinaryIO]:
+_PATH = type(Path())
+#: Random temporary names without a system call per name; reseeded in a forked child.
+_RNG = random.Random()
+os.register_at_fork(after_in_child=_RNG.seed)
+
+
+def _token() -> str:
+    """A random suffix (8 hex digits) for temporary names (``O_EXCL`` guards them)."""
+    return f"{_RNG.getrandbits(32):08x}"
+
+
+def _make_tmpfile(target: Path, token: str | None = None) -> tuple[Path, BinaryIO]:
     """Create an empty hidden file beside `target` (and its folder), open for writing.
 
     Not :func:`tempfile.mkstemp`: its files are private (mode 0600) and would stay so
     after the rename; this one gets the mode any new file gets (0666 less the umask).
+    `token` is the first random suffix to try (one per group of files).
     """
     parent = target.parent
     try:
         for _ in range(100):
-            path = parent / f".{target.name}{_TMP_TAG}{secrets.token_hex(4)}"
+            path = parent / f".{target.name}{_TMP_TAG}{token or _token()}"
+            token = None
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
@@ -344,8 +363,8 @@ def _make_tmpfile(target: Path) -> tuple[Path, BinaryIO]:
             except FileNotFoundError:  # the folder first (one syscall less when it exists)
                 parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            try:
-                return path, open(fd, "wb")
+            try:  # an explicit buffer size: no terminal check (a system call) on the file
+                return path, open(fd, "wb", buffering=io.DEFAULT_BUFFER_SIZE)
             except BaseException:
                 os.close(fd)
                 path.unlink()

@@ -52,7 +52,7 @@ def target_file(
     >>> target_file("out/x.mhd", (".mha", ".mhd"), ".mha").as_posix()
     'out/x.mhd'
     """
-    path = Path(destination)
+    path = destination if isinstance(destination, Path) else Path(destination)
     if matching_extension(path.name, extensions) is not None:
         return path
     return path / f"{DEFAULT_STEM}{default_extension}"

@@ -49,6 +49,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag
+from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 logger = logging.getLogger(__name__)
@@ -76,12 +77,15 @@ _ITEM_TAG = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
+_SPECIFIC_CHARACTER_SET = BaseTag(0x00080005)
 _HEAD = struct.Struct("<HH2sH")
 _LONG_HEAD = struct.Struct("<HH2sHI")
 _TAG_LENGTH = struct.Struct("<HHI")
 _UINT32 = struct.Struct("<I")
 #: struct codes of the number VRs encoded here.
 _NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+#: One value of each of those VRs.
+_ONE_NUMBER = {vr: struct.Struct("<" + code).pack for vr, code in _NUMBER_FORMATS.items()}
 #: VRs pydicom writes as ASCII strings (its ``write_string``), with their padding.
 _STRING_PADDING = {"UI": "\0", "CS": " ", "AE": " ", "AS": " "}
 #: Text VRs pydicom writes in the dataset's character set (its ``write_text``).
@@ -259,7 +263,8 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
     if (ds.original_character_set or charset) != charset:
         return reference_dicom_bytes(ds, parent_encoding)  # re-encoded by pydicom
     parts: list[bytes] = []
-    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    append = parts.append
+    encodings = _specific_character_set(ds, parent_encoding)
     short, long_ = _HEAD.pack, _LONG_HEAD.pack
     for tag, elem in _in_tag_order(ds._dict):
         group = tag >> 16
@@ -277,19 +282,19 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
                 n = len(value)
                 if vr in _LONG_VRS:
                     if vr not in _BINARY_VRS or n <= limit:
-                        parts.append(long_(group, tag & 0xFFFF, vr.encode(), 0, n))
-                        parts.append(value)
+                        append(long_(group, tag & 0xFFFF, vr.encode(), 0, n))
+                        append(value)
                     continue
                 if n <= 0xFFFF:
-                    parts.append(short(group, tag & 0xFFFF, vr.encode(), n))
-                    parts.append(value)
+                    append(short(group, tag & 0xFFFF, vr.encode(), n))
+                    append(value)
                     continue
             if group & 1 and elem.VR is None and elem.is_little_endian:  # private, implicit VR
                 part = _private_part(ds, tag, elem, limit, encodings)
             else:
                 part = _raw_part(tag, elem, limit)
             if part is not None:
-                parts.append(part)
+                append(part)
                 continue
             elem = ds[tag]  # decoded by pydicom, as the reference encoder does
         vr = elem.VR
@@ -299,10 +304,20 @@ def _dataset_bytes(ds: Dataset, parent_encoding: Any, limit: int) -> bytes:
             return reference_dicom_bytes(ds, parent_encoding)
         if vr == "SQ":
             body = _items(_dataset_bytes(item, encodings, limit) for item in elem.value)
-            parts.append(_element_head(tag, "SQ", len(body)) + body)
+            append(_element_head(tag, "SQ", len(body)) + body)
         else:
-            parts.append(_decoded_part(elem, encodings))
+            append(_decoded_part(elem, encodings))
     return b"".join(parts)
+
+
+def _specific_character_set(ds: Dataset, default: Any) -> Any:
+    """``ds.get("SpecificCharacterSet", default)``; a decoded element's value without it."""
+    elem = ds._dict.get(_SPECIFIC_CHARACTER_SET)
+    if elem is None:
+        return default
+    if isinstance(elem, DataElement):
+        return elem.value  # what Dataset.get returns: ds[tag].value, the same element
+    return ds.get("SpecificCharacterSet", default)
 
 
 def _in_tag_order(elements: MutableMapping[Any, Any]) -> list[tuple[int, Any]]:
@@ -575,9 +590,15 @@ def _simple_value(elem: DataElement, encodings: Any) -> bytes | None:
         return _numbers(elem)
     if vr not in _STRING_PADDING and vr not in _TEXT_VRS and vr not in ("DS", "IS"):
         return None
+    value = elem.value
+    if type(value) is str or type(value) is UID:  # one value: the same steps, fewer calls
+        if not value:
+            return b""  # pydicom's is_empty
+        if vr in _TEXT_VRS and not _ascii_charset(encodings):
+            return None
+        return _ascii_padded(value, _STRING_PADDING.get(vr, " "))
     if elem.is_empty:
         return b""
-    value = elem.value
     many = isinstance(value, (MultiValue, list, tuple))
     items = list(value) if many else [value]
     if vr in ("DS", "IS"):
@@ -592,6 +613,11 @@ def _simple_value(elem: DataElement, encodings: Any) -> bytes | None:
 
 def _numbers(elem: DataElement) -> bytes | None:
     value = elem.value
+    if type(value) is int or type(value) is float:  # one value, as below without a list
+        try:
+            return _ONE_NUMBER[elem.VR](value)
+        except (struct.error, OverflowError):
+            return None  # pydicom raises its own error
     if value is None or value == "":
         return b""
     many = hasattr(value, "append")  # as pydicom's write_numbers tells one value from many

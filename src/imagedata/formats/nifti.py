@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import logging
 import warnings
@@ -492,10 +493,9 @@ def _write(si: SeriesLike, destination: Path, options: dict[str, Any]) -> list[s
     texts = _sidecar_texts(si, target, write_sidecar)
     targets = [target, *texts]
     with _output.atomic_writes(targets, overwrite) as files:
-        (tmp, fp), *others = files
+        (_, fp), *others = files
         if target.name.lower().endswith(".gz"):
-            fp.close()
-            with _gzip.GzipWriter(tmp, level) as gz:
+            with _gzip.GzipWriter(fp, level) as gz:
                 _save(hdr, data, gz)
         else:
             _save(hdr, data, fp)
@@ -550,8 +550,17 @@ def _save(hdr: Any, data: np.ndarray, fp: Any) -> None:
     voxels = np.ascontiguousarray(data)
     if voxels.dtype.byteorder not in "=|":
         voxels = voxels.astype(voxels.dtype.newbyteorder("="))
-    hdr.write_to(fp)
-    fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
+    # nibabel writes the header and each extension in small pieces and asks the file
+    # its position several times: into memory first (a file's tell is a system call);
+    # a gzip stream gets the same pieces as ever (it counts its position itself)
+    if isinstance(fp, _gzip.GzipWriter):
+        hdr.write_to(fp)
+        fp.write(b"\0" * (int(hdr["vox_offset"]) - fp.tell()))
+    else:
+        head = io.BytesIO()
+        hdr.write_to(head)
+        head.write(b"\0" * (int(hdr["vox_offset"]) - head.tell()))
+        fp.write(head.getvalue())
     raw = voxels.reshape(-1).view(np.uint8)
     for start in range(0, raw.size, _CHUNK):  # gzip: compressed piece by piece
         fp.write(raw[start : start + _CHUNK])
@@ -562,6 +571,7 @@ def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Pa
 
     h = si.header
     out: dict[Path, str] = {}
+    base = _paths.stem(target, EXTENSIONS)  # the sidecars: base + suffix beside the target
     tags = h.tag_axes
     last = tags[-1] if tags else None
     if write_sidecar:
@@ -569,15 +579,15 @@ def _sidecar_texts(si: SeriesLike, target: Path, write_sidecar: bool) -> dict[Pa
         if last is not None and last.name == "time" and last.values is not None:
             times = np.asarray(last.values, dtype=np.float64)
         doc = _bids.sidecar(h.template, h.affine, times=times, software_version=__version__)
-        out[_paths.sidecar(target, EXTENSIONS, ".json")] = _bids.sidecar_text(doc)
+        out[target.with_name(base + ".json")] = _bids.sidecar_text(doc)
     if last is not None and last.name in ("b", "dti") and last.values is not None:
         v = np.asarray(last.values, dtype=np.float64)
         bvals = v[:, 0] if v.ndim == 2 else v
         grads = v[:, 1:4] if v.ndim == 2 else np.zeros((len(v), 3))
         affine = h.affine
-        out[_paths.sidecar(target, EXTENSIONS, ".bval")] = _bids.format_bval(bvals)
+        out[target.with_name(base + ".bval")] = _bids.format_bval(bvals)
         bvec = _bids.bvec_from_gradients(grads, affine)
-        out[_paths.sidecar(target, EXTENSIONS, ".bvec")] = _bids.format_bvec(bvec)
+        out[target.with_name(base + ".bvec")] = _bids.format_bvec(bvec)
     return out
 
 
