@@ -187,7 +187,7 @@ def sidecar(
             logger.debug("BIDS %s from %s=%r skipped: %s", key, keyword, value, err)
     if times is not None:
         _add_timing(out, template, np.asarray(times, dtype=np.float64).reshape(-1))
-    out["ImageOrientationPatientDICOM"] = [round(float(v), 8) for v in geometry.iop(affine)]
+    out["ImageOrientationPatientDICOM"] = [round(v, 8) for v in geometry.iop(affine).tolist()]
     out["ConversionSoftware"] = "imagedata"
     out["ConversionSoftwareVersion"] = software_version
     return out
@@ -218,11 +218,13 @@ def sidecar_text(doc: dict[str, Any]) -> str:
                 text = "[\n\t\t" + ",\n\t\t".join(map(_json_value, value)) + "\n\t]"
             else:
                 return json.dumps(doc, indent="\t") + "\n"
+        elif type(value) is str:
+            text = _ENCODE_STR(value)
         elif type(value) in _PLAIN_JSON:
             text = _json_value(value)
         else:
             return json.dumps(doc, indent="\t") + "\n"
-        lines.append(f"\t{_json_value(key)}: {text}")
+        lines.append(f"\t{_ENCODE_STR(key)}: {text}")
     if not lines:
         return "{}\n"
     return "{\n" + ",\n".join(lines) + "\n}\n"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import operator
 import re
 import struct
 from collections.abc import Iterable, MutableMapping
@@ -50,7 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, IS, VR, DSfloat
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ _TAG_LENGTH = struct.Struct("<HHI")
 _UINT32 = struct.Struct("<I")
 #: struct codes of the number VRs encoded here.
 _NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+#: Types of one decoded DS/IS value (pydicom's, and numbers set in Python).
+_ONE_NUMBER_STRING = frozenset({DSfloat, IS, float, int})
 #: One value of each of those VRs.
 _ONE_NUMBER = {vr: struct.Struct("<" + code).pack for vr, code in _NUMBER_FORMATS.items()}
 #: VRs pydicom writes as ASCII strings (its ``write_string``), with their padding.
@@ -325,7 +328,7 @@ def _in_tag_order(elements: MutableMapping[Any, Any]) -> list[tuple[int, Any]]:
 
     The tags are unique, so sorting the pairs compares their tags only (plain ints).
     """
-    tags = list(map(int, elements))
+    tags = list(map(operator.index, elements))  # plain ints (pydicom's tags compare in Python)
     pairs = list(zip(tags, elements.values()))
     if tags != sorted(tags):
         pairs.sort()
@@ -597,6 +600,9 @@ def _simple_value(elem: DataElement, encodings: Any) -> bytes | None:
         if vr in _TEXT_VRS and not _ascii_charset(encodings):
             return None
         return _ascii_padded(value, _STRING_PADDING.get(vr, " "))
+    if type(value) in _ONE_NUMBER_STRING and vr in ("DS", "IS"):  # one DS/IS (not empty)
+        text = value.original_string if hasattr(value, "original_string") else str(value)
+        return _ascii_padded(text, " ")
     if elem.is_empty:
         return b""
     many = isinstance(value, (MultiValue, list, tuple))
