@@ -152,6 +152,77 @@ def test_undefined_length_sequences() -> None:
     _same(read, "undefined sequence")
 
 
+def _raw_item(*elements: bytes) -> bytes:
+    body = b"".join(elements)
+    return b"\xfe\xff\x00\xe0" + struct.pack("<I", len(body)) + body
+
+
+def _short(tag: int, vr: bytes, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def _long(tag: int, vr: bytes, value: bytes, reserved: int = 0) -> bytes:
+    return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, reserved, len(value)) + value
+
+
+@pytest.mark.parametrize(
+    ("where", "item"),
+    [
+        (
+            "in order",
+            _raw_item(_short(0x00080100, b"SH", b"T-A0"), _long(0x00091010, b"OB", b"ab")),
+        ),
+        ("empty", _raw_item()),
+        ("unsorted", _raw_item(_short(0x00080104, b"LO", b"B "), _short(0x00080100, b"SH", b"A "))),
+        (
+            "duplicate",
+            _raw_item(
+                _short(0x00080100, b"SH", b"A "),
+                _short(0x00080104, b"LO", b"B "),
+                _short(0x00080104, b"LO", b"C "),
+            ),
+        ),
+        (
+            "reserved",
+            _raw_item(_short(0x00080100, b"SH", b"A "), _long(0x00091010, b"OB", b"ab", 7)),
+        ),
+        (
+            "group length",
+            _raw_item(_short(0x00090000, b"UL", b"\4\0\0\0"), _short(0x00091001, b"LO", b"x ")),
+        ),
+        (
+            "bulk",
+            _raw_item(_short(0x00080100, b"SH", b"A "), _long(0x00091010, b"OB", b"\1" * 2000)),
+        ),
+        (
+            "pixel group",
+            _raw_item(_short(0x00080100, b"SH", b"A "), _long(0x7FE00010, b"OB", b"\0\0")),
+        ),
+        (
+            "nested, rewritten",
+            _raw_item(
+                _short(0x00080100, b"SH", b"A "),
+                _long(0x00082218, b"SQ", _raw_item(_long(0x00091010, b"OB", b"cd", 1))),
+            ),
+        ),
+        (
+            "nested, as written",
+            _raw_item(
+                _short(0x00080100, b"SH", b"A "),
+                _long(0x00082218, b"SQ", _raw_item(_short(0x00080100, b"SH", b"B "))),
+            ),
+        ),
+    ],
+)
+def test_raw_items_same_bytes(where: str, item: bytes) -> None:
+    """Items walked over their bytes: copied as they are when the reference would write
+    the same bytes, rebuilt (sorted, last duplicate, reserved zero, left out) when not."""
+    raw = _short(0x00100020, b"LO", b"P ") + _long(0x00400275, b"SQ", item + item)
+    read = read_dataset(BytesIO(raw), False, True)
+    assert isinstance(read._dict[0x00400275], pydicom.dataelem.RawDataElement)
+    _same(read, where)
+
+
 def test_unusual_items_left_to_pydicom() -> None:
     """An UN element inside an item, an item of a changed character set: the same bytes."""
     ds = Dataset()

@@ -513,45 +513,77 @@ def _sequence_items(data: memoryview, pos: int, end: int, limit: int) -> tuple[l
 def _item_elements(
     data: memoryview, pos: int, end: int, limit: int, *, delimited: bool
 ) -> tuple[bytes, int]:
-    """One item's elements, sorted and stripped as the reference encoder writes them."""
-    kept: dict[int, bytes] = {}
+    """One item's elements, sorted and stripped as the reference encoder writes them.
+
+    An item already written that way (tags ascending, no retired group length, bulk
+    data or pixel group, lengths defined, long VRs' reserved bytes zero, nested
+    sequences unchanged by their walk) is its own bytes: copied once, not rebuilt.
+    """
+    kept: dict[int, bytes] | None = None  # once the item's own bytes will not do
+    spans: list[tuple[int, int, int]] = []  # (tag, start, end) of its elements until then
+    start, last = pos, -1
     head, long_length = _HEAD.unpack_from, _UINT32.unpack_from
     while pos < end:
+        first = pos
         group, element, vr_bytes, length = head(data, pos)
         tag = group << 16 | element
         if tag == _ITEM_END:
             if not delimited:
                 raise _NotHere
-            return _joined(kept), pos + 8
+            return (bytes(data[start:first]) if kept is None else _joined(kept)), pos + 8
         vr = _VR_NAMES.get(vr_bytes)
         if vr is None or vr == "UN" or group == 0xFFFE:
             raise _NotHere  # implicit VR inside, or a VR pydicom may replace (UN)
+        same = tag > last and (element != 0 or group <= 6)  # in order, kept by _joined
+        last = tag
         if vr in _LONG_VRS:
+            same = same and length == 0  # the reserved bytes, which are written as zero
             (length,) = long_length(data, pos + 8)
             pos += 12
         else:
             pos += 8
-        if length == _UNDEFINED:
-            if vr != "SQ":
-                raise _NotHere
-            bodies, pos = _sequence_items(data, pos, len(data), limit)
-            if pos > end:
-                raise _NotHere
-            value = _items(bodies)
-        else:
-            if pos + length > end:
-                raise _NotHere
-            value = bytes(data[pos : pos + length])
-            pos += length
-            if vr == "SQ":
-                value = _walk_sequence(memoryview(value), limit)
-        if group == _PIXEL_GROUP or (vr in _BINARY_VRS and len(value) > limit):
+        value, pos = _item_value(data, pos, end, vr, length, limit)
+        same = same and value is None
+        n = length if value is None else len(value)
+        dropped = group == _PIXEL_GROUP or (vr in _BINARY_VRS and n > limit)
+        if kept is None:
+            if same and not dropped:
+                spans.append((tag, first, pos))
+                continue
+            kept = {t: bytes(data[a:b]) for t, a, b in spans}  # as they were written
+        if dropped:
             kept.pop(tag, None)
             continue
-        kept[tag] = _element_head(tag, vr, len(value)) + value
+        if value is None:
+            value = bytes(data[pos - length : pos])
+        kept[tag] = _element_head(tag, vr, n) + value
     if delimited:
         raise _NotHere  # no item delimiter
-    return _joined(kept), pos
+    return (bytes(data[start:pos]) if kept is None else _joined(kept)), pos
+
+
+def _item_value(
+    data: memoryview, pos: int, end: int, vr: str, length: int, limit: int
+) -> tuple[bytes | None, int]:
+    """(the value as written, or None when it is the stored bytes; the position after).
+
+    A sequence is walked: of undefined length, it is written with defined lengths; of
+    defined length, as its walk writes it (None when that is the stored bytes).
+    """
+    if length == _UNDEFINED:
+        if vr != "SQ":
+            raise _NotHere
+        bodies, pos = _sequence_items(data, pos, len(data), limit)
+        if pos > end:
+            raise _NotHere
+        return _items(bodies), pos
+    if pos + length > end:
+        raise _NotHere
+    if vr != "SQ":
+        return None, pos + length
+    stored = bytes(data[pos : pos + length])
+    value = _walk_sequence(memoryview(stored), limit)
+    return (None if value == stored else value), pos + length
 
 
 def _joined(kept: dict[int, bytes]) -> bytes:
