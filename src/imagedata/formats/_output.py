@@ -336,7 +336,8 @@ def atomic_writes(
 _PATH = type(Path())
 #: Random temporary names without a system call per name; reseeded in a forked child.
 _RNG = random.Random()
-os.register_at_fork(after_in_child=_RNG.seed)
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere no fork copies the generator
+    os.register_at_fork(after_in_child=_RNG.seed)
 
 
 def _token() -> str:
