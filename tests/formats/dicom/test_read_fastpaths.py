@@ -199,67 +199,92 @@ def test_template_copies_decoded_elements(tmp_path: Path) -> None:
     assert src.Modality != "CT" and src.SpecificCharacterSet != "ISO_IR 192"
 
 
-def test_signature_once_per_file_equals_each_image() -> None:
-    """Every image's group signature is the one computed for it alone (all dcm_qa images)."""
-    from imagedata.formats.dicom import _group
+def _signature_files(tmp_path: Path) -> list[list[Path]]:
+    """Folders of real files for the signature test: dcm_qa, nibabel's Philips enhanced
+    file, pydicom-data's enhanced files, a generated Philips DWI series."""
+    from imagedata.testing.vendor import make_philips_dwi
+    from tests.formats.dicom._readutil import nibabel_file
+
+    folders = [[p] for p in sorted((SHARED_DATA / "dcm_qa").glob("*/In"))]
+    folders.append([nibabel_file("philips_mprage.dcm.gz", tmp_path)])
+    try:
+        import data_store  # pydicom-data
+
+        store = Path(data_store.__file__).parent / "data"
+        folders.append([store / n for n in ("eCT_Supplemental.dcm",) if (store / n).is_file()])
+    except ImportError:
+        pass
+    folders.append([make_philips_dwi(tmp_path / "dwi", nslices=3, directions=4).path])
+    return [f for f in folders if f]
+
+
+def _images_of(paths: list[Path]) -> list:  # type: ignore[type-arg]
     from imagedata.formats.dicom._scan import scan
     from imagedata.formats.dicom.reader import images_checked
 
-    root = SHARED_DATA / "dcm_qa"
-    if not root.is_dir():
-        pytest.skip(f"dcm_qa not found at {root} (../shared/data is not beside the repo)")
+    members = [m for p in paths for m in expand(str(p))]
+    return [img for info in scan(members, True, None) for img in images_checked(info)]
+
+
+def test_signature_memo_equals_each_image(tmp_path: Path) -> None:
+    """Every image's group signature, memoized by file, matrix and the per-image values
+    it reads, is the one computed for a fresh copy of the image alone (dcm_qa, enhanced
+    files of nibabel and pydicom-data, a generated Philips DWI series)."""
+    from imagedata.formats.dicom import _group
+
+    if not (SHARED_DATA / "dcm_qa").is_dir():
+        pytest.skip(f"dcm_qa not found in {SHARED_DATA} (../shared/data is not beside the repo)")
+    checked = reused = philips = frames = 0
+    for paths in _signature_files(tmp_path):
+        memo: dict = {}  # one per folder, as group_images has (the files stay alive)
+        images, fresh = _images_of(paths), _images_of(paths)
+        assert len(images) == len(fresh) > 0
+        for img, ref in zip(images, fresh):
+            before = len(memo)
+            got = _group._signature_of(img, memo)
+            assert got == _group._signature(ref), img.name
+            checked += 1
+            reused += len(memo) == before
+            if img.file.nframes > 1:
+                frames += 1
+            if "PHILIPS" in str(img.file.get("Manufacturer", "")).upper():
+                philips += 1
+    assert checked > 1000 and reused > 500 and frames > 200 and philips > 100
+
+
+@pytest.mark.parametrize(
+    ("b", "g"),
+    [
+        (1000.0, [0.0, 0.0, 0.0]),  # trace
+        (1000.0, [-0.0, 0.0, 0.0]),
+        (1000, (0.0, 0.0, 0.0)),
+        (1000.0, [0.0, 1.0, 0.0]),
+        (0.0, [0.0, 0.0, 0.0]),
+        (-0.0, [0.0, 0.0, 0.0]),
+        ("1000", ["0", "0", "0"]),
+        (None, None),
+    ],
+)
+def test_signature_memo_with_per_frame_diffusion(tmp_path: Path, b: object, g: object) -> None:
+    """Per-frame b-values and gradients of Philips enhanced frames (the trace test's
+    inputs), of every kind of value, give the signature computed image by image."""
+    from imagedata.formats.dicom import _group
+    from tests.formats.dicom._readutil import nibabel_file
+
+    paths = [nibabel_file("philips_mprage.dcm.gz", tmp_path)]
+    images, fresh = _images_of(paths), _images_of(paths)
     memo: dict = {}
-    checked = reused = philips = 0
-    alive = []  # the memo is by id(file): a file freed could give its id to the next
-    for folder in sorted(root.glob("*/In")):
-        for info in scan(expand(str(folder)), True, None):
-            alive.append(info)
-            for img in images_checked(info):
-                before = len(memo)
-                got = _group._signature_of(img, memo)
-                reused += len(memo) == before and got is memo.get(
-                    (id(img.file), img.rows, img.cols)
-                )
-                assert got == _group._signature(img), img.name
-                checked += 1
-                if "PHILIPS" in str(img.file.get("Manufacturer", "")).upper():
-                    philips += 1  # the trace test reads each image: never reused
-                    assert (id(img.file), img.rows, img.cols) not in memo
-    assert checked > 1000 and reused > 300  # mosaic tiles reuse their file's signature
-    assert philips > 10
-
-
-def test_long_header_read_to_where_the_walk_stopped(tmp_path: Path, monkeypatch) -> None:
-    """A header longer than the first read is read on to where the C walk stopped and a
-    first read more (not the whole file): the same values as from the whole file."""
-    from imagedata import _fastscan
-    from imagedata.formats.dicom import _headfile, _scan
-
-    if not _fastscan.ACCELERATED:
-        pytest.skip("imagedata._cwalk was not built: the Python walk cannot tell (reads 16 MiB)")
-    truth = make_dicom_series(tmp_path, shape=(1, 512, 512))
-    path = next(p for p in Path(truth.path).iterdir() if p.is_file())
-    ds = pydicom.dcmread(path)
-    ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(0x20, "OB", bytes(80_000))
-    ds.save_as(path, enforce_file_format=True)
-    data = path.read_bytes()
-    with pytest.raises(_fastscan.HeaderContinues) as caught:
-        _fastscan.parse(data[: _scan.HEAD_BYTES], probe=True)
-    offset = _fastscan.parse(data, complete=True)[2]  # type: ignore[index]
-    assert 80_000 < caught.value.needed <= offset  # type: ignore[operator]
-    sizes: list[int] = []
-    read = _headfile.HeadFile.read
-    monkeypatch.setattr(_headfile.HeadFile, "read", lambda f, n: sizes.append(n) or read(f, n))
-    values, *rest = _scan._fast_header(expand(str(path))[0])  # type: ignore[misc]
-    assert sum(sizes) < len(data) // 2 and len(sizes) == 2  # 512 x 512 x 2 bytes not read
-    whole = _fastscan.parse(data, complete=True)
-    assert isinstance(whole, tuple)
-    values.pop(_headfile.FILE_SIZE)
-    assert [values, *rest] == [*whole]
-    with monkeypatch.context() as m:  # the Python walk: 16 MiB (the file) at once, same values
-        m.setattr(_fastscan, "_cwalk", None)
-        sizes.clear()
-        values, *rest = _scan._fast_header(expand(str(path))[0])  # type: ignore[misc]
-        assert sum(sizes) == len(data)  # (no more than the file holds)
-        values.pop(_headfile.FILE_SIZE)
-        assert [values, *rest] == [*whole]
+    traces = set()
+    for k, (img, ref) in enumerate(zip(images, fresh)):
+        for x in (img, ref):  # half the frames with the value, half without
+            if k % 2 and b is not None:
+                x.extra["DiffusionBValue"] = b
+                x.extra["DiffusionGradientOrientation"] = g
+        got = _group._signature_of(img, memo)
+        assert got == _group._signature(ref), img.name
+        traces.add(got[_group._TRACE])
+    assert traces == (
+        {True, False}
+        if b in (1000, 1000.0, "1000") and not any(float(v) for v in g or [1])
+        else {False}
+    )

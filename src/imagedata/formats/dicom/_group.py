@@ -134,24 +134,56 @@ def _signature(img: Image) -> tuple[Any, ...]:
 
 #: Per-image values that enter a signature beside the file's (frames of enhanced files).
 _IMAGE_KEYS = ("FrameType", "ComplexImageComponent", "StackID")
+#: Per-image values :func:`is_trace` reads for a Philips image (through
+#: :func:`._diffusion.b_value` and :func:`._diffusion.gradient`, with their caches).
+_TRACE_KEYS = ("DiffusionBValue", "DiffusionGradientOrientation", "_csa_b", "_csa_g", "_b", "_g")
+_PHILIPS_KEYS = _IMAGE_KEYS + _TRACE_KEYS
+#: Key part of a value an image does not have.
+_ABSENT = object()
 
 
-def _signature_of(img: Image, memo: dict[tuple[int, int, int], tuple[Any, ...]]) -> tuple[Any, ...]:
-    """:func:`_signature`, computed once per file and matrix where only the file decides.
+def _key_part(value: Any) -> Any:
+    """`value` as part of a memo key, equal only to a value of the same type that reads
+    the same (a float by its repr: 0.0 and -0.0 differ); TypeError for other types."""
+    kind = type(value)
+    if kind is str or value is None or value is _ABSENT:
+        return value
+    if kind is int:
+        return (int, value)
+    if kind is float:
+        return (float, repr(value))
+    if kind is tuple or kind is list:
+        items = tuple(value)
+        if all(type(v) is str for v in items):
+            return (kind, items)
+        return (kind, tuple(map(_key_part, items)))
+    raise TypeError(f"no memo key for {kind.__name__}")
 
-    That is an image without per-image ImageType/FrameType, ComplexImageComponent or
-    StackID (a mosaic tile, a single-frame file) from a file that is not Philips (the
-    trace test reads each image's b-value and gradient); anything else is computed.
+
+def _signature_of(img: Image, memo: dict[Any, Any]) -> tuple[Any, ...]:
+    """:func:`_signature`, computed once per file, matrix and per-image values it reads.
+
+    Those are :data:`_IMAGE_KEYS` in :attr:`Image.extra` (frames of enhanced files),
+    and for a Philips file also :data:`_TRACE_KEYS` (the trace test reads each image's
+    b-value and gradient); the rest comes from the file.  Images with values of other
+    types than str, int, float, None or lists of these are computed one by one.
     """
+    file = img.file
+    philips = memo.get(id(file))
+    if philips is None:
+        philips = memo[id(file)] = "PHILIPS" in str(file.get("Manufacturer", "")).upper()
     extra = img.extra
-    if extra and not extra.keys().isdisjoint(_IMAGE_KEYS):
+    values = [extra.get(k, _ABSENT) for k in (_PHILIPS_KEYS if philips else _IMAGE_KEYS)]
+    try:
+        for i, v in enumerate(values):
+            if type(v) is not str and v is not _ABSENT:
+                values[i] = _key_part(v)
+    except TypeError:
         return _signature(img)
-    key = (id(img.file), img.rows, img.cols)
+    key = (id(file), img.rows, img.cols, *values)
     sig = memo.get(key)
     if sig is None:
-        sig = _signature(img)
-        if "PHILIPS" not in str(img.file.get("Manufacturer", "")).upper():
-            memo[key] = sig
+        sig = memo[key] = _signature(img)
     return sig
 
 
@@ -253,7 +285,7 @@ def group_images(images: Sequence[Image], same_pixels: SamePixels) -> list[Group
     by_uid: dict[str, list[Group]] = {}
     seen: dict[tuple[Any, ...], list[Image]] = {}
     reps: dict[int, _Rep] = {}  # by id(group)
-    memo: dict[tuple[int, int, int], tuple[Any, ...]] = {}  # by file and matrix
+    memo: dict[Any, Any] = {}  # signatures by file, matrix and per-image values
     file: Any = None
     uid, groups = "", []
     # the image placed last, as (orientation, spacing, signature, its group): an image of
