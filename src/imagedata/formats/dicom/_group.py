@@ -168,19 +168,21 @@ def _signature_of(img: Image, memo: dict[Any, Any]) -> tuple[Any, ...]:
     b-value and gradient); the rest comes from the file.  Images with values of other
     types than str, int, float, None or lists of these are computed one by one.
     """
-    file = img.file
-    philips = memo.get(id(file))
-    if philips is None:
-        philips = memo[id(file)] = "PHILIPS" in str(file.get("Manufacturer", "")).upper()
-    extra = img.extra
-    values = [extra.get(k, _ABSENT) for k in (_PHILIPS_KEYS if philips else _IMAGE_KEYS)]
-    try:
-        for i, v in enumerate(values):
-            if type(v) is not str and v is not _ABSENT:
-                values[i] = _key_part(v)
-    except TypeError:
-        return _signature(img)
-    key = (id(file), img.rows, img.cols, *values)
+    file, extra = img.file, img.extra
+    if not extra or extra.keys().isdisjoint(_PHILIPS_KEYS):  # only the file decides
+        key: tuple[Any, ...] = (id(file), img.rows, img.cols)
+    else:
+        philips = memo.get(id(file))
+        if philips is None:
+            philips = memo[id(file)] = "PHILIPS" in str(file.get("Manufacturer", "")).upper()
+        values = [extra.get(k, _ABSENT) for k in (_PHILIPS_KEYS if philips else _IMAGE_KEYS)]
+        try:
+            for i, v in enumerate(values):
+                if type(v) is not str and v is not _ABSENT:
+                    values[i] = _key_part(v)
+        except TypeError:
+            return _signature(img)
+        key = (id(file), img.rows, img.cols, *values)
     sig = memo.get(key)
     if sig is None:
         sig = memo[key] = _signature(img)
