@@ -165,6 +165,13 @@ def _long(tag: int, vr: bytes, value: bytes, reserved: int = 0) -> bytes:
     return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, reserved, len(value)) + value
 
 
+def _undefined_sq(tag: int, *elements: bytes) -> bytes:
+    """A sequence of undefined length holding one item of undefined length."""
+    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + b"".join(elements) + b"\xfe\xff\x0d\xe0\0\0\0\0"
+    head = struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, b"SQ", 0, 0xFFFFFFFF)
+    return head + item + b"\xfe\xff\xdd\xe0\0\0\0\0"
+
+
 @pytest.mark.parametrize(
     ("where", "item"),
     [
@@ -203,6 +210,49 @@ def _long(tag: int, vr: bytes, value: bytes, reserved: int = 0) -> bytes:
             _raw_item(
                 _short(0x00080100, b"SH", b"A "),
                 _long(0x00082218, b"SQ", _raw_item(_long(0x00091010, b"OB", b"cd", 1))),
+            ),
+        ),
+        (
+            "rewritten amid others",
+            _raw_item(
+                _short(0x00080100, b"SH", b"A "),
+                _long(0x00082218, b"SQ", _raw_item(_long(0x00091010, b"OB", b"cd", 1))),
+                _short(0x00082220, b"LO", b"B "),
+                _long(0x00091010, b"OB", b"ef", 3),
+                _short(0x00091011, b"LO", b"C "),
+            ),
+        ),
+        (
+            "undefined nested amid others",
+            _raw_item(
+                _short(0x00080100, b"SH", b"A "),
+                _undefined_sq(0x00082218, _short(0x00080100, b"SH", b"B ")),
+                _short(0x00082220, b"LO", b"C "),
+            ),
+        ),
+        (
+            "rewritten, then unsorted",
+            _raw_item(
+                _short(0x00080104, b"LO", b"B "),
+                _long(0x00091010, b"OB", b"ab", 7),
+                _short(0x00080100, b"SH", b"A "),
+            ),
+        ),
+        (
+            "rewritten, then left out",
+            _raw_item(
+                _long(0x00091010, b"OB", b"ab", 7),
+                _short(0x00091011, b"LO", b"C "),
+                _long(0x00091012, b"OB", b"\1" * 2000),
+                _short(0x00091013, b"LO", b"D "),
+            ),
+        ),
+        (
+            "rewritten, then group length",
+            _raw_item(
+                _long(0x00081010, b"OB", b"ab", 7),
+                _short(0x00090000, b"UL", b"\4\0\0\0"),
+                _short(0x00091001, b"LO", b"x "),
             ),
         ),
         (

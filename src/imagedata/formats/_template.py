@@ -517,10 +517,14 @@ def _item_elements(
 
     An item already written that way (tags ascending, no retired group length, bulk
     data or pixel group, lengths defined, long VRs' reserved bytes zero, nested
-    sequences unchanged by their walk) is its own bytes: copied once, not rebuilt.
+    sequences unchanged by their walk) is its own bytes: copied once, not rebuilt.  In
+    an item in tag order with nothing to leave out, only the elements written otherwise
+    (a nested sequence re-encoded, reserved bytes) are rebuilt, and the runs between
+    them copied as they are.
     """
-    kept: dict[int, bytes] | None = None  # once the item's own bytes will not do
-    spans: list[tuple[int, int, int]] = []  # (tag, start, end) of its elements until then
+    spans: list[tuple[int, int, int, bytes | None]] = []  # (tag, start, end, bytes written)
+    changed = False  # an element written otherwise than stored
+    ordered = True  # tags ascending, no retired group length, nothing left out
     start, last = pos, -1
     head, long_length = _HEAD.unpack_from, _UINT32.unpack_from
     while pos < end:
@@ -530,36 +534,74 @@ def _item_elements(
         if tag == _ITEM_END:
             if not delimited:
                 raise _NotHere
-            return (bytes(data[start:first]) if kept is None else _joined(kept)), pos + 8
+            return _item_body(data, start, first, spans, changed, ordered), pos + 8
         vr = _VR_NAMES.get(vr_bytes)
         if vr is None or vr == "UN" or group == 0xFFFE:
             raise _NotHere  # implicit VR inside, or a VR pydicom may replace (UN)
-        same = tag > last and (element != 0 or group <= 6)  # in order, kept by _joined
+        if tag <= last or (element == 0 and group > 6):
+            ordered = False  # sorted, or the group length dropped, by _joined
         last = tag
+        same = True
         if vr in _LONG_VRS:
-            same = same and length == 0  # the reserved bytes, which are written as zero
+            same = length == 0  # the reserved bytes, which are written as zero
             (length,) = long_length(data, pos + 8)
             pos += 12
         else:
             pos += 8
-        value, pos = _item_value(data, pos, end, vr, length, limit)
-        same = same and value is None
-        n = length if value is None else len(value)
-        dropped = group == _PIXEL_GROUP or (vr in _BINARY_VRS and n > limit)
-        if kept is None:
-            if same and not dropped:
-                spans.append((tag, first, pos))
-                continue
-            kept = {t: bytes(data[a:b]) for t, a, b in spans}  # as they were written
-        if dropped:
-            kept.pop(tag, None)
-            continue
-        if value is None:
-            value = bytes(data[pos - length : pos])
-        kept[tag] = _element_head(tag, vr, n) + value
+        if vr == "SQ" or length == _UNDEFINED:
+            value, pos = _item_value(data, pos, end, vr, length, limit)
+            n = length if value is None else len(value)
+        else:  # a plain value: the stored bytes
+            if pos + length > end:
+                raise _NotHere
+            value, n = None, length
+            pos += length
+        if group == _PIXEL_GROUP or (vr in _BINARY_VRS and n > limit):
+            spans.append((tag, first, pos, b""))  # left out
+            ordered = False
+        elif same and value is None:
+            spans.append((tag, first, pos, None))
+        else:
+            if value is None:
+                value = bytes(data[pos - length : pos])
+            spans.append((tag, first, pos, _element_head(tag, vr, n) + value))
+            changed = True
     if delimited:
         raise _NotHere  # no item delimiter
-    return (bytes(data[start:pos]) if kept is None else _joined(kept)), pos
+    return _item_body(data, start, pos, spans, changed, ordered), pos
+
+
+def _item_body(
+    data: memoryview,
+    start: int,
+    end: int,
+    spans: list[tuple[int, int, int, bytes | None]],
+    changed: bool,
+    ordered: bool,
+) -> bytes:
+    """The item's elements (`spans`, from :func:`_item_elements`) as they are written.
+
+    A span's bytes are None when written as stored, ``b""`` when left out.
+    """
+    if ordered and not changed:
+        return bytes(data[start:end])
+    if ordered:  # runs of stored bytes between the elements written otherwise
+        parts: list[bytes] = []
+        run = start
+        for _tag, first, after, written in spans:
+            if written is not None:
+                parts.append(bytes(data[run:first]))
+                parts.append(written)
+                run = after
+        parts.append(bytes(data[run:end]))
+        return b"".join(parts)
+    kept: dict[int, bytes] = {}
+    for tag, first, after, written in spans:
+        if written == b"":
+            kept.pop(tag, None)
+        else:
+            kept[tag] = bytes(data[first:after]) if written is None else written
+    return _joined(kept)
 
 
 def _item_value(
