@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 
 from imagedata import geometry
 from imagedata.archives import expand
-from imagedata.formats.dicom import _derived, _pixels, reader
+from imagedata.formats.dicom import _codecs, _derived, _pixels, reader
 from imagedata.formats.dicom._scan import FileInfo, Image
 from imagedata.formats.dicom.reader import scan_groups
 from imagedata.testing import make_dicom_series
@@ -334,7 +334,7 @@ def test_bits_fixed_in_place_as_in_a_copy(signed: bool, big_endian: bool, stored
     info = FileInfo(None, pydicom.uid.ExplicitVRLittleEndian)  # type: ignore[arg-type]
     info.values.update(BitsAllocated=16, BitsStored=stored)
     copied = _pixels._fix_bits(arr.copy(), info)
-    _pixels._fix_bits_in_place(arr, info)
+    _codecs._fix_bits_inplace(arr, info)
     assert arr.tolist() == copied.tolist()
     assert arr.dtype == dt and (copied.dtype == dt or big_endian)
 

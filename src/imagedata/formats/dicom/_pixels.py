@@ -288,7 +288,7 @@ def _read_native(info: FileInfo) -> npt.NDArray[Any]:
             raise ReadError(f"{info.name}: truncated pixel data ({n} of {nbytes} bytes)")
         if not arr.dtype.isnative:  # big endian: the fixed copy is native, as before
             return _fix_bits(arr, info)
-        _fix_bits_in_place(arr, info)
+        _codecs._fix_bits_inplace(arr, info)
         return arr
     with info.member.fileobj() as f:
         f.seek(info.offset)
@@ -314,20 +314,6 @@ def _read_into(path: str | os.PathLike[str], offset: int, dest: memoryview) -> i
     finally:
         os.close(fd)
     return got
-
-
-def _fix_bits_in_place(arr: npt.NDArray[Any], ds: FileInfo) -> None:
-    """:func:`_fix_bits` of a writable array, in place (the same values)."""
-    ba = int(ds.get("BitsAllocated", 16))
-    bs = int(ds.get("BitsStored", ba) or ba)
-    if bs >= ba:
-        return
-    shift = ba - bs
-    if arr.dtype.kind == "i":
-        np.left_shift(arr, shift, out=arr)
-        np.right_shift(arr, shift, out=arr)
-    else:
-        np.bitwise_and(arr, (1 << bs) - 1, out=arr)
 
 
 def _decode(info: FileInfo) -> npt.NDArray[Any]:
@@ -495,11 +481,7 @@ def _fill_slots(
         slot = slots[0][0]
         dest = memoryview(flat[slot]).cast("B")
         if info.member.path is not None and hasattr(os, "preadv"):  # one read into the array
-            fd = os.open(info.member.path, os.O_RDONLY)
-            try:
-                n = os.preadv(fd, [dest], info.offset)
-            finally:
-                os.close(fd)
+            n = _read_into(info.member.path, info.offset, dest)
         else:
             with info.member.fileobj() as f:
                 f.seek(info.offset)
