@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,3 +45,15 @@ def read_dcm_qa(folder: str) -> list[tuple[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_all(str(path))
+
+
+def quaternion_rotation(q: tuple[float, float, float, float]) -> np.ndarray:
+    """The 3x3 rotation of the quaternion (w, x, y, z), normalised first."""
+    w, x, y, z = np.asarray(q) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )

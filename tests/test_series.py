@@ -16,6 +16,7 @@ from imagedata.axis import tag_axis
 from imagedata.errors import GeometryError, HeaderError
 from imagedata.header import Header
 from imagedata.series import Series
+from tests.conftest import quaternion_rotation
 
 
 def _series(shape: tuple[int, ...] = (6, 5, 7), iop: Any = (1, 0, 0, 0, 1, 0)) -> Series:
@@ -76,17 +77,6 @@ def _check_voxels(si: Series, key: Any) -> None:
     np.testing.assert_allclose(out.sliceLocations, pos @ geometry.normal(out.affine), atol=1e-9)
 
 
-def _rotation(q: tuple[float, float, float, float]) -> np.ndarray:
-    w, x, y, z = np.asarray(q) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
 def _index(n: int) -> st.SearchStrategy[Any]:
     ints = st.integers(-n, n - 1)
     bounds = st.one_of(st.none(), st.integers(-n - 2, n + 2))
@@ -100,7 +90,7 @@ def _cases(draw: st.DrawFn) -> tuple[Series, tuple[Any, ...]]:
     q = draw(
         st.tuples(*[st.floats(-1, 1) for _ in range(4)]).filter(lambda v: np.linalg.norm(v) > 0.1)
     )
-    rot = _rotation(q)
+    rot = quaternion_rotation(q)
     iop = np.concatenate([rot[:, 0], rot[:, 1]])
     spacing = [draw(st.floats(0.1, 5.0)) for _ in range(3)]
     position = [draw(st.floats(-500, 500)) for _ in range(3)]
@@ -149,9 +139,8 @@ def test_repeated_slicing_composes(case: tuple[Series, tuple[Any, ...]], axis: i
     ],
 )
 def test_slicing_oblique_examples(key: Any) -> None:
-    iop = np.concatenate(
-        [_rotation((0.9, 0.2, -0.3, 0.1))[:, 0], _rotation((0.9, 0.2, -0.3, 0.1))[:, 1]]
-    )
+    rot = quaternion_rotation((0.9, 0.2, -0.3, 0.1))
+    iop = np.concatenate([rot[:, 0], rot[:, 1]])
     _check_voxels(_series((8, 6, 7), iop), key)
 
 

@@ -20,21 +20,11 @@ from hypothesis import strategies as st
 from imagedata import geometry
 from imagedata.formats import _bids
 from imagedata.formats import nifti as nifti_module
+from tests.conftest import quaternion_rotation
 
 nib = pytest.importorskip("nibabel")
 
 _finite = st.floats(-1.0, 1.0, allow_nan=False)
-
-
-def _rotation(q: tuple[float, float, float, float]) -> np.ndarray:
-    w, x, y, z = np.asarray(q) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 @st.composite
@@ -47,7 +37,7 @@ def nifti_affines(draw: st.DrawFn) -> np.ndarray:
     else:
         quadruples = st.tuples(_finite, _finite, _finite, _finite)
         q = draw(quadruples.filter(lambda v: sum(map(abs, v)) > 0.1))
-        r = _rotation(q)
+        r = quaternion_rotation(q)
         if kind == "near-axis":
             r = np.eye(3) + (r - np.eye(3)) * draw(st.sampled_from([1e-9, 1e-6, 1e-3]))
     signs = draw(st.tuples(*[st.sampled_from([-1.0, 1.0])] * 3))
