@@ -517,7 +517,7 @@ def nifti_qform(nifti_affine: npt.ArrayLike) -> tuple[list[float], float, FloatA
     sign of the determinant), computed with the floating point operations of nibabel's
     ``Nifti1Header.set_qform`` (its ``mat2quat``: the eigenvector of the largest
     eigenvalue of Bar-Itzhack's matrix, with w >= 0), so that the header fields get the
-    same bits (tests/test_geometry_qform.py compares them) without the header's
+    same bits (tests/formats/test_nifti_exact.py compares them) without the header's
     per-call costs.
 
     Raises
